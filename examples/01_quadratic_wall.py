@@ -1,0 +1,5 @@
+# %% [markdown]
+# # Lab 1
+# %%
+import torch
+print(torch.__version__)

@@ -1,0 +1,123 @@
+"""MkDocs hook: numbers and tables on a page are computed by ``longctx`` while the site builds.
+
+In a page's Markdown:
+
+* ``{{ costs.score_matrix_bytes(100_000, bytes_per_element="fp16") | gb }}`` is replaced by
+  the value of that call, formatted by ``longctx.units.format_value`` (here "20.00 GB"). The
+  call must name a public function of a ``longctx`` module and pass only literals.
+* ``{{ table:quadratic-cost }}`` is replaced by one of the Markdown tables in ``TABLES``.
+
+Anything else between double braces, an unknown function or format, or a call that raises,
+fails the build with the page named. Fenced code is left alone.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+
+from mkdocs.exceptions import PluginError
+
+from longctx import costs
+from longctx.units import format_value, resolve
+
+_EXPR = re.compile(r"\{\{(.+?)\}\}", re.S)
+_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})")
+
+
+def _literal(node: ast.AST, where: str):
+    if isinstance(node, ast.Call):
+        return _call(node, where)
+    try:
+        return ast.literal_eval(node)
+    except ValueError:
+        raise PluginError(f"{where}: arguments must be literals or longctx calls, got {ast.unparse(node)!r}") from None
+
+
+def _call(node: ast.AST, where: str):
+    if not isinstance(node, ast.Call):
+        raise PluginError(f"{where}: expected a call such as costs.cost_multiplier(4096, 32768), got {ast.unparse(node)!r}")
+    name = ast.unparse(node.func)
+    try:
+        func = resolve(name)
+    except ValueError as err:
+        raise PluginError(f"{where}: {err}") from None
+    args = [_literal(a, where) for a in node.args]
+    kwargs = {kw.arg: _literal(kw.value, where) for kw in node.keywords}
+    try:
+        return func(*args, **kwargs)
+    except (TypeError, ValueError) as err:
+        raise PluginError(f"{where}: {name}(...) raised {err}") from None
+
+
+def evaluate(expression: str, where: str) -> str:
+    """Value of one ``call | format`` expression, as text."""
+    call_text, bar, fmt = expression.rpartition("|")
+    if not bar:
+        raise PluginError(f"{where}: {{{{{expression}}}}} needs a format after '|', e.g. '| gb'")
+    try:
+        node = ast.parse(call_text.strip(), mode="eval").body
+    except SyntaxError as err:
+        raise PluginError(f"{where}: cannot parse {call_text.strip()!r}: {err.msg}") from None
+    value = _call(node, where)
+    try:
+        return format_value(value, fmt.strip())
+    except (TypeError, ValueError) as err:
+        raise PluginError(f"{where}: {err}") from None
+
+
+def _markdown_table(columns: list[tuple[str, str, str]], rows: list[dict]) -> str:
+    head = "| " + " | ".join(title for _, title, _ in columns) + " |"
+    rule = "|" + "|".join("---:" for _ in columns) + "|"
+    body = ["| " + " | ".join(format_value(row[key], fmt) for key, _, fmt in columns) + " |" for row in rows]
+    return "\n".join([head, rule, *body])
+
+
+def _quadratic_cost() -> str:
+    columns = [
+        ("seq_len", "n (tokens)", "int"),
+        ("entries", "score entries (n²)", "int"),
+        ("fp16_bytes", "fp16 bytes", "bytes"),
+        ("fp32_bytes", "fp32 bytes", "bytes"),
+        ("flops", "forward FLOPs (d = 128)", "flops"),
+        ("multiplier", "× cost of 4K", "x"),
+    ]
+    return _markdown_table(columns, costs.quadratic_cost_table())
+
+
+#: The tables pages may ask for, by name.
+TABLES = {"quadratic-cost": _quadratic_cost}
+
+
+def _expand(text: str, where: str) -> str:
+    def replace(match: re.Match) -> str:
+        inner = match.group(1).strip()
+        if inner.startswith("table:"):
+            name = inner.removeprefix("table:").strip()
+            if name not in TABLES:
+                raise PluginError(f"{where}: unknown table {name!r}; known: {', '.join(TABLES)}")
+            return TABLES[name]()
+        return evaluate(inner, where)
+
+    return _EXPR.sub(replace, text)
+
+
+def on_page_markdown(markdown: str, page, config, files) -> str:
+    if page.file.src_uri.endswith(".py"):  # notebooks are mkdocs-jupyter's
+        return markdown
+    where = f"page {page.file.src_uri}"
+    out, chunk, fence = [], [], None
+    for line in markdown.splitlines(keepends=True):
+        m = _FENCE.match(line)
+        if fence is None and m:
+            out.append(_expand("".join(chunk), where))
+            chunk, fence = [], m.group(2)
+            out.append(line)
+        elif fence is not None:
+            out.append(line)
+            if m and m.group(2).startswith(fence[0]) and len(m.group(2)) >= len(fence) and not line.strip()[len(m.group(2)):]:
+                fence = None
+        else:
+            chunk.append(line)
+    out.append(_expand("".join(chunk), where))
+    return "".join(out)

@@ -1,0 +1,61 @@
+"""The site's figures, drawn from the package's own numbers at build time (needs matplotlib).
+
+Each function returns an SVG document as a string; ``FIGURES`` maps the file name the pages
+use (``assets/figures/<name>.svg``) to its function.
+"""
+
+from __future__ import annotations
+
+import io
+
+from longctx import costs
+
+__all__ = ["FIGURES", "quadratic_wall"]
+
+
+def _svg(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})  # no date: reproducible
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def quadratic_wall(heads: int = 32, head_dim: int = 128) -> str:
+    """Log-log plot: score-matrix memory (fp16) and forward FLOPs of one layer against n.
+
+    Memory is shown for one head and for ``heads`` heads of a layer, with the memory of the
+    GPUs in ``costs.GPU_MEMORY_BYTES`` drawn across.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.hashsalt"] = "longctx"  # stable ids, so rebuilding gives the same file
+    ns = [2**k for k in range(9, 21)]
+    one = [costs.score_matrix_bytes(n, bytes_per_element="fp16") for n in ns]
+    layer = [costs.score_matrix_bytes(n, heads=heads, bytes_per_element="fp16") for n in ns]
+    flops = [costs.attention_flops(n, head_dim, heads=heads) for n in ns]
+
+    fig, (ax_mem, ax_flop) = plt.subplots(1, 2, figsize=(10, 4))
+    ax_mem.loglog(ns, one, "o-", base=2, label="1 head")
+    ax_mem.loglog(ns, layer, "s-", base=2, label=f"{heads} heads (one layer)")
+    for i, (name, (size, _)) in enumerate(costs.GPU_MEMORY_BYTES.items()):
+        ax_mem.axhline(size, color="grey", linestyle="--" if i else ":", linewidth=1)
+        ax_mem.annotate(name, (ns[0], size), textcoords="offset points", xytext=(2, 3), fontsize=8)
+    ax_mem.set(xlabel="sequence length n (tokens)", ylabel="bytes (fp16)",
+               title="Score-matrix memory, one layer")
+    ax_mem.legend(loc="lower right")
+
+    ax_flop.loglog(ns, flops, "o-", base=2, color="C2")
+    ax_flop.set(xlabel="sequence length n (tokens)", ylabel="FLOPs",
+                title=f"Attention FLOPs, one layer ({heads} heads, d = {head_dim})")
+    for ax in (ax_mem, ax_flop):
+        ax.grid(True, which="major", alpha=0.3)
+    return _svg(fig)
+
+
+#: Figures the site draws, by file name.
+FIGURES = {"quadratic-wall": quadratic_wall}

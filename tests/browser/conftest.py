@@ -1,0 +1,104 @@
+"""Browser tests: headless Chromium against the built site, served on localhost, offline.
+
+The site must be built first (``mkdocs build --strict`` with ``SITE_URL`` naming the port, as
+``scripts/check.sh`` does). It is served by a thread of the test process on the port named in
+``site/sitemap.xml``: Material's instant navigation only intercepts links listed there.
+
+Every request to another host is aborted and recorded; the ``net`` fixture fails a test that
+saw a blocked or failed request, an HTTP error, a console error or a page error.
+"""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import os
+import re
+import shutil
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+
+SITE = Path(__file__).resolve().parents[2] / "site"
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+def _site_port() -> int:
+    sitemap = SITE / "sitemap.xml"
+    if not sitemap.is_file():
+        pytest.exit("site/ is not built: run `mkdocs build --strict` (scripts/check.sh does) first", returncode=1)
+    m = re.search(r"<loc>http://127\.0\.0\.1:(\d+)/", sitemap.read_text())
+    if not m:
+        pytest.exit("site/sitemap.xml does not name http://127.0.0.1:PORT/: build with SITE_URL set "
+                    "(SITE_URL=http://127.0.0.1:8765/ mkdocs build --strict)", returncode=1)
+    return int(m.group(1))
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args):  # keep pytest's output readable
+        pass
+
+
+@pytest.fixture(scope="session")
+def base_url():
+    port = _site_port()
+    handler = functools.partial(_QuietHandler, directory=str(SITE))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{port}/"
+    server.shutdown()
+    server.server_close()
+
+
+def _chromium() -> str | None:
+    return os.environ.get("LONGCTX_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    args = {**browser_type_launch_args, "headless": True,
+            "args": ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync"]}
+    exe = _chromium()
+    if exe:  # the system's Chromium; without one, Playwright's own browser (where it could download it)
+        args["executable_path"] = exe
+    return args
+
+
+@dataclass
+class NetLog:
+    """What a page did that a reader offline would notice."""
+
+    blocked: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    http_errors: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+    def problems(self) -> dict[str, list[str]]:
+        return {k: v for k, v in vars(self).items() if v}
+
+
+@pytest.fixture
+def net(page):
+    """Block every host but localhost; fail the test on any request, console or page error."""
+    log = NetLog()
+
+    def route(r):
+        if urlparse(r.request.url).hostname in LOCAL_HOSTS or r.request.url.startswith("data:"):
+            r.continue_()
+        else:
+            log.blocked.append(r.request.url)
+            r.abort()
+
+    page.context.route("**/*", route)
+    page.on("requestfailed", lambda req: log.failed.append(f"{req.url} ({req.failure})"))
+    page.on("response", lambda resp: resp.status >= 400 and log.http_errors.append(f"{resp.status} {resp.url}"))
+    page.on("console", lambda msg: msg.type == "error" and log.console_errors.append(msg.text))
+    page.on("pageerror", lambda err: log.page_errors.append(str(err)))
+    yield log
+    assert not log.problems(), f"the page misbehaved: {log.problems()}"
