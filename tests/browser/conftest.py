@@ -22,7 +22,8 @@ from urllib.parse import urlparse
 
 import pytest
 
-SITE = Path(__file__).resolve().parents[2] / "site"
+# LONGCTX_SITE_DIR lets several builds coexist (one per developer preview); CI uses site/.
+SITE = Path(os.environ.get("LONGCTX_SITE_DIR") or Path(__file__).resolve().parents[2] / "site")
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 
