@@ -25,7 +25,6 @@ stamp="$VENV/.longctx-installed"
 want=$(cat requirements.txt pyproject.toml | sha256sum | cut -c1-16)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   say "installing Python packages (requirements.txt, then longctx in editable mode)"
-  "$VENV/bin/python" -m pip install --disable-pip-version-check -q --upgrade pip
   "$VENV/bin/python" -m pip install --disable-pip-version-check -q -r requirements.txt
   "$VENV/bin/python" -m pip install --disable-pip-version-check -q --no-deps -e .
   echo "$want" > "$stamp"

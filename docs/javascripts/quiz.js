@@ -1,1 +1,331 @@
-// quiz widget: see quizzes/
+// Quiz widget. quizzes/hook.py renders each quiz as plain HTML (readable without JavaScript)
+// with the quiz data as JSON in data-quiz; this script swaps that for an interactive version.
+//
+// * Every text from the data is inserted with textContent, never as HTML.
+// * Progress lives in localStorage["longctx-quiz:<id>"] and is restored after a reload or an
+//   instant navigation; if storage is refused the quiz still works, and says so.
+// * An answered question is locked until Reset; the score counts first answers.
+// * Material's instant navigation swaps the page without a reload: init runs on every
+//   document$ emission (DOMContentLoaded without Material), and data-quiz-ready keeps a quiz
+//   from being bound twice.
+(function () {
+  "use strict";
+
+  var PREFIX = "longctx-quiz:";
+
+  // ---- storage that may be missing or throw on any access --------------------------------
+  function storageGet(key) {
+    try {
+      var raw = window.localStorage.getItem(key);
+      return { ok: true, value: raw === null ? null : JSON.parse(raw) };
+    } catch (e) {
+      return { ok: false, value: null };
+    }
+  }
+  function storageSet(key, value) {
+    try {
+      if (value === null) window.localStorage.removeItem(key);
+      else window.localStorage.setItem(key, JSON.stringify(value));
+      return true;
+    } catch (e) {
+      return false;
+    }
+  }
+
+  // ---- small DOM helpers --------------------------------------------------------------------
+  function el(tag, attrs, text) {
+    var node = document.createElement(tag);
+    if (attrs) {
+      Object.keys(attrs).forEach(function (k) {
+        if (k === "className") node.className = attrs[k];
+        else node.setAttribute(k, attrs[k]);
+      });
+    }
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+  function typeset(node) {
+    if (typeof window.longctxRenderMath === "function") {
+      try { window.longctxRenderMath(node); } catch (e) { /* leave the TeX source readable */ }
+    }
+  }
+  function letter(i) { return String.fromCharCode(65 + i); }
+  function withUnit(text, unit) { return /^[A-Za-z0-9]/.test(unit) ? text + " " + unit : text + unit; }
+
+  // ---- numbers typed by a reader -------------------------------------------------------------
+  // Accepts "16", "-2.5", "1e10", "1,000,000", "20 GB" (the question's own unit), "16x" for ×.
+  // Returns {value} or {error}; never NaN.
+  function parseNumber(raw, unit) {
+    var s = String(raw).trim();
+    if (s === "") return { error: "Type a number first." };
+    var u = unit.toLowerCase();
+    var lower = s.toLowerCase();
+    if (u && lower.slice(-u.length) === u) s = s.slice(0, s.length - u.length).trim();
+    else if (unit === "×" && /[x×]$/i.test(s)) s = s.slice(0, -1).trim();
+    s = s.replace(/[\s_\u00a0\u202f]/g, "");
+    if (/^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$/.test(s)) s = s.replace(/,/g, "");
+    if (!/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(s)) {
+      return { error: "\u201c" + String(raw).trim() + "\u201d is not a number. Type digits only, such as 12 or 1.5e3." };
+    }
+    var value = Number(s);
+    if (!Number.isFinite(value)) return { error: "That number is too large." };
+    return { value: value };
+  }
+  function numericCorrect(q, value) {
+    return Math.abs(value - q.answer) <= q.tolerance * Math.abs(q.answer) * (1 + 1e-12);
+  }
+  function shortNumber(v) {
+    if (Number.isInteger(v) && Math.abs(v) < 1e15) return v.toLocaleString("en-US");
+    return Number(v.toPrecision(6)).toLocaleString("en-US", { maximumFractionDigits: 6 });
+  }
+
+  // ---- one quiz ---------------------------------------------------------------------------------
+  function Quiz(root, data) {
+    this.root = root;
+    this.data = data;
+    this.key = PREFIX + data.id;
+    this.answers = {};            // question index -> {choice: i} | {value: x}
+    this.storageOk = true;
+    this.restore();
+    this.build();
+  }
+
+  Quiz.prototype.restore = function () {
+    var got = storageGet(this.key);
+    if (!got.ok) { this.storageOk = false; return; }
+    var saved = got.value;
+    if (!saved || typeof saved !== "object" || saved.version !== this.data.version) return;
+    var qs = this.data.questions, answers = saved.answers || {};
+    for (var i = 0; i < qs.length; i++) {
+      var a = answers[i];
+      if (!a || typeof a !== "object") continue;
+      if (qs[i].type === "choice" && Number.isInteger(a.choice) && a.choice >= 0 && a.choice < qs[i].choices.length) {
+        this.answers[i] = { choice: a.choice };
+      } else if (qs[i].type === "numeric" && typeof a.value === "number" && Number.isFinite(a.value)) {
+        this.answers[i] = { value: a.value };
+      }
+    }
+  };
+
+  Quiz.prototype.save = function () {
+    var empty = Object.keys(this.answers).length === 0;
+    var ok = storageSet(this.key, empty ? null : { version: this.data.version, answers: this.answers });
+    if (!ok) this.storageOk = false;
+    this.showStorageNote();
+  };
+
+  Quiz.prototype.isCorrect = function (i) {
+    var q = this.data.questions[i], a = this.answers[i];
+    if (!a) return false;
+    return q.type === "choice" ? a.choice === q.answer : numericCorrect(q, a.value);
+  };
+
+  Quiz.prototype.build = function () {
+    var self = this, qs = this.data.questions;
+    var live = el("div", { className: "quiz-live" });
+    if (this.data.title) live.appendChild(el("p", { className: "quiz-title" }, this.data.title));
+    this.views = qs.map(function (q, i) {
+      var view = q.type === "choice" ? self.buildChoice(q, i) : self.buildNumeric(q, i);
+      live.appendChild(view.form);
+      return view;
+    });
+
+    var footer = el("div", { className: "quiz-footer" });
+    this.scoreEl = el("p", { className: "quiz-score", role: "status", "aria-live": "polite" });
+    var reset = el("button", { type: "button", className: "md-button quiz-reset" }, "Reset quiz");
+    reset.addEventListener("click", function () { self.reset(); });
+    footer.appendChild(this.scoreEl);
+    footer.appendChild(reset);
+    this.noteEl = el("p", { className: "quiz-storage-note", hidden: "" },
+      "Your answers cannot be saved in this browser (storage is blocked), so they last only until you leave the page.");
+    live.appendChild(footer);
+    live.appendChild(this.noteEl);
+
+    // The HTML fallback (and an earlier live version, on reset) is replaced, not hidden:
+    // one copy of each question for screen readers and find-in-page.
+    Array.prototype.forEach.call(this.root.querySelectorAll(":scope > .quiz-title, :scope > .quiz-fallback, :scope > noscript, :scope > .quiz-live"),
+      function (n) { n.remove(); });
+    this.root.appendChild(live);
+    this.live = live;
+
+    for (var i = 0; i < qs.length; i++) if (this.answers[i]) this.showResult(i, false);
+    this.updateScore();
+    this.showStorageNote();
+    typeset(live);
+  };
+
+  Quiz.prototype.header = function (q, i, fieldset) {
+    var legend = el("legend", { className: "quiz-legend" });
+    legend.appendChild(el("span", { className: "quiz-number" }, "Question " + (i + 1) + " of " + this.data.questions.length));
+    legend.appendChild(el("span", { className: "quiz-prompt" }, q.prompt));
+    fieldset.appendChild(legend);
+  };
+
+  Quiz.prototype.buildChoice = function (q, i) {
+    var self = this, base = "quiz-" + this.data.id + "-q" + i;
+    var form = el("form", { className: "quiz-question", "data-kind": "choice", "data-index": String(i), novalidate: "" });
+    var fieldset = el("fieldset");
+    this.header(q, i, fieldset);
+    var list = el("div", { className: "quiz-choices" });
+    var items = q.choices.map(function (c, j) {
+      var id = base + "-c" + j;
+      var item = el("div", { className: "quiz-choice" });
+      var input = el("input", { type: "radio", name: base, id: id, value: String(j) });
+      var label = el("label", { for: id });
+      label.appendChild(el("span", { className: "quiz-letter", "aria-hidden": "true" }, letter(j)));
+      label.appendChild(el("span", { className: "quiz-choice-text" }, c.text));
+      var expl = el("p", { className: "quiz-explanation", id: id + "-why", hidden: "" });
+      expl.appendChild(el("strong", { className: "quiz-verdict" }, j === q.answer ? "Right answer. " : "Not this one. "));
+      expl.appendChild(document.createTextNode(c.explanation));
+      item.appendChild(input);
+      item.appendChild(label);
+      item.appendChild(expl);
+      list.appendChild(item);
+      return { item: item, input: input, expl: expl };
+    });
+    fieldset.appendChild(list);
+    var actions = el("div", { className: "quiz-actions" });
+    var check = el("button", { type: "submit", className: "md-button md-button--primary quiz-check" }, "Check answer");
+    actions.appendChild(check);
+    fieldset.appendChild(actions);
+    var message = el("p", { className: "quiz-message", role: "alert" });
+    var feedback = el("p", { className: "quiz-feedback", tabindex: "-1" });
+    fieldset.appendChild(message);
+    fieldset.appendChild(feedback);
+    form.appendChild(fieldset);
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      if (self.answers[i]) return;
+      var picked = items.findIndex(function (it) { return it.input.checked; });
+      if (picked < 0) { message.textContent = "Pick one of the answers first."; return; }
+      message.textContent = "";
+      self.answers[i] = { choice: picked };
+      self.save();
+      self.showResult(i, true);
+      self.updateScore();
+    });
+    return { form: form, items: items, check: check, message: message, feedback: feedback };
+  };
+
+  Quiz.prototype.buildNumeric = function (q, i) {
+    var self = this, id = "quiz-" + this.data.id + "-q" + i + "-input";
+    var form = el("form", { className: "quiz-question", "data-kind": "numeric", "data-index": String(i), novalidate: "" });
+    var fieldset = el("fieldset");
+    this.header(q, i, fieldset);
+    var row = el("div", { className: "quiz-numeric" });
+    row.appendChild(el("label", { for: id, className: "quiz-input-label" }, "Your answer"));
+    var input = el("input", { type: "text", id: id, inputmode: "decimal", autocomplete: "off", spellcheck: "false",
+                              className: "quiz-input", "aria-describedby": id + "-unit " + id + "-msg" });
+    row.appendChild(input);
+    row.appendChild(el("span", { className: "quiz-unit", id: id + "-unit" }, q.unit));
+    var check = el("button", { type: "submit", className: "md-button md-button--primary quiz-check" }, "Check answer");
+    row.appendChild(check);
+    fieldset.appendChild(row);
+    var message = el("p", { className: "quiz-message", id: id + "-msg", role: "alert" });
+    var feedback = el("p", { className: "quiz-feedback", tabindex: "-1" });
+    var expl = el("p", { className: "quiz-explanation", hidden: "" }, q.explanation);
+    fieldset.appendChild(message);
+    fieldset.appendChild(feedback);
+    fieldset.appendChild(expl);
+    form.appendChild(fieldset);
+    form.addEventListener("submit", function (ev) {
+      ev.preventDefault();
+      if (self.answers[i]) return;
+      var parsed = parseNumber(input.value, q.unit);
+      if (parsed.error) {
+        message.textContent = parsed.error;
+        input.setAttribute("aria-invalid", "true");
+        input.focus();
+        return;
+      }
+      message.textContent = "";
+      input.removeAttribute("aria-invalid");
+      self.answers[i] = { value: parsed.value };
+      self.save();
+      self.showResult(i, true);
+      self.updateScore();
+    });
+    return { form: form, input: input, check: check, message: message, feedback: feedback, expl: expl };
+  };
+
+  // Lock question i and show what was right; focus moves to the verdict when asked to.
+  Quiz.prototype.showResult = function (i, focus) {
+    var q = this.data.questions[i], a = this.answers[i], v = this.views[i];
+    var correct = this.isCorrect(i);
+    v.form.setAttribute("data-result", correct ? "correct" : "wrong");
+    v.check.disabled = true;
+    v.check.hidden = true;   // answered: nothing left to check until Reset
+    v.feedback.textContent = "";
+    v.feedback.appendChild(el("strong", null, correct ? "\u2713 Correct." : "\u2717 Not quite."));
+    if (q.type === "choice") {
+      v.items.forEach(function (it, j) {
+        it.input.checked = j === a.choice;
+        it.input.disabled = true;
+        it.expl.hidden = false;
+        it.input.setAttribute("aria-describedby", it.expl.id);
+        if (j === q.answer) it.item.classList.add("is-answer");
+        if (j === a.choice) it.item.classList.add(correct ? "is-correct" : "is-wrong");
+      });
+      v.feedback.appendChild(document.createTextNode(correct
+        ? " " + letter(q.answer) + " is the answer; why each choice is right or wrong is shown under it."
+        : " You picked " + letter(a.choice) + "; the answer is " + letter(q.answer) + ". Each choice's explanation is shown under it."));
+    } else {
+      v.input.value = shortNumber(a.value);
+      v.input.readOnly = true;
+      v.expl.hidden = false;
+      var pct = Math.round(q.tolerance * 100 * 100) / 100;
+      v.feedback.appendChild(document.createTextNode(
+        " You answered " + withUnit(shortNumber(a.value), q.unit) +
+        "; the answer is " + q.answer_text + " (within " + pct + "% counts)."));
+    }
+    if (focus) v.feedback.focus();
+  };
+
+  Quiz.prototype.updateScore = function () {
+    var total = this.data.questions.length, answered = 0, right = 0;
+    for (var i = 0; i < total; i++) {
+      if (this.answers[i]) { answered++; if (this.isCorrect(i)) right++; }
+    }
+    this.scoreEl.setAttribute("data-right", String(right));
+    this.scoreEl.setAttribute("data-answered", String(answered));
+    this.scoreEl.textContent = answered === total
+      ? "Score: " + right + " / " + total + ". All questions answered."
+      : "Score: " + right + " / " + total + " (" + answered + " of " + total + " answered)";
+  };
+
+  Quiz.prototype.showStorageNote = function () {
+    if (this.noteEl) this.noteEl.hidden = this.storageOk;
+  };
+
+  Quiz.prototype.reset = function () {
+    this.answers = {};
+    this.save();
+    this.build();
+    var first = this.live.querySelector("input");
+    if (first) first.focus();
+  };
+
+  // ---- wiring -------------------------------------------------------------------------------
+  function init() {
+    var roots = document.querySelectorAll(".quiz[data-quiz]:not([data-quiz-ready])");
+    Array.prototype.forEach.call(roots, function (root) {
+      root.setAttribute("data-quiz-ready", "true");
+      var data;
+      try {
+        data = JSON.parse(root.getAttribute("data-quiz"));
+      } catch (e) {
+        root.setAttribute("data-quiz-ready", "broken");   // keep the readable HTML version
+        return;
+      }
+      root.classList.add("quiz--live");
+      root.longctxQuiz = new Quiz(root, data);
+    });
+  }
+
+  window.longctxQuizInit = init;
+  if (typeof document$ !== "undefined" && document$ && typeof document$.subscribe === "function") {
+    document$.subscribe(init);
+  }
+  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
+  else init();
+})();

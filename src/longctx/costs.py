@@ -19,9 +19,13 @@ from numbers import Integral, Real
 __all__ = [
     "BYTES_PER_ELEMENT",
     "GPU_MEMORY_BYTES",
+    "attention_cost_summary",
+    "attention_crossover_len",
+    "attention_flop_share",
     "attention_flops",
     "bytes_per_element",
     "cost_multiplier",
+    "gpu_memory_fraction",
     "kv_cache_bytes",
     "model_cost_multiplier",
     "quadratic_cost_table",
@@ -185,8 +189,10 @@ def model_cost_multiplier(n_from: int, n_to: int, *, d_model: int, d_ff: int | N
     Always between ``n_to / n_from`` (all linear terms) and ``(n_to / n_from) ** 2`` (all
     attention): the wider the model, the longer the linear terms dominate.
     """
-    before = sum(transformer_layer_flops(n_from, d_model=d_model, d_ff=d_ff, causal=causal).values())
-    after = sum(transformer_layer_flops(n_to, d_model=d_model, d_ff=d_ff, causal=causal).values())
+    a = _positive_int("n_from", n_from)
+    b = _positive_int("n_to", n_to)
+    before = sum(transformer_layer_flops(a, d_model=d_model, d_ff=d_ff, causal=causal).values())
+    after = sum(transformer_layer_flops(b, d_model=d_model, d_ff=d_ff, causal=causal).values())
     return after / before
 # --8<-- [end:layer-flops]
 
@@ -239,3 +245,117 @@ def quadratic_cost_table(seq_lens: tuple[int, ...] = TABLE_SEQ_LENS, *, head_dim
         }
         for n in seq_lens
     ]
+
+
+def _layer_flops_total(seq_len: int, d_model: int, d_ff: int | None, causal: bool) -> tuple[int, int]:
+    """``(attention core, everything else)`` forward FLOPs of one layer."""
+    parts = transformer_layer_flops(seq_len, d_model=d_model, d_ff=d_ff, causal=causal)
+    return parts["attention"], parts["projections"] + parts["mlp"]
+
+
+# --8<-- [start:attention-share]
+def attention_flop_share(seq_len: int, *, d_model: int, d_ff: int | None = None, causal: bool = False) -> float:
+    """Fraction of one layer's forward FLOPs spent in the attention core (``QK^T`` and ``PV``).
+
+    Args:
+        seq_len: n, tokens in the sequence.
+        d_model: model width (heads * head_dim).
+        d_ff: hidden width of the MLP; defaults to ``4 * d_model``.
+        causal: count only the query-key pairs a causal mask keeps.
+
+    Returns:
+        ``attention / (attention + projections + mlp)`` from :func:`transformer_layer_flops`,
+        a number between 0 and 1 that grows towards 1 as n grows.
+    """
+    attention, linear = _layer_flops_total(seq_len, d_model, d_ff, causal)
+    return attention / (attention + linear)
+
+
+def attention_crossover_len(*, d_model: int, d_ff: int | None = None, causal: bool = False) -> int:
+    """The length n at which the attention core costs as many FLOPs as the rest of the layer.
+
+    The linear terms cost ``8 n d_model^2 + 4 n d_model d_ff``; the attention core
+    ``4 n^2 d_model`` (``2 n (n + 1) d_model`` causal). Setting them equal gives
+    ``n = 2 d_model + d_ff`` (``6 d_model`` for the usual ``d_ff = 4 d_model``), or
+    ``n = 4 d_model + 2 d_ff - 1`` with a causal mask. Shorter sequences spend most of their
+    FLOPs in the projections and the MLP; longer ones in attention.
+
+    Args:
+        d_model: model width (heads * head_dim).
+        d_ff: hidden width of the MLP; defaults to ``4 * d_model``.
+        causal: count only the query-key pairs a causal mask keeps.
+
+    Returns:
+        That length in tokens.
+    """
+    dm = _positive_int("d_model", d_model)
+    ff = 4 * dm if d_ff is None else _positive_int("d_ff", d_ff)
+    if not isinstance(causal, bool):
+        raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
+    return 4 * dm + 2 * ff - 1 if causal else 2 * dm + ff
+# --8<-- [end:attention-share]
+
+
+def gpu_memory_fraction(nbytes: float, *, gpu: str = "A100 80GB") -> float:
+    """``nbytes`` as a fraction of the memory of one GPU from :data:`GPU_MEMORY_BYTES`.
+
+    Args:
+        nbytes: a size in bytes, finite and not negative.
+        gpu: a key of :data:`GPU_MEMORY_BYTES`, such as ``"A100 40GB"``.
+
+    Returns:
+        ``nbytes / memory``: 0.5 fills half the card, 2.0 needs two cards' worth.
+
+    Raises:
+        ValueError: an unknown GPU name, or a size that is negative or not finite.
+        TypeError: a size that is not a real number.
+    """
+    if isinstance(nbytes, bool) or not isinstance(nbytes, Real):
+        raise TypeError(f"nbytes must be a real number, got {type(nbytes).__name__}")
+    if not math.isfinite(nbytes) or nbytes < 0:
+        raise ValueError(f"nbytes must be finite and not negative, got {nbytes}")
+    if gpu not in GPU_MEMORY_BYTES:
+        raise ValueError(f"gpu: unknown GPU {gpu!r}; expected one of {', '.join(GPU_MEMORY_BYTES)}")
+    return nbytes / GPU_MEMORY_BYTES[gpu][0]
+
+
+# --8<-- [start:calculator]
+def attention_cost_summary(seq_len: int, *, reference_len: int, heads: int, layers: int, head_dim: int,
+                           bytes_per_element: str | float = 2, causal: bool = False) -> dict[str, float]:
+    """Everything the lesson's in-browser calculator shows for one sequence length.
+
+    The calculator (``docs/javascripts/calculator.js``) computes the same values in the
+    reader's browser; the browser tests check it against this function.
+
+    Args:
+        seq_len: n, tokens in the sequence.
+        reference_len: the length the multiplier is measured against.
+        heads: attention heads per layer.
+        layers: layers in the model.
+        head_dim: d, the width of one head.
+        bytes_per_element: a dtype name such as ``"fp16"`` or a number of bytes.
+        causal: count only the query-key pairs a causal mask keeps (FLOPs only: a naive
+            implementation still allocates the whole matrix).
+
+    Returns:
+        ``{"entries": n^2, "bytes_head": ..., "bytes_layer": ..., "bytes_model": ...,
+        "flops_head": ..., "flops_layer": ..., "flops_model": ..., "multiplier": ...}``: score
+        entries and bytes for one head of one layer, one layer and all layers; forward FLOPs
+        of the attention core likewise; ``(n / reference_len) ** 2``.
+    """
+    ref = _positive_int("reference_len", reference_len)
+    n_layers = _positive_int("layers", layers)
+    per_head = score_matrix_bytes(seq_len, bytes_per_element=bytes_per_element)
+    flops_head = attention_flops(seq_len, head_dim, causal=causal)
+    h = _positive_int("heads", heads)
+    return {
+        "entries": score_entries(seq_len),
+        "bytes_head": per_head,
+        "bytes_layer": per_head * h,
+        "bytes_model": per_head * h * n_layers,
+        "flops_head": flops_head,
+        "flops_layer": flops_head * h,
+        "flops_model": flops_head * h * n_layers,
+        "multiplier": cost_multiplier(ref, seq_len),
+    }
+# --8<-- [end:calculator]

@@ -10,7 +10,7 @@ import io
 
 from longctx import costs
 
-__all__ = ["FIGURES", "quadratic_wall"]
+__all__ = ["FIGURES", "attention_share", "quadratic_wall"]
 
 
 def _svg(fig) -> str:
@@ -57,5 +57,34 @@ def quadratic_wall(heads: int = 32, head_dim: int = 128) -> str:
     return _svg(fig)
 
 
+def attention_share(d_models: tuple[int, ...] = (2048, 4096, 12288)) -> str:
+    """Share of one layer's forward FLOPs spent in the attention core, against n.
+
+    One curve per model width (``d_ff = 4 d_model``, no causal mask), with the crossover
+    length of :func:`longctx.costs.attention_crossover_len` marked where the share is 50%.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.hashsalt"] = "longctx"
+    ns = [2**k for k in range(9, 21)]
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    for i, dm in enumerate(d_models):
+        share = [costs.attention_flop_share(n, d_model=dm) for n in ns]
+        ax.semilogx(ns, share, "o-", base=2, color=f"C{i}", label=f"d_model = {dm:,}")
+        cross = costs.attention_crossover_len(d_model=dm)
+        ax.plot([cross], [costs.attention_flop_share(cross, d_model=dm)], "D", color=f"C{i}",
+                markersize=8, markeredgecolor="black")
+    ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
+    ax.set(xlabel="sequence length n (tokens)", ylabel="share of layer FLOPs", ylim=(0, 1),
+           title="Attention core's share of one layer's forward FLOPs")
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.grid(True, which="major", alpha=0.3)
+    ax.legend(loc="upper left")
+    return _svg(fig)
+
+
 #: Figures the site draws, by file name.
-FIGURES = {"quadratic-wall": quadratic_wall}
+FIGURES = {"quadratic-wall": quadratic_wall, "attention-share": attention_share}

@@ -59,6 +59,8 @@ def format_value(value: float, fmt: str) -> str:
         raise TypeError(f"value must be a real number, got {type(value).__name__}")
     if not math.isfinite(value):
         raise ValueError(f"value must be finite, got {value}")
+    if not isinstance(value, (int, float)):  # numpy scalars, Fraction: format as a float
+        value = float(value)
     return FORMATS[fmt](value)
 
 

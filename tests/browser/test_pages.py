@@ -1,0 +1,133 @@
+"""Every page of the built site, as a reader offline sees it (headless Chromium, other hosts blocked).
+
+The pages are those of ``sitemap.xml`` plus the home page. On each one:
+
+* nothing is requested from another host, and no request, console or page error happens
+  (the ``net`` fixture of conftest.py);
+* math is typeset: where pymdownx.arithmatex left ``.arithmatex`` elements, each holds KaTeX
+  output, no ``.katex-error`` exists, no raw TeX delimiters are left in the text, and a KaTeX
+  font was loaded from the site;
+* no computed value came out as ``NaN``/``Infinity``/``undefined`` in the prose (write the
+  words themselves as code, ```NaN```, when a page talks about them);
+* the body text is set in the self-hosted Roboto (a Roboto font face loaded from the site);
+* every code block (``pre > code``) has Material's copy button;
+* the light/dark toggle switches ``data-md-color-scheme`` and back;
+* search works offline: typing a word of the page's title lists results, this page among them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+SITE = Path(os.environ.get("LONGCTX_SITE_DIR") or Path(__file__).resolve().parents[2] / "site")
+
+
+def _pages() -> list[str]:
+    """Site-relative paths of every page: the home page, then sitemap.xml's entries."""
+    sitemap = SITE / "sitemap.xml"
+    if not sitemap.is_file():
+        return [""]  # the base_url fixture then stops the run with instructions to build the site
+    paths = [""]
+    for loc in re.findall(r"<loc>\s*([^<\s]+)\s*</loc>", sitemap.read_text(encoding="utf-8")):
+        path = urlsplit(loc).path.lstrip("/")
+        if path not in paths:
+            paths.append(path)
+    return paths
+
+
+PAGES = _pages()
+
+# Text outside code and math: where a computed value would appear.
+_PROSE_TEXT = """() => {
+  const root = document.querySelector('article') || document.body;
+  // code, math, and mkdocstrings' rendering of docstrings (source text, never a computed value)
+  const skip = 'pre, code, kbd, samp, script, style, .katex, .arithmatex, .highlight, .doc-contents, .doc-signature';
+  const walker = document.createTreeWalker(root, NodeFilter.SHOW_TEXT, {
+    acceptNode: n => n.parentElement.closest(skip) ? NodeFilter.FILTER_REJECT : NodeFilter.FILTER_ACCEPT });
+  const out = []; let n;
+  while ((n = walker.nextNode())) out.push(n.textContent);
+  return out.join(' ');
+}"""
+
+_FACES = """() => [...document.fonts].filter(f => f.status === 'loaded').map(f => f.family.replace(/["']/g, ''))"""
+
+
+def _open(page, base_url, path):
+    page.goto(base_url + path, wait_until="load")
+    page.wait_for_load_state("networkidle")
+    page.evaluate("document.fonts.ready.then(() => true)")
+
+
+@pytest.mark.parametrize("path", PAGES, ids=lambda p: p or "home")
+def test_page(page, net, base_url, path):
+    _open(page, base_url, path)
+    title = page.locator("article h1").first
+    assert title.count() == 1, f"/{path} has no <h1> in its article"
+
+    # Math: rendered by the site's own KaTeX, with its fonts.
+    math = page.evaluate("""() => ({
+        arithmatex: document.querySelectorAll('.arithmatex').length,
+        unrendered: [...document.querySelectorAll('.arithmatex')].filter(e => !e.querySelector('.katex'))
+                      .map(e => e.textContent.slice(0, 60)),
+        katex: document.querySelectorAll('.katex').length,
+        errors: [...document.querySelectorAll('.katex-error')].map(e => e.getAttribute('title') || e.textContent),
+    })""")
+    assert not math["errors"], f"KaTeX could not typeset: {math['errors']}"
+    if math["arithmatex"]:
+        assert not math["unrendered"], f"math left as TeX: {math['unrendered']}"
+        assert math["katex"] >= math["arithmatex"]
+    prose = page.evaluate(_PROSE_TEXT)
+    raw_tex = re.findall(r"\\\(|\\\[|\$\$|\\frac\{|\\sqrt\{|\\mathrm\{|\\text\{", prose)
+    assert not raw_tex, f"raw TeX in the page text (not typeset): {raw_tex[:5]}"
+    faces = set(page.evaluate(_FACES))
+    if math["katex"]:
+        assert "KaTeX_Main" in faces or "KaTeX_Math" in faces, f"math shown but no KaTeX font loaded: {sorted(faces)}"
+
+    # No broken computed values in what the reader reads.
+    bad = re.findall(r"(?<![\w-])(?:NaN|-?Infinity|undefined)(?![\w-])", prose)
+    assert not bad, (f"/{path} shows {bad} in its text: a computed value went wrong (or write the word as "
+                     "code, `NaN`, when the page talks about it)")
+
+    # Fonts: the body is set in Roboto, served by the site.
+    family = page.evaluate("getComputedStyle(document.body).fontFamily")
+    assert family.split(",")[0].strip().strip("'\"") == "Roboto", family
+    assert "Roboto" in faces, f"no Roboto font face loaded: {sorted(faces)}"
+
+    # Code blocks can be copied.
+    code = page.evaluate("""() => {
+        const blocks = [...document.querySelectorAll('article pre')].filter(p => p.querySelector(':scope > code'));
+        return {blocks: blocks.length,
+                without: blocks.filter(p => !p.querySelector('button[data-md-type="copy"], .md-clipboard'))
+                               .map(p => p.textContent.trim().slice(0, 40))};
+    }""")
+    assert not code["without"], f"code blocks without a copy button: {code['without']}"
+
+    # Light and dark.
+    scheme = "document.body.getAttribute('data-md-color-scheme')"
+    first = page.evaluate(scheme)
+    toggle = page.locator("form[data-md-component=palette] label:not([hidden])")
+    toggle.first.click()
+    second = page.evaluate(scheme)
+    assert {first, second} == {"default", "slate"}, (first, second)
+    page.locator("form[data-md-component=palette] label:not([hidden])").first.click()
+    assert page.evaluate(scheme) == first
+
+    # Search, offline: a word of this page's title finds this page.
+    # the longest word of the title: short ones may be search stop words ("how", "the")
+    words = sorted(re.findall(r"[A-Za-z]{3,}", title.inner_text()), key=len, reverse=True)
+    assert words, f"no searchable word in the title {title.inner_text()!r}"
+    box = page.locator("input[data-md-component=search-query]")
+    box.click()
+    box.press_sequentially(words[0].lower(), delay=20)  # Material searches on key events
+    results = page.locator(".md-search-result__item")
+    results.first.wait_for(state="attached", timeout=10_000)
+    hrefs = page.eval_on_selector_all(".md-search-result__link", "els => els.map(e => e.getAttribute('href'))")
+    here = (base_url + path).split("#")[0]
+    assert any(re.split(r"[?#]", h)[0] == here for h in hrefs), f"searching {words[0]!r} did not list /{path}: {hrefs[:8]}"

@@ -1,0 +1,78 @@
+"""The site's figures: valid SVG, labelled, reproducible, and drawn from the package's numbers."""
+
+from __future__ import annotations
+
+import math
+import re
+import xml.etree.ElementTree as ET
+
+import pytest
+
+from longctx import costs
+from longctx.figures import FIGURES, quadratic_wall
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def parse(svg: str) -> ET.Element:
+    # matplotlib draws text as glyph paths and keeps each string in a comment beside it.
+    return ET.fromstring(svg, parser=ET.XMLParser(target=ET.TreeBuilder(insert_comments=True)))
+
+
+def comments(root: ET.Element) -> list[str]:
+    return [el.text.strip() for el in root.iter() if el.tag is ET.Comment]
+
+
+def polylines(root: ET.Element) -> list[list[tuple[float, float]]]:
+    """Vertices of every drawn line with more than two points (the data series)."""
+    out = []
+    for g in root.iter(f"{SVG}g"):
+        if g.get("id", "").startswith("line2d"):
+            for path in g.findall(f"{SVG}path"):
+                pts = [(float(x), float(y)) for x, y in re.findall(r"[ML]\s*(-?[\d.]+)\s+(-?[\d.]+)", path.get("d", ""))]
+                if len(pts) > 2:
+                    out.append(pts)
+    return out
+
+
+@pytest.fixture(scope="module")
+def wall_svg():
+    return quadratic_wall(heads=8, head_dim=64)
+
+
+def test_is_an_svg_with_the_gpu_labels(wall_svg):
+    root = parse(wall_svg)
+    assert root.tag == f"{SVG}svg"
+    texts = comments(root)
+    for gpu in costs.GPU_MEMORY_BYTES:
+        assert gpu in texts
+    assert any("8 heads" in t for t in texts)
+    assert any("d = 64" in t for t in texts)
+
+
+def test_memory_lines_are_n_squared_and_heads_apart(wall_svg):
+    lines = polylines(parse(wall_svg))
+    n_points = len(costs.TABLE_SEQ_LENS)
+    lines = [pts for pts in lines if len(pts) == n_points]
+    one, layer = [pts for pts in lines if [x for x, _ in pts] == [x for x, _ in lines[0]]][:2]
+    # x is log n: doubling n is an equal step.
+    xs = [x for x, _ in one]
+    assert all(math.isclose(b - a, xs[1] - xs[0], rel_tol=1e-4) for a, b in zip(xs, xs[1:]))
+    # y is log bytes (downwards in SVG): a power law is a straight line, each step log(2^2).
+    steps = [a - b for (_, a), (_, b) in zip(one, one[1:])]
+    assert all(math.isclose(s, steps[0], rel_tol=1e-4) for s in steps)
+    assert all(math.isclose(a - b, s, rel_tol=1e-4) for (_, a), (_, b), s in zip(layer, layer[1:], steps))
+    # The layer line sits log(heads) above the one-head line: log(8) / log(2^2) steps.
+    offset = one[0][1] - layer[0][1]
+    assert offset / steps[0] == pytest.approx(math.log(8) / math.log(2**2), rel=1e-4)
+
+
+def test_deterministic():
+    assert quadratic_wall() == quadratic_wall()
+
+
+def test_registry_names_its_functions():
+    assert FIGURES["quadratic-wall"] is quadratic_wall
+    for name, func in FIGURES.items():
+        assert re.fullmatch(r"[a-z0-9-]+", name)
+        assert callable(func)
