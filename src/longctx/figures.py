@@ -44,7 +44,7 @@ def quadratic_wall(heads: int = 32, head_dim: int = 128) -> str:
     ax_mem.loglog(ns, layer, "s-", base=2, label=f"{heads} heads (one layer)")
     for i, (name, (size, _)) in enumerate(costs.GPU_MEMORY_BYTES.items()):
         ax_mem.axhline(size, color="grey", linestyle="--" if i else ":", linewidth=1)
-        ax_mem.annotate(name, (ns[0], size), textcoords="offset points", xytext=(2, 3), fontsize=8)
+        ax_mem.annotate(name, (ns[0], size), textcoords="offset points", xytext=(2, 3 if i else -10), fontsize=8)
     ax_mem.set(xlabel="sequence length n (tokens)", ylabel="bytes (fp16)",
                title="Score-matrix memory, one layer")
     ax_mem.legend(loc="lower right")

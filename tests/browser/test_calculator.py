@@ -25,14 +25,6 @@ MAX_N, MAX_HEADS, MAX_LAYERS, MAX_HEAD_DIM = 10**9, 1024, 1024, 16384
 BAD_WORDS = ("NaN", "Infinity", "undefined", "null")
 
 
-@pytest.fixture(autouse=True)
-def _repo_facts_cached(context):
-    """mkdocs.yml sets repo_url, so Material asks api.github.com for the repository's facts on
-    every page, which the offline ``net`` check flags. That request is the theme's, not the
-    calculator's: with the facts already in Material's sessionStorage cache it does not ask."""
-    context.add_init_script("try { sessionStorage.setItem('/.__source', '{}'); } catch (e) {}")
-
-
 def _open(page: Page, base_url: str):
     page.goto(base_url + LESSON)
     calc = page.locator(".lc-calc")

@@ -8,7 +8,8 @@ The pages are those of ``sitemap.xml`` plus the home page. On each one:
   output, no ``.katex-error`` exists, no raw TeX delimiters are left in the text, and a KaTeX
   font was loaded from the site;
 * no computed value came out as ``NaN``/``Infinity``/``undefined`` in the prose (write the
-  words themselves as code, ```NaN```, when a page talks about them);
+  words themselves as code, ```NaN```, when a page talks about them), and no ``{{ ... }}``
+  build expression was left uncomputed;
 * the body text is set in the self-hosted Roboto (a Roboto font face loaded from the site);
 * every code block (``pre > code``) has Material's copy button;
 * the light/dark toggle switches ``data-md-color-scheme`` and back;
@@ -94,6 +95,9 @@ def test_page(page, net, base_url, path):
     bad = re.findall(r"(?<![\w-])(?:NaN|-?Infinity|undefined)(?![\w-])", prose)
     assert not bad, (f"/{path} shows {bad} in its text: a computed value went wrong (or write the word as "
                      "code, `NaN`, when the page talks about it)")
+
+    left = re.findall(r"\{\{.{0,60}", prose)
+    assert not left, f"/{path} shows build expressions that were never computed: {left[:3]}"
 
     # Fonts: the body is set in Roboto, served by the site.
     family = page.evaluate("getComputedStyle(document.body).fontFamily")
