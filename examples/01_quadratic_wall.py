@@ -134,6 +134,6 @@ print("ok: the measured peak grows as n² at the largest sizes")
 #   constant factor above it.
 # * Its time follows the $n^2$ line once $n$ is large enough that the matmuls and the
 #   elementwise passes over $S$ outweigh the fixed cost of a call.
-# * Nothing here is special to a CPU: a GPU has more FLOP/s but the same $n^2$ shape, and far
-#   less memory than this machine's RAM. The next lessons remove the $n \times n$ matrix
-#   without changing the result.
+# * Nothing here is special to a CPU: a GPU has more FLOP/s, but its curves have the same
+#   $n^2$ shape and its memory fills up the same way. The next lessons remove the
+#   $n \times n$ matrix without changing the result.

@@ -174,13 +174,22 @@ class SectionResult:
 
 
 @contextlib.contextmanager
-def _cwd(path: Path):
-    old = Path.cwd()
+def _in_project(path: Path):
+    """Work from ``path``, then put back the cwd and coverage's module-level path state.
+
+    ``relative_files`` makes coverage record the cwd in ``coverage.files`` globals; restoring
+    them keeps a measuring Coverage in the same process (the test suite under ``coverage run``)
+    from writing its data relative to ``path``.
+    """
+    from coverage import files as cov_files
+
+    old, saved = Path.cwd(), (cov_files.RELATIVE_DIR, cov_files.CANONICAL_FILENAME_CACHE)
     os.chdir(path)
     try:
         yield
     finally:
         os.chdir(old)
+        cov_files.RELATIVE_DIR, cov_files.CANONICAL_FILENAME_CACHE = saved
 
 
 def check_sections(root: Path, data_file: Path | None = None, docs_dir: Path | None = None,
@@ -209,7 +218,7 @@ def check_sections(root: Path, data_file: Path | None = None, docs_dir: Path | N
         res.pages.append(f"{inc.page.relative_to(root)}:{inc.line}")
 
     config = root / "pyproject.toml"
-    with _cwd(root):  # relative_files = true: paths in the data are relative to the project root
+    with _in_project(root):  # relative_files = true: paths in the data are relative to the project root
         cov = coverage.Coverage(data_file=str(data_file), config_file=str(config) if config.is_file() else False)
         cov.load()
         measured = {os.path.normpath(os.path.abspath(f)) for f in cov.get_data().measured_files()}
