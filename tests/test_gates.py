@@ -114,7 +114,12 @@ def test_fully_executed_section_passes(tmp_path):
         except ValueError:
             pass
         """)
+    import coverage.files
+
+    before = coverage.files.relative_directory()
     results = cov_gate.check_sections(project)
+    # a Coverage measuring this very process (coverage run -m pytest) must keep its paths
+    assert coverage.files.relative_directory() == before
     assert [r.target for r in results] == ["tiny/mod.py:clip"]
     (res,) = results
     # def, if, raise, return: the docstring is not a statement

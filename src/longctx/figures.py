@@ -13,6 +13,18 @@ from longctx import costs
 __all__ = ["FIGURES", "attention_share", "quadratic_wall"]
 
 
+def _pyplot():
+    """matplotlib.pyplot, set up for the site's SVG figures."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plt.rcParams["svg.hashsalt"] = "longctx"  # stable ids, so rebuilding gives the same file
+    plt.rcParams["svg.fonttype"] = "none"  # labels stay <text>: selectable, searchable, read aloud
+    return plt
+
+
 def _svg(fig) -> str:
     import matplotlib.pyplot as plt
 
@@ -28,12 +40,7 @@ def quadratic_wall(heads: int = 32, head_dim: int = 128) -> str:
     Memory is shown for one head and for ``heads`` heads of a layer, with the memory of the
     GPUs in ``costs.GPU_MEMORY_BYTES`` drawn across.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["svg.hashsalt"] = "longctx"  # stable ids, so rebuilding gives the same file
+    plt = _pyplot()
     ns = [2**k for k in range(9, 21)]
     one = [costs.score_matrix_bytes(n, bytes_per_element="fp16") for n in ns]
     layer = [costs.score_matrix_bytes(n, heads=heads, bytes_per_element="fp16") for n in ns]
@@ -63,12 +70,7 @@ def attention_share(d_models: tuple[int, ...] = (2048, 4096, 12288)) -> str:
     One curve per model width (``d_ff = 4 d_model``, no causal mask), with the crossover
     length of :func:`longctx.costs.attention_crossover_len` marked where the share is 50%.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plt.rcParams["svg.hashsalt"] = "longctx"
+    plt = _pyplot()
     ns = [2**k for k in range(9, 21)]
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for i, dm in enumerate(d_models):
