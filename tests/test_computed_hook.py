@@ -85,6 +85,14 @@ def test_code_fences_are_left_alone(hook):
     assert out[13] == format_value(costs.cost_multiplier(1, 4), "x")
 
 
+def test_inline_code_at_line_start_is_not_a_fence(hook):
+    # A backtick run followed by another backtick on the line is inline code, not a fence
+    # (CommonMark), so the expressions after it are still computed.
+    md = "```` ```console ```` blocks are not run.\n{{ costs.cost_multiplier(1, 5) | x }}\n"
+    out = render(hook, md).splitlines()
+    assert out[1] == format_value(costs.cost_multiplier(1, 5), "x")
+
+
 def test_text_without_expressions_is_unchanged(hook):
     md = "# Title\n\nNo braces { here } or {single}.\n\n```\ncode\n```\n"
     assert render(hook, md) == md

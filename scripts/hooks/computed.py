@@ -22,7 +22,8 @@ from longctx import costs
 from longctx.units import format_value, resolve
 
 _EXPR = re.compile(r"\{\{(.+?)\}\}", re.S)
-_FENCE = re.compile(r"^(\s*)(`{3,}|~{3,})")
+# CommonMark: the info string of a backtick fence holds no backtick, so ```` ```x``` ```` inline is no fence.
+_FENCE = re.compile(r"^(\s*)(`{3,}(?=[^`]*$)|~{3,})")
 
 
 def _literal(node: ast.AST, where: str):

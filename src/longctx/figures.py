@@ -82,7 +82,9 @@ def attention_share(d_models: tuple[int, ...] = (2048, 4096, 12288)) -> str:
     ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
     ax.set(xlabel="sequence length n (tokens)", ylabel="share of layer FLOPs", ylim=(0, 1),
            title="Attention core's share of one layer's forward FLOPs")
-    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    from matplotlib.ticker import PercentFormatter
+
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper left")
     return _svg(fig)
