@@ -123,3 +123,17 @@ def test_cpu_tensor_without_the_interpreter_is_refused(monkeypatch):
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     with pytest.raises(ValueError, match="x is on cpu"):
         softmax(torch.ones(2, 3))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
+@pytest.mark.parametrize("rows, cols", [(4096, 1000), (1024, 8192), (333, 16384)], ids=lambda v: str(v))
+def test_gpu_low_precision_error_within_twice_pytorchs(dtype, rows, cols):
+    # FlashAttention's rule: against a float64 reference, the kernel's error in a low precision
+    # is at most twice the error of PyTorch's own computation in that precision.
+    torch.manual_seed(rows + cols)
+    x = (3 * torch.randn(rows, cols, device="cuda")).to(dtype)
+    exact = softmax_ref(x.double())
+    ours = (softmax(x).double() - exact).abs().max().item()
+    theirs = (torch.softmax(x, dim=-1).double() - exact).abs().max().item()
+    assert ours <= 2 * theirs + 1e-6, f"kernel error {ours:.3g} vs PyTorch's {theirs:.3g}"
