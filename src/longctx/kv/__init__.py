@@ -1,0 +1,49 @@
+"""KV cache: the contiguous cache and Mistral's rolling buffer, GQA/MQA, a paged cache,
+quantized K/V, MLA's latent cache and cache eviction (H2O, attention sinks).
+
+Every module checks itself against :func:`longctx.attention.attention_ref`.
+"""
+
+from longctx.kv.cache import KVCache, RollingKVCache, position_mask
+from longctx.kv.decoder import DecoderConfig, decode, decoder_forward, init_decoder, rms_norm
+from longctx.kv.eviction import evicted_attention, eviction_error_table, h2o_keep, sink_keep
+from longctx.kv.gqa import gqa_to_mha, kv_elements_per_token, mha_to_gqa, repeat_kv
+from longctx.kv.mla import MLACache, MLAConfig, init_mla, mla_absorbed, mla_cache_elements_per_token, mla_naive
+from longctx.kv.paged import BlockAllocator, OutOfBlocksError, PagedKVCache, paging_waste, paging_waste_table
+from longctx.kv.quant import QuantizedTensor, dequantize, pack_int4, quantize, quantized_attention_error, unpack_int4
+
+__all__ = [
+    "BlockAllocator",
+    "DecoderConfig",
+    "MLACache",
+    "MLAConfig",
+    "OutOfBlocksError",
+    "PagedKVCache",
+    "QuantizedTensor",
+    "dequantize",
+    "evicted_attention",
+    "eviction_error_table",
+    "h2o_keep",
+    "init_mla",
+    "mla_absorbed",
+    "mla_cache_elements_per_token",
+    "mla_naive",
+    "pack_int4",
+    "paging_waste",
+    "paging_waste_table",
+    "quantize",
+    "quantized_attention_error",
+    "sink_keep",
+    "unpack_int4",
+    "KVCache",
+    "RollingKVCache",
+    "decode",
+    "decoder_forward",
+    "gqa_to_mha",
+    "init_decoder",
+    "kv_elements_per_token",
+    "mha_to_gqa",
+    "position_mask",
+    "repeat_kv",
+    "rms_norm",
+]
