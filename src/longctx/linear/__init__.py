@@ -1,0 +1,37 @@
+"""Linear attention: feature maps, the parallel == recurrent == chunked forms, and Performer.
+
+``linear_attention_ref`` (masked quadratic), ``linear_attention_recurrent`` (a running state,
+one step per position) and ``linear_attention_chunked`` (quadratic inside chunks, state across
+them) compute the same numbers; ``performer_attention`` estimates softmax attention with
+FAVOR+ positive random features and ``performer_error_table`` measures how well.
+"""
+
+from longctx.linear.feature_maps import (
+    FEATURE_MAPS,
+    FavorFeatures,
+    elu_feature,
+    orthogonal_gaussian,
+    relu_feature,
+    resolve_feature_map,
+)
+from longctx.linear.performer import performer_attention, performer_error_table, relative_error
+from longctx.linear.reference import (
+    linear_attention_chunked,
+    linear_attention_recurrent,
+    linear_attention_ref,
+)
+
+__all__ = [
+    "FEATURE_MAPS",
+    "FavorFeatures",
+    "elu_feature",
+    "linear_attention_chunked",
+    "linear_attention_recurrent",
+    "linear_attention_ref",
+    "orthogonal_gaussian",
+    "performer_attention",
+    "performer_error_table",
+    "relative_error",
+    "relu_feature",
+    "resolve_feature_map",
+]
