@@ -1,0 +1,35 @@
+"""Positions: RoPE and its context extensions (position interpolation, NTK-aware, YaRN), and ALiBi."""
+
+from longctx.position.alibi import alibi_attention, alibi_bias, alibi_slopes
+from longctx.position.rope import (
+    RopeScaling,
+    RotationAngles,
+    apply_rope,
+    apply_rope_complex,
+    interpolation_frequencies,
+    ntk_base,
+    rope_frequencies,
+    rope_wavelengths,
+    rotation_angles,
+    yarn_attention_factor,
+    yarn_frequencies,
+    yarn_ramp,
+)
+
+__all__ = [
+    "RopeScaling",
+    "RotationAngles",
+    "alibi_attention",
+    "alibi_bias",
+    "alibi_slopes",
+    "apply_rope",
+    "apply_rope_complex",
+    "interpolation_frequencies",
+    "ntk_base",
+    "rope_frequencies",
+    "rope_wavelengths",
+    "rotation_angles",
+    "yarn_attention_factor",
+    "yarn_frequencies",
+    "yarn_ramp",
+]
