@@ -1,41 +1,24 @@
-"""A plain rotary position embedding (RoPE), enough for the decoder and MLA here.
+"""RoPE for the decoder and MLA of this package, on ``[B, T, D]`` or ``[B, H, T, D]`` tensors.
 
-Shape legend: x [..., T, D] with D even; positions [T] (absolute token positions).
-
-The "rotate-half" layout: dims ``i`` and ``i + D/2`` form one rotating pair with frequency
-``base ** (-2i / D)``. The ``longctx.position`` lessons treat RoPE properly; this copy exists
-so that the cache tests check that decoding uses each token's *absolute* position.
+A thin adapter over :mod:`longctx.position.rope` (half-split layout, ``base ** (-2i / D)``):
+the cache tests use it to check that decoding rotates each token by its *absolute* position.
 """
 
 from __future__ import annotations
 
 import torch
 
+from longctx.position.rope import apply_rope as _apply_rope
+from longctx.position.rope import rope_frequencies
 
 __all__ = ["apply_rope"]
 
 
-# --8<-- [start:rope]
 def apply_rope(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.0) -> torch.Tensor:
-    """Rotate each pair ``(x[..., i], x[..., i + D/2])`` by ``positions * base**(-2i/D)``.
+    """Rotate ``x`` (``[B, T, D]`` or ``[B, H, T, D]``, D even) at integer ``positions [T]``.
 
-    Args:
-        x: ``[..., T, D]`` floating tensor, ``D`` even.
-        positions: ``[T]`` integer positions of the ``T`` rows.
-        base: frequency base, default 10000.
-
-    Returns:
-        Tensor shaped and typed like ``x``.
+    Returns a tensor shaped and typed like ``x``.
     """
-    D = x.shape[-1]
-    if D % 2:
-        raise ValueError(f"x's last dim must be even for RoPE, got {D}")
-    if positions.dim() != 1 or positions.shape[0] != x.shape[-2]:
-        raise ValueError(f"positions must be [T] with T = {x.shape[-2]}, got {tuple(positions.shape)}")
-    half = D // 2
-    inv_freq = base ** (-torch.arange(half, dtype=torch.float64) * 2 / D)  # [D/2]
-    angle = positions.to(torch.float64)[:, None] * inv_freq[None, :]  # [T, D/2]
-    cos, sin = angle.cos().to(x.dtype), angle.sin().to(x.dtype)  # [T, D/2] each
-    x1, x2 = x[..., :half], x[..., half:]  # [..., T, D/2] each
-    return torch.cat([x1 * cos - x2 * sin, x1 * sin + x2 * cos], dim=-1)  # [..., T, D]
-# --8<-- [end:rope]
+    if x.dim() == 3:  # [B, T, D]: one shared head, as MLA's decoupled key
+        return _apply_rope(x.unsqueeze(1), positions, rope_frequencies(x.shape[-1], base=base)).squeeze(1)
+    return _apply_rope(x, positions, rope_frequencies(x.shape[-1], base=base))
