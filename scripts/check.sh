@@ -22,6 +22,7 @@ step() {
 rm -f .coverage .coverage.*
 step "unit tests (package, kernels under the interpreter, docs policy, quiz data), with coverage" \
   coverage run -m pytest tests --ignore=tests/browser -p no:cacheprovider
+coverage combine -q
 step "coverage gate: every statement of every section a page shows was executed" \
   python scripts/check_snippet_coverage.py
 step "code blocks in docs/ (pytest-codeblocks)" \

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import subprocess
 import sys
 import textwrap
@@ -81,10 +82,18 @@ def _project(tmp_path: Path, page: str, driver: str) -> Path:
     (tmp_path / "pyproject.toml").write_text(PYPROJECT)
     (tmp_path / "drive.py").write_text("import sys\nsys.path.insert(0, 'src')\nfrom tiny.mod import *\n"
                                        + textwrap.dedent(driver))
-    subprocess.run([sys.executable, "-m", "coverage", "run", "drive.py"], cwd=tmp_path, check=True,
-                   capture_output=True)
-    assert (tmp_path / ".coverage").is_file()
+    _coverage_run(tmp_path)
     return tmp_path
+
+
+def _coverage_run(project: Path) -> None:
+    """``coverage run drive.py`` in ``project``, with the project's own settings only."""
+    # Under the suite's own `coverage run` (multiprocessing support), COVERAGE_RCFILE points
+    # at this repository's pyproject.toml, whose parallel = true would scatter the data file.
+    env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
+    subprocess.run([sys.executable, "-m", "coverage", "run", "drive.py"], cwd=project, check=True,
+                   capture_output=True, env=env)
+    assert (project / ".coverage").is_file()
 
 
 def _run_gate(project: Path, capsys=None) -> tuple[int, str]:
@@ -145,7 +154,7 @@ def test_unexecuted_line_in_section_is_low(tmp_path, capsys):
 def test_never_imported_module_is_low(tmp_path, capsys):
     project = _project(tmp_path, PAGE, "")
     (tmp_path / "drive.py").write_text("print('imports nothing')\n")
-    subprocess.run([sys.executable, "-m", "coverage", "run", "drive.py"], cwd=tmp_path, check=True, capture_output=True)
+    _coverage_run(tmp_path)
     rc, out = _run_gate(project, capsys)
     assert rc == 1 and "LOW tiny/mod.py:clip  0/4 statements executed" in out
 
