@@ -40,7 +40,8 @@ def block_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scale:
     Args:
         q: ``[B, H, Tq, D]``; k: ``[B, H_kv, Tk, D]``; v: ``[B, H_kv, Tk, Dv]``.
         scale: multiplies the scores.
-        q_offset, k_offset: global position of the first query / key of the blocks.
+        q_offset: global position of the first query of the block.
+        k_offset: global position of the first key of the block.
         causal: hide keys whose global position is after the query's.
 
     Returns:

@@ -156,10 +156,12 @@ def tile_counts(T: int, S: int, *, causal: bool = False, window: tuple[int, int]
     """How many tiles of the ``[T, S]`` score matrix the forward pass computes.
 
     Args:
-        T, S: query and key positions (positive ints).
-        causal, window: the mask, as in :func:`flash_attention_ref`.
-        block_q, block_k: tile size; the grid starts at (0, 0), the last row/column of
-            tiles may be short.
+        T: query positions (a positive int).
+        S: key positions (a positive int).
+        causal: the causal flag, as in :func:`flash_attention_ref`.
+        window: the ``(left, right)`` window, as in :func:`flash_attention_ref`.
+        block_q: rows of a tile; the grid starts at (0, 0) and the last row of tiles may be short.
+        block_k: columns of a tile; the last column of tiles may be short.
 
     Returns:
         ``{"total": ..., "visited": ..., "skipped": ...}``: all tiles of the grid, those
@@ -321,12 +323,17 @@ def flash_attention_ref_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     ``dP = dO v^T``; then ``dq = dS k * scale``, ``dk = dS^T q * scale``, ``dv = P^T dO``.
 
     Args:
-        q, k, v: as for :func:`flash_attention_ref`.
+        q: as for :func:`flash_attention_ref`.
+        k: as for :func:`flash_attention_ref`.
+        v: as for :func:`flash_attention_ref`.
         out: ``[B, H, T, Dv]`` the forward's output.
         lse: ``[B, H, T]`` the forward's log-sum-exp (``-inf`` for a query that sees no key).
         dout: ``[B, H, T, Dv]`` gradient of the loss with respect to ``out``.
-        causal, window, scale, block_q, block_k: the forward's values (the tiles need not
-            match the forward's).
+        causal: the forward's value.
+        window: the forward's value.
+        scale: the forward's value.
+        block_q: query tile size (need not match the forward's).
+        block_k: key tile size (need not match the forward's).
 
     Returns:
         ``(dq, dk, dv)`` shaped and typed like ``q``, ``k``, ``v``. Under GQA, ``dk`` and
@@ -420,7 +427,8 @@ def memory_model(n: int, *, head_dim: int = 64, block_q: int = 64, block_k: int 
     Args:
         n: sequence length.
         head_dim: ``Dv``, the width of the running output of a query block.
-        block_q, block_k: tile size.
+        block_q: query tile size.
+        block_k: key tile size.
         bytes_per_element: 4 for float32.
 
     Returns:
@@ -456,7 +464,8 @@ def memory_table(ns: Iterable[int], *, head_dim: int = 64, block_q: int = 64, bl
     Args:
         ns: sequence lengths (positive ints).
         head_dim: ``D``. Default 64.
-        block_q, block_k: tile size of the tiled version. Default 64.
+        block_q: query tile size of the tiled version. Default 64.
+        block_k: key tile size of the tiled version. Default 64.
         causal: pass the causal mask to both. Default False.
         repeats: measurements per call; the smallest is kept.
         seed: seeds the random inputs.

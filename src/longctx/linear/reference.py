@@ -36,6 +36,7 @@ too); no eps is ever added to a denominator, so small positive denominators are 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from numbers import Integral, Real
 
 import torch
@@ -101,7 +102,7 @@ def _chunk_size(chunk_size: object) -> int:
 
 # --8<-- [start:linear-parallel]
 def linear_attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = True,
-                         feature_map="elu", normalize: bool = True, eps: float = 0.0) -> torch.Tensor:
+                         feature_map: str | Callable = "elu", normalize: bool = True, eps: float = 0.0) -> torch.Tensor:
     """Linear attention in its parallel form: build ``A = phi(q) phi(k)^T``, mask, multiply.
 
     Args:
@@ -128,7 +129,7 @@ def linear_attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, c
 
 
 def linear_attention_recurrent(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = True,
-                               feature_map="elu", normalize: bool = True, eps: float = 0.0) -> torch.Tensor:
+                               feature_map: str | Callable = "elu", normalize: bool = True, eps: float = 0.0) -> torch.Tensor:
     """Linear attention as a recurrence over positions, carrying ``state`` and ``z``.
 
     Causal: ``S_t = S_{t-1} + phi(k_t) v_t^T``, ``z_t = z_{t-1} + phi(k_t)``,
@@ -163,7 +164,7 @@ def linear_attention_recurrent(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor
 
 
 def linear_attention_chunked(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = True,
-                             feature_map="elu", normalize: bool = True, eps: float = 0.0,
+                             feature_map: str | Callable = "elu", normalize: bool = True, eps: float = 0.0,
                              chunk_size: int = 64) -> torch.Tensor:
     """Linear attention in chunks: quadratic inside a chunk, a carried state across chunks.
 

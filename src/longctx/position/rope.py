@@ -299,7 +299,8 @@ def yarn_frequencies(freqs: torch.Tensor, factor: float, original_length: int, *
         freqs: ``[D/2]`` trained frequencies theta_i.
         factor: s = L'/L >= 1.
         original_length: L, the trained context length.
-        alpha, beta: ramp ends in turns over L (the paper's defaults for Llama: 1 and 32).
+        alpha: lower ramp end, in turns over L (the paper's default for Llama: 1).
+        beta: upper ramp end, in turns over L (the paper's default for Llama: 32).
 
     Returns:
         ``[D/2]``: pairs with many turns over L (short wavelength, local detail) keep theta;
