@@ -47,7 +47,8 @@ def test_nested_call_as_an_argument(hook):
 
 
 def test_table_is_inserted(hook):
-    out = render(hook, "Before\n\n{{ table:quadratic-cost }}\n\nAfter\n")
+    spec = "seq_len:int:n (tokens); fp16_bytes:bytes:fp16 bytes; flops:flops:FLOPs; multiplier:x:× cost of 4K"
+    out = render(hook, "Before\n\n{{ table costs.quadratic_cost_table() | " + spec + " }}\n\nAfter\n")
     lines = out.strip().splitlines()
     table = [line for line in lines if line.startswith("|")]
     rows = costs.quadratic_cost_table()
@@ -55,7 +56,9 @@ def test_table_is_inserted(hook):
     for line, row in zip(table[2:], rows):
         cells = [c.strip() for c in line.strip("|").split("|")]
         assert cells[0] == format_value(row["seq_len"], "int")
-        assert cells[2] == format_value(row["fp16_bytes"], "bytes")
+        assert cells[1] == format_value(row["fp16_bytes"], "bytes")
+        assert cells[3] == format_value(row["multiplier"], "x")
+    assert table[0] == "| n (tokens) | fp16 bytes | FLOPs | × cost of 4K |"
     assert lines[0] == "Before" and lines[-1] == "After"
 
 
@@ -72,7 +75,7 @@ def test_code_fences_are_left_alone(hook):
         "```\n"
         "~~~~\n"
         "    ````markdown\n"
-        "    {{ table:nope }}\n"
+        "    {{ table costs.nope() | a:int:A }}\n"
         "    ````\n"
         "{{ costs.cost_multiplier(1, 4) | x }}\n"
     )
@@ -81,7 +84,7 @@ def test_code_fences_are_left_alone(hook):
     assert out[2] == "x = '{{ costs.nope(1) | x }}'"
     assert out[4] == format_value(costs.cost_multiplier(1, 3), "x")
     assert out[7] == "{{ not even a call }}"  # inside the ~~~~ fence, past the inner ``` pair
-    assert out[11] == "    {{ table:nope }}"
+    assert out[11] == "    {{ table costs.nope() | a:int:A }}"
     assert out[13] == format_value(costs.cost_multiplier(1, 4), "x")
 
 
@@ -116,7 +119,12 @@ def test_notebook_pages_are_skipped(hook):
     ("costs.score_matrix_bytes(10, bytes_per_element='fp12') | gb", "fp12"),
     ("42 | x", "expected a call"),
     ("costs.cost_multiplier(4096, | x", "cannot parse"),
-    ("table:nope", "unknown table 'nope'"),
+    ("table costs.nope() | a:int:A", "unknown function"),
+    ("table costs.quadratic_cost_table()", "needs columns"),
+    ("table costs.quadratic_cost_table() | seq_len:int", "key:format:header"),
+    ("table costs.quadratic_cost_table() | nope:int:N", "not a key"),
+    ("table costs.score_entries(4) | a:int:A", "list of dicts"),
+    ("table costs.quadratic_cost_table() | seq_len:nope:N", "unknown format"),
 ])
 def test_errors_fail_the_build_naming_the_page(hook, expr, words):
     with pytest.raises(PluginError) as info:

@@ -5,7 +5,10 @@ In a page's Markdown:
 * ``{{ costs.score_matrix_bytes(100_000, bytes_per_element="fp16") | gb }}`` is replaced by
   the value of that call, formatted by ``longctx.units.format_value`` (here "20.00 GB"). The
   call must name a public function of a ``longctx`` module and pass only literals.
-* ``{{ table:quadratic-cost }}`` is replaced by one of the Markdown tables in ``TABLES``.
+* ``{{ table costs.quadratic_cost_table() | seq_len:int:n (tokens); flops:flops:FLOPs }}`` is
+  replaced by a Markdown table: the call returns a list of dicts (one per row), and each
+  ``key:format:header`` after the bar is a column, separated by ``;``. A ``text`` format
+  prints a string value as it is.
 
 Anything else between double braces, an unknown function or format, or a call that raises,
 fails the build with the page named. Fenced code is left alone.
@@ -18,7 +21,6 @@ import re
 
 from mkdocs.exceptions import PluginError
 
-from longctx import costs
 from longctx.units import format_value, resolve
 
 _EXPR = re.compile(r"\{\{(.+?)\}\}", re.S)
@@ -67,37 +69,46 @@ def evaluate(expression: str, where: str) -> str:
         raise PluginError(f"{where}: {err}") from None
 
 
-def _markdown_table(columns: list[tuple[str, str, str]], rows: list[dict]) -> str:
-    head = "| " + " | ".join(title for _, title, _ in columns) + " |"
-    rule = "|" + "|".join("---:" for _ in columns) + "|"
-    body = ["| " + " | ".join(format_value(row[key], fmt) for key, _, fmt in columns) + " |" for row in rows]
+def _cell(value, fmt: str, where: str) -> str:
+    if fmt == "text":
+        return str(value)
+    try:
+        return format_value(value, fmt)
+    except (TypeError, ValueError) as err:
+        raise PluginError(f"{where}: table cell {value!r}: {err}") from None
+
+
+def table(expression: str, where: str) -> str:
+    """A Markdown table from ``call | key:format:header; ...``."""
+    call_text, bar, spec = expression.partition("|")
+    if not bar or not spec.strip():
+        raise PluginError(f"{where}: a table needs columns after '|', e.g. 'seq_len:int:n (tokens)'")
+    try:
+        node = ast.parse(call_text.strip(), mode="eval").body
+    except SyntaxError as err:
+        raise PluginError(f"{where}: cannot parse {call_text.strip()!r}: {err.msg}") from None
+    rows = _call(node, where)
+    if not isinstance(rows, list) or not rows or not all(isinstance(r, dict) for r in rows):
+        raise PluginError(f"{where}: {ast.unparse(node)} must return a non-empty list of dicts for a table")
+    columns = []
+    for part in spec.split(";"):
+        key, fmt, header = (x.strip() for x in (part.split(":", 2) + ["", ""])[:3])
+        if not (key and fmt and header):
+            raise PluginError(f"{where}: table column {part.strip()!r} must read key:format:header")
+        if key not in rows[0]:
+            raise PluginError(f"{where}: table column {key!r} is not a key of {ast.unparse(node)}'s rows")
+        columns.append((key, fmt, header))
+    head = "| " + " | ".join(h for _, _, h in columns) + " |"
+    rule = "|" + "|".join(":---" if f == "text" else "---:" for _, f, _ in columns) + "|"
+    body = ["| " + " | ".join(_cell(row[k], f, where) for k, f, _ in columns) + " |" for row in rows]
     return "\n".join([head, rule, *body])
-
-
-def _quadratic_cost() -> str:
-    columns = [
-        ("seq_len", "n (tokens)", "int"),
-        ("entries", "score entries (n²)", "int"),
-        ("fp16_bytes", "fp16 bytes", "bytes"),
-        ("fp32_bytes", "fp32 bytes", "bytes"),
-        ("flops", "forward FLOPs (d = 128)", "flops"),
-        ("multiplier", "× cost of 4K", "x"),
-    ]
-    return _markdown_table(columns, costs.quadratic_cost_table())
-
-
-#: The tables pages may ask for, by name.
-TABLES = {"quadratic-cost": _quadratic_cost}
 
 
 def _expand(text: str, where: str) -> str:
     def replace(match: re.Match) -> str:
         inner = match.group(1).strip()
-        if inner.startswith("table:"):
-            name = inner.removeprefix("table:").strip()
-            if name not in TABLES:
-                raise PluginError(f"{where}: unknown table {name!r}; known: {', '.join(TABLES)}")
-            return TABLES[name]()
+        if inner.startswith("table "):
+            return table(inner.removeprefix("table "), where)
         return evaluate(inner, where)
 
     return _EXPR.sub(replace, text)
