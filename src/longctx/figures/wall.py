@@ -1,8 +1,4 @@
-"""The site's figures, drawn from the package's own numbers at build time (needs matplotlib).
-
-Each function returns an SVG document as a string; ``FIGURES`` maps the file name the pages
-use (``assets/figures/<name>.svg``) to its function.
-"""
+"""Lesson 1's figures (the quadratic wall), and the SVG set-up every figure module shares."""
 
 from __future__ import annotations
 
@@ -10,10 +6,10 @@ import io
 
 from longctx import costs
 
-__all__ = ["FIGURES", "attention_share", "quadratic_wall"]
+__all__ = ["FIGURES", "attention_share", "pyplot", "quadratic_wall", "svg"]
 
 
-def _pyplot():
+def pyplot():
     """matplotlib.pyplot, set up for the site's SVG figures."""
     import matplotlib
 
@@ -25,7 +21,7 @@ def _pyplot():
     return plt
 
 
-def _svg(fig) -> str:
+def svg(fig) -> str:
     import matplotlib.pyplot as plt
 
     buf = io.StringIO()
@@ -40,7 +36,7 @@ def quadratic_wall(heads: int = 32, head_dim: int = 128) -> str:
     Memory is shown for one head and for ``heads`` heads of a layer, with the memory of the
     GPUs in ``costs.GPU_MEMORY_BYTES`` drawn across.
     """
-    plt = _pyplot()
+    plt = pyplot()
     ns = [2**k for k in range(9, 21)]
     one = [costs.score_matrix_bytes(n, bytes_per_element="fp16") for n in ns]
     layer = [costs.score_matrix_bytes(n, heads=heads, bytes_per_element="fp16") for n in ns]
@@ -61,7 +57,7 @@ def quadratic_wall(heads: int = 32, head_dim: int = 128) -> str:
                 title=f"Attention FLOPs, one layer ({heads} heads, d = {head_dim})")
     for ax in (ax_mem, ax_flop):
         ax.grid(True, which="major", alpha=0.3)
-    return _svg(fig)
+    return svg(fig)
 
 
 def attention_share(d_models: tuple[int, ...] = (2048, 4096, 12288)) -> str:
@@ -70,7 +66,7 @@ def attention_share(d_models: tuple[int, ...] = (2048, 4096, 12288)) -> str:
     One curve per model width (``d_ff = 4 d_model``, no causal mask), with the crossover
     length of :func:`longctx.costs.attention_crossover_len` marked where the share is 50%.
     """
-    plt = _pyplot()
+    plt = pyplot()
     ns = [2**k for k in range(9, 21)]
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for i, dm in enumerate(d_models):
@@ -87,7 +83,7 @@ def attention_share(d_models: tuple[int, ...] = (2048, 4096, 12288)) -> str:
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper left")
-    return _svg(fig)
+    return svg(fig)
 
 
 #: Figures the site draws, by file name.
