@@ -2,7 +2,11 @@
 
 Every number the site prints about cost comes from here: the lesson tables, the drills'
 answers, the quizzes' numeric answers and the values the in-browser calculator is tested
-against. Units are in the names (``_bytes``, ``_flops``); nothing here rounds.
+against. Units are in the names (``_bytes``, ``_flops``, ``_elements``, ``_s``); nothing here
+rounds. Besides the quadratic wall: training FLOPs, HBM traffic of standard attention and
+of FlashAttention, KV-cache bytes (MHA/GQA/MQA/MLA, rolling buffer), sliding-window costs,
+recurrent-state sizes, paged-cache waste and the decode roofline. Model shapes live in
+:mod:`longctx.presets`.
 
 Conventions:
     * A multiply-add counts as 2 FLOPs; the softmax's exponentials and the scaling are left
@@ -14,23 +18,57 @@ Conventions:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from numbers import Integral, Real
 
 __all__ = [
     "BYTES_PER_ELEMENT",
+    "GPU_HBM_BANDWIDTH_BYTES_PER_S",
     "GPU_MEMORY_BYTES",
+    "GPU_PEAK_FLOPS_PER_S",
+    "GPU_SRAM",
+    "STATS_BYTES",
+    "arithmetic_intensity_flops_per_byte",
+    "attention_backward_flops",
     "attention_cost_summary",
     "attention_crossover_len",
     "attention_flop_share",
     "attention_flops",
+    "attention_train_flops",
     "bytes_per_element",
+    "contiguous_kv_slots",
     "cost_multiplier",
+    "decode_time_per_token_s",
+    "flash_attention_block_size",
+    "flash_attention_hbm_bytes",
     "gpu_memory_fraction",
+    "hbm_bandwidth_bytes_per_s",
+    "kv_allocation_waste",
     "kv_cache_bytes",
+    "kv_cache_bytes_per_token",
+    "linear_attention_state_elements",
+    "mamba2_state_elements",
+    "mamba_state_elements",
+    "mla_cache_bytes",
+    "mla_cache_bytes_per_token",
     "model_cost_multiplier",
+    "paged_expected_waste_slots",
+    "paged_kv_slots",
+    "parameter_bytes",
+    "peak_flops_per_s",
     "quadratic_cost_table",
+    "ridge_point_flops_per_byte",
+    "rolling_buffer_kv_bytes",
+    "roofline_time_s",
     "score_entries",
     "score_matrix_bytes",
+    "sequences_that_fit",
+    "sliding_window_flops",
+    "sliding_window_pairs",
+    "sliding_window_receptive_field",
+    "sram_bytes",
+    "standard_attention_hbm_bytes",
+    "state_bytes",
     "transformer_layer_flops",
 ]
 
@@ -359,3 +397,593 @@ def attention_cost_summary(seq_len: int, *, reference_len: int, heads: int, laye
         "multiplier": cost_multiplier(ref, seq_len),
     }
 # --8<-- [end:calculator]
+
+
+# =====================================================================================
+# The rest of the course's formulas: training FLOPs, HBM traffic, caches and states,
+# sliding windows, paging and the decode roofline. Same conventions as above.
+# =====================================================================================
+
+
+def _nonneg_int(name: str, value: object) -> int:
+    """Return ``value`` as an int >= 0, or raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, Integral):
+        raise TypeError(f"{name} must be a non-negative integer, got {type(value).__name__} {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value}")
+    return int(value)
+
+
+def _real(name: str, value: object, *, positive: bool) -> float:
+    """Return ``value`` if it is a finite real number (> 0, or >= 0), else raise naming ``name``."""
+    if isinstance(value, bool) or not isinstance(value, Real):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
+    if not math.isfinite(value) or value < 0 or (positive and value == 0):
+        kind = "positive" if positive else "not negative"
+        raise ValueError(f"{name} must be finite and {kind}, got {value}")
+    return value
+
+
+def _flag(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
+    return value
+
+
+# --------------------------------------------------------------------- backward pass
+
+# --8<-- [start:backward-flops]
+def attention_backward_flops(seq_len: int, head_dim: int, *, heads: int = 1, causal: bool = False,
+                             recompute: bool = True) -> int:
+    """FLOPs of the attention core's backward pass for one layer, FlashAttention's way.
+
+    Convention: the forward pass is two matmuls (:func:`attention_flops`). The backward pass
+    runs matmuls of the same size: ``dV = P^T dO``, ``dP = dO V^T``, ``dQ = dS K`` and
+    ``dK = dS^T Q``, plus, in FlashAttention, ``S = Q K^T`` once more, because P was never
+    stored and has to be rebuilt block by block. Five matmuls against the forward's two is
+    the ``2.5 x forward`` that FlashAttention's benchmarks count; an implementation that
+    kept P from the forward pass skips the recomputation and does four (``2 x forward``).
+    The elementwise softmax gradient is left out, as the softmax is in the forward count.
+
+    Args:
+        seq_len: n, tokens in the sequence.
+        head_dim: d, the width of one head.
+        heads: heads in the layer.
+        causal: count only the query-key pairs a causal mask keeps.
+        recompute: rebuild S in the backward pass (True, FlashAttention) or reuse a
+            stored P (False).
+
+    Returns:
+        ``5/2`` (or ``4/2``) times :func:`attention_flops`, an exact integer.
+    """
+    forward = attention_flops(seq_len, head_dim, heads=heads, causal=causal)  # two matmuls
+    matmuls = 5 if _flag("recompute", recompute) else 4
+    return forward * matmuls // 2
+
+
+def attention_train_flops(seq_len: int, head_dim: int, *, heads: int = 1, causal: bool = False,
+                          recompute: bool = True) -> int:
+    """Forward plus backward FLOPs of the attention core for one layer (``3.5 x forward``).
+
+    Args:
+        seq_len: n, tokens in the sequence.
+        head_dim: d, the width of one head.
+        heads: heads in the layer.
+        causal: count only the query-key pairs a causal mask keeps.
+        recompute: see :func:`attention_backward_flops` (``3 x forward`` without it).
+
+    Returns:
+        ``attention_flops(...) + attention_backward_flops(...)``.
+    """
+    forward = attention_flops(seq_len, head_dim, heads=heads, causal=causal)
+    return forward + attention_backward_flops(seq_len, head_dim, heads=heads, causal=causal,
+                                              recompute=recompute)
+# --8<-- [end:backward-flops]
+
+
+# --------------------------------------------------------------------- GPU figures
+
+#: On-chip SRAM (shared memory / L1) per streaming multiprocessor, SM count, and source.
+GPU_SRAM: dict[str, tuple[int, int, str]] = {
+    "A100": (192 * 1024, 108, "Dao et al. 2022, FlashAttention, arXiv:2205.14135, §2.1: "
+                              "192KB of on-chip SRAM per each of 108 streaming multiprocessors (A100)"),
+}
+
+#: HBM bandwidth in bytes per second, with the source of each.
+GPU_HBM_BANDWIDTH_BYTES_PER_S: dict[str, tuple[float, str]] = {
+    "A100 40GB": (1.555e12, "NVIDIA A100 Tensor Core GPU datasheet (40 GB HBM2, 1,555 GB/s)"),
+    "A100 80GB": (2.039e12, "NVIDIA A100 Tensor Core GPU datasheet (80 GB HBM2e, 2,039 GB/s)"),
+}
+
+#: Dense fp16/bf16 tensor-core peak in FLOP/s, with the source of each.
+GPU_PEAK_FLOPS_PER_S: dict[str, tuple[float, str]] = {
+    "A100": (312e12, "A100 dense FP16/BF16 tensor-core peak, the 312 TFLOPs/s that "
+                     "FlashAttention-2 (arXiv:2307.08691) measures against"),
+    "H100 SXM": (989e12, "H100 SXM dense FP16/BF16 peak, the 989 TFLOPs/s that "
+                         "FlashAttention-3 (arXiv:2407.08608) measures against"),
+}
+
+
+def _lookup(table: dict, name: str, key: str):
+    if not isinstance(key, str) or key not in table:
+        raise ValueError(f"{name}: unknown GPU {key!r}; expected one of {', '.join(table)}")
+    return table[key]
+
+
+def sram_bytes(gpu: str = "A100", *, per_sm: bool = True) -> int:
+    """On-chip SRAM of a GPU from :data:`GPU_SRAM`, for one SM (default) or all of them.
+
+    One thread block runs on one SM, so a tiled kernel's tiles must fit ``per_sm`` bytes;
+    the whole chip (``per_sm=False``) is what the "about 20 MB" figure adds up.
+
+    Args:
+        gpu: a key of :data:`GPU_SRAM`, such as ``"A100"``.
+        per_sm: one SM's SRAM (True) or the total over all SMs (False).
+
+    Returns:
+        Bytes: ``192 * 1024`` for one A100 SM, ``108`` times that for the chip.
+    """
+    per, count, _ = _lookup(GPU_SRAM, "gpu", gpu)
+    return per if _flag("per_sm", per_sm) else per * count
+
+
+def hbm_bandwidth_bytes_per_s(gpu: str = "A100 80GB") -> float:
+    """HBM bandwidth of a GPU from :data:`GPU_HBM_BANDWIDTH_BYTES_PER_S`, in bytes per second."""
+    return _lookup(GPU_HBM_BANDWIDTH_BYTES_PER_S, "gpu", gpu)[0]
+
+
+def peak_flops_per_s(gpu: str = "A100") -> float:
+    """Dense fp16/bf16 tensor-core peak of a GPU from :data:`GPU_PEAK_FLOPS_PER_S`."""
+    return _lookup(GPU_PEAK_FLOPS_PER_S, "gpu", gpu)[0]
+
+
+# --------------------------------------------------------------------- HBM traffic
+
+# --8<-- [start:standard-hbm]
+def standard_attention_hbm_bytes(seq_len: int, head_dim: int, *, heads: int = 1,
+                                 bytes_per_element: str | float = 2, include_qkvo: bool = True) -> float:
+    """HBM traffic of standard attention that materialises S and P (forward pass).
+
+    Standard attention (Dao et al. 2022, Algorithm 0) runs in three passes over HBM:
+
+    1. read Q and K, write ``S = Q K^T``: ``2nd`` read, ``n^2`` written;
+    2. read S, write ``P = softmax(S)``: ``n^2`` read, ``n^2`` written;
+    3. read P and V, write ``O = P V``: ``n^2 + nd`` read, ``nd`` written.
+
+    In all ``4nd + 4n^2`` elements per head: the paper's ``Theta(Nd + N^2)``. The ``4n^2``
+    part is S and P, each written once and read once.
+
+    Args:
+        seq_len: n, tokens in the sequence.
+        head_dim: d, the width of one head.
+        heads: heads in the layer.
+        bytes_per_element: a dtype name such as ``"fp16"`` or a number of bytes.
+        include_qkvo: count the ``4nd`` of Q, K, V and O too (True), or only the
+            ``4n^2`` of the score and probability matrices (False).
+
+    Returns:
+        Bytes moved for one layer: ``heads * (4nd + 4n^2) * bytes_per_element``.
+    """
+    n = _positive_int("seq_len", seq_len)
+    d = _positive_int("head_dim", head_dim)
+    h = _positive_int("heads", heads)
+    matrices = 4 * n * n  # S written, S read, P written, P read
+    vectors = 4 * n * d if _flag("include_qkvo", include_qkvo) else 0  # Q, K, V read; O written
+    return h * (matrices + vectors) * _bytes(bytes_per_element)
+# --8<-- [end:standard-hbm]
+
+
+#: Bytes of one softmax statistic (row max, row sum or log-sum-exp): kernels keep them in fp32.
+STATS_BYTES = 4
+
+
+def flash_attention_block_size(head_dim: int, *, sram_bytes: float, bytes_per_element: str | float = 2) -> int:
+    """Rows per tile so that four ``B x d`` tiles fit in on-chip SRAM: ``floor(M / (4d))``.
+
+    With ``M`` the SRAM in elements (``sram_bytes / bytes_per_element``), the tiles of Q, K,
+    V and the output accumulator fit together. FlashAttention's Algorithm 1 writes
+    ``ceil(M / (4d))``; the floor here keeps the four tiles inside M.
+
+    Args:
+        head_dim: d, the width of one head.
+        sram_bytes: on-chip memory one thread block may use (see :func:`sram_bytes`).
+        bytes_per_element: a dtype name such as ``"fp16"`` or a number of bytes.
+
+    Returns:
+        B, a positive integer.
+
+    Raises:
+        ValueError: ``sram_bytes`` too small to hold four rows of width d.
+    """
+    d = _positive_int("head_dim", head_dim)
+    m_elements = _real("sram_bytes", sram_bytes, positive=True) / _bytes(bytes_per_element)
+    block = int(m_elements // (4 * d))
+    if block < 1:
+        raise ValueError(f"sram_bytes={sram_bytes} holds {m_elements:g} elements, fewer than the "
+                         f"4 * head_dim = {4 * d} that one row of each tile needs")
+    return block
+
+
+# --8<-- [start:flash-hbm]
+def flash_attention_hbm_bytes(seq_len: int, head_dim: int, *, sram_bytes: float, heads: int = 1,
+                              bytes_per_element: str | float = 2, loop_order: str = "q_outer") -> float:
+    """HBM traffic of tiled FlashAttention's forward pass, with explicit constants.
+
+    ``B = flash_attention_block_size(d, sram_bytes=...)`` rows per tile (at most n), so
+    ``T = ceil(n / B)`` tiles. Counted per head, in elements unless marked:
+
+    * ``"q_outer"`` (FlashAttention-2): each query tile is read once and its output written
+      once (``2nd``); all of K and V stream past every query tile (``T * 2nd``); one fp32
+      log-sum-exp per row is written for the backward pass (``n * STATS_BYTES`` bytes).
+    * ``"kv_outer"`` (FlashAttention, Algorithm 1): O and the fp32 row statistics m and l
+      are initialised in HBM (``nd`` + ``2n`` fp32); K and V are read once (``2nd``); for
+      each of the T key tiles all of Q and O are read and O written back (``T * 3nd``), and
+      m and l read and written (``T * 4n`` fp32).
+
+    Either way the traffic is ``Theta(n^2 d^2 / M)`` (Dao et al. 2022, arXiv:2205.14135,
+    Thm 2), since ``T ~ 4nd / M``: about ``8 n^2 d^2 / M`` elements for ``"q_outer"``
+    against ``4n^2 + 4nd`` for :func:`standard_attention_hbm_bytes`.
+
+    Args:
+        seq_len: n, tokens in the sequence.
+        head_dim: d, the width of one head.
+        sram_bytes: on-chip memory one thread block may use (see :func:`sram_bytes`).
+        heads: heads in the layer.
+        bytes_per_element: a dtype name such as ``"fp16"`` or a number of bytes (Q, K, V, O).
+        loop_order: ``"q_outer"`` or ``"kv_outer"``, as above.
+
+    Returns:
+        Bytes moved for one layer.
+    """
+    n = _positive_int("seq_len", seq_len)
+    d = _positive_int("head_dim", head_dim)
+    h = _positive_int("heads", heads)
+    b = _bytes(bytes_per_element)
+    tiles = math.ceil(n / min(flash_attention_block_size(d, sram_bytes=sram_bytes, bytes_per_element=b), n))
+    if loop_order == "q_outer":
+        per_head = (2 * n * d + tiles * 2 * n * d) * b + n * STATS_BYTES
+    elif loop_order == "kv_outer":
+        per_head = (n * d + 2 * n * d + tiles * 3 * n * d) * b + (2 * n + tiles * 4 * n) * STATS_BYTES
+    else:
+        raise ValueError(f"loop_order must be 'q_outer' or 'kv_outer', got {loop_order!r}")
+    return h * per_head
+# --8<-- [end:flash-hbm]
+
+
+# --------------------------------------------------------------------- KV cache per token
+
+# --8<-- [start:kv-per-token]
+def kv_cache_bytes_per_token(*, layers: int, kv_heads: int, head_dim: int,
+                             bytes_per_element: str | float = 2) -> float:
+    """Bytes one token adds to an MHA, GQA or MQA key-value cache.
+
+    ``2 * layers * kv_heads * head_dim * bytes_per_element``: :func:`kv_cache_bytes` for one
+    token. MHA has ``kv_heads`` equal to the query heads, GQA fewer, MQA one.
+
+    Args:
+        layers: decoder layers.
+        kv_heads: key-value heads per layer.
+        head_dim: width of one head.
+        bytes_per_element: a dtype name such as ``"fp16"`` or a number of bytes.
+    """
+    return kv_cache_bytes(layers=layers, kv_heads=kv_heads, head_dim=head_dim, tokens=1,
+                          bytes_per_element=bytes_per_element)
+
+
+def mla_cache_bytes_per_token(*, layers: int, latent_dim: int, rope_dim: int,
+                              bytes_per_element: str | float = 2) -> float:
+    """Bytes one token adds to a multi-head latent attention (MLA) cache.
+
+    MLA (DeepSeek-V2, arXiv:2405.04434) caches one compressed latent ``c_kv`` of width
+    ``d_c`` and one decoupled RoPE key of width ``d_rope`` per token and layer, shared by
+    all heads: ``layers * (d_c + d_rope) * bytes_per_element``. DeepSeek-V2 has
+    ``d_c = 512`` and ``d_rope = 64``: 576 elements per layer.
+
+    Args:
+        layers: decoder layers.
+        latent_dim: d_c, the width of the cached latent (``kv_lora_rank``).
+        rope_dim: d_rope, the width of the shared RoPE key (``qk_rope_head_dim``; 0 for none).
+        bytes_per_element: a dtype name such as ``"fp16"`` or a number of bytes.
+    """
+    per_layer = _positive_int("latent_dim", latent_dim) + _nonneg_int("rope_dim", rope_dim)
+    return _positive_int("layers", layers) * per_layer * _bytes(bytes_per_element)
+
+
+def mla_cache_bytes(*, layers: int, latent_dim: int, rope_dim: int, tokens: int, batch: int = 1,
+                    bytes_per_element: str | float = 2) -> float:
+    """Bytes of an MLA cache: :func:`mla_cache_bytes_per_token` times ``tokens * batch``."""
+    per_token = mla_cache_bytes_per_token(layers=layers, latent_dim=latent_dim, rope_dim=rope_dim,
+                                          bytes_per_element=bytes_per_element)
+    return per_token * _positive_int("tokens", tokens) * _positive_int("batch", batch)
+# --8<-- [end:kv-per-token]
+
+
+# --------------------------------------------------------------------- sliding window
+
+# --8<-- [start:sliding-window-cost]
+def sliding_window_pairs(seq_len: int, window: int) -> int:
+    """Query-key pairs (score entries) a causal sliding window keeps, counted exactly.
+
+    Window convention (FlashAttention's ``window_size=(w, 0)``, as in
+    ``longctx.sparse.sliding_window_mask``): query i sees keys ``i - w .. i``, so
+    ``min(i, w) + 1`` of them. Summed over ``i = 0 .. n-1``::
+
+        n (n + 1) / 2                 if n <= w + 1   (the window never fills)
+        (w + 1) (2n - w) / 2          otherwise       (= n (w + 1) - w (w + 1) / 2)
+
+    ``w = 0`` keeps only the diagonal; ``w >= n - 1`` is full causal attention.
+
+    Args:
+        seq_len: n, tokens in the sequence.
+        window: w >= 0, keys each query sees before itself.
+
+    Returns:
+        The number of kept pairs, at most ``n (w + 1)``.
+    """
+    n = _positive_int("seq_len", seq_len)
+    w = _nonneg_int("window", window)
+    if n <= w + 1:
+        return n * (n + 1) // 2
+    return (w + 1) * (2 * n - w) // 2
+
+
+def sliding_window_flops(seq_len: int, head_dim: int, window: int, *, heads: int = 1) -> int:
+    """Forward FLOPs of causal sliding-window attention: ``4 * pairs * d * heads``.
+
+    The two matmuls of :func:`attention_flops`, done only for the pairs
+    :func:`sliding_window_pairs` keeps: linear in n once the window is full.
+    """
+    d = _positive_int("head_dim", head_dim)
+    return 4 * sliding_window_pairs(seq_len, window) * d * _positive_int("heads", heads)
+
+
+def sliding_window_receptive_field(*, layers: int, window: int) -> int:
+    """How far back the last of ``layers`` stacked sliding-window layers can see: ``layers * w``.
+
+    Each layer reaches w positions further back through the previous layer's outputs. For
+    Mistral 7B, 32 layers of w = 4096 reach 131,072 positions (arXiv:2310.06825, §2).
+    """
+    return _positive_int("layers", layers) * _nonneg_int("window", window)
+
+
+def rolling_buffer_kv_bytes(*, window: int, layers: int, kv_heads: int, head_dim: int, batch: int = 1,
+                            bytes_per_element: str | float = 2) -> float:
+    """Bytes of a rolling-buffer KV cache of ``window`` slots: ``2 W layers kv_heads d bpe``.
+
+    Mistral 7B (arXiv:2310.06825) writes token i's keys and values to slot ``i mod W``, so
+    the cache stops growing at W tokens, whatever the sequence length: against a full cache
+    of n tokens it is ``n / W`` times smaller (8x at 32K with W = 4096). A buffer of W slots
+    serves a window of W keys including the current one (``longctx.kv.RollingKVCache``); a
+    ``(w, 0)`` window as counted in :func:`sliding_window_pairs` needs ``w + 1`` slots.
+
+    Args:
+        window: W, slots in the buffer.
+        layers: decoder layers.
+        kv_heads: key-value heads per layer.
+        head_dim: width of one head.
+        batch: sequences held at once.
+        bytes_per_element: a dtype name such as ``"fp16"`` or a number of bytes.
+    """
+    w = _positive_int("window", window)
+    return kv_cache_bytes(layers=layers, kv_heads=kv_heads, head_dim=head_dim, tokens=w, batch=batch,
+                          bytes_per_element=bytes_per_element)
+# --8<-- [end:sliding-window-cost]
+
+
+# --------------------------------------------------------------------- recurrent states
+
+# --8<-- [start:state-size]
+def linear_attention_state_elements(*, key_dim: int, value_dim: int, heads: int = 1, layers: int = 1,
+                                    normalizer: bool = True) -> int:
+    """Elements of a linear-attention decoding state: fixed, whatever the sequence length.
+
+    Per head the state is ``S = sum_j phi(k_j) v_j^T`` (``d_k x d_v``) and, for the
+    normalised form, ``z = sum_j phi(k_j)`` (``d_k``), with d_k the feature-map width.
+
+    Args:
+        key_dim: d_k, width of the (feature-mapped) keys.
+        value_dim: d_v, width of the values.
+        heads: heads per layer.
+        layers: layers.
+        normalizer: count z (True) or not (False, the unnormalised form).
+
+    Returns:
+        ``layers * heads * (d_k * d_v + d_k)`` (without ``+ d_k`` if ``normalizer=False``).
+    """
+    dk = _positive_int("key_dim", key_dim)
+    dv = _positive_int("value_dim", value_dim)
+    per_head = dk * dv + (dk if _flag("normalizer", normalizer) else 0)
+    return _positive_int("layers", layers) * _positive_int("heads", heads) * per_head
+
+
+def mamba_state_elements(*, d_inner: int, state_dim: int, layers: int = 1) -> int:
+    """Elements of Mamba's (selective SSM) recurrent state: ``layers * d_inner * N``.
+
+    Each of the ``d_inner`` channels keeps its own N-dimensional state (arXiv:2312.00752).
+    The short causal convolution's buffer of the last few inputs is left out.
+    """
+    return (_positive_int("layers", layers) * _positive_int("d_inner", d_inner)
+            * _positive_int("state_dim", state_dim))
+
+
+def mamba2_state_elements(*, heads: int, head_dim: int, state_dim: int, layers: int = 1) -> int:
+    """Elements of Mamba-2's recurrent state: ``layers * heads * P * N``.
+
+    Each head of width P keeps a ``P x N`` state (arXiv:2405.21060); the convolution buffer is
+    left out, as in :func:`mamba_state_elements`.
+    """
+    return (_positive_int("layers", layers) * _positive_int("heads", heads)
+            * _positive_int("head_dim", head_dim) * _positive_int("state_dim", state_dim))
+
+
+def state_bytes(elements: int, *, batch: int = 1, bytes_per_element: str | float = 4) -> float:
+    """Bytes of ``elements`` per sequence, for ``batch`` sequences (states are usually fp32).
+
+    Args:
+        elements: from :func:`linear_attention_state_elements`, :func:`mamba_state_elements`
+            or :func:`mamba2_state_elements`.
+        batch: sequences held at once.
+        bytes_per_element: a dtype name or a number of bytes; defaults to 4 (fp32).
+    """
+    return _positive_int("elements", elements) * _positive_int("batch", batch) * _bytes(bytes_per_element)
+# --8<-- [end:state-size]
+
+
+# --------------------------------------------------------------------- paged KV cache
+
+def _lengths(lengths: object) -> list[int]:
+    if isinstance(lengths, (str, bytes)) or not hasattr(lengths, "__iter__"):
+        raise TypeError(f"lengths must be a sequence of positive integers, got {type(lengths).__name__}")
+    out = [_positive_int(f"lengths[{i}]", v) for i, v in enumerate(lengths)]
+    if not out:
+        raise ValueError("lengths must hold at least one length")
+    return out
+
+
+# --8<-- [start:paged-waste]
+def contiguous_kv_slots(lengths: Iterable[int], *, max_len: int) -> int:
+    """Token slots reserved when every request gets one contiguous region of ``max_len``.
+
+    Args:
+        lengths: tokens each request ends up using, each ``<= max_len``.
+        max_len: the maximum length a request may reach, reserved up front.
+
+    Returns:
+        ``len(lengths) * max_len``.
+    """
+    lens = _lengths(lengths)
+    m = _positive_int("max_len", max_len)
+    if max(lens) > m:
+        raise ValueError(f"lengths: a request of {max(lens)} tokens does not fit max_len={m}")
+    return len(lens) * m
+
+
+def paged_kv_slots(lengths: Iterable[int], *, block_size: int) -> int:
+    """Token slots reserved when the cache is handed out in blocks (PagedAttention).
+
+    Each request holds ``ceil(len / block_size)`` blocks, so it wastes less than one block.
+
+    Args:
+        lengths: tokens each request ends up using.
+        block_size: tokens per block.
+
+    Returns:
+        ``sum(ceil(len / block_size) * block_size for len in lengths)``.
+    """
+    lens = _lengths(lengths)
+    b = _positive_int("block_size", block_size)
+    return sum(-(-n // b) * b for n in lens)
+
+
+def kv_allocation_waste(lengths: Iterable[int], *, max_len: int, block_size: int) -> dict[str, float]:
+    """Contiguous max-length reservation against paging, for the same requests.
+
+    Args:
+        lengths: tokens each request ends up using.
+        max_len: what the contiguous scheme reserves per request.
+        block_size: tokens per block in the paged scheme.
+
+    Returns:
+        ``{"used", "contiguous_slots", "paged_slots", "contiguous_waste", "paged_waste"}``:
+        slots holding tokens, slots each scheme reserves, and the fraction of each scheme's
+        reservation left empty, ``(reserved - used) / reserved``. Multiply slots by
+        :func:`kv_cache_bytes_per_token` for bytes.
+    """
+    lens = _lengths(lengths)  # once: ``lengths`` may be a one-shot iterator
+    used = sum(lens)
+    contiguous = contiguous_kv_slots(lens, max_len=max_len)
+    paged = paged_kv_slots(lens, block_size=block_size)
+    return {
+        "used": used,
+        "contiguous_slots": contiguous,
+        "paged_slots": paged,
+        "contiguous_waste": (contiguous - used) / contiguous,
+        "paged_waste": (paged - used) / paged,
+    }
+
+
+def paged_expected_waste_slots(block_size: int) -> float:
+    """Expected empty slots per request under paging: ``(block_size - 1) / 2``.
+
+    Holds when a request's length is equally likely to end anywhere within its last block
+    (its remainder mod ``block_size`` uniform); the worst case is ``block_size - 1``.
+    """
+    return (_positive_int("block_size", block_size) - 1) / 2
+# --8<-- [end:paged-waste]
+
+
+# --------------------------------------------------------------------- decode roofline
+
+# --8<-- [start:roofline]
+def roofline_time_s(flops: float, bytes_moved: float, peak_flops_per_s: float,
+                    bandwidth_bytes_per_s: float) -> float:
+    """Lower bound on a kernel's time from the roofline model.
+
+    The work takes at least as long as its arithmetic at peak, and at least as long as its
+    memory traffic at full bandwidth: ``max(flops / peak, bytes / bandwidth)``. Which term
+    wins depends on the arithmetic intensity ``flops / bytes`` against the GPU's ridge point
+    ``peak / bandwidth`` (:func:`arithmetic_intensity_flops_per_byte`,
+    :func:`ridge_point_flops_per_byte`).
+
+    Args:
+        flops: floating-point operations, >= 0.
+        bytes_moved: bytes read and written to memory, >= 0.
+        peak_flops_per_s: the GPU's peak FLOP/s (see :func:`peak_flops_per_s`).
+        bandwidth_bytes_per_s: memory bandwidth (see :func:`hbm_bandwidth_bytes_per_s`).
+
+    Returns:
+        Seconds.
+    """
+    compute = _real("flops", flops, positive=False) / _real("peak_flops_per_s", peak_flops_per_s, positive=True)
+    memory = (_real("bytes_moved", bytes_moved, positive=False)
+              / _real("bandwidth_bytes_per_s", bandwidth_bytes_per_s, positive=True))
+    return max(compute, memory)
+
+
+def arithmetic_intensity_flops_per_byte(flops: float, bytes_moved: float) -> float:
+    """FLOPs per byte moved: ``flops / bytes_moved``."""
+    return _real("flops", flops, positive=False) / _real("bytes_moved", bytes_moved, positive=True)
+
+
+def ridge_point_flops_per_byte(peak_flops_per_s: float, bandwidth_bytes_per_s: float) -> float:
+    """The arithmetic intensity (FLOPs per byte) above which a kernel is compute-bound."""
+    return (_real("peak_flops_per_s", peak_flops_per_s, positive=True)
+            / _real("bandwidth_bytes_per_s", bandwidth_bytes_per_s, positive=True))
+
+
+def decode_time_per_token_s(*, weight_bytes: float, kv_bytes: float, bandwidth_bytes_per_s: float) -> float:
+    """Memory-bound time to decode one token: ``(weight_bytes + kv_bytes) / bandwidth``.
+
+    Each decoding step reads every weight and the whole KV cache once to produce one token
+    per sequence, and does about 2 FLOPs per weight: far below any GPU's ridge point, so
+    bandwidth sets the pace. This is the roofline's memory term, a lower bound.
+
+    Args:
+        weight_bytes: bytes of the weights read per step (see :func:`parameter_bytes`).
+        kv_bytes: bytes of KV cache read per step (all sequences in the batch).
+        bandwidth_bytes_per_s: memory bandwidth.
+
+    Returns:
+        Seconds per decoding step.
+    """
+    total = _real("weight_bytes", weight_bytes, positive=False) + _real("kv_bytes", kv_bytes, positive=False)
+    return total / _real("bandwidth_bytes_per_s", bandwidth_bytes_per_s, positive=True)
+# --8<-- [end:roofline]
+
+
+def parameter_bytes(params: float, *, bytes_per_element: str | float = 2) -> float:
+    """Bytes of ``params`` weights stored at ``bytes_per_element`` (175e9 fp16 = 350 GB)."""
+    return _real("params", params, positive=True) * _bytes(bytes_per_element)
+
+
+def sequences_that_fit(*, memory_bytes: float, bytes_per_sequence: float, reserved_bytes: float = 0) -> int:
+    """How many sequences' caches fit in ``memory_bytes`` after ``reserved_bytes`` (weights, ...).
+
+    Returns:
+        ``floor((memory_bytes - reserved_bytes) / bytes_per_sequence)``, and 0 when the
+        reserved part alone does not fit.
+    """
+    free = _real("memory_bytes", memory_bytes, positive=True) - _real("reserved_bytes", reserved_bytes,
+                                                                     positive=False)
+    per = _real("bytes_per_sequence", bytes_per_sequence, positive=True)
+    return max(0, math.floor(free / per))
