@@ -1,7 +1,9 @@
 """KV cache: the contiguous cache and Mistral's rolling buffer, GQA/MQA, a paged cache,
 quantized K/V, MLA's latent cache and cache eviction (H2O, attention sinks).
 
-Every module checks itself against :func:`longctx.attention.attention_ref`.
+Every module checks itself against :func:`longctx.attention.attention_ref`. The paged decode
+kernel (``paged_decode``, ``paged_decode_ref``, ``quantize_paged`` from ``paged_kernel``) is
+imported lazily so that ``import longctx.kv`` needs no Triton.
 """
 
 from longctx.kv.cache import KVCache, RollingKVCache, position_mask
@@ -29,9 +31,12 @@ __all__ = [
     "mla_cache_elements_per_token",
     "mla_naive",
     "pack_int4",
+    "paged_decode",
+    "paged_decode_ref",
     "paging_waste",
     "paging_waste_table",
     "quantize",
+    "quantize_paged",
     "quantized_attention_error",
     "sink_keep",
     "unpack_int4",
@@ -47,3 +52,13 @@ __all__ = [
     "repeat_kv",
     "rms_norm",
 ]
+
+_LAZY = ("paged_decode", "paged_decode_ref", "quantize_paged")
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        from longctx.kv import paged_kernel
+
+        return getattr(paged_kernel, name)
+    raise AttributeError(f"module 'longctx.kv' has no attribute {name!r}")
