@@ -2,6 +2,9 @@
 
 ``reference`` is the algorithm in plain PyTorch (loops over tiles, the ground truth for a
 kernel); :func:`longctx.attention.attention_ref` is the ground truth for it.
+
+``flash_attention`` (the Triton kernels, ``kernel``) is imported lazily so that
+``import longctx.flash`` needs no Triton.
 """
 
 from longctx.flash.reference import (
@@ -16,6 +19,7 @@ from longctx.flash.reference import (
 )
 
 __all__ = [
+    "flash_attention",
     "flash_attention_ref",
     "flash_attention_ref_backward",
     "flash_attention_ref_forward",
@@ -25,3 +29,11 @@ __all__ = [
     "tile_counts",
     "window_mask",
 ]
+
+
+def __getattr__(name: str):
+    if name == "flash_attention":
+        from longctx.flash.kernel import flash_attention
+
+        return flash_attention
+    raise AttributeError(f"module 'longctx.flash' has no attribute {name!r}")
