@@ -44,7 +44,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from numbers import Integral
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 __all__ = [
     "BENCHES",
@@ -209,7 +209,9 @@ def decode_bytes(batch: int, context: int, *, heads: int, kv_heads: int, head_di
 
     Args:
         batch: sequences decoded at once, each with ``context`` cached tokens.
-        heads, kv_heads, head_dim: the layer (GQA: ``heads`` queries read ``kv_heads`` K/V heads).
+        heads: query heads of the layer.
+        kv_heads: K/V heads (GQA: ``heads`` queries read ``kv_heads`` K/V heads).
+        head_dim: width of one head.
         cache_bytes: bytes per cached element (2 for fp16, 1 for int8).
         scale_bytes: bytes of quantization scale per cached token and KV head, for K and for
             V each (4 for one float32 scale; 0 for an fp16 cache).
@@ -259,8 +261,9 @@ def crossover(ns: Sequence[int], ours: Sequence[float | None], theirs: Sequence[
 
     Args:
         ns: increasing sizes.
-        ours, theirs: times at those sizes (``None`` where not measured; a missing time
-            breaks the run of wins).
+        ours: our times at those sizes (``None`` where not measured; a missing time breaks
+            the run of wins).
+        theirs: the other side's times, the same way.
 
     Returns:
         That ``n``, or ``None`` if ours is not faster at the largest ``n``.
@@ -278,6 +281,16 @@ def crossover(ns: Sequence[int], ours: Sequence[float | None], theirs: Sequence[
 
 
 # ---------------------------------------------------------------- timing
+
+
+class Clock(Protocol):
+    """What :func:`time_median` needs of a clock: timestamps, their difference, and a wait."""
+
+    def mark(self) -> object: ...
+
+    def seconds(self, start: object, end: object) -> float: ...
+
+    def sync(self) -> None: ...
 
 
 class CudaClock:
@@ -304,7 +317,7 @@ class CudaClock:
 
 
 # --8<-- [start:time-median]
-def time_median(fn: Callable[[], object], *, clock, warmup: int = 2, repeats: int = 5,
+def time_median(fn: Callable[[], object], *, clock: Clock, warmup: int = 2, repeats: int = 5,
                 before: Callable[[], object] | None = None) -> float:
     """Median time of ``fn()`` between two clock marks, over ``repeats`` runs after ``warmup``.
 
