@@ -5,8 +5,9 @@
 * The lab notebooks in ``examples/`` (outside ``docs/``) are added as pages, for
   mkdocs-jupyter to execute and render.
 * The figures of ``longctx.figures`` are drawn at build time into ``assets/figures/``.
-* ``assets/data/longctx.json`` carries the tables the browser widgets read (dtype sizes),
-  exported from ``longctx.costs`` so that the JavaScript never restates them.
+* ``assets/data/longctx.json`` carries the tables the browser widgets read (dtype sizes, GPU
+  memory and bandwidth, model presets), exported from ``longctx.costs`` and ``longctx.presets``
+  so that the JavaScript never restates them.
 """
 
 from __future__ import annotations
@@ -60,11 +61,13 @@ def _figures(files: Files, config) -> None:
 
 
 def _data(files: Files, config) -> None:
-    from longctx import costs
+    from longctx import costs, presets
 
     data = {
         "bytes_per_element": costs.BYTES_PER_ELEMENT,
         "gpu_memory_bytes": {name: size for name, (size, _) in costs.GPU_MEMORY_BYTES.items()},
+        "hbm_bandwidth_bytes_per_s": {name: bw for name, (bw, _) in costs.GPU_HBM_BANDWIDTH_BYTES_PER_S.items()},
+        "presets": presets.presets_json()["presets"],  # model shapes with their sources (Lesson 4)
     }
     files.append(File.generated(config, "assets/data/longctx.json", content=json.dumps(data, indent=1)))
 

@@ -1,0 +1,370 @@
+// Lesson 4's KV-cache calculator.
+//
+// Fills every <div class="lc-kv"> on a page with a form and its results. The formulas are those of
+// longctx.costs (kv_cache_bytes_per_token, mla_cache_bytes_per_token, kv_cache_bytes,
+// sequences_that_fit, decode_time_per_token_s) and longctx.presets.kv_bytes_per_token; the browser
+// tests compare them on random inputs and on every preset. Nothing the package owns is restated:
+// the model presets (with their sources), the bytes per element of each data type and the GPUs'
+// memory and bandwidth are read from assets/data/longctx.json, which the build exports.
+//
+// Start values come from the div's data attributes: data-preset (a preset key), data-context,
+// data-batch, data-gpu (a GPU name of the JSON), data-weights-gb, data-dtype.
+(function () {
+  "use strict";
+
+  // Resolved now, while location still is the page that loaded this script (see calculator.js).
+  var SCRIPT_SRC = document.currentScript ? document.currentScript.src : null;
+
+  // Outside these bounds the numbers stop meaning anything.
+  var LIMITS = { layers: 1024, heads: 1024, head_dim: 16384, latent_dim: 65536, rope_dim: 16384,
+                 context: 1e9, batch: 1e6, gb: 1e6, bandwidth: 1e6 };
+  var DTYPES = ["fp32", "fp16", "bf16", "fp8", "int8", "int4"];  // shown if the JSON has them
+  var SUFFIX = { "": 1, k: 1024, m: 1048576 };
+
+  var dataPromise = null;
+
+  function dataUrl() {
+    if (SCRIPT_SRC) return new URL("../assets/data/longctx.json", SCRIPT_SRC).href;
+    if (typeof __md_scope !== "undefined") return new URL("assets/data/longctx.json", __md_scope).href;
+    return new URL("/assets/data/longctx.json", location.href).href;
+  }
+
+  function loadData() {
+    if (!dataPromise) {
+      dataPromise = fetch(dataUrl()).then(function (r) {
+        if (!r.ok) throw new Error("HTTP " + r.status);
+        return r.json();
+      });
+      dataPromise.catch(function () { dataPromise = null; });
+    }
+    return dataPromise;
+  }
+
+  // ------------------------------------------------------------------ parsing
+
+  var EN = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+  function fmtInt(v) { return EN.format(v); }
+
+  // A whole number, optionally with a K or M suffix (allowSuffix) and "_" between digits.
+  // min is 0 or 1. Returns {value} or {error}.
+  function parseCount(text, label, max, min, allowSuffix) {
+    var t = String(text).trim().replace(/_/g, "");
+    if (t === "") return { error: label + ": enter a value." };
+    if (/^[-\u2212]/.test(t)) return { error: label + ": must be at least " + min + " (got " + t + ")." };
+    var m = (allowSuffix ? /^(\d+)\s*([km]?)$/i : /^(\d+)()$/).exec(t);
+    if (!m) {
+      if (/^\d*[.,]\d+\s*[km]?$/i.test(t) || /^\d+(\.\d*)?e[+-]?\d+$/i.test(t)) {
+        return { error: label + ": must be a whole number (got " + t + ")." };
+      }
+      return { error: label + ": not a number; write digits" + (allowSuffix ? ", e.g. 4096 or 4K." : ", e.g. 32.") };
+    }
+    var value = Number(m[1]) * SUFFIX[m[2].toLowerCase()];
+    if (value < min) return { error: label + ": must be at least " + min + " (got " + t + ")." };
+    if (!(value <= max)) {
+      return { error: label + ": " + t + " is more than this calculator takes (at most " + fmtInt(max) + ")." };
+    }
+    return { value: value };
+  }
+
+  // A decimal amount (GB, GB/s): digits with an optional fraction. positive: must be > 0.
+  function parseAmount(text, label, max, positive) {
+    var t = String(text).trim();
+    if (t === "") return { error: label + ": enter a value." };
+    if (/^[-\u2212]/.test(t)) return { error: label + ": must not be negative (got " + t + ")." };
+    if (!/^(\d+(\.\d*)?|\.\d+)$/.test(t)) return { error: label + ": not a number; write digits, e.g. 80 or 13.5." };
+    var value = Number(t);
+    if (positive && value === 0) return { error: label + ": must be more than 0." };
+    if (!(value <= max)) {
+      return { error: label + ": " + t + " is more than this calculator takes (at most " + fmtInt(max) + ")." };
+    }
+    return { value: value };
+  }
+
+  // ------------------------------------------------------------------ formulas
+
+  // longctx.costs.kv_cache_bytes_per_token / mla_cache_bytes_per_token.
+  function bytesPerToken(s, bpe) {
+    if (s.attention === "mla") return s.layers * (s.latent_dim + s.rope_dim) * bpe;
+    return 2 * s.layers * s.kv_heads * s.head_dim * bpe;
+  }
+
+  function results(s, bpe, ctx, batch, memoryBytes, weightBytes, bandwidth) {
+    var perToken = bytesPerToken(s, bpe);
+    var perSeq = perToken * ctx;  // costs.kv_cache_bytes(tokens=ctx), presets.kv_cache_bytes
+    var total = perSeq * batch;
+    var fit = Math.max(0, Math.floor((memoryBytes - weightBytes) / perSeq));  // costs.sequences_that_fit
+    var step = (weightBytes + total) / bandwidth;  // costs.decode_time_per_token_s
+    return { bytes_per_token: perToken, bytes_per_sequence: perSeq, bytes_total: total,
+             sequences_fit: fit, step_time_s: step, tokens_per_s: batch / step };
+  }
+
+  // ------------------------------------------------------------------ formatting
+
+  function fmtBytes(v) {
+    var steps = [[1e15, "PB"], [1e12, "TB"], [1e9, "GB"], [1e6, "MB"], [1e3, "kB"]];
+    if (v >= 1e18) return v.toExponential(2) + " B";
+    for (var i = 0; i < steps.length; i++) {
+      if (v >= steps[i][0]) return (v / steps[i][0]).toFixed(2) + " " + steps[i][1];
+    }
+    return (Number.isInteger(v) ? fmtInt(v) : v.toFixed(1)) + " B";
+  }
+
+  function fmtTime(s) {
+    if (s >= 1) return Number(s.toPrecision(3)) + " s";
+    if (s >= 1e-3) return Number((s * 1e3).toPrecision(3)) + " ms";
+    return Number((s * 1e6).toPrecision(3)) + " \u00b5s";
+  }
+
+  function fmtRate(v) {
+    if (v >= 100) return fmtInt(Math.round(v));
+    return String(Number(v.toPrecision(3)));
+  }
+
+  function fmtLength(n) {
+    if (n >= 1048576 && n % 1048576 === 0) return n / 1048576 + "M";
+    if (n >= 1024 && n % 1024 === 0) return n / 1024 + "K";
+    return String(n);
+  }
+
+  // ------------------------------------------------------------------ widget
+
+  function el(tag, attrs, children) {
+    var node = document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    (children || []).forEach(function (c) {
+      node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
+    });
+    return node;
+  }
+
+  var uid = 0;
+
+  function field(name, label, value, hint) {
+    var id = "lc-kv-" + (++uid) + "-" + name;
+    var input = el("input", { id: id, name: name, type: "text", autocomplete: "off", spellcheck: "false",
+                              value: value, inputmode: /_gb$|bandwidth/.test(name) ? "decimal" : "numeric" });
+    var kids = [el("label", { for: id }, [label]), input];
+    if (hint) kids.push(el("small", {}, [hint]));
+    return el("div", { class: "lc-kv__field lc-kv__field--" + name }, kids);
+  }
+
+  function selectField(name, label, options, selected) {
+    var id = "lc-kv-" + (++uid) + "-" + name;
+    var select = el("select", { id: id, name: name });
+    options.forEach(function (o) {
+      var opt = el("option", { value: o[0] }, [o[1]]);
+      if (o[0] === selected) opt.selected = true;
+      select.appendChild(opt);
+    });
+    return el("div", { class: "lc-kv__field lc-kv__field--" + name }, [el("label", { for: id }, [label]), select]);
+  }
+
+  var SHAPE = ["attention", "layers", "heads", "kv_heads", "head_dim", "latent_dim", "rope_dim"];
+
+  function build(root, data) {
+    var d = root.dataset;
+    var presets = {};
+    (data.presets || []).forEach(function (p) { presets[p.key] = p; });
+    var dtypes = DTYPES.filter(function (k) { return typeof data.bytes_per_element[k] === "number"; });
+    var gpus = Object.keys(data.gpu_memory_bytes || {}).filter(function (k) {
+      return typeof (data.hbm_bandwidth_bytes_per_s || {})[k] === "number";
+    });
+    var start = presets[d.preset] || data.presets[0];
+    var startGpu = gpus.indexOf(d.gpu) >= 0 ? d.gpu : gpus[0];
+
+    var form = el("form", { class: "lc-kv__form", novalidate: "" }, [
+      selectField("preset", "Model", [["custom", "custom shape"]].concat((data.presets || []).map(function (p) {
+        return [p.key, p.name]; })), start.key),
+      selectField("attention", "Attention", [["kv", "MHA / GQA / MQA"], ["mla", "MLA (latent)"]],
+                  start.attention === "mla" ? "mla" : "kv"),
+      field("layers", "Layers L", String(start.layers)),
+      field("heads", "Query heads H", String(start.n_heads)),
+      field("kv_heads", "KV heads", String(start.n_kv_heads), "H for MHA, 1 for MQA"),
+      field("head_dim", "Head dim d", String(start.head_dim)),
+      field("latent_dim", "MLA latent d_c", String(start.mla_latent_dim || 512)),
+      field("rope_dim", "MLA RoPE key", String(start.mla_rope_dim === null || start.mla_rope_dim === undefined ? 64 : start.mla_rope_dim)),
+      selectField("dtype", "Cache data type", dtypes.map(function (k) {
+        return [k, k + " (" + data.bytes_per_element[k] + " B)"]; }), dtypes.indexOf(d.dtype) >= 0 ? d.dtype : "fp16"),
+      field("context", "Context (tokens)", d.context || fmtLength(start.context_length), "K = 1,024"),
+      field("batch", "Batch (sequences)", d.batch || "1"),
+      selectField("gpu", "GPU", [["custom", "custom"]].concat(gpus.map(function (g) { return [g, g]; })), startGpu),
+      field("memory_gb", "GPU memory (GB)", String(data.gpu_memory_bytes[startGpu] / 1e9)),
+      field("bandwidth", "Bandwidth (GB/s)", String(data.hbm_bandwidth_bytes_per_s[startGpu] / 1e9)),
+      field("weights_gb", "Weights (GB)", d.weightsGb || "14", "fp16: 2 bytes per parameter"),
+    ]);
+    form.addEventListener("submit", function (e) { e.preventDefault(); });
+    var source = el("p", { class: "lc-kv__source" });
+    var msg = el("div", { class: "lc-kv__msg", role: "alert", "aria-live": "polite" });
+    var out = el("div", { class: "lc-kv__out" });
+    root.replaceChildren(form, source, msg, out);
+    var f = form.elements;
+
+    function setMode() {
+      var mla = f.attention.value === "mla";
+      ["heads", "kv_heads", "head_dim"].forEach(function (n) { f[n].disabled = mla; });
+      ["latent_dim", "rope_dim"].forEach(function (n) { f[n].disabled = !mla; });
+    }
+
+    function applyPreset() {
+      var p = presets[f.preset.value];
+      if (!p) return;
+      f.attention.value = p.attention === "mla" ? "mla" : "kv";
+      f.layers.value = String(p.layers);
+      f.heads.value = String(p.n_heads);
+      f.kv_heads.value = String(p.n_kv_heads);
+      f.head_dim.value = String(p.head_dim);
+      if (p.attention === "mla") {
+        f.latent_dim.value = String(p.mla_latent_dim);
+        f.rope_dim.value = String(p.mla_rope_dim);
+      }
+      f.context.value = fmtLength(p.context_length);
+    }
+
+    function applyGpu() {
+      var g = f.gpu.value;
+      if (!(g in data.gpu_memory_bytes)) return;
+      f.memory_gb.value = String(data.gpu_memory_bytes[g] / 1e9);
+      f.bandwidth.value = String(data.hbm_bandwidth_bytes_per_s[g] / 1e9);
+    }
+
+    function showSource() {
+      var p = presets[f.preset.value];
+      source.replaceChildren();
+      if (!p) return;
+      source.appendChild(el("strong", {}, [p.name + ": "]));
+      source.appendChild(el("span", { "data-key": "source" }, [p.source]));
+      if (p.notes) source.appendChild(el("span", { class: "lc-kv__notes" }, [" " + p.notes]));
+    }
+
+    function row(key, label, text, value) {
+      return el("tr", {}, [el("th", { scope: "row" }, [label]),
+                           el("td", { "data-key": key, "data-value": String(value) }, [text])]);
+    }
+
+    function update() {
+      var errors = [];
+      var mla = f.attention.value === "mla";
+      var p = {};
+      function take(name, r) {
+        f[name].setAttribute("aria-invalid", r.error ? "true" : "false");
+        if (r.error) errors.push(r.error); else p[name] = r.value;
+      }
+      take("layers", parseCount(f.layers.value, "Layers", LIMITS.layers, 1, false));
+      if (mla) {
+        take("latent_dim", parseCount(f.latent_dim.value, "MLA latent", LIMITS.latent_dim, 1, false));
+        take("rope_dim", parseCount(f.rope_dim.value, "MLA RoPE key", LIMITS.rope_dim, 0, false));
+        ["heads", "kv_heads", "head_dim"].forEach(function (n) { f[n].setAttribute("aria-invalid", "false"); });
+      } else {
+        take("heads", parseCount(f.heads.value, "Query heads", LIMITS.heads, 1, false));
+        take("kv_heads", parseCount(f.kv_heads.value, "KV heads", LIMITS.heads, 1, false));
+        take("head_dim", parseCount(f.head_dim.value, "Head dim", LIMITS.head_dim, 1, false));
+        ["latent_dim", "rope_dim"].forEach(function (n) { f[n].setAttribute("aria-invalid", "false"); });
+        if (p.heads && p.kv_heads && p.heads % p.kv_heads !== 0) {
+          errors.push("KV heads: the query heads (" + p.heads + ") must be a multiple of the KV heads (" +
+                      p.kv_heads + "), so that each KV head serves the same number of query heads.");
+          f.kv_heads.setAttribute("aria-invalid", "true");
+        }
+      }
+      take("context", parseCount(f.context.value, "Context", LIMITS.context, 1, true));
+      take("batch", parseCount(f.batch.value, "Batch", LIMITS.batch, 1, true));
+      take("memory_gb", parseAmount(f.memory_gb.value, "GPU memory", LIMITS.gb, true));
+      take("bandwidth", parseAmount(f.bandwidth.value, "Bandwidth", LIMITS.bandwidth, true));
+      take("weights_gb", parseAmount(f.weights_gb.value, "Weights", LIMITS.gb, false));
+      var bpe = data.bytes_per_element[f.dtype.value];
+      if (!(typeof bpe === "number" && bpe > 0)) errors.push("Data type: unknown.");
+
+      msg.replaceChildren();
+      out.replaceChildren();
+      root.dataset.state = errors.length ? "error" : "ok";
+      if (errors.length) {
+        msg.appendChild(el("p", {}, ["Fix the input to see results:"]));
+        msg.appendChild(el("ul", {}, errors.map(function (e) { return el("li", {}, [e]); })));
+        return;
+      }
+
+      var shape = { attention: mla ? "mla" : "kv", layers: p.layers, kv_heads: p.kv_heads, head_dim: p.head_dim,
+                    latent_dim: p.latent_dim, rope_dim: p.rope_dim };
+      var memoryBytes = p.memory_gb * 1e9, weightBytes = p.weights_gb * 1e9, bandwidth = p.bandwidth * 1e9;
+      var r = results(shape, bpe, p.context, p.batch, memoryBytes, weightBytes, bandwidth);
+      var perToken = r.bytes_per_token;
+      var tokenText = (Number.isInteger(perToken) ? fmtInt(perToken) : String(perToken)) + " B" +
+                      (perToken >= 1024 ? " (" + Number((perToken / 1024).toPrecision(4)) + " KiB)" : "");
+      var table = el("table", { class: "lc-kv__table" }, [el("tbody", {}, [
+        row("bytes_per_token", "KV cache per token (all layers)", tokenText, perToken),
+        row("bytes_per_sequence", "one sequence of " + fmtInt(p.context) + " tokens", fmtBytes(r.bytes_per_sequence),
+            r.bytes_per_sequence),
+        row("bytes_total", "the batch of " + fmtInt(p.batch), fmtBytes(r.bytes_total), r.bytes_total),
+        row("sequences_fit", "sequences that fit after the weights", fmtInt(r.sequences_fit), r.sequences_fit),
+        row("step_time_s", "decode step, memory-bound (weights + batch\u2019s cache) / bandwidth",
+            fmtTime(r.step_time_s), r.step_time_s),
+        row("tokens_per_s", "tokens per second, whole batch", fmtRate(r.tokens_per_s), r.tokens_per_s),
+      ])]);
+      out.appendChild(table);
+
+      var note;
+      if (weightBytes >= memoryBytes) {
+        note = "The weights alone fill the GPU memory: no cache fits beside them.";
+      } else if (weightBytes + r.bytes_total > memoryBytes) {
+        note = "This batch does not fit: its cache needs " + fmtBytes(r.bytes_total) + " and the weights leave " +
+               fmtBytes(memoryBytes - weightBytes) + ". The decode time is what it would be with more memory.";
+      } else {
+        note = "The weights and this batch\u2019s cache use " +
+               Number((100 * (weightBytes + r.bytes_total) / memoryBytes).toPrecision(3)) + "% of the GPU memory.";
+      }
+      out.appendChild(el("p", { class: "lc-kv__note", "data-key": "fit_note" }, [note]));
+    }
+
+    form.addEventListener("change", function (e) {
+      var name = e.target.name;
+      if (name === "preset") { applyPreset(); showSource(); setMode(); }
+      if (name === "gpu") applyGpu();
+      if (SHAPE.indexOf(name) >= 0) { f.preset.value = "custom"; showSource(); setMode(); }
+      if (name === "memory_gb" || name === "bandwidth") f.gpu.value = "custom";
+      update();
+    });
+    form.addEventListener("input", function (e) {
+      var name = e.target.name;
+      if (e.target.tagName === "INPUT" && SHAPE.indexOf(name) >= 0 && f.preset.value !== "custom") {
+        f.preset.value = "custom";
+        showSource();
+      }
+      if (e.target.tagName === "INPUT" && (name === "memory_gb" || name === "bandwidth")) f.gpu.value = "custom";
+      update();
+    });
+    setMode();
+    showSource();
+    update();
+  }
+
+  function init(scope) {
+    var roots = (scope || document).querySelectorAll(".lc-kv:not([data-lc-ready])");
+    if (!roots.length) return;
+    Array.prototype.forEach.call(roots, function (root) {
+      root.setAttribute("data-lc-ready", "loading");  // guard: a second init leaves it alone
+      root.setAttribute("aria-busy", "true");
+    });
+    loadData().then(function (data) {
+      Array.prototype.forEach.call(roots, function (root) {
+        if (!root.isConnected) return;
+        build(root, data);
+        root.setAttribute("data-lc-ready", "true");
+        root.removeAttribute("aria-busy");
+      });
+    }, function (err) {
+      Array.prototype.forEach.call(roots, function (root) {
+        root.setAttribute("data-lc-ready", "failed");
+        root.removeAttribute("aria-busy");
+        root.replaceChildren(el("p", { class: "lc-kv__msg" }, [
+          "The calculator could not load its data (" + err.message + "). Reload the page to try again."]));
+      });
+    });
+  }
+
+  if (typeof document$ !== "undefined") {
+    document$.subscribe(function () { init(document); });
+  } else if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { init(document); });
+  } else {
+    init(document);
+  }
+})();
