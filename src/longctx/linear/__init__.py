@@ -4,6 +4,9 @@
 one step per position) and ``linear_attention_chunked`` (quadratic inside chunks, state across
 them) compute the same numbers; ``performer_attention`` estimates softmax attention with
 FAVOR+ positive random features and ``performer_error_table`` measures how well.
+
+``linear_attention`` (the chunked Triton kernel) is imported lazily so that
+``import longctx.linear`` needs no Triton.
 """
 
 from longctx.linear.feature_maps import (
@@ -25,6 +28,7 @@ __all__ = [
     "FEATURE_MAPS",
     "FavorFeatures",
     "elu_feature",
+    "linear_attention",
     "linear_attention_chunked",
     "linear_attention_recurrent",
     "linear_attention_ref",
@@ -35,3 +39,11 @@ __all__ = [
     "relu_feature",
     "resolve_feature_map",
 ]
+
+
+def __getattr__(name: str):
+    if name == "linear_attention":
+        from longctx.linear.kernel import linear_attention
+
+        return linear_attention
+    raise AttributeError(f"module 'longctx.linear' has no attribute {name!r}")
