@@ -112,7 +112,7 @@ def test_shipped_numeric_answers_equal_the_longctx_function(path):
     for spec, q in zip(raw, quiz["questions"]):
         if q["type"] != "numeric":
             continue
-        module, _, name = spec["answer"]["call"].partition(".")
+        module, _, name = spec["answer"]["call"].rpartition(".")
         func = getattr(__import__(f"longctx.{module}", fromlist=[name]), name)
         expected = func(*spec["answer"].get("args", []), **spec["answer"].get("kwargs", {}))
         expected *= spec["answer"].get("scale", 1)
