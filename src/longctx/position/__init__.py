@@ -1,4 +1,4 @@
-"""Positions: RoPE and its context extensions (position interpolation, NTK-aware, YaRN), and ALiBi."""
+"""Positions: sinusoidal encodings, RoPE and its context extensions (position interpolation, NTK-aware, YaRN), and ALiBi."""
 
 from longctx.position.alibi import alibi_attention, alibi_bias, alibi_slopes
 from longctx.position.rope import (
@@ -15,6 +15,7 @@ from longctx.position.rope import (
     yarn_frequencies,
     yarn_ramp,
 )
+from longctx.position.sinusoidal import sinusoidal_encoding, sinusoidal_shift
 
 __all__ = [
     "RopeScaling",
@@ -29,6 +30,8 @@ __all__ = [
     "rope_frequencies",
     "rope_wavelengths",
     "rotation_angles",
+    "sinusoidal_encoding",
+    "sinusoidal_shift",
     "yarn_attention_factor",
     "yarn_frequencies",
     "yarn_ramp",
