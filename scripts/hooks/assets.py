@@ -3,7 +3,9 @@
 * KaTeX and the Roboto fonts are copied out of ``node_modules`` (installed by ``npm ci`` from
   the committed lock file) into ``assets/vendor/``: no CDN, no font host.
 * The lab notebooks in ``examples/`` (outside ``docs/``) are added as pages, for
-  mkdocs-jupyter to execute and render.
+  mkdocs-jupyter to execute and render. Each is also offered for download, as its jupytext
+  ``.py`` source (copied next to the page by mkdocs-jupyter's ``include_source``) and as an
+  unexecuted ``.ipynb`` converted here; ``on_page_content`` puts both links under the page title.
 * The figures of ``longctx.figures`` are drawn at build time into ``assets/figures/``.
 * ``assets/data/longctx.json`` carries the tables the browser widgets read (dtype sizes, GPU
   memory and bandwidth, model presets), exported from ``longctx.costs`` and ``longctx.presets``
@@ -53,6 +55,24 @@ def _examples(files: Files, config) -> None:
                           use_directory_urls=config["use_directory_urls"]))
 
 
+def _notebook_dir(name: str, config) -> str:
+    """The site folder a notebook page is written to (where include_source copies its .py)."""
+    stem = Path(name).stem
+    return f"examples/{stem}" if config["use_directory_urls"] else "examples"
+
+
+def _downloads(files: Files, config) -> None:
+    import jupytext
+    import nbformat
+
+    for nb in sorted((ROOT / "examples").glob("*.py")):
+        notebook = jupytext.read(nb)  # percent format -> cells, outputs empty: the reader runs it
+        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        notebook.metadata.pop("jupytext", None)
+        files.append(File.generated(config, f"{_notebook_dir(nb.name, config)}/{nb.stem}.ipynb",
+                                    content=nbformat.writes(notebook)))
+
+
 def _figures(files: Files, config) -> None:
     from longctx import figures
 
@@ -76,6 +96,20 @@ def _data(files: Files, config) -> None:
 def on_files(files: Files, config) -> Files:
     _vendor(files, config)
     _examples(files, config)
+    _downloads(files, config)
     _figures(files, config)
     _data(files, config)
     return files
+
+
+def on_page_content(html: str, page, config, files) -> str:
+    """Download links for a lab notebook: its .py source and the .ipynb made by ``_downloads``."""
+    uri = page.file.src_uri
+    if not (uri.startswith("examples/") and uri.endswith(".py") and uri.count("/") == 1):
+        return html
+    stem = Path(uri).stem
+    links = (f'<p class="lab-downloads">Download this notebook: '
+             f'<a href="{stem}.ipynb" download>{stem}.ipynb</a> (Jupyter) · '
+             f'<a href="{stem}.py" download>{stem}.py</a> (jupytext percent format, runs as a script)</p>')
+    head, h1, rest = html.partition("</h1>")  # under the notebook's title when it has one
+    return head + h1 + links + rest if h1 else links + html

@@ -6,10 +6,10 @@ pages use (``assets/figures/<name>.svg``) to its function; each lesson's module 
 
 from __future__ import annotations
 
-from longctx.figures import kv, linear, position, sparse, wall
+from longctx.figures import evaluation, kv, linear, position, sparse, wall
 from longctx.figures.wall import attention_share, quadratic_wall
 
 __all__ = ["FIGURES", "attention_share", "quadratic_wall"]
 
 #: Every figure the site draws, by file name.
-FIGURES = {**wall.FIGURES, **sparse.FIGURES, **linear.FIGURES, **kv.FIGURES, **position.FIGURES}
+FIGURES = {**wall.FIGURES, **sparse.FIGURES, **linear.FIGURES, **kv.FIGURES, **position.FIGURES, **evaluation.FIGURES}
