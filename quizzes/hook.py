@@ -28,19 +28,51 @@ YAML schema (``quizzes/<id>.yml``; the id is the file name, ``[a-z0-9][a-z0-9-]*
         tolerance: 0.02                # required, RELATIVE: |x - answer| <= tolerance * |answer|
         explanation: "How to get there"
 
+A quiz is in one of two modes:
+
+* ``mode: practice`` (the default, the lesson quizzes): each question is checked as soon as it
+  is answered, by ``docs/javascripts/quiz.js``.
+* ``mode: test`` (the module test): nothing is revealed per question; the reader submits the
+  whole test and gets a score, pass or fail, and every answer reviewed, each with a link to the
+  section that teaches it (``docs/javascripts/module-test.js``). Two more keys::
+
+    mode: test
+    pass_fraction: 0.8                 # optional (default 0.8), in (0, 1]: the pass mark is
+                                       # ceil(pass_fraction * questions) right answers
+    questions:
+      - type: choice
+        teaches: "lessons/02-sparse-and-flash.md#reach-over-layers"   # required in a test
+        ...
+
+``teaches`` names a page by its path under ``docs/`` and a heading on it by its id (the
+anchor the ``toc`` extension gives it, or its ``{ #id }``). It is allowed in practice quizzes
+too, and then shown with the answer. That the page and the heading exist can only be known
+once every page is rendered, so it is checked in ``on_env`` against each page's table of
+contents, for every quiz, used by a page or not; the link text is the page's title and the
+heading's.
+
 Any mistake fails the build with a ``PluginError`` naming the file and the question
 (counted from 1): an unknown quiz id, an unknown key, a missing prompt or explanation, an
 answer index out of range, an unknown function, a call that raises or returns no finite
-number, a missing unit or tolerance. Every ``quizzes/*.yml`` is checked at the start of the
-build, used by a page or not.
+number, a missing unit or tolerance, an unknown mode, a pass fraction out of range, a test
+question without ``teaches``, or a ``teaches`` whose page or heading does not exist. Every
+``quizzes/*.yml`` is checked at the start of the build, used by a page or not.
+
+The home page's course map shows each quiz's progress: an element that carries
+``data-progress-quiz="<id>"`` gets the quiz's ``data-quiz-version``, ``data-quiz-total``,
+``data-quiz-mode`` (and ``data-quiz-pass-mark`` for a test) added at build time, for
+``docs/javascripts/progress.js`` to compare with what the reader's browser stored. An unknown
+id there fails the build too.
 
 The loading and checking are plain functions (:func:`load_quiz`, :func:`validate_quiz`,
-:func:`render_quiz`, :func:`replace_markers`) so that ``tests/test_quiz_data.py`` can call
-them without MkDocs.
+:func:`render_quiz`, :func:`replace_markers`, :func:`resolve_teaches`, :func:`check_teaches`,
+:func:`toc_anchors`, :func:`add_progress_attributes`) so that ``tests/test_quiz_data.py`` can
+call them without MkDocs.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import html
 import json
@@ -59,10 +91,15 @@ ID_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
 MARKER = re.compile(r"^(?P<indent>[ \t]*)<!--\s*quiz:\s*(?P<id>\S*?)\s*-->[ \t]*$")
 _FENCE = re.compile(r"^[ \t]*(`{3,}|~{3,})")
 
-_TOP_KEYS = {"title", "questions"}
-_CHOICE_KEYS = {"type", "prompt", "choices", "answer"}
+_TOP_KEYS = {"title", "questions", "mode", "pass_fraction"}
+_CHOICE_KEYS = {"type", "prompt", "choices", "answer", "teaches"}
 _CHOICE_ITEM_KEYS = {"text", "explanation"}
-_NUMERIC_KEYS = {"type", "prompt", "answer", "unit", "tolerance", "explanation"}
+_NUMERIC_KEYS = {"type", "prompt", "answer", "unit", "tolerance", "explanation", "teaches"}
+MODES = ("practice", "test")
+DEFAULT_PASS_FRACTION = 0.8
+# docs-relative page path (no leading slash, no "..") and a heading id, as the toc extension makes them
+_TEACHES = re.compile(r"(?P<page>(?:[A-Za-z0-9_][A-Za-z0-9_.-]*/)*[A-Za-z0-9_][A-Za-z0-9_.-]*\.md)#(?P<anchor>[A-Za-z0-9_][A-Za-z0-9_.:-]*)\Z")
+_PROGRESS = re.compile(r'data-progress-quiz="(?P<id>[^"]*)"')
 _CALL_KEYS = {"call", "args", "kwargs", "scale"}
 
 
@@ -128,8 +165,26 @@ def compute_answer(spec: object, where: str) -> float:
     return float(value * scale)
 
 
-def _choice(q: dict, where: str) -> dict:
+def _teaches(q: dict, where: str, required: bool) -> dict | None:
+    """``teaches: "<page>.md#<anchor>"`` as ``{"page", "anchor"}``; its existence is checked later."""
+    if "teaches" not in q:
+        if required:
+            raise PluginError(f"{where}: a test question needs teaches: \"lessons/<page>.md#<heading-id>\", "
+                              "the section a reader should go back to")
+        return None
+    value = q["teaches"]
+    text = _text(value, "teaches", where)
+    m = _TEACHES.match(text)
+    if not m:
+        raise PluginError(f"{where}: teaches must read '<page>.md#<heading-id>' with the page's path under "
+                          f"docs/ (no leading '/', no '..'), e.g. 'lessons/01-quadratic-wall.md#counting-the-work'; "
+                          f"got {value!r}")
+    return {"page": m.group("page"), "anchor": m.group("anchor")}
+
+
+def _choice(q: dict, where: str, test: bool = False) -> dict:
     _no_unknown_keys(q, _CHOICE_KEYS, where)
+    teaches = _teaches(q, where, required=test)
     choices = q.get("choices")
     if not isinstance(choices, list) or len(choices) < 2:
         raise PluginError(f"{where}: choices must be a list of at least two choices")
@@ -147,12 +202,16 @@ def _choice(q: dict, where: str) -> dict:
     if not 0 <= answer < len(out):
         raise PluginError(f"{where}: answer index {answer} is out of range for {len(out)} choices "
                           f"(0 to {len(out) - 1})")
-    return {"type": "choice", "prompt": _text(q.get("prompt"), "prompt", where), "choices": out,
-            "answer": answer}
+    out = {"type": "choice", "prompt": _text(q.get("prompt"), "prompt", where), "choices": out,
+           "answer": answer}
+    if teaches:
+        out["teaches"] = teaches
+    return out
 
 
-def _numeric(q: dict, where: str) -> dict:
+def _numeric(q: dict, where: str, test: bool = False) -> dict:
     _no_unknown_keys(q, _NUMERIC_KEYS, where)
+    teaches = _teaches(q, where, required=test)
     prompt = _text(q.get("prompt"), "prompt", where)
     unit = _text(q.get("unit"), "unit", where)
     tolerance = q.get("tolerance")
@@ -167,8 +226,20 @@ def _numeric(q: dict, where: str) -> dict:
     if value == 0:
         raise PluginError(f"{where}: the answer is 0, which a relative tolerance cannot bracket")
     text = with_unit(number_text(value), unit)
-    return {"type": "numeric", "prompt": prompt, "answer": value, "answer_text": text, "unit": unit,
-            "tolerance": float(tolerance), "explanation": explanation}
+    out = {"type": "numeric", "prompt": prompt, "answer": value, "answer_text": text, "unit": unit,
+           "tolerance": float(tolerance), "explanation": explanation}
+    if teaches:
+        out["teaches"] = teaches
+    return out
+
+
+def pass_mark(pass_fraction: float, total: int) -> int:
+    """Right answers needed to pass: ``ceil(pass_fraction * total)``, immune to float noise.
+
+    ``0.8 * 15`` is 12.000000000000002 in binary floating point; rounding to 9 decimals first
+    keeps the mark at 12 rather than 13.
+    """
+    return max(1, math.ceil(round(pass_fraction * total, 9)))
 
 
 def validate_quiz(data: object, source: str) -> dict:
@@ -185,6 +256,16 @@ def validate_quiz(data: object, source: str) -> dict:
     title = data.get("title")
     if title is not None:
         title = _text(title, "title", source)
+    mode = data.get("mode", "practice")
+    if mode not in MODES:
+        raise PluginError(f"{source}: mode must be one of {', '.join(map(repr, MODES))}, got {mode!r}")
+    test = mode == "test"
+    if "pass_fraction" in data and not test:
+        raise PluginError(f"{source}: pass_fraction only applies to a quiz with mode: test")
+    fraction = data.get("pass_fraction", DEFAULT_PASS_FRACTION)
+    if not _real(fraction) or not 0 < fraction <= 1:
+        raise PluginError(f"{source}: pass_fraction must be a number in (0, 1], such as 0.8 for 80%, "
+                          f"got {fraction!r}")
     questions = data.get("questions")
     if not isinstance(questions, list) or not questions:
         raise PluginError(f"{source}: 'questions' must be a non-empty list")
@@ -195,12 +276,14 @@ def validate_quiz(data: object, source: str) -> dict:
             raise PluginError(f"{where}: expected a mapping, got {q!r}")
         kind = q.get("type")
         if kind == "choice":
-            out.append(_choice(q, where))
+            out.append(_choice(q, where, test))
         elif kind == "numeric":
-            out.append(_numeric(q, where))
+            out.append(_numeric(q, where, test))
         else:
             raise PluginError(f"{where}: type must be 'choice' or 'numeric', got {kind!r}")
     quiz = {"title": title, "questions": out}
+    if test:  # practice quizzes keep exactly their earlier data, so saved progress stays valid
+        quiz.update(mode="test", pass_fraction=float(fraction), pass_mark=pass_mark(fraction, len(out)))
     # A saved score is only restored into the quiz it was made for (see quiz.js).
     quiz["version"] = hashlib.sha256(json.dumps(quiz, sort_keys=True).encode()).hexdigest()[:12]
     return quiz
@@ -231,17 +314,34 @@ def _esc(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+def _teaches_html(teaches: dict | None) -> str:
+    """``Taught in: <a>page › section</a>``, once the link is resolved; nothing before."""
+    if not teaches or not teaches.get("url"):
+        return ""
+    label = teaches.get("title") or f"{teaches['page']}#{teaches['anchor']}"
+    return (f'<p class="quiz-teaches">Taught in: <a href="{_esc(teaches["url"])}">{_esc(label)}</a></p>')
+
+
 def render_quiz(quiz: dict) -> str:
-    """The quiz as HTML: a readable no-JavaScript version, with the data for quiz.js attached.
+    """The quiz as HTML: a readable no-JavaScript version, with the data for the script attached.
 
     Nothing from the quiz reaches the page unescaped. The answers sit in a ``<details>`` that
-    is folded, and ``data-search-exclude`` keeps them out of the search index.
+    is folded, and ``data-search-exclude`` keeps them out of the search index. A test
+    (``mode: test``) carries ``data-quiz-mode="test"``, which module-test.js picks up and
+    quiz.js leaves alone, and says how it is scored.
     """
     qid = quiz["id"]
+    test = quiz.get("mode") == "test"
     data = json.dumps(quiz, ensure_ascii=False, separators=(",", ":"))
-    parts = [f'<div class="quiz" id="quiz-{qid}" data-quiz-id="{qid}" data-quiz="{_esc(data)}">']
+    mode = ' data-quiz-mode="test"' if test else ""
+    classes = "quiz quiz--test" if test else "quiz"
+    parts = [f'<div class="{classes}" id="quiz-{qid}" data-quiz-id="{qid}"{mode} data-quiz="{_esc(data)}">']
     if quiz["title"]:
         parts.append(f'<p class="quiz-title">{_esc(quiz["title"])}</p>')
+    if test:
+        total = len(quiz["questions"])
+        parts.append(f'<p class="quiz-rules">{total} questions. The pass mark is {quiz["pass_mark"]} of '
+                     f'{total} ({quiz["pass_fraction"]:.0%}). Each answer names the section that teaches it.</p>')
     parts.append('<ol class="quiz-fallback">')
     for q in quiz["questions"]:
         parts.append(f'<li class="quiz-fallback-question"><p>{_esc(q["prompt"])}</p>')
@@ -255,23 +355,143 @@ def render_quiz(quiz: dict) -> str:
             for i, c in enumerate(q["choices"]):
                 verdict = "right" if i == right else "wrong"
                 parts.append(f"<li><strong>{chr(65 + i)} ({verdict}).</strong> {_esc(c['explanation'])}</li>")
-            parts.append("</ul></details>")
+            parts.append("</ul>")
         else:
             parts.append(f'<p class="quiz-fallback-unit">Answer in {_esc(q["unit"])}.</p>')
             parts.append('<details class="quiz-answer" data-search-exclude><summary>Answer</summary>')
             parts.append(f"<p><strong>{_esc(q['answer_text'])}</strong> "
                          f"(answers within {q['tolerance']:.0%} count)</p>")
-            parts.append(f"<p>{_esc(q['explanation'])}</p></details>")
-        parts.append("</li>")
+            parts.append(f"<p>{_esc(q['explanation'])}</p>")
+        parts.append(_teaches_html(q.get("teaches")))
+        parts.append("</details></li>")
     parts.append("</ol>")
-    parts.append('<noscript data-search-exclude><p class="quiz-noscript">With JavaScript on, this quiz checks your answers '
-                 "and keeps your score.</p></noscript>")
+    if test:
+        parts.append('<noscript data-search-exclude><p class="quiz-noscript">With JavaScript on, you answer every '
+                     "question, submit the test and get your score, with every answer reviewed and your "
+                     "progress kept.</p></noscript>")
+    else:
+        parts.append('<noscript data-search-exclude><p class="quiz-noscript">With JavaScript on, this quiz checks '
+                     "your answers and keeps your score.</p></noscript>")
     parts.append("</div>")
     return "".join(parts)
 
 
-def replace_markers(markdown: str, where: str, quiz_dir: Path = QUIZ_DIR) -> str:
+# ---- where each question is taught ------------------------------------------------------------
+
+def resolve_teaches(quiz: dict, from_url: str, page_urls: dict[str, str]) -> dict:
+    """A copy of ``quiz`` whose ``teaches`` carry ``url``: relative to the page at ``from_url``.
+
+    ``page_urls`` maps a page's path under docs/ (``lessons/01-quadratic-wall.md``) to its
+    site URL (``lessons/01-quadratic-wall/``), as MkDocs's files know them.
+
+    Raises:
+        PluginError: a ``teaches`` page that is not part of the site, with file and question named.
+    """
+    from mkdocs.utils import get_relative_url
+
+    out = copy.deepcopy(quiz)
+    for n, q in enumerate(out["questions"], 1):
+        t = q.get("teaches")
+        if not t:
+            continue
+        if t["page"] not in page_urls:
+            raise PluginError(f"quizzes/{quiz['id']}.yml, question {n}: teaches {t['page']}#{t['anchor']}: "
+                              f"there is no page {t['page']!r} in docs/")
+        t["url"] = f"{get_relative_url(page_urls[t['page']], from_url)}#{t['anchor']}"
+    return out
+
+
+def _heading_text(title: str) -> str:
+    """A toc entry's title (HTML) as plain text."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", title)).split())
+
+
+def toc_anchors(toc) -> dict[str, str]:
+    """Every heading id of a page's table of contents (any depth), mapped to its text."""
+    out: dict[str, str] = {}
+
+    def walk(items):
+        for item in items:
+            out[item.id] = _heading_text(item.title)
+            walk(item.children)
+
+    walk(toc)
+    return out
+
+
+def check_teaches(quiz: dict, pages: dict[str, tuple[str, dict[str, str]]]) -> dict[tuple[str, str], str]:
+    """Check that every ``teaches`` of ``quiz`` names a page and a heading on it.
+
+    ``pages`` maps a page's path under docs/ to ``(page title, {heading id: heading text})``.
+    Returns the link text of each ``(page, anchor)``: "page title › heading".
+
+    Raises:
+        PluginError: naming the quiz file, the question, and the headings the page does have.
+    """
+    titles = {}
+    for n, q in enumerate(quiz["questions"], 1):
+        t = q.get("teaches")
+        if not t:
+            continue
+        where = f"quizzes/{quiz['id']}.yml, question {n}: teaches {t['page']}#{t['anchor']}"
+        if t["page"] not in pages:
+            raise PluginError(f"{where}: there is no page {t['page']!r} in docs/")
+        page_title, anchors = pages[t["page"]]
+        if t["anchor"] not in anchors:
+            known = ", ".join(anchors) or "none"
+            raise PluginError(f"{where}: {t['page']} has no heading with id {t['anchor']!r} "
+                              f"(its heading ids: {known})")
+        heading = anchors[t["anchor"]]
+        titles[(t["page"], t["anchor"])] = f"{page_title} \u203a {heading}" if page_title else heading
+    return titles
+
+
+def with_titles(quiz: dict, titles: dict[tuple[str, str], str]) -> dict:
+    """A copy of ``quiz`` whose ``teaches`` carry the link text from :func:`check_teaches`."""
+    out = copy.deepcopy(quiz)
+    for q in out["questions"]:
+        t = q.get("teaches")
+        if t:
+            t["title"] = titles[(t["page"], t["anchor"])]
+    return out
+
+
+# ---- progress on the home page ------------------------------------------------------------------
+
+def add_progress_attributes(content: str, where: str, quiz_dir: Path = QUIZ_DIR) -> str:
+    """Give each ``data-progress-quiz="<id>"`` element what progress.js needs to read the reader's state.
+
+    Raises:
+        PluginError: an unknown quiz id, with ``where`` named.
+    """
+    cache: dict[str, dict] = {}
+
+    def replace(m: re.Match) -> str:
+        qid = m.group("id")
+        if qid not in cache:
+            try:
+                cache[qid] = load_quiz(qid, quiz_dir)
+            except PluginError as err:
+                raise PluginError(f"{where}: data-progress-quiz: {err}") from None
+        quiz = cache[qid]
+        extra = (f' data-quiz-version="{quiz["version"]}" data-quiz-total="{len(quiz["questions"])}"'
+                 f' data-quiz-mode="{quiz.get("mode", "practice")}"')
+        if quiz.get("mode") == "test":
+            extra += f' data-quiz-pass-mark="{quiz["pass_mark"]}"'
+        return m.group(0) + extra
+
+    return _PROGRESS.sub(replace, content)
+
+
+# ---- markers in pages ---------------------------------------------------------------------------
+
+def replace_markers(markdown: str, where: str, quiz_dir: Path = QUIZ_DIR, resolve=None,
+                    rendered: list | None = None) -> str:
     """Replace every ``<!-- quiz: <id> -->`` line outside fenced code with the rendered quiz.
+
+    ``resolve``, if given, turns each loaded quiz into the one to render (the build uses it to
+    add the links of ``teaches``); ``rendered``, if given, collects ``(quiz, html)`` for each
+    quiz placed, so that the build can fill in the links' text once every page is known.
 
     Raises:
         PluginError: an unknown or broken quiz, an indented marker, or a quiz used twice
@@ -302,14 +522,26 @@ def replace_markers(markdown: str, where: str, quiz_dir: Path = QUIZ_DIR) -> str
         seen.add(qid)
         try:
             quiz = load_quiz(qid, quiz_dir)
+            if resolve is not None:
+                quiz = resolve(quiz)
         except PluginError as err:
             raise PluginError(f"{where}: {err}") from None
-        out.append(f"\n{render_quiz(quiz)}\n\n")
+        block = render_quiz(quiz)
+        if rendered is not None:
+            rendered.append((quiz, block))
+        out.append(f"\n{block}\n\n")
     return "".join(out)
+
+
+# ---- MkDocs events --------------------------------------------------------------------------------
+
+# Quizzes placed on pages during this build: src_uri -> [(quiz, html)], completed in on_env.
+_PLACED: dict[str, list[tuple[dict, str]]] = {}
 
 
 def on_pre_build(config) -> None:
     # Check every quiz up front, so that one no page uses yet cannot rot unnoticed.
+    _PLACED.clear()
     for qid in quiz_ids():
         load_quiz(qid)
 
@@ -317,4 +549,38 @@ def on_pre_build(config) -> None:
 def on_page_markdown(markdown: str, page, config, files) -> str:
     if page.file.src_uri.endswith(".py"):  # notebooks are rendered by mkdocs-jupyter
         return markdown
-    return replace_markers(markdown, f"page {page.file.src_uri}")
+    resolve = rendered = None
+    if files is not None:
+        page_urls = {f.src_uri: f.url for f in files.documentation_pages()}
+        resolve = lambda quiz: resolve_teaches(quiz, page.file.url, page_urls)  # noqa: E731
+        rendered = _PLACED.setdefault(page.file.src_uri, [])
+        rendered.clear()
+    return replace_markers(markdown, f"page {page.file.src_uri}", resolve=resolve, rendered=rendered)
+
+
+def on_page_content(html_text: str, page, config, files) -> str:
+    if "data-progress-quiz" not in html_text:
+        return html_text
+    return add_progress_attributes(html_text, f"page {page.file.src_uri}")
+
+
+def on_env(env, config, files):
+    """Every page is rendered now: check each quiz's ``teaches`` and give its links their text."""
+    pages = {}
+    for f in files.documentation_pages():
+        page = f.page
+        if page is None or page.toc is None:
+            continue
+        pages[f.src_uri] = (_heading_text(page.title or ""), toc_anchors(page.toc))
+    for qid in quiz_ids():
+        check_teaches(load_quiz(qid), pages)
+    for f in files.documentation_pages():
+        for quiz, block in _PLACED.get(f.src_uri, []):
+            if not any(q.get("teaches") for q in quiz["questions"]):
+                continue
+            final = render_quiz(with_titles(quiz, check_teaches(quiz, pages)))
+            if f.page.content is None or block not in f.page.content:
+                raise PluginError(f"page {f.src_uri}: quiz {quiz['id']!r} was changed after it was placed "
+                                  "(another extension rewrote its HTML), so its links cannot be completed")
+            f.page.content = f.page.content.replace(block, final)
+    return env

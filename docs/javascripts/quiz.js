@@ -3,7 +3,11 @@
 //
 // * Every text from the data is inserted with textContent, never as HTML.
 // * Progress lives in localStorage["longctx-quiz:<id>"] and is restored after a reload or an
-//   instant navigation; if storage is refused the quiz still works, and says so.
+//   instant navigation; if storage is refused the quiz still works, and says so. The saved
+//   record also carries the score (right, answered, total), which the home page's course map
+//   shows (progress.js).
+// * A quiz with data-quiz-mode="test" (the module test) is left to module-test.js, which uses
+//   the helpers this file exports as window.longctxQuizLib.
 // * An answered question is locked until Reset; the score counts first answers.
 // * Material's instant navigation swaps the page without a reload: init runs on every
 //   document$ emission (DOMContentLoaded without Material), and data-quiz-ready keeps a quiz
@@ -50,6 +54,13 @@
     }
   }
   function letter(i) { return String.fromCharCode(65 + i); }
+  // " Taught in: <a>page › section</a>", for a question whose data names the section.
+  function teachesLink(teaches) {
+    if (!teaches || !teaches.url) return null;
+    var span = el("span", { className: "quiz-teaches" }, " Taught in: ");
+    span.appendChild(el("a", { href: teaches.url }, teaches.title || teaches.url));
+    return span;
+  }
   function withUnit(text, unit) { return /^[A-Za-z0-9]/.test(unit) ? text + " " + unit : text + unit; }
 
   // ---- numbers typed by a reader -------------------------------------------------------------
@@ -109,7 +120,11 @@
 
   Quiz.prototype.save = function () {
     var empty = Object.keys(this.answers).length === 0;
-    var ok = storageSet(this.key, empty ? null : { version: this.data.version, answers: this.answers });
+    var score = this.score();
+    var ok = storageSet(this.key, empty ? null : {
+      version: this.data.version, answers: this.answers,
+      right: score.right, answered: score.answered, total: score.total,
+    });
     if (!ok) this.storageOk = false;
     this.showStorageNote();
   };
@@ -278,14 +293,21 @@
         " You answered " + withUnit(shortNumber(a.value), q.unit) +
         "; the answer is " + q.answer_text + " (within " + pct + "% counts)."));
     }
+    var link = teachesLink(q.teaches);
+    if (link) v.feedback.appendChild(link);
     if (focus) v.feedback.focus();
   };
 
-  Quiz.prototype.updateScore = function () {
+  Quiz.prototype.score = function () {
     var total = this.data.questions.length, answered = 0, right = 0;
     for (var i = 0; i < total; i++) {
       if (this.answers[i]) { answered++; if (this.isCorrect(i)) right++; }
     }
+    return { total: total, answered: answered, right: right };
+  };
+
+  Quiz.prototype.updateScore = function () {
+    var s = this.score(), total = s.total, answered = s.answered, right = s.right;
     this.scoreEl.setAttribute("data-right", String(right));
     this.scoreEl.setAttribute("data-answered", String(answered));
     this.scoreEl.textContent = answered === total
@@ -307,7 +329,7 @@
 
   // ---- wiring -------------------------------------------------------------------------------
   function init() {
-    var roots = document.querySelectorAll(".quiz[data-quiz]:not([data-quiz-ready])");
+    var roots = document.querySelectorAll('.quiz[data-quiz]:not([data-quiz-ready]):not([data-quiz-mode="test"])');
     Array.prototype.forEach.call(roots, function (root) {
       root.setAttribute("data-quiz-ready", "true");
       var data;
@@ -323,6 +345,12 @@
   }
 
   window.longctxQuizInit = init;
+  // Shared with module-test.js (loaded after this file), so that both parse and judge alike.
+  window.longctxQuizLib = {
+    PREFIX: PREFIX, storageGet: storageGet, storageSet: storageSet, el: el, typeset: typeset,
+    letter: letter, withUnit: withUnit, parseNumber: parseNumber, numericCorrect: numericCorrect,
+    shortNumber: shortNumber, teachesLink: teachesLink,
+  };
   if (typeof document$ !== "undefined" && document$ && typeof document$.subscribe === "function") {
     document$.subscribe(init);
   }
