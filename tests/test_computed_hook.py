@@ -41,6 +41,21 @@ def test_keyword_arguments_and_spacing(hook):
     assert out == f"{want_bytes} and {want_flops}"
 
 
+def test_arithmetic_between_calls_and_numbers(hook):
+    a, b = costs.kv_cache_bytes(layers=80, kv_heads=64, head_dim=128, tokens=4096), costs.kv_cache_bytes(
+        layers=80, kv_heads=8, head_dim=128, tokens=4096)
+    md = ("{{ costs.kv_cache_bytes(layers=80, kv_heads=64, head_dim=128, tokens=4096)"
+          " / costs.kv_cache_bytes(layers=80, kv_heads=8, head_dim=128, tokens=4096) | x }}\n"
+          "{{ 1 - costs.score_entries(3) / costs.score_entries(6) | pct }}\n"
+          "{{ -costs.cost_multiplier(1, 2) * 2 + 1 | float }}\n"
+          "{{ costs.cost_multiplier(costs.score_entries(2) * 2, 16) | x }}\n")
+    out = render(hook, md).splitlines()
+    assert out[0] == format_value(a / b, "x") == "8×"
+    assert out[1] == format_value(1 - 9 / 36, "pct")
+    assert out[2] == format_value(-4 * 2 + 1, "float")
+    assert out[3] == format_value(costs.cost_multiplier(8, 16), "x")
+
+
 def test_nested_call_as_an_argument(hook):
     out = render(hook, "{{ costs.cost_multiplier(costs.score_entries(64), 8192) | x }}")
     assert out == format_value(costs.cost_multiplier(64 * 64, 8192), "x")
@@ -112,13 +127,16 @@ def test_notebook_pages_are_skipped(hook):
     ("os.system('true') | int", "os.system"),
     ("costs.cost_multiplier(n, 8) | x", "literals"),
     ("costs.cost_multiplier(1 + n, 8) | x", "literals"),
-    ("costs.cost_multiplier(2 * 4096, 8) | x", "literals"),
+    ("costs.cost_multiplier(n, 8) | x", "literals"),
     ("costs.cost_multiplier(4096, 32768)", "needs a format"),
     ("costs.cost_multiplier(4096, 32768) | furlongs", "furlongs"),
     ("costs.cost_multiplier(0, 32768) | x", "n_from"),
     ("costs.score_matrix_bytes(10, bytes_per_element='fp12') | gb", "fp12"),
     ("42 | x", "expected a call"),
     ("costs.cost_multiplier(4096, | x", "cannot parse"),
+    ("costs.score_entries(2) / 0 | x", "divides by zero"),
+    ("costs.score_entries(2) ** 2 | x", "only + - * /"),
+    ("costs.score_entries(2) / 'a' | x", "unsupported operand"),
     ("table costs.nope() | a:int:A", "unknown function"),
     ("table costs.quadratic_cost_table()", "needs columns"),
     ("table costs.quadratic_cost_table() | seq_len:int", "key:format:header"),

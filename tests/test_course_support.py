@@ -142,12 +142,6 @@ def test_small_helpers():
     assert summary.default("seq_len") == summary.DEFAULTS["seq_len"]
     with pytest.raises(ValueError, match="name"):
         summary.default("nope")
-    assert summary.ratio(3, 4) == 0.75
-    assert summary.scale(0.25, 1000) == 250.0
-    with pytest.raises(ValueError, match="denominator"):
-        summary.ratio(1, 0)
-    with pytest.raises(TypeError, match="value"):
-        summary.scale("1", 2)
     assert summary.log_sum_exp_bytes() == torch.finfo(torch.float32).bits // 8
     with pytest.raises(ValueError, match="global_tokens"):
         summary.bigbird_pairs(4, 1, 5, 0)

@@ -26,25 +26,10 @@ def _labels(svg: str) -> list[str]:
     return ["".join(el.itertext()).strip() for el in root.iter(f"{SVG}text")]
 
 
-# ----------------------------------------------------------------- arithmetic helpers
-
-def test_ratio_reduction_ms_per_second():
-    assert fkv.ratio(3, 4) == 0.75
-    assert fkv.reduction(576, 32768) == pytest.approx(1 - 576 / 32768, rel=1e-15)
-    assert fkv.ms(0.0125) == pytest.approx(12.5, rel=1e-15)
-    assert fkv.per_second(16, 0.5) == 32.0
-    with pytest.raises(ValueError, match="denominator"):
-        fkv.ratio(1, 0)
-    with pytest.raises(TypeError, match="numerator"):
-        fkv.ratio("1", 2)
-    with pytest.raises(TypeError, match="seconds"):
-        fkv.ms(True)
-    with pytest.raises(ValueError, match="seconds"):
-        fkv.per_second(1, 0)
-
+# ----------------------------------------------------------------- what pages can call
 
 def test_helpers_are_reachable_from_pages():
-    for name in ("ratio", "reduction", "ms", "per_second", "kv_sizing_table", "attention_kinds_table",
+    for name in ("kv_sizing_table", "attention_kinds_table",
                  "block_table_walkthrough", "quant_error_table", "eviction_table"):
         assert resolve(f"figures.kv.{name}") is getattr(fkv, name)
 

@@ -4,7 +4,8 @@ In a page's Markdown:
 
 * ``{{ costs.score_matrix_bytes(100_000, bytes_per_element="fp16") | gb }}`` is replaced by
   the value of that call, formatted by ``longctx.units.format_value`` (here "20.00 GB"). The
-  call must name a public function of a ``longctx`` module and pass only literals.
+  call must name a public function of a ``longctx`` module and pass only literals; ``+ - * /``
+  may combine calls and numbers (``{{ costs.f(1) / costs.f(2) | x }}``).
 * ``{{ table costs.quadratic_cost_table() | seq_len:int:n (tokens); flops:flops:FLOPs }}`` is
   replaced by a Markdown table: the call returns a list of dicts (one per row), and each
   ``key:format:header`` after the bar is a column, separated by ``;``. A ``text`` format
@@ -17,6 +18,7 @@ fails the build with the page named. Fenced code is left alone.
 from __future__ import annotations
 
 import ast
+import operator
 import re
 
 from mkdocs.exceptions import PluginError
@@ -28,13 +30,40 @@ _EXPR = re.compile(r"\{\{(.+?)\}\}", re.S)
 _FENCE = re.compile(r"^(\s*)(`{3,}(?=[^`]*$)|~{3,})")
 
 
+_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+
+
 def _literal(node: ast.AST, where: str):
     if isinstance(node, ast.Call):
         return _call(node, where)
+    if isinstance(node, (ast.BinOp, ast.UnaryOp)):
+        return _arithmetic(node, where)
     try:
         return ast.literal_eval(node)
     except ValueError:
         raise PluginError(f"{where}: arguments must be literals or longctx calls, got {ast.unparse(node)!r}") from None
+
+
+def _arithmetic(node: ast.AST, where: str):
+    """``+ - * /`` and unary minus over calls and numbers, so a page can write ``a / b``."""
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+        return -_literal(node.operand, where)
+    if isinstance(node, ast.BinOp) and type(node.op) in _ARITHMETIC:
+        left, right = _literal(node.left, where), _literal(node.right, where)
+        try:
+            return _ARITHMETIC[type(node.op)](left, right)
+        except ZeroDivisionError:
+            raise PluginError(f"{where}: {ast.unparse(node)} divides by zero") from None
+        except TypeError as err:
+            raise PluginError(f"{where}: {ast.unparse(node)}: {err}") from None
+    raise PluginError(f"{where}: only + - * / are allowed between values, got {ast.unparse(node)!r}")
+
+
+def _value(node: ast.AST, where: str):
+    """A whole expression: a longctx call, or arithmetic over calls and numbers."""
+    if isinstance(node, (ast.BinOp, ast.UnaryOp)):
+        return _arithmetic(node, where)
+    return _call(node, where)
 
 
 def _call(node: ast.AST, where: str):
@@ -62,7 +91,7 @@ def evaluate(expression: str, where: str) -> str:
         node = ast.parse(call_text.strip(), mode="eval").body
     except SyntaxError as err:
         raise PluginError(f"{where}: cannot parse {call_text.strip()!r}: {err.msg}") from None
-    value = _call(node, where)
+    value = _value(node, where)
     try:
         return format_value(value, fmt.strip())
     except (TypeError, ValueError) as err:

@@ -24,8 +24,7 @@ from numbers import Integral
 from longctx import costs
 from longctx.linear.costs import linear_attention_flops
 
-__all__ = ["DEFAULTS", "VARIANTS", "bigbird_pairs", "cost_summary_rows", "default", "log_sum_exp_bytes", "ratio",
-           "scale", "ssm_scan_flops", "window_band_pairs"]
+__all__ = ["DEFAULTS", "VARIANTS", "bigbird_pairs", "cost_summary_rows", "default", "log_sum_exp_bytes", "ssm_scan_flops", "window_band_pairs"]
 
 #: Settings of the page's table and the widget's start values.
 DEFAULTS: dict[str, int | str] = {
@@ -58,16 +57,6 @@ def default(name: str) -> int | str:
     if name not in DEFAULTS:
         raise ValueError(f"name: unknown setting {name!r}; expected one of {', '.join(DEFAULTS)}")
     return DEFAULTS[name]
-
-
-def ratio(numerator: float, denominator: float) -> float:
-    """``numerator / denominator``, for the drills' "how many times" (both finite, the second > 0)."""
-    return costs._real("numerator", numerator, positive=False) / costs._real("denominator", denominator, positive=True)
-
-
-def scale(value: float, factor: float) -> float:
-    """``value * factor``, for a unit change on a page (seconds to milliseconds: ``factor=1000``)."""
-    return costs._real("value", value, positive=False) * costs._real("factor", factor, positive=True)
 
 
 def log_sum_exp_bytes() -> int:

@@ -144,7 +144,8 @@ def run_demo(world_size: int = 3, seq_len: int = 96, *, heads: int = 4, kv_heads
     Args:
         world_size: W >= 1 processes, one shard of ``seq_len / W`` positions each.
         seq_len: T, a multiple of ``world_size``.
-        heads, kv_heads: query and key/value heads (``heads`` a multiple of ``kv_heads``).
+        heads: query heads, a multiple of ``kv_heads``.
+        kv_heads: key/value heads.
         head_dim: D.
         causal: apply the causal mask.
         seed: seeds the random q, k, v (float64).

@@ -12,7 +12,6 @@ by the table and the figure that show them: the site build imports the package o
 from __future__ import annotations
 
 import functools
-from numbers import Real
 
 from longctx import costs, presets
 from longctx.figures.wall import pyplot, svg
@@ -26,48 +25,9 @@ __all__ = [
     "kv_bytes_per_token_chart",
     "kv_cache_vs_context",
     "kv_sizing_table",
-    "ms",
-    "per_second",
     "quant_error",
     "quant_error_table",
-    "ratio",
-    "reduction",
 ]
-
-
-def _real(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-    return value
-
-
-def ratio(numerator: float, denominator: float) -> float:
-    """``numerator / denominator``, for a page that sets two computed sizes side by side.
-
-    Raises:
-        ValueError: a zero denominator.
-        TypeError: a value that is not a real number.
-    """
-    if _real("denominator", denominator) == 0:
-        raise ValueError("denominator must not be 0")
-    return _real("numerator", numerator) / denominator
-
-
-def reduction(smaller: float, larger: float) -> float:
-    """The saving of ``smaller`` against ``larger`` as a fraction: ``1 - smaller / larger``."""
-    return 1 - ratio(smaller, larger)
-
-
-def ms(seconds: float) -> float:
-    """Seconds in milliseconds (a page prints it with ``| float``)."""
-    return _real("seconds", seconds) * 1e3
-
-
-def per_second(count: float, seconds: float) -> float:
-    """A rate: ``count / seconds`` (tokens per second from tokens per step and seconds per step)."""
-    if _real("seconds", seconds) <= 0:
-        raise ValueError(f"seconds must be positive, got {seconds}")
-    return _real("count", count) / seconds
 
 
 # --------------------------------------------------------------------- tables

@@ -7,8 +7,6 @@ set-up). The two table functions feed ``{{ table ... }}`` expressions on the les
 
 from __future__ import annotations
 
-import math
-from numbers import Real
 
 import torch
 
@@ -23,7 +21,6 @@ __all__ = [
     "axial_mask",
     "hbm_traffic_table",
     "pattern_picture",
-    "ratio",
     "tile_growth_table",
     "tiles_computed",
 ]
@@ -33,30 +30,6 @@ PICTURE_N, PICTURE_CELL = 32, 6
 
 #: Axial example: a 6 x 6 grid of positions flattened row by row (36 tokens).
 AXIAL_GRID = (6, 6)
-
-
-def ratio(numerator: float, denominator: float) -> float:
-    """``numerator / denominator``, for pages that set two computed numbers against each other.
-
-    Args:
-        numerator: a finite real number.
-        denominator: a finite real number, not zero.
-
-    Returns:
-        The quotient as a float.
-
-    Raises:
-        TypeError: an argument is not a real number.
-        ValueError: an argument is not finite, or the denominator is zero.
-    """
-    for name, value in (("numerator", numerator), ("denominator", denominator)):
-        if isinstance(value, bool) or not isinstance(value, Real):
-            raise TypeError(f"{name} must be a real number, got {type(value).__name__}")
-        if not math.isfinite(value):
-            raise ValueError(f"{name} must be finite, got {value}")
-    if denominator == 0:
-        raise ValueError("denominator must not be zero")
-    return numerator / denominator
 
 
 def axial_mask(rows: int, cols: int) -> torch.Tensor:
