@@ -9,8 +9,8 @@
 (function () {
   "use strict";
 
-  // Resolved now: after an instant navigation a relative src would resolve against another page.
-  var SCRIPT_SRC = document.currentScript ? document.currentScript.src : null;
+  var W = window.longctxWidgets;
+  var el = W.el, fmtInt = W.fmtInt;
 
   // name, label, data attribute, minimum, maximum, hint
   var FIELDS = [
@@ -27,50 +27,10 @@
     ["latent_dim", "MLA latent d_c", "latentDim", 1, 65536],
     ["rope_dim", "MLA RoPE key d_rope", "ropeDim", 0, 65536],
   ];
-  var SUFFIX = { "": 1, k: 1024, m: 1048576 };
-  var NUMBER = /^(\d+)\s*([km]?)$/i;
 
-  var dataPromise = null;
-
-  function dataUrl() {
-    if (SCRIPT_SRC) return new URL("../assets/data/longctx.json", SCRIPT_SRC).href;
-    if (typeof __md_scope !== "undefined") return new URL("assets/data/longctx.json", __md_scope).href;
-    return new URL("/assets/data/longctx.json", location.href).href;
-  }
-
-  function loadData() {
-    if (!dataPromise) {
-      dataPromise = fetch(dataUrl()).then(function (r) {
-        if (!r.ok) throw new Error("HTTP " + r.status);
-        return r.json();
-      });
-      dataPromise.catch(function () { dataPromise = null; });
-    }
-    return dataPromise;
-  }
-
-  var EN = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
-  function fmtInt(v) { return EN.format(v); }
-
-  // A whole number, with an optional K or M suffix; "_" may group digits. {value} or {error}.
+  // A whole number, with an optional K or M suffix; "_" may group digits, and so may commas.
   function parseCount(text, label, min, max) {
-    var t = String(text).trim().replace(/_/g, "");
-    if (t === "") return { error: label + ": enter a value." };
-    if (/^[-\u2212]/.test(t)) return { error: label + ": must be at least " + min + " (got " + t + ")." };
-    if (/^\d{1,3}(,\d{3})+$/.test(t)) t = t.replace(/,/g, "");
-    var m = NUMBER.exec(t);
-    if (!m) {
-      if (/^\d*[.,]\d+\s*[km]?$/i.test(t) || /^\d+(\.\d*)?e[+-]?\d+$/i.test(t)) {
-        return { error: label + ": must be a whole number (got " + t + ")." };
-      }
-      return { error: label + ": not a number; write digits, e.g. 4096, or use K and M, e.g. 4K." };
-    }
-    var value = Number(m[1]) * SUFFIX[m[2].toLowerCase()];
-    if (value < min) return { error: label + ": must be at least " + min + " (got " + t + ")." };
-    if (!(value <= max)) {
-      return { error: label + ": " + t + " is more than this table takes (at most " + fmtInt(max) + ")." };
-    }
-    return { value: value };
+    return W.parseCount(text, label, { min: min, max: max, commas: true, what: "this table" });
   }
 
   // ------------------------------------------------------------------ formulas
@@ -123,18 +83,7 @@
 
   // ------------------------------------------------------------------ formatting
 
-  function fmtScaled(v, unit) {
-    if (v === 0) return "0";
-    var steps = [[1e18, "E"], [1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
-    if (v >= 1e21) {
-      var parts = v.toExponential(2).split("e+");
-      return parts[0] + " \u00d7 10^" + parts[1] + " " + unit;
-    }
-    for (var i = 0; i < steps.length; i++) {
-      if (v >= steps[i][0]) return (v / steps[i][0]).toFixed(2) + " " + steps[i][1] + unit;
-    }
-    return (Number.isInteger(v) ? String(v) : v.toFixed(2)) + " " + unit;
-  }
+  function fmtScaled(v, unit) { return v === 0 ? "0" : W.fmtScaled(v, unit); }
 
   // value key, header, formula key, unit
   var COLUMNS = [
@@ -144,25 +93,9 @@
     ["cache_bytes", "Decode memory at n", "cache_formula", "B"],
   ];
 
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
-    (children || []).forEach(function (c) {
-      node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
-    });
-    return node;
-  }
-
-  var uid = 0;
-
   function dtypeSelect(name, dtypes, selected) {
-    var select = el("select", { id: "lc-cost-" + (++uid) + "-" + name, name: name });
-    Object.keys(dtypes).forEach(function (key) {
-      var opt = el("option", { value: key }, [key + " (" + dtypes[key] + " B)"]);
-      if (key === selected) opt.selected = true;
-      select.appendChild(opt);
-    });
-    return select;
+    return W.select("lc-cost", name, Object.keys(dtypes).map(function (key) {
+      return [key, key + " (" + dtypes[key] + " B)"]; }), selected);
   }
 
   function build(root, data) {
@@ -170,32 +103,23 @@
     var dtypes = data.bytes_per_element;
     var lse = Number(String(ds.lseBytes || "").replace(/,/g, ""));
     var kids = FIELDS.map(function (f) {
-      var id = "lc-cost-" + (++uid) + "-" + f[0];
-      var start = String(ds[f[2]] || "").replace(/,/g, "");
-      var parts = [el("label", { for: id }, [f[1]]),
-                   el("input", { id: id, name: f[0], type: "text", inputmode: "numeric", autocomplete: "off",
-                                 spellcheck: "false", value: start })];
-      if (f[5]) parts.push(el("small", {}, [f[5]]));
-      return el("div", { class: "lc-cost__field lc-cost__field--" + f[0] }, parts);
+      return W.field("lc-cost", f[0], f[1], String(ds[f[2]] || "").replace(/,/g, ""), f[5]);
     });
     var dtype = dtypeSelect("dtype", dtypes, ds.dtype || "fp16");
     var stateDtype = dtypeSelect("state_dtype", dtypes, ds.stateDtype || "fp32");
-    kids.push(el("div", { class: "lc-cost__field" }, [el("label", { for: dtype.id }, ["Scores and caches b"]), dtype]));
-    kids.push(el("div", { class: "lc-cost__field" }, [el("label", { for: stateDtype.id }, ["Recurrent states s"]),
-                                                     stateDtype]));
-    var form = el("form", { class: "lc-cost__form", novalidate: "" }, kids);
-    form.addEventListener("submit", function (e) { e.preventDefault(); });
-    var msg = el("div", { class: "lc-cost__msg", role: "alert", "aria-live": "polite" });
-    var out = el("div", { class: "lc-cost__out" });
+    kids.push(W.box("lc-cost", {}, [el("label", { for: dtype.id }, ["Scores and caches b"]), dtype]));
+    kids.push(W.box("lc-cost", {}, [el("label", { for: stateDtype.id }, ["Recurrent states s"]), stateDtype]));
+    var form = W.form("lc-cost", kids);
+    var msg = W.msgBox("lc-cost");
+    var out = W.outBox("lc-cost");
     root.replaceChildren(form, msg, out);
 
     function update() {
       var errors = [], p = {};
       FIELDS.forEach(function (f) {
         var input = form.elements[f[0]];
-        var r = parseCount(input.value, f[1], f[3], f[4]);
-        input.setAttribute("aria-invalid", r.error ? "true" : "false");
-        if (r.error) errors.push(r.error); else p[f[0]] = r.value;
+        var r = W.check(input, parseCount(input.value, f[1], f[3], f[4]), errors);
+        if (!r.error) p[f[0]] = r.value;
       });
       if (p.seq_len !== undefined && p.global_tokens !== undefined && p.global_tokens > p.seq_len) {
         errors.push("Global tokens g: at most n (got " + fmtInt(p.global_tokens) + " for n = " + fmtInt(p.seq_len) + ").");
@@ -218,12 +142,7 @@
         });
         if (bad) errors.push("These settings overflow the browser's numbers; try smaller ones.");
       }
-      root.dataset.state = errors.length ? "error" : "ok";
-      if (errors.length) {
-        msg.appendChild(el("p", {}, ["Fix the input to see results:"]));
-        msg.appendChild(el("ul", {}, errors.map(function (e) { return el("li", {}, [e]); })));
-        return;
-      }
+      if (W.showErrors(root, msg, errors)) return;
       var head = el("tr", {}, [el("th", { scope: "col" }, ["Variant"])].concat(
         COLUMNS.map(function (c) { return el("th", { scope: "col" }, [c[1]]); }),
         [el("th", { scope: "col" }, ["Exact?"])]));
@@ -244,35 +163,7 @@
     update();
   }
 
-  function init(scope) {
-    var roots = (scope || document).querySelectorAll(".lc-cost:not([data-lc-ready])");
-    if (!roots.length) return;
-    Array.prototype.forEach.call(roots, function (root) {
-      root.setAttribute("data-lc-ready", "loading");  // guard: a second init leaves it alone
-      root.setAttribute("aria-busy", "true");
-    });
-    loadData().then(function (data) {
-      Array.prototype.forEach.call(roots, function (root) {
-        if (!root.isConnected) return;
-        build(root, data);
-        root.setAttribute("data-lc-ready", "true");
-        root.removeAttribute("aria-busy");
-      });
-    }, function (err) {
-      Array.prototype.forEach.call(roots, function (root) {
-        root.setAttribute("data-lc-ready", "failed");
-        root.removeAttribute("aria-busy");
-        root.replaceChildren(el("p", { class: "lc-cost__msg" }, [
-          "The table could not load its data (" + err.message + "). Reload the page to try again."]));
-      });
-    });
-  }
-
-  if (typeof document$ !== "undefined") {
-    document$.subscribe(function () { init(document); });
-  } else if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", function () { init(document); });
-  } else {
-    init(document);
-  }
+  W.mountWithData("lc-cost", build, function (err) {
+    return "The table could not load its data (" + err.message + "). Reload the page to try again.";
+  });
 })();

@@ -11,52 +11,15 @@
 (function () {
   "use strict";
 
+  var W = window.longctxWidgets;
+  var el = W.el, fmtInt = W.fmtInt, fmtScaled = W.fmtScaled, fmtTimes = W.fmtTimes, fmtLength = W.fmtLength;
+
   // Bounds that keep every count exact in doubles where it must be (the crossover search).
   var LIMITS = { n: 1e8, head_dim: 4096, heads: 1024, features: 65536, chunk: 4096 };
   var MAX_LENGTHS = 12;
-  var SUFFIX = { "": 1, k: 1024, m: 1048576 };
-
-  // ------------------------------------------------------------------ parsing
-
-  var NUMBER = /^(\d+)\s*([km]?)$/i;
 
   function parseCount(text, label, max, optional) {
-    var t = String(text).trim().replace(/_/g, "");
-    if (t === "") return optional ? { value: null } : { error: label + ": enter a value." };
-    if (/^[-\u2212]/.test(t)) return { error: label + ": must be at least 1 (got " + t + ")." };
-    var m = NUMBER.exec(t);
-    if (!m) {
-      if (/^\d*[.,]\d+\s*[km]?$/i.test(t) || /^\d+(\.\d*)?e[+-]?\d+$/i.test(t)) {
-        return { error: label + ": must be a whole number (got " + t + ")." };
-      }
-      return { error: label + ": not a number; write digits, e.g. 4096, or use K and M, e.g. 4K." };
-    }
-    var value = Number(m[1]) * SUFFIX[m[2].toLowerCase()];
-    if (value < 1) return { error: label + ": must be at least 1 (got " + t + ")." };
-    if (!(value <= max)) {
-      return { error: label + ": " + t + " is more than this lab takes (at most " + fmtInt(max) + ")." };
-    }
-    return { value: value };
-  }
-
-  function parseLengths(text) {
-    var t = String(text).trim();
-    if (t === "") return { error: "Sequence lengths: enter at least one length." };
-    if (/^\d{1,3}(,\d{3})+$/.test(t)) {
-      return { error: "Sequence lengths: commas separate lengths, so write " + t.replace(/,/g, "") +
-               " (or use K and M) rather than " + t + "." };
-    }
-    var parts = t.split(/[\s,;]+/).filter(function (p) { return p !== ""; });
-    if (parts.length > MAX_LENGTHS) {
-      return { error: "Sequence lengths: at most " + MAX_LENGTHS + " at once (got " + parts.length + ")." };
-    }
-    var values = [];
-    for (var i = 0; i < parts.length; i++) {
-      var r = parseCount(parts[i], "Sequence length", LIMITS.n);
-      if (r.error) return r;
-      values.push(r.value);
-    }
-    return { value: values };
+    return W.parseCount(text, label, { max: max, optional: optional, what: "this lab" });
   }
 
   // ------------------------------------------------------------------ formulas
@@ -94,82 +57,34 @@
     return n;
   }
 
-  // ------------------------------------------------------------------ formatting
-
-  var EN = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
-
-  function fmtInt(v) { return EN.format(v); }
-
-  function fmtScaled(v, unit) {
-    var steps = [[1e18, "E"], [1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
-    if (v >= 1e21) {
-      var parts = v.toExponential(2).split("e+");
-      return parts[0] + " \u00d7 10^" + parts[1] + " " + unit;
-    }
-    for (var i = 0; i < steps.length; i++) {
-      if (v >= steps[i][0]) return (v / steps[i][0]).toFixed(2) + " " + steps[i][1] + unit;
-    }
-    return (Number.isInteger(v) ? String(v) : v.toFixed(2)) + " " + unit;
-  }
-
-  function fmtTimes(v) {
-    if (v >= 100) return fmtInt(Math.round(v)) + "\u00d7";
-    return Number(v.toPrecision(3)) + "\u00d7";
-  }
-
-  function fmtLength(n) {
-    if (n >= 1048576 && n % 1048576 === 0) return n / 1048576 + "M";
-    if (n >= 1024 && n % 1024 === 0) return n / 1024 + "K";
-    return fmtInt(n);
-  }
-
   // ------------------------------------------------------------------ widget
 
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
-    (children || []).forEach(function (c) {
-      node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
-    });
-    return node;
-  }
-
-  var uid = 0;
-
-  function field(name, label, value, hint) {
-    var id = "lc-xover-" + (++uid) + "-" + name;
-    var input = el("input", { id: id, name: name, type: "text", inputmode: "numeric", autocomplete: "off",
-                              spellcheck: "false", value: value });
-    var kids = [el("label", { for: id }, [label]), input];
-    if (hint) kids.push(el("small", {}, [hint]));
-    return el("div", { class: "lc-xover__field lc-xover__field--" + name }, kids);
-  }
+  function field(name, label, value, hint) { return W.field("lc-xover", name, label, value, hint); }
 
   function build(root) {
     var d = root.dataset;
-    var select = el("select", { id: "lc-xover-" + (++uid) + "-map", name: "feature_map" }, [
+    var select = el("select", { id: W.newId("lc-xover", "map"), name: "feature_map" }, [
       el("option", { value: "elu" }, ["elu+1 (F = d)"]),
       el("option", { value: "favor" }, ["FAVOR+ (F = m, plus projection)"]),
     ]);
     select.value = d.featureMap === "favor" ? "favor" : "elu";
-    var causal = el("input", { type: "checkbox", name: "causal", id: "lc-xover-" + (++uid) + "-causal" });
+    var causal = el("input", { type: "checkbox", name: "causal", id: W.newId("lc-xover", "causal") });
     causal.checked = d.causal !== "false";
 
-    var form = el("form", { class: "lc-xover__form", novalidate: "" }, [
+    var form = W.form("lc-xover", [
       field("n", "Sequence lengths n", d.n || "1K 8K 32K", "spaces or commas between them; K = 1,024"),
       field("head_dim", "Head dim d", d.headDim || "128"),
       field("heads", "Heads per layer", d.heads || "32"),
-      el("div", { class: "lc-xover__field lc-xover__field--map" }, [
+      W.box("lc-xover", { class: "lc-xover__field lc-xover__field--map" }, [
         el("label", { for: select.id }, ["Feature map"]), select]),
       field("features", "Random features m", d.features || "256", "FAVOR+ only"),
       field("chunk", "Chunk size C", d.chunk === undefined ? "64" : d.chunk, "causal only; empty = recurrent"),
-      el("div", { class: "lc-xover__field lc-xover__field--causal" }, [
+      W.box("lc-xover", { class: "lc-widget__field--check lc-xover__field lc-xover__field--causal" }, [
         causal, el("label", { for: causal.id }, ["causal mask"])]),
     ]);
-    form.addEventListener("submit", function (e) { e.preventDefault(); });
 
-    var msg = el("div", { class: "lc-xover__msg", role: "alert", "aria-live": "polite" });
-    var out = el("div", { class: "lc-xover__out", "aria-live": "polite" });
+    var msg = W.msgBox("lc-xover");
+    var out = W.outBox("lc-xover", { "aria-live": "polite" });
     root.replaceChildren(form, msg, out);
 
     function update() {
@@ -178,28 +93,19 @@
       form.elements.chunk.disabled = !causal.checked;
       var get = function (name) { return form.elements[name].value; };
       var errors = [];
-      var lengths = parseLengths(get("n"));
+      var lengths = W.parseLengths(get("n"), { max: LIMITS.n, maxCount: MAX_LENGTHS, what: "this lab" });
       var parsed = {
         head_dim: parseCount(get("head_dim"), "Head dim", LIMITS.head_dim),
         heads: parseCount(get("heads"), "Heads per layer", LIMITS.heads),
         features: favor ? parseCount(get("features"), "Random features", LIMITS.features) : { value: null },
         chunk: causal.checked ? parseCount(get("chunk"), "Chunk size", LIMITS.chunk, true) : { value: null },
       };
-      form.elements.n.setAttribute("aria-invalid", lengths.error ? "true" : "false");
-      if (lengths.error) errors.push(lengths.error);
-      Object.keys(parsed).forEach(function (k) {
-        form.elements[k].setAttribute("aria-invalid", parsed[k].error ? "true" : "false");
-        if (parsed[k].error) errors.push(parsed[k].error);
-      });
+      W.check(form.elements.n, lengths, errors);
+      Object.keys(parsed).forEach(function (k) { W.check(form.elements[k], parsed[k], errors); });
 
       msg.replaceChildren();
       out.replaceChildren();
-      root.dataset.state = errors.length ? "error" : "ok";
-      if (errors.length) {
-        msg.appendChild(el("p", {}, ["Fix the input to see results:"]));
-        msg.appendChild(el("ul", {}, errors.map(function (e) { return el("li", {}, [e]); })));
-        return;
-      }
+      if (W.showErrors(root, msg, errors)) return;
 
       var hd = parsed.head_dim.value, heads = parsed.heads.value;
       var o = { d: hd, f: favor ? parsed.features.value : hd, causal: causal.checked,
@@ -229,7 +135,7 @@
           el("td", { "data-key": "cheaper", class: "lc-xover__" + cheaper }, [cheaper]),
         ]);
       });
-      out.appendChild(el("table", { class: "lc-xover__table" }, [el("thead", {}, [head]), el("tbody", {}, rows)]));
+      out.appendChild(el("table", { class: "lc-widget__table lc-xover__table" }, [el("thead", {}, [head]), el("tbody", {}, rows)]));
     }
 
     form.addEventListener("input", update);
@@ -237,20 +143,5 @@
     update();
   }
 
-  function init(scope) {
-    var roots = (scope || document).querySelectorAll(".lc-xover:not([data-lc-ready])");
-    Array.prototype.forEach.call(roots, function (root) {
-      root.setAttribute("data-lc-ready", "loading");  // guard: a second init leaves it alone
-      build(root);
-      root.setAttribute("data-lc-ready", "true");
-    });
-  }
-
-  if (typeof document$ !== "undefined") {
-    document$.subscribe(function () { init(document); });
-  } else if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", function () { init(document); });
-  } else {
-    init(document);
-  }
+  W.mount("lc-xover", build);
 })();

@@ -12,58 +12,20 @@
 (function () {
   "use strict";
 
-  // Resolved now, while location still is the page that loaded this script (see calculator.js).
-  var SCRIPT_SRC = document.currentScript ? document.currentScript.src : null;
+  var W = window.longctxWidgets;
+  var el = W.el, fmtInt = W.fmtInt;
 
   // Outside these bounds the numbers stop meaning anything.
   var LIMITS = { layers: 1024, heads: 1024, head_dim: 16384, latent_dim: 65536, rope_dim: 16384,
                  context: 1e9, batch: 1e6, gb: 1e6, bandwidth: 1e6 };
   var DTYPES = ["fp32", "fp16", "bf16", "fp8", "int8", "int4"];  // shown if the JSON has them
-  var SUFFIX = { "": 1, k: 1024, m: 1048576 };
-
-  var dataPromise = null;
-
-  function dataUrl() {
-    if (SCRIPT_SRC) return new URL("../assets/data/longctx.json", SCRIPT_SRC).href;
-    if (typeof __md_scope !== "undefined") return new URL("assets/data/longctx.json", __md_scope).href;
-    return new URL("/assets/data/longctx.json", location.href).href;
-  }
-
-  function loadData() {
-    if (!dataPromise) {
-      dataPromise = fetch(dataUrl()).then(function (r) {
-        if (!r.ok) throw new Error("HTTP " + r.status);
-        return r.json();
-      });
-      dataPromise.catch(function () { dataPromise = null; });
-    }
-    return dataPromise;
-  }
 
   // ------------------------------------------------------------------ parsing
 
-  var EN = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
-  function fmtInt(v) { return EN.format(v); }
-
-  // A whole number, optionally with a K or M suffix (allowSuffix) and "_" between digits.
-  // min is 0 or 1. Returns {value} or {error}.
+  // A whole number, optionally with a K or M suffix (allowSuffix). min is 0 or 1.
   function parseCount(text, label, max, min, allowSuffix) {
-    var t = String(text).trim().replace(/_/g, "");
-    if (t === "") return { error: label + ": enter a value." };
-    if (/^[-\u2212]/.test(t)) return { error: label + ": must be at least " + min + " (got " + t + ")." };
-    var m = (allowSuffix ? /^(\d+)\s*([km]?)$/i : /^(\d+)()$/).exec(t);
-    if (!m) {
-      if (/^\d*[.,]\d+\s*[km]?$/i.test(t) || /^\d+(\.\d*)?e[+-]?\d+$/i.test(t)) {
-        return { error: label + ": must be a whole number (got " + t + ")." };
-      }
-      return { error: label + ": not a number; write digits" + (allowSuffix ? ", e.g. 4096 or 4K." : ", e.g. 32.") };
-    }
-    var value = Number(m[1]) * SUFFIX[m[2].toLowerCase()];
-    if (value < min) return { error: label + ": must be at least " + min + " (got " + t + ")." };
-    if (!(value <= max)) {
-      return { error: label + ": " + t + " is more than this calculator takes (at most " + fmtInt(max) + ")." };
-    }
-    return { value: value };
+    return W.parseCount(text, label, { max: max, min: min, suffix: allowSuffix,
+                                       example: "write digits" + (allowSuffix ? ", e.g. 4096 or 4K." : ", e.g. 32.") });
   }
 
   // A decimal amount (GB, GB/s): digits with an optional fraction. positive: must be > 0.
@@ -120,43 +82,17 @@
     return String(Number(v.toPrecision(3)));
   }
 
-  function fmtLength(n) {
-    if (n >= 1048576 && n % 1048576 === 0) return n / 1048576 + "M";
-    if (n >= 1024 && n % 1024 === 0) return n / 1024 + "K";
-    return String(n);
-  }
+  function fmtLength(n) { return W.fmtLength(n, String); }  // "100000", not "100,000": it fills an input
 
   // ------------------------------------------------------------------ widget
 
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
-    (children || []).forEach(function (c) {
-      node.appendChild(typeof c === "string" ? document.createTextNode(c) : c);
-    });
-    return node;
-  }
-
-  var uid = 0;
-
   function field(name, label, value, hint) {
-    var id = "lc-kv-" + (++uid) + "-" + name;
-    var input = el("input", { id: id, name: name, type: "text", autocomplete: "off", spellcheck: "false",
-                              value: value, inputmode: /_gb$|bandwidth/.test(name) ? "decimal" : "numeric" });
-    var kids = [el("label", { for: id }, [label]), input];
-    if (hint) kids.push(el("small", {}, [hint]));
-    return el("div", { class: "lc-kv__field lc-kv__field--" + name }, kids);
+    return W.field("lc-kv", name, label, value, hint, { inputmode: /_gb$|bandwidth/.test(name) ? "decimal" : "numeric" });
   }
 
   function selectField(name, label, options, selected) {
-    var id = "lc-kv-" + (++uid) + "-" + name;
-    var select = el("select", { id: id, name: name });
-    options.forEach(function (o) {
-      var opt = el("option", { value: o[0] }, [o[1]]);
-      if (o[0] === selected) opt.selected = true;
-      select.appendChild(opt);
-    });
-    return el("div", { class: "lc-kv__field lc-kv__field--" + name }, [el("label", { for: id }, [label]), select]);
+    var select = W.select("lc-kv", name, options, selected);
+    return W.box("lc-kv", { class: "lc-kv__field lc-kv__field--" + name }, [el("label", { for: select.id }, [label]), select]);
   }
 
   var SHAPE = ["attention", "layers", "heads", "kv_heads", "head_dim", "latent_dim", "rope_dim"];
@@ -172,7 +108,7 @@
     var start = presets[d.preset] || data.presets[0];
     var startGpu = gpus.indexOf(d.gpu) >= 0 ? d.gpu : gpus[0];
 
-    var form = el("form", { class: "lc-kv__form", novalidate: "" }, [
+    var form = W.form("lc-kv", [
       selectField("preset", "Model", [["custom", "custom shape"]].concat((data.presets || []).map(function (p) {
         return [p.key, p.name]; })), start.key),
       selectField("attention", "Attention", [["kv", "MHA / GQA / MQA"], ["mla", "MLA (latent)"]],
@@ -192,10 +128,9 @@
       field("bandwidth", "Bandwidth (GB/s)", String(data.hbm_bandwidth_bytes_per_s[startGpu] / 1e9)),
       field("weights_gb", "Weights (GB)", d.weightsGb || "14", "fp16: 2 bytes per parameter"),
     ]);
-    form.addEventListener("submit", function (e) { e.preventDefault(); });
     var source = el("p", { class: "lc-kv__source" });
-    var msg = el("div", { class: "lc-kv__msg", role: "alert", "aria-live": "polite" });
-    var out = el("div", { class: "lc-kv__out" });
+    var msg = W.msgBox("lc-kv");
+    var out = W.outBox("lc-kv");
     root.replaceChildren(form, source, msg, out);
     var f = form.elements;
 
@@ -245,10 +180,7 @@
       var errors = [];
       var mla = f.attention.value === "mla";
       var p = {};
-      function take(name, r) {
-        f[name].setAttribute("aria-invalid", r.error ? "true" : "false");
-        if (r.error) errors.push(r.error); else p[name] = r.value;
-      }
+      function take(name, r) { if (!W.check(f[name], r, errors).error) p[name] = r.value; }
       take("layers", parseCount(f.layers.value, "Layers", LIMITS.layers, 1, false));
       if (mla) {
         take("latent_dim", parseCount(f.latent_dim.value, "MLA latent", LIMITS.latent_dim, 1, false));
@@ -275,12 +207,7 @@
 
       msg.replaceChildren();
       out.replaceChildren();
-      root.dataset.state = errors.length ? "error" : "ok";
-      if (errors.length) {
-        msg.appendChild(el("p", {}, ["Fix the input to see results:"]));
-        msg.appendChild(el("ul", {}, errors.map(function (e) { return el("li", {}, [e]); })));
-        return;
-      }
+      if (W.showErrors(root, msg, errors)) return;
 
       var shape = { attention: mla ? "mla" : "kv", layers: p.layers, kv_heads: p.kv_heads, head_dim: p.head_dim,
                     latent_dim: p.latent_dim, rope_dim: p.rope_dim };
@@ -289,7 +216,7 @@
       var perToken = r.bytes_per_token;
       var tokenText = (Number.isInteger(perToken) ? fmtInt(perToken) : String(perToken)) + " B" +
                       (perToken >= 1024 ? " (" + Number((perToken / 1024).toPrecision(4)) + " KiB)" : "");
-      var table = el("table", { class: "lc-kv__table" }, [el("tbody", {}, [
+      var table = el("table", { class: "lc-widget__table lc-kv__table" }, [el("tbody", {}, [
         row("bytes_per_token", "KV cache per token (all layers)", tokenText, perToken),
         row("bytes_per_sequence", "one sequence of " + fmtInt(p.context) + " tokens", fmtBytes(r.bytes_per_sequence),
             r.bytes_per_sequence),
@@ -336,35 +263,7 @@
     update();
   }
 
-  function init(scope) {
-    var roots = (scope || document).querySelectorAll(".lc-kv:not([data-lc-ready])");
-    if (!roots.length) return;
-    Array.prototype.forEach.call(roots, function (root) {
-      root.setAttribute("data-lc-ready", "loading");  // guard: a second init leaves it alone
-      root.setAttribute("aria-busy", "true");
-    });
-    loadData().then(function (data) {
-      Array.prototype.forEach.call(roots, function (root) {
-        if (!root.isConnected) return;
-        build(root, data);
-        root.setAttribute("data-lc-ready", "true");
-        root.removeAttribute("aria-busy");
-      });
-    }, function (err) {
-      Array.prototype.forEach.call(roots, function (root) {
-        root.setAttribute("data-lc-ready", "failed");
-        root.removeAttribute("aria-busy");
-        root.replaceChildren(el("p", { class: "lc-kv__msg" }, [
-          "The calculator could not load its data (" + err.message + "). Reload the page to try again."]));
-      });
-    });
-  }
-
-  if (typeof document$ !== "undefined") {
-    document$.subscribe(function () { init(document); });
-  } else if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", function () { init(document); });
-  } else {
-    init(document);
-  }
+  W.mountWithData("lc-kv", build, function (err) {
+    return "The calculator could not load its data (" + err.message + "). Reload the page to try again.";
+  });
 })();

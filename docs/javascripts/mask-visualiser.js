@@ -25,6 +25,8 @@
 (function () {
   "use strict";
 
+  var W = window.longctxWidgets;
+  var el = W.el, fmt = W.fmtInt;
   var SVG_NS = "http://www.w3.org/2000/svg";
   var MAX_N = 256;
   var MAX_LAYERS = 128;
@@ -222,18 +224,9 @@
     return { value: out };
   }
 
-  var EN = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
-  function fmt(v) { return EN.format(v); }
   function pct(v) { return (100 * v).toFixed(1) + "%"; }
 
   // ------------------------------------------------------------------ DOM
-
-  function el(tag, attrs, children) {
-    var node = document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
-    (children || []).forEach(function (c) { node.appendChild(typeof c === "string" ? document.createTextNode(c) : c); });
-    return node;
-  }
 
   function svgEl(tag, attrs) {
     var node = document.createElementNS(SVG_NS, tag);
@@ -241,15 +234,9 @@
     return node;
   }
 
-  var uid = 0;
-
   function field(name, label, value, hint, type) {
-    var id = "lc-mask-" + (++uid) + "-" + name;
-    var input = el("input", { id: id, name: name, type: "text", inputmode: type || "numeric", autocomplete: "off",
-                              spellcheck: "false", value: value });
-    var kids = [el("label", { for: id }, [label]), input];
-    if (hint) kids.push(el("small", {}, [hint]));
-    return el("div", { class: "lc-mask__field", "data-field": name }, kids);
+    return W.field("lc-mask", name, label, value, hint,
+                   { inputmode: type || "numeric", attrs: { class: "lc-mask__field", "data-field": name } });
   }
 
   // The mask as SVG: one rect per run of allowed cells, skipped tiles shaded, the tile grid drawn,
@@ -302,21 +289,16 @@
 
   function build(root) {
     var d = root.dataset;
-    var select = el("select", { id: "lc-mask-" + (++uid) + "-pattern", name: "pattern" });
-    PATTERNS.forEach(function (p) {
-      var opt = el("option", { value: p[0] }, [p[1]]);
-      if (p[0] === (d.pattern || "sliding")) opt.selected = true;
-      select.appendChild(opt);
-    });
-    var oneSided = el("input", { type: "checkbox", name: "one_sided", id: "lc-mask-" + (++uid) + "-one-sided" });
+    var select = W.select("lc-mask", "pattern", PATTERNS, d.pattern || "sliding");
+    var oneSided = el("input", { type: "checkbox", name: "one_sided", id: W.newId("lc-mask", "one-sided") });
     oneSided.checked = d.oneSided !== "false";
 
-    var form = el("form", { class: "lc-mask__form", novalidate: "" }, [
-      el("div", { class: "lc-mask__field lc-mask__field--pattern", "data-field": "pattern" }, [
+    var form = W.form("lc-mask", [
+      W.box("lc-mask", { class: "lc-mask__field lc-mask__field--pattern", "data-field": "pattern" }, [
         el("label", { for: select.id }, ["Pattern"]), select]),
       field("n", "Tokens n", d.n || "64", "2 to " + MAX_N),
       field("window", "Window w", d.window || "8", "keys on each side of a query"),
-      el("div", { class: "lc-mask__field lc-mask__field--check", "data-field": "one_sided" }, [
+      W.box("lc-mask", { class: "lc-widget__field--check lc-mask__field lc-mask__field--check", "data-field": "one_sided" }, [
         oneSided, el("label", { for: oneSided.id }, ["look back only (causal window)"])]),
       field("dilation", "Dilation", d.dilation || "2", "gap between attended keys"),
       field("stride", "Stride l", d.stride || "8", "about \u221an"),
@@ -326,9 +308,8 @@
       field("layers", "Layers L", d.layers || "4", "for the receptive field"),
       field("block", "Tile size b", d.block || "8", "queries \u00d7 keys per kernel tile"),
     ]);
-    form.addEventListener("submit", function (e) { e.preventDefault(); });
-    var msg = el("div", { class: "lc-mask__msg", role: "alert", "aria-live": "polite" });
-    var out = el("div", { class: "lc-mask__out" });
+    var msg = W.msgBox("lc-mask");
+    var out = W.outBox("lc-mask");
     root.replaceChildren(form, msg, out);
 
     function update() {
@@ -340,10 +321,7 @@
       });
       var get = function (name) { return form.elements[name].value; };
       var errors = [], p = { pattern: pattern, one_sided: oneSided.checked };
-      function take(name, r) {
-        form.elements[name].setAttribute("aria-invalid", r.error ? "true" : "false");
-        if (r.error) errors.push(r.error); else p[name] = r.value;
-      }
+      function take(name, r) { if (!W.check(form.elements[name], r, errors).error) p[name] = r.value; }
       take("n", parseInt10(get("n"), "Tokens n", 2, MAX_N));
       var n = p.n || MAX_N;
       take("layers", parseInt10(get("layers"), "Layers L", 1, MAX_LAYERS));
@@ -358,12 +336,7 @@
       msg.replaceChildren();
       out.replaceChildren();
       ["mask", "tiles", "reach"].forEach(function (k) { out.removeAttribute("data-" + k); });
-      root.dataset.state = errors.length ? "error" : "ok";
-      if (errors.length) {
-        msg.appendChild(el("p", {}, ["Fix the input to see the mask:"]));
-        msg.appendChild(el("ul", {}, errors.map(function (e) { return el("li", {}, [e]); })));
-        return;
-      }
+      if (W.showErrors(root, msg, errors, "Fix the input to see the mask:")) return;
 
       var m = buildMask(p);
       var t = tiles(m, p.n, p.block);
@@ -398,25 +371,5 @@
     update();
   }
 
-  function init(scope) {
-    var roots = (scope || document).querySelectorAll(".lc-mask:not([data-lc-ready])");
-    Array.prototype.forEach.call(roots, function (root) {
-      root.setAttribute("data-lc-ready", "loading");  // guard: a second init leaves it alone
-      try {
-        build(root);
-        root.setAttribute("data-lc-ready", "true");
-      } catch (err) {
-        root.setAttribute("data-lc-ready", "failed");
-        root.replaceChildren(el("p", { class: "lc-mask__msg" }, ["The visualiser failed: " + err.message]));
-      }
-    });
-  }
-
-  if (typeof document$ !== "undefined") {
-    document$.subscribe(function () { init(document); });
-  } else if (document.readyState === "loading") {
-    document.addEventListener("DOMContentLoaded", function () { init(document); });
-  } else {
-    init(document);
-  }
+  W.mount("lc-mask", build, function (err) { return "The visualiser failed: " + err.message; });
 })();

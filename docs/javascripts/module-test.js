@@ -424,26 +424,7 @@
   };
 
   // ---- wiring -------------------------------------------------------------------------------
-  function init() {
-    var roots = document.querySelectorAll('.quiz[data-quiz-mode="test"][data-quiz]:not([data-quiz-ready])');
-    Array.prototype.forEach.call(roots, function (root) {
-      root.setAttribute("data-quiz-ready", "true");
-      var data;
-      try {
-        data = JSON.parse(root.getAttribute("data-quiz"));
-      } catch (e) {
-        root.setAttribute("data-quiz-ready", "broken");   // keep the readable HTML version
-        return;
-      }
-      root.classList.add("quiz--live");
-      root.longctxTest = new Test(root, data);
-    });
-  }
-
-  window.longctxModuleTestInit = init;
-  if (typeof document$ !== "undefined" && document$ && typeof document$.subscribe === "function") {
-    document$.subscribe(init);
-  }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
-  else init();
+  window.longctxModuleTestInit = window.longctxWidgets.mountJson(
+    '.quiz[data-quiz-mode="test"][data-quiz]', "data-quiz-ready",
+    function (root, data) { root.longctxTest = new Test(root, data); });
 })();

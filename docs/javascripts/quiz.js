@@ -328,32 +328,13 @@
   };
 
   // ---- wiring -------------------------------------------------------------------------------
-  function init() {
-    var roots = document.querySelectorAll('.quiz[data-quiz]:not([data-quiz-ready]):not([data-quiz-mode="test"])');
-    Array.prototype.forEach.call(roots, function (root) {
-      root.setAttribute("data-quiz-ready", "true");
-      var data;
-      try {
-        data = JSON.parse(root.getAttribute("data-quiz"));
-      } catch (e) {
-        root.setAttribute("data-quiz-ready", "broken");   // keep the readable HTML version
-        return;
-      }
-      root.classList.add("quiz--live");
-      root.longctxQuiz = new Quiz(root, data);
-    });
-  }
-
-  window.longctxQuizInit = init;
   // Shared with module-test.js (loaded after this file), so that both parse and judge alike.
   window.longctxQuizLib = {
     PREFIX: PREFIX, storageGet: storageGet, storageSet: storageSet, el: el, typeset: typeset,
     letter: letter, withUnit: withUnit, parseNumber: parseNumber, numericCorrect: numericCorrect,
     shortNumber: shortNumber, teachesLink: teachesLink,
   };
-  if (typeof document$ !== "undefined" && document$ && typeof document$.subscribe === "function") {
-    document$.subscribe(init);
-  }
-  if (document.readyState === "loading") document.addEventListener("DOMContentLoaded", init);
-  else init();
+  window.longctxQuizInit = window.longctxWidgets.mountJson(
+    '.quiz[data-quiz]:not([data-quiz-mode="test"])', "data-quiz-ready",
+    function (root, data) { root.longctxQuiz = new Quiz(root, data); });
 })();

@@ -97,7 +97,15 @@ def net(page):
             r.abort()
 
     page.context.route("**/*", route)
-    page.on("requestfailed", lambda req: log.failed.append(f"{req.url} ({req.failure})"))
+    def failed(req):
+        # ERR_ABORTED on a local URL is the browser cancelling a load it no longer needs (the
+        # favicon of a page being left, say), not a missing file: those show as HTTP errors.
+        # Requests to other hosts are recorded as blocked above, whatever their failure.
+        if "ERR_ABORTED" in str(req.failure) and urlparse(req.url).hostname in LOCAL_HOSTS:
+            return
+        log.failed.append(f"{req.url} ({req.failure})")
+
+    page.on("requestfailed", failed)
     page.on("response", lambda resp: resp.status >= 400 and log.http_errors.append(f"{resp.status} {resp.url}"))
     page.on("console", lambda msg: msg.type == "error" and log.console_errors.append(msg.text))
     page.on("pageerror", lambda err: log.page_errors.append(str(err)))
