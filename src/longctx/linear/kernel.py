@@ -34,15 +34,15 @@ products on tensor cores in the input precision and keep only the state products
 from __future__ import annotations
 
 import inspect
-import math
 from collections.abc import Callable
-from numbers import Integral, Real
+from numbers import Integral
 
 import torch
 
 from longctx._triton import check_device, interpreting, triton
 from longctx.attention.reference import _check_qkv
 from longctx.linear.feature_maps import resolve_feature_map
+from longctx.linear.reference import _check_options
 
 import triton.language as tl  # noqa: E402  (after longctx._triton chose where kernels run)
 
@@ -262,18 +262,7 @@ def _check_args(q, k, v, causal, normalize, eps, chunk_size) -> int:
         raise ValueError(f"q, k and v must be on one device, got {q.device}, {k.device}, {v.device}")
     B, H, T, D = q.shape
     H_kv, S, Dv = k.shape[1], k.shape[2], v.shape[3]
-    if T == 0 or S == 0:
-        raise ValueError(f"q and k must hold at least one position, got T={T}, S={S}")
-    if not isinstance(causal, bool):
-        raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
-    if causal and T != S:
-        raise ValueError(f"causal linear attention needs T == S (q and k lengths), got T={T}, S={S}")
-    if not isinstance(normalize, bool):
-        raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
-    if isinstance(eps, bool) or not isinstance(eps, Real):
-        raise TypeError(f"eps must be a real number, got {type(eps).__name__}")
-    if not (math.isfinite(eps) and eps >= 0):
-        raise ValueError(f"eps must be finite and >= 0, got {eps}")
+    _check_options(T, S, causal, normalize, eps)
     _check_dim("v", "head dim Dv", Dv)
     return _check_chunk_size(chunk_size)
 

@@ -47,11 +47,8 @@ from longctx.linear.feature_maps import resolve_feature_map
 __all__ = ["linear_attention_chunked", "linear_attention_recurrent", "linear_attention_ref"]
 
 
-def _prepare(q, k, v, causal, feature_map, normalize, eps):
-    """Check the inputs; return ``phi(q) [B,H,T,F]``, ``phi(k) [B,H,S,F]``, ``v [B,H,S,Dv]``."""
-    _check_qkv(q, k, v)
-    B, H, T, D = q.shape
-    H_kv, S = k.shape[1], k.shape[2]
+def _check_options(T: int, S: int, causal: object, normalize: object, eps: object) -> None:
+    """The checks every form of linear attention (and its kernel) makes beyond q, k, v themselves."""
     if T == 0 or S == 0:
         raise ValueError(f"q and k must hold at least one position, got T={T}, S={S}")
     if not isinstance(causal, bool):
@@ -64,6 +61,14 @@ def _prepare(q, k, v, causal, feature_map, normalize, eps):
         raise TypeError(f"eps must be a real number, got {type(eps).__name__}")
     if not (math.isfinite(eps) and eps >= 0):
         raise ValueError(f"eps must be finite and >= 0, got {eps}")
+
+
+def _prepare(q, k, v, causal, feature_map, normalize, eps):
+    """Check the inputs; return ``phi(q) [B,H,T,F]``, ``phi(k) [B,H,S,F]``, ``v [B,H,S,Dv]``."""
+    _check_qkv(q, k, v)
+    B, H, T, D = q.shape
+    H_kv, S = k.shape[1], k.shape[2]
+    _check_options(T, S, causal, normalize, eps)
     phi = resolve_feature_map(feature_map)
     work = torch.promote_types(q.dtype, torch.float32)  # fp16/bf16 are computed in fp32
 
