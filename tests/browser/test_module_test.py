@@ -13,7 +13,6 @@ arithmetic from the YAML's fraction.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import json
 import math
 import random
@@ -24,6 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 from playwright.sync_api import Page, expect
+from helpers import COLOURS_JS, contrast, load_quiz_hook, rgb
 
 pytestmark = pytest.mark.browser
 
@@ -40,14 +40,7 @@ CHOICE = [i for i, q in enumerate(QUESTIONS) if q["type"] == "choice"]
 NUMERIC = [i for i, q in enumerate(QUESTIONS) if q["type"] == "numeric"]
 
 
-def _hook():
-    spec = importlib.util.spec_from_file_location("quiz_hook_for_module_test", ROOT / "quizzes" / "hook.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-HOOK = _hook()
+HOOK = load_quiz_hook("quiz_hook_for_module_test")
 
 
 def _value(spec: dict) -> float:
@@ -423,23 +416,6 @@ def test_search_index_has_questions_but_no_answers(page: Page, base_url, net):
     assert "data-quiz" not in text and "Taught in" not in text
 
 
-def _luminance(rgb):
-    def channel(c):
-        c /= 255
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-    r, g, b = (channel(c) for c in rgb)
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def _rgb(css: str, under=None):
-    nums = [float(x) for x in re.findall(r"[\d.]+", css)]
-    r, g, b = nums[:3]
-    a = nums[3] if len(nums) > 3 else 1.0
-    if under is not None and a < 1:
-        r, g, b = (a * c + (1 - a) * u for c, u in zip((r, g, b), under))
-    return (r, g, b)
-
-
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 @pytest.mark.parametrize("right_count", [TOTAL, PASS_MARK - 1], ids=["passed", "failed"])
 def test_result_readable_in_both_palettes(page: Page, base_url, net, scheme, right_count):
@@ -448,17 +424,12 @@ def test_result_readable_in_both_palettes(page: Page, base_url, net, scheme, rig
     answer_all(page, set(range(right_count)))
     submit(page)
     quiz = page.locator(".quiz--test")
-    bg = _rgb(quiz.evaluate("e => getComputedStyle(e).backgroundColor"))
+    bg = rgb(quiz.evaluate("e => getComputedStyle(e).backgroundColor"))
     for selector in (".quiz-result-verdict", ".quiz-result-score", ".quiz-result-missed", ".quiz-feedback strong",
                      ".quiz-feedback", ".quiz-teaches a", ".quiz-rules", ".quiz-score"):
         target = quiz.locator(selector).first
-        colour, back = target.evaluate("""e => {
-            let b = 'rgba(0, 0, 0, 0)', n = e;
-            while (n && /rgba\\(.*, 0\\)$/.test(b)) { b = getComputedStyle(n).backgroundColor; n = n.parentElement; }
-            return [getComputedStyle(e).color, b];
-        }""")
-        hi, lo = sorted((_luminance(_rgb(colour)), _luminance(_rgb(back, under=bg))), reverse=True)
-        ratio = (hi + 0.05) / (lo + 0.05)
+        colour, back = target.evaluate(COLOURS_JS)
+        ratio = contrast(rgb(colour), rgb(back, under=bg))
         assert ratio >= 4.5, f"{scheme}: {selector} has contrast {ratio:.2f} ({colour} on {back})"
     page.set_viewport_size({"width": 1100, "height": 900})
     box = page.locator(".quiz-result")

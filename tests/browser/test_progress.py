@@ -29,6 +29,7 @@ import yaml
 from playwright.sync_api import Page, expect
 
 import longctx
+from helpers import COLOURS_JS, contrast, rgb
 
 pytestmark = pytest.mark.browser
 
@@ -267,23 +268,6 @@ def test_every_built_page_has_exactly_one_line():
         "the provenance line is in the search index"
 
 
-def _luminance(rgb):
-    def channel(c):
-        c /= 255
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-    r, g, b = (channel(c) for c in rgb)
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def _rgb(css: str, under=None):
-    nums = [float(x) for x in re.findall(r"[\d.]+", css)]
-    r, g, b = nums[:3]
-    a = nums[3] if len(nums) > 3 else 1.0
-    if under is not None and a < 1:
-        r, g, b = (a * c + (1 - a) * u for c, u in zip((r, g, b), under))
-    return (r, g, b)
-
-
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_badges_readable_in_both_palettes(page: Page, base_url, net, scheme):
     """Every state of a badge, and the provenance line, keep a 4.5:1 contrast."""
@@ -310,14 +294,9 @@ def test_badges_readable_in_both_palettes(page: Page, base_url, net, scheme):
     page.reload()
     expect(badge(page, "module-test")).to_have_attribute("data-state", "passed")
     nodes.append(badge(page, "module-test"))
-    body = _rgb(page.evaluate("getComputedStyle(document.body).backgroundColor"))
+    body = rgb(page.evaluate("getComputedStyle(document.body).backgroundColor"))
     for node in nodes:
-        colour, back = node.evaluate("""e => {
-            let b = 'rgba(0, 0, 0, 0)', n = e;
-            while (n && /rgba\\(.*, 0\\)$/.test(b)) { b = getComputedStyle(n).backgroundColor; n = n.parentElement; }
-            return [getComputedStyle(e).color, b];
-        }""")
-        under = _rgb(back, under=body)
-        hi, lo = sorted((_luminance(_rgb(colour, under=under)), _luminance(under)), reverse=True)
-        ratio = (hi + 0.05) / (lo + 0.05)
+        colour, back = node.evaluate(COLOURS_JS)
+        under = rgb(back, under=body)
+        ratio = contrast(rgb(colour, under=under), under)
         assert ratio >= 4.5, f"{scheme}: {node} has contrast {ratio:.2f} ({colour} on {back})"

@@ -8,7 +8,6 @@ from the quiz file read through the hook, never from the page.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 from pathlib import Path
@@ -18,6 +17,7 @@ import yaml
 from playwright.sync_api import Page, expect
 
 from longctx import costs
+from helpers import COLOURS_JS, contrast, load_quiz_hook, rgb
 
 pytestmark = pytest.mark.browser
 
@@ -32,14 +32,7 @@ def _url(url: str) -> re.Pattern:
     return re.compile(re.escape(url) + r"(#[^/]*)?$")
 
 
-def _hook():
-    spec = importlib.util.spec_from_file_location("quiz_hook_for_browser_tests", ROOT / "quizzes" / "hook.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-HOOK = _hook()
+HOOK = load_quiz_hook("quiz_hook_for_browser_tests")
 QUIZ = HOOK.load_quiz(QUIZ_ID)
 QUESTIONS = QUIZ["questions"]
 CHOICE = next(i for i, q in enumerate(QUESTIONS) if q["type"] == "choice")
@@ -387,28 +380,6 @@ def test_search_index_has_questions_but_no_answers(page: Page, base_url, net):
     assert "data-quiz" not in text
 
 
-def _luminance(rgb: tuple[float, float, float]) -> float:
-    def channel(c):
-        c /= 255
-        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
-    r, g, b = (channel(c) for c in rgb)
-    return 0.2126 * r + 0.7152 * g + 0.0722 * b
-
-
-def _contrast(fg: tuple, bg: tuple) -> float:
-    hi, lo = sorted((_luminance(fg), _luminance(bg)), reverse=True)
-    return (hi + 0.05) / (lo + 0.05)
-
-
-def _rgb(css: str, under: tuple | None = None) -> tuple[float, float, float]:
-    nums = [float(x) for x in re.findall(r"[\d.]+", css)]
-    r, g, b = nums[:3]
-    a = nums[3] if len(nums) > 3 else 1.0
-    if under is not None and a < 1:  # composite a translucent colour over what lies beneath
-        r, g, b = (a * c + (1 - a) * u for c, u in zip((r, g, b), under))
-    return (r, g, b)
-
-
 @pytest.mark.parametrize("scheme", ["light", "dark"])
 def test_readable_in_both_palettes(page: Page, base_url, net, scheme):
     page.emulate_media(color_scheme=scheme)
@@ -424,7 +395,7 @@ def test_readable_in_both_palettes(page: Page, base_url, net, scheme):
     question(page, _numeric_index("score_matrix_bytes")).locator(".quiz-input").focus()
 
     quiz = page.locator(".quiz")
-    bg = _rgb(quiz.evaluate("e => getComputedStyle(e).backgroundColor"))
+    bg = rgb(quiz.evaluate("e => getComputedStyle(e).backgroundColor"))
     checks = {
         "prompt": ".quiz-prompt",
         "question number": ".quiz-number",
@@ -442,12 +413,8 @@ def test_readable_in_both_palettes(page: Page, base_url, net, scheme):
     }
     for what, selector in checks.items():
         target = quiz.locator(selector).first
-        colour, back = target.evaluate("""e => {
-            let b = 'rgba(0, 0, 0, 0)', n = e;
-            while (n && /rgba\\(.*, 0\\)$/.test(b)) { b = getComputedStyle(n).backgroundColor; n = n.parentElement; }
-            return [getComputedStyle(e).color, b];
-        }""")
-        ratio = _contrast(_rgb(colour), _rgb(back, under=bg))
+        colour, back = target.evaluate(COLOURS_JS)
+        ratio = contrast(rgb(colour), rgb(back, under=bg))
         assert ratio >= 4.5, f"{scheme}: {what} has contrast {ratio:.2f} ({colour} on {back})"
     # hovered, the buttons stay readable too
     for selector in (".quiz-question:not([data-result]) .quiz-check", ".quiz-reset"):
@@ -455,7 +422,7 @@ def test_readable_in_both_palettes(page: Page, base_url, net, scheme):
         button.hover()
         page.wait_for_timeout(400)  # let Material's 125 ms colour transition finish
         colour, back = button.evaluate("e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]")
-        ratio = _contrast(_rgb(colour), _rgb(back, under=bg))
+        ratio = contrast(rgb(colour), rgb(back, under=bg))
         assert ratio >= 4.5, f"{scheme}: hovered {selector} has contrast {ratio:.2f} ({colour} on {back})"
     page.mouse.move(0, 0)
     # the whole quiz, in a viewport tall enough that the sticky header does not cover it

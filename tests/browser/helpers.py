@@ -1,0 +1,54 @@
+"""Helpers shared by the browser tests: the quiz hook as a module, and WCAG colour contrast.
+
+Imported as ``from helpers import ...``: pytest puts this folder (it has no __init__.py) on
+sys.path for the test modules in it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def load_quiz_hook(name: str):
+    """quizzes/hook.py loaded as a module (it is an MkDocs hook, not an importable package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "quizzes" / "hook.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def luminance(rgb: tuple[float, float, float]) -> float:
+    """WCAG 2 relative luminance of an sRGB colour with 0..255 channels."""
+    def channel(c):
+        c /= 255
+        return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+    r, g, b = (channel(c) for c in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast(fg: tuple, bg: tuple) -> float:
+    """WCAG contrast ratio of two colours, from 1 to 21."""
+    hi, lo = sorted((luminance(fg), luminance(bg)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def rgb(css: str, under: tuple | None = None) -> tuple[float, float, float]:
+    """A computed CSS colour (``rgb(...)``/``rgba(...)``) as channels, composited over ``under`` if translucent."""
+    nums = [float(x) for x in re.findall(r"[\d.]+", css)]
+    r, g, b = nums[:3]
+    a = nums[3] if len(nums) > 3 else 1.0
+    if under is not None and a < 1:
+        r, g, b = (a * c + (1 - a) * u for c, u in zip((r, g, b), under))
+    return (r, g, b)
+
+
+#: Page script: an element's text colour and the first non-transparent background behind it.
+COLOURS_JS = """e => {
+    let b = 'rgba(0, 0, 0, 0)', n = e;
+    while (n && /rgba\\(.*, 0\\)$/.test(b)) { b = getComputedStyle(n).backgroundColor; n = n.parentElement; }
+    return [getComputedStyle(e).color, b];
+}"""
