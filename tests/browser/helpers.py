@@ -21,6 +21,15 @@ def load_quiz_hook(name: str):
     return module
 
 
+def at(url: str) -> re.Pattern:
+    """A ``wait_for_url`` pattern for ``url`` with or without a #fragment.
+
+    Material's ``navigation.tracking`` writes the heading in view into the address, and on a slow
+    machine it can do so just after an instant navigation, so a page's URL may end in any fragment.
+    """
+    return re.compile(re.escape(url) + r"(#[^/]*)?$")
+
+
 def luminance(rgb: tuple[float, float, float]) -> float:
     """WCAG 2 relative luminance of an sRGB colour with 0..255 channels."""
     def channel(c):

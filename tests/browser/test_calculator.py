@@ -15,6 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from longctx import costs
+from helpers import at
 
 pytestmark = pytest.mark.browser
 
@@ -239,15 +240,15 @@ def test_calculator_survives_instant_navigation_without_double_binding(page: Pag
     page.goto(base_url)
     page.evaluate("window.__noReload = true")
     page.locator(".md-content a[href*='01-quadratic-wall']").first.click()
-    page.wait_for_url("**/" + LESSON)
+    page.wait_for_url(at(base_url + LESSON))
     calc = page.locator(".lc-calc")
     expect(calc).to_have_attribute("data-lc-ready", "true")
     assert page.evaluate("window.__noReload") is True, "expected Material's instant navigation"
 
     page.go_back()
-    page.wait_for_url(base_url)
+    page.wait_for_url(at(base_url))
     page.go_forward()
-    page.wait_for_url("**/" + LESSON)
+    page.wait_for_url(at(base_url + LESSON))
     expect(calc).to_have_attribute("data-lc-ready", "true")
     assert page.evaluate("window.__noReload") is True
     expect(calc.locator("form")).to_have_count(1)

@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from longctx import costs, summary
+from helpers import at
 
 pytestmark = pytest.mark.browser
 
@@ -177,14 +178,14 @@ def test_widget_survives_instant_navigation(page: Page, base_url, net):
     page.goto(base_url + DRILLS)
     page.evaluate("window.__noReload = true")
     page.locator("nav a[href$='cost-summary/']").first.click()
-    page.wait_for_url("**/" + PAGE)
+    page.wait_for_url(at(base_url + PAGE))
     widget = page.locator(".lc-cost")
     expect(widget).to_have_attribute("data-lc-ready", "true")
     assert page.evaluate("window.__noReload") is True, "expected Material's instant navigation"
     page.go_back()
-    page.wait_for_url("**/" + DRILLS)
+    page.wait_for_url(at(base_url + DRILLS))
     page.go_forward()
-    page.wait_for_url("**/" + PAGE)
+    page.wait_for_url(at(base_url + PAGE))
     expect(widget).to_have_attribute("data-lc-ready", "true")
     assert page.evaluate("window.__noReload") is True
     expect(widget.locator("form")).to_have_count(1)

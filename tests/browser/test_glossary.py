@@ -3,8 +3,8 @@
 * Every abbreviation of docs/includes/abbreviations.md names a glossary term ("Glossary: X") that
   the glossary page defines, with an anchor.
 * Pointing at an abbreviation in a lesson (hover) shows Material's tooltip with the
-  abbreviation's text, also after instant navigation. Reaching it from the keyboard (focus)
-  needs ``tabindex`` on ``<abbr>``, which the build does not add yet (a strict xfail says so).
+  abbreviation's text, also after instant navigation, and so does reaching it from the keyboard
+  (scripts/hooks/abbreviations.py puts each ``<abbr>`` in the tab order).
 * Every footnote's "→ references" link lands on an existing bibliography entry.
 """
 
@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 import pytest
+from helpers import at
 
 ROOT = Path(__file__).resolve().parents[2]
 ABBR_LINE = re.compile(r"^\*\[([^\]]+)\]:\s*(.+?)\s*Glossary:\s*(.+?)\s*$")
@@ -78,7 +79,7 @@ def test_hover_shows_the_tooltip_after_instant_navigation(page, base_url, net):
     page.goto(base_url)
     page.evaluate("() => { window.__noReload = true }")
     page.locator("a[href$='lessons/04-kv-cache/']").first.click()
-    page.wait_for_url(re.compile(r".*/lessons/04-kv-cache/$"))
+    page.wait_for_url(at(base_url + "lessons/04-kv-cache/"))
     assert page.evaluate("() => window.__noReload === true"), "navigation reloaded the page"
     target = page.locator("article abbr", has_text=re.compile(r"^MQA$")).first
     target.scroll_into_view_if_needed()
@@ -86,8 +87,6 @@ def test_hover_shows_the_tooltip_after_instant_navigation(page, base_url, net):
     assert _tooltip_text(page).startswith(ABBREVIATIONS["MQA"][0])
 
 
-@pytest.mark.xfail(strict=True, reason="Python-Markdown's <abbr> has no tabindex, so the keyboard cannot reach it; "
-                                       "remove this mark once the build adds tabindex=\"0\" to abbreviations")
 def test_focus_shows_the_tooltip(page, base_url, net):
     page.goto(f"{base_url}lessons/04-kv-cache/")
     target = page.locator("article abbr", has_text=re.compile(r"^MQA$")).first

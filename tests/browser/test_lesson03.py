@@ -15,6 +15,7 @@ from playwright.sync_api import Page, expect
 
 from longctx import costs
 from longctx.linear.costs import crossover_seq_len, linear_attention_flops
+from helpers import at
 
 pytestmark = pytest.mark.browser
 
@@ -175,14 +176,14 @@ def test_lab_survives_instant_navigation_without_double_binding(page: Page, base
     page.goto(base_url)
     page.evaluate("window.__noReload = true")
     page.locator(".md-nav a[href*='03-linear-and-ssm']").first.click()
-    page.wait_for_url("**/" + LESSON)
+    page.wait_for_url(at(base_url + LESSON))
     lab = page.locator(".lc-xover")
     expect(lab).to_have_attribute("data-lc-ready", "true")
     assert page.evaluate("window.__noReload") is True, "expected Material's instant navigation"
     page.go_back()
-    page.wait_for_url(base_url)
+    page.wait_for_url(at(base_url))
     page.go_forward()
-    page.wait_for_url("**/" + LESSON)
+    page.wait_for_url(at(base_url + LESSON))
     expect(lab).to_have_attribute("data-lc-ready", "true")
     assert page.evaluate("window.__noReload") is True
     expect(lab.locator("form")).to_have_count(1)

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import yaml
 from playwright.sync_api import Page, expect
-from helpers import COLOURS_JS, contrast, load_quiz_hook, rgb
+from helpers import COLOURS_JS, at, contrast, load_quiz_hook, rgb
 
 pytestmark = pytest.mark.browser
 
@@ -60,10 +60,6 @@ def right_text(i: int) -> str:
 def wrong_text(i: int) -> str:
     return f"{ANSWERS[i] * (1 + 5 * QUESTIONS[i]['tolerance']):.6g}"
 
-
-def _at(url: str) -> re.Pattern:
-    """``url``, with any #fragment: Material's navigation.tracking may add the heading in view."""
-    return re.compile(re.escape(url) + r"(#[^/]*)?$")
 
 
 def question(page: Page, i: int):
@@ -332,10 +328,10 @@ def test_progress_survives_instant_navigation(page: Page, base_url, net):
     answer(page, CHOICE[0], False)
     answer(page, NUMERIC[0], True)
     page.locator(".md-sidebar--primary a.md-nav__link", has_text="Home").first.click()
-    page.wait_for_url(_at(base_url))
+    page.wait_for_url(at(base_url))
     expect(page.locator(".quiz--test")).to_have_count(0)
     page.locator(".md-sidebar--primary a.md-nav__link", has_text="Module test").first.click()
-    page.wait_for_url(_at(base_url + TEST_PAGE))
+    page.wait_for_url(at(base_url + TEST_PAGE))
     expect(page.locator(".quiz--test .quiz-live")).to_have_count(1)
     assert page.evaluate("window.__noReload") is True, "navigation reloaded the page: not instant"
     expect(page.locator(".quiz--test .quiz-question")).to_have_count(TOTAL)

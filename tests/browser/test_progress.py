@@ -29,7 +29,7 @@ import yaml
 from playwright.sync_api import Page, expect
 
 import longctx
-from helpers import COLOURS_JS, contrast, rgb
+from helpers import COLOURS_JS, at, contrast, rgb
 
 pytestmark = pytest.mark.browser
 
@@ -49,10 +49,6 @@ def _value(spec: dict) -> float:
     return func(*spec.get("args", []), **spec.get("kwargs", {})) * spec.get("scale", 1)
 
 
-def _at(url: str) -> re.Pattern:
-    """``url``, with any #fragment: Material's navigation.tracking may add the heading in view."""
-    return re.compile(re.escape(url) + r"(#[^/]*)?$")
-
 
 def badge(page: Page, quiz_id: str):
     return page.locator(f".lc-progress[data-progress-quiz='{quiz_id}']")
@@ -61,7 +57,7 @@ def badge(page: Page, quiz_id: str):
 def go_home(page: Page, base_url: str) -> None:
     """Back to the home page through the navigation sidebar: an instant navigation."""
     page.locator(".md-sidebar--primary a.md-nav__link", has_text="Home").first.click()
-    page.wait_for_url(_at(base_url))
+    page.wait_for_url(at(base_url))
     assert page.evaluate("window.__noReload") is True, "navigation reloaded the page: not instant"
 
 
@@ -83,7 +79,7 @@ def test_lesson_quiz_status_follows_instant_navigation(page: Page, base_url, net
     page.goto(base_url)
     page.evaluate("window.__noReload = true")
     page.locator(".md-sidebar--primary a.md-nav__link", has_text="The quadratic wall").first.click()
-    page.wait_for_url(_at(base_url + LESSON_URL["lesson-01"]))
+    page.wait_for_url(at(base_url + LESSON_URL["lesson-01"]))
     expect(page.locator("#quiz-lesson-01 .quiz-live")).to_have_count(1)
 
     choice = next(i for i, q in enumerate(L1) if q["type"] == "choice")
@@ -99,7 +95,7 @@ def test_lesson_quiz_status_follows_instant_navigation(page: Page, base_url, net
     expect(badge(page, "lesson-02")).to_have_text("Quiz: not started")
 
     page.locator(".md-sidebar--primary a.md-nav__link", has_text="The quadratic wall").first.click()
-    page.wait_for_url(_at(base_url + LESSON_URL["lesson-01"]))
+    page.wait_for_url(at(base_url + LESSON_URL["lesson-01"]))
     right = 1
     for k, i in enumerate(numeric):  # the first numeric one right, the others wrong
         value = _value(L1[i]["answer"])
@@ -140,7 +136,7 @@ def _take_module_test(page: Page, right_count: int) -> None:
 
 def _to_module_test(page: Page, base_url: str) -> None:
     page.locator(".md-sidebar--primary a.md-nav__link", has_text="Module test").first.click()
-    page.wait_for_url(_at(base_url + "course/module-test/"))
+    page.wait_for_url(at(base_url + "course/module-test/"))
     expect(page.locator(".quiz--test .quiz-live")).to_have_count(1)
 
 

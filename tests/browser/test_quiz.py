@@ -17,7 +17,7 @@ import yaml
 from playwright.sync_api import Page, expect
 
 from longctx import costs
-from helpers import COLOURS_JS, contrast, load_quiz_hook, rgb
+from helpers import COLOURS_JS, at, contrast, load_quiz_hook, rgb
 
 pytestmark = pytest.mark.browser
 
@@ -26,10 +26,6 @@ LESSON = "lessons/01-quadratic-wall/"
 QUIZ_ID = "lesson-01"
 KEY = f"longctx-quiz:{QUIZ_ID}"
 
-
-def _url(url: str) -> re.Pattern:
-    """``url``, with or without the heading fragment Material's toc tracking may add."""
-    return re.compile(re.escape(url) + r"(#[^/]*)?$")
 
 
 HOOK = load_quiz_hook("quiz_hook_for_browser_tests")
@@ -256,12 +252,12 @@ def test_progress_survives_instant_navigation(page: Page, base_url, net):
 
     # leave through the navigation sidebar, then come back the same way
     page.locator(".md-sidebar--primary a.md-nav__link", has_text="Home").first.click()
-    page.wait_for_url(_url(base_url))
+    page.wait_for_url(at(base_url))
     expect(page.locator(".quiz")).to_have_count(0)
     assert page.evaluate("window.__noReload") is True, "navigation reloaded the page: not instant"
 
     page.locator(".md-sidebar--primary a.md-nav__link", has_text="The quadratic wall").first.click()
-    page.wait_for_url(_url(base_url + LESSON))
+    page.wait_for_url(at(base_url + LESSON))
     expect(page.locator(".quiz .quiz-live")).to_have_count(1)
     assert page.evaluate("window.__noReload") is True, "navigation reloaded the page: not instant"
     expect(page.locator(".quiz .quiz-question")).to_have_count(len(QUESTIONS))
