@@ -11,8 +11,8 @@ import pytest
 from longctx import costs
 from longctx.units import FORMATS, format_value, resolve
 
-DECIMAL = [("k", 10**3), ("M", 10**6), ("G", 10**9), ("T", 10**12), ("P", 10**15)]
-BINARY = [("Ki", 2**10), ("Mi", 2**20), ("Gi", 2**30), ("Ti", 2**40), ("Pi", 2**50)]
+DECIMAL = [("k", 10**3), ("M", 10**6), ("G", 10**9), ("T", 10**12), ("P", 10**15), ("E", 10**18)]
+BINARY = [("Ki", 2**10), ("Mi", 2**20), ("Gi", 2**30), ("Ti", 2**40), ("Pi", 2**50), ("Ei", 2**60)]
 
 
 @pytest.mark.parametrize("fmt, unit, steps", [("bytes", "B", DECIMAL), ("flops", "FLOP", DECIMAL),
@@ -31,6 +31,19 @@ def test_scaled_formats_below_the_first_prefix(fmt, unit):
     assert format_value(0, fmt) == f"0 {unit}"
     assert format_value(999, fmt) == f"999 {unit}"
     assert format_value(12.5, fmt) == f"12.50 {unit}"
+
+
+@pytest.mark.parametrize("fmt, unit, steps", [("bytes", "B", DECIMAL), ("flops", "FLOP", DECIMAL),
+                                              ("ibytes", "B", BINARY)])
+def test_a_value_that_rounds_up_to_the_next_prefix_takes_it(fmt, unit, steps):
+    base = steps[0][1]  # 1000 or 1024
+    names = [""] + [prefix for prefix, _ in steps]
+    sizes = [1] + [size for _, size in steps]
+    for below, above, size in zip(names, names[1:], sizes):
+        assert format_value(size * (base - 0.001), fmt) == f"1.00 {above}{unit}"
+        assert format_value(-size * (base - 0.001), fmt) == f"-1.00 {above}{unit}"
+        just_under = size * (base - 0.01)  # still shows as itself, two decimals
+        assert format_value(just_under, fmt) == f"{base - 0.01:,.2f} {below}{unit}"
 
 
 @pytest.mark.parametrize("fmt, size, unit, digits", [

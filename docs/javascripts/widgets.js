@@ -102,16 +102,19 @@
   function fmtInt(v) { return EN.format(v); }
 
   // 1.5e9 -> "1.50 GB" with unit "B", "1.50 GFLOP" with unit "FLOP"; from 1e21 in powers of ten.
+  // A value that would round up to 1000 of one prefix takes the next ("1.00 TB", not "1000.00 GB"),
+  // as longctx.units does.
   function fmtScaled(v, unit) {
-    var steps = [[1e18, "E"], [1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
-    if (v >= 1e21) {
+    var steps = [[1e21, null], [1e18, "E"], [1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"], [1, ""]];
+    var i = 0;
+    while (i < steps.length - 1 && v < steps[i][0]) i++;
+    if (i > 0 && Number((v / steps[i][0]).toFixed(2)) >= 1000) i--;
+    if (i === 0) {
       var parts = v.toExponential(2).split("e+");
       return parts[0] + " \u00d7 10^" + parts[1] + " " + unit;
     }
-    for (var i = 0; i < steps.length; i++) {
-      if (v >= steps[i][0]) return (v / steps[i][0]).toFixed(2) + " " + steps[i][1] + unit;
-    }
-    return (Number.isInteger(v) ? String(v) : v.toFixed(2)) + " " + unit;
+    if (i === steps.length - 1 && Number.isInteger(v)) return String(v) + " " + unit;
+    return (v / steps[i][0]).toFixed(2) + " " + steps[i][1] + unit;
   }
 
   // A ratio: "16×", "0.25×", "1,024×".

@@ -12,14 +12,23 @@ from numbers import Real
 
 __all__ = ["FORMATS", "format_value", "resolve"]
 
-_DECIMAL = [(1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
-_BINARY = [(2**50, "Pi"), (2**40, "Ti"), (2**30, "Gi"), (2**20, "Mi"), (2**10, "Ki")]
+_DECIMAL = [(1e18, "E"), (1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")]
+_BINARY = [(2**60, "Ei"), (2**50, "Pi"), (2**40, "Ti"), (2**30, "Gi"), (2**20, "Mi"), (2**10, "Ki")]
 
 
 def _scaled(value: float, steps: list[tuple[float, str]], unit: str, digits: int) -> str:
-    for size, prefix in steps:
-        if abs(value) >= size:
-            return f"{value / size:,.{digits}f} {prefix}{unit}"
+    """``value`` with the largest prefix of ``steps`` (largest first) that it reaches.
+
+    A value just under a prefix, which would round up to a full step of the prefix below
+    ("1,000.00 GB", "1,024.00 KiB"), is written with the prefix above ("1.00 TB", "1.00 MiB").
+    """
+    magnitude = abs(value)
+    sizes = [size for size, _ in steps] + [1]
+    i = next(i for i, size in enumerate(sizes) if magnitude >= size or size == 1)
+    if i > 0 and round(magnitude / sizes[i], digits) >= sizes[i - 1] / sizes[i]:
+        i -= 1
+    if i < len(steps):
+        return f"{value / sizes[i]:,.{digits}f} {steps[i][1]}{unit}"
     return f"{value:,.{digits}f} {unit}" if value != int(value) else f"{int(value):,} {unit}"
 
 

@@ -257,3 +257,17 @@ def test_calculator_survives_instant_navigation_without_double_binding(page: Pag
     _fill(calc, n="64K", ref="4K")
     rows = _results(calc)["rows"]
     assert len(rows) == 1 and float(rows[0]["cells"]["multiplier"]) == costs.cost_multiplier(4096, 65536)
+
+
+def test_widgets_write_sizes_as_longctx_units_does(page: Page, base_url, net):
+    """The widgets' fmtScaled and longctx.units agree, including values that round up to a prefix."""
+    from longctx.units import format_value
+
+    rng = random.Random(11)
+    values = [0, 1, 999, 12.5] + [10 ** rng.uniform(-1, 17) for _ in range(300)]
+    for size in (1, 1e3, 1e6, 1e9, 1e12, 1e15):
+        values += [size * (1000 - 0.001), size * (1000 - 0.01), size * rng.uniform(999.99, 1000)]
+    page.goto(base_url + LESSON)
+    shown = page.evaluate("vs => vs.map(v => window.longctxWidgets.fmtScaled(v, 'B'))", values)
+    for value, text in zip(values, shown):
+        assert text == format_value(value, "bytes"), value
