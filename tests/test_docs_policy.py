@@ -489,3 +489,33 @@ def test_parser_sees_indented_and_nested_fences():
     assert not skipfile
     assert [(f.line, f.lang, f.length, f.closed) for f in fences] == [(3, "python", 3, True), (6, "markdown", 4, True)]
     assert fences[1].code.count("```") == 2  # the inner fence is content of the outer one
+
+
+# ---------------------------------------------------------------- the API reference is complete
+
+# Modules that draw the site's figures: their output is on the pages, their code is not an API.
+NOT_IN_THE_API = {"longctx.figures"}
+
+
+def _public_modules() -> list[str]:
+    """Every module of the package that declares ``__all__``, as a dotted name (packages excluded)."""
+    found = []
+    for path in sorted((ROOT / "src" / "longctx").rglob("*.py")):
+        dotted = ".".join(path.relative_to(ROOT / "src").with_suffix("").parts)
+        if path.name == "__init__.py" or any(part.startswith("_") for part in path.parts[-2:]):
+            continue
+        if any(dotted.startswith(prefix + ".") for prefix in NOT_IN_THE_API):
+            continue
+        if re.search(r"^__all__\s*=", path.read_text(), re.M):
+            found.append(dotted)
+    return found
+
+
+def test_every_public_module_is_on_an_api_page():
+    documented = set()
+    for page in (DOCS / "reference" / "api").glob("*.md"):
+        documented |= set(re.findall(r"^::: ([\w.]+)", page.read_text(), re.M))
+    modules = _public_modules()
+    assert len(modules) > 30, modules  # the walk found the package
+    missing = [m for m in modules if m not in documented]
+    assert not missing, f"public modules with no '::: module' on a docs/reference/api page: {missing}"

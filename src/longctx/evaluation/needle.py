@@ -409,7 +409,10 @@ def needle_grid_rows(model: str = "sinks", lengths: Sequence[int] = GRID_LENGTHS
 
     Args:
         model: one of :data:`MODELS` (default ``"sinks"``).
-        lengths, depths, trials, seed: as in :func:`needle_grid` (default config).
+        lengths: context lengths n, as in :func:`needle_grid` (default :data:`GRID_LENGTHS`).
+        depths: needle depths in [0, 1], as in :func:`needle_grid` (default :data:`GRID_DEPTHS`).
+        trials: haystacks per cell (default 4).
+        seed: base seed (default 0).
 
     Returns:
         One dict per depth: ``depth`` (float) and, for each n, ``f"n{n}"`` (recall, float).
@@ -487,7 +490,10 @@ def needle_figure(lengths: Sequence[int] = GRID_LENGTHS, depths: Sequence[float]
     """SVG: one depth x length heat map per model, green where the needle is found, red where not.
 
     Args:
-        lengths, depths, trials, seed: as in :func:`needle_grid` (default config).
+        lengths: context lengths n, as in :func:`needle_grid` (default :data:`GRID_LENGTHS`).
+        depths: needle depths in [0, 1], as in :func:`needle_grid` (default :data:`GRID_DEPTHS`).
+        trials: haystacks per cell (default 4).
+        seed: base seed (default 0).
 
     Returns:
         An SVG document (str) with ``<text>`` labels and no date (reproducible).

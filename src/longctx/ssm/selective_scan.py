@@ -31,8 +31,8 @@ from longctx.ssm import _checks
 __all__ = ["selective_scan_chunked", "selective_scan_ref"]
 
 
-def _prepare(u, delta, A, B, C, D, z, delta_bias, delta_softplus):
-    """Check every argument; return the work-dtype tensors with delta's bias and softplus applied."""
+def _check_args(u, delta, A, B, C, D, z, delta_bias, delta_softplus) -> None:
+    """Check every argument's type and shape (the Triton kernel checks the same way)."""
     _checks.tensor("u", u, 3, "[B, D, L]")
     Bsz, Dch, L = u.shape
     if L == 0:
@@ -56,6 +56,10 @@ def _prepare(u, delta, A, B, C, D, z, delta_bias, delta_softplus):
     if not isinstance(delta_softplus, bool):
         raise TypeError(f"delta_softplus must be a bool, got {type(delta_softplus).__name__}")
 
+
+def _prepare(u, delta, A, B, C, D, z, delta_bias, delta_softplus):
+    """Check every argument; return the work-dtype tensors with delta's bias and softplus applied."""
+    _check_args(u, delta, A, B, C, D, z, delta_bias, delta_softplus)
     work = _checks.work_dtype(u, delta, A, B, C, D, z, delta_bias)
     delta = delta.to(work)
     if delta_bias is not None:
