@@ -384,7 +384,10 @@ def test_gpu_tables_show_every_benchmark_from_rows():
                                                      "share_of_matmul": 0.31}),
             Row("window_fit", {"left": 1024}, {"exponent": 1.013}),
             Row("linear", {"n": 8192}, {"linear_ms": 1.0, "sdpa_ms": 2.0, "sdpa_over_linear": 2.0}),
-            Row("linear_crossover", {}, {"n": 8192})]
+            Row("linear_crossover", {}, {"n": 8192}),
+            Row("scan", {"n": 4096, "channels": 2048, "state": 16, "batch": 1, "dtype": "bf16"},
+                {"ours_ms": 0.5, "ref_ms": 812.0, "ref_over_ours": 1624.0, "ns_per_position": 122.1,
+                 "gbps": 134.5, "share_of_copy": 0.0498})]
     text = "\n\n".join(gpu_tables(rows))
     assert "650.0" in text and "2,700" in text
     assert "1.07x" in text and "40.0%" in text
@@ -392,6 +395,7 @@ def test_gpu_tables_show_every_benchmark_from_rows():
     assert "p = 1.01" in text
     assert "faster from n = 8,192" in text
     assert text.count("FlashAttention") == 2
+    assert "D = 2048, N = 16" in text and "1,624x" in text and "122.1" in text and "5.0%" in text
 
 
 def test_memory_table_text_writes_the_formulas():
@@ -469,19 +473,21 @@ def test_the_gpu_run_goes_through_on_the_cpu(monkeypatch, tmp_path, capsys):
     plan = hb.Plan(flash_ns=(32,), decode_batches=(2,), decode_contexts=(32,), window_ns=(64, 128),
                    linear_ns=(32, 64), cpu_ns=(64,), flash_shapes=((16, 1),), tokens_per_batch=64,
                    window_left=16, window_heads=1, window_dim=16, linear_heads=1, linear_dim=16,
+                   scan_ns=(16, 33), scan_channels=3, scan_state=4,
                    dtype="fp32", warmup=1, repeats=1, matmul_size=64, copy_nbytes=2**16)
     out = tmp_path / "gpu.json"
     args = hb.build_parser().parse_args(["--out", str(out)])
     assert hb.run_gpu(args, plan) == 0
     printed = capsys.readouterr()
     assert printed.out.count("FlashAttention") == 2 and "Paged decode" in printed.out and "Goals" in printed.out
-    assert "9/9" in printed.err  # 1 ceiling step + 2 flash + 2 decode + 2 window + 2 linear
+    assert "Selective scan" in printed.out
+    assert "11/11" in printed.err  # 1 ceiling step + 2 flash + 2 decode + 2 window + 2 linear + 2 scan
 
     data = json.loads(out.read_text())
     assert data["complete"] is True and data["stamp"]["cuda"] is True
-    assert set(data["wall_s"]) == {"flash", "decode", "window", "linear", "total"}
+    assert set(data["wall_s"]) == {"flash", "decode", "window", "linear", "scan", "total"}
     rows = [Row(**r) for r in data["rows"]]
-    assert [r.note for r in rows[:-1]] == [""] * (len(rows) - 1)  # only the crossover row may explain itself
+    assert [r.note for r in rows if r.bench != "linear_crossover"] == [""] * (len(rows) - 1)  # only it may explain
     ceil = {r.params["kind"]: r.metrics for r in rows if r.bench == "ceiling"}
     assert data["ceilings"] == {"tflops": ceil["matmul"]["tflops"], "gbps": ceil["copy"]["gbps"]}
     assert ceil["matmul"]["tflops"] == pytest.approx(2 * 64**3 / (ceil["matmul"]["ms"] / 1e3) / 1e12)
@@ -511,7 +517,16 @@ def test_the_gpu_run_goes_through_on_the_cpu(monkeypatch, tmp_path, capsys):
     assert fit.metrics["exponent"] == pytest.approx(loglog_slope([64, 128], [r.metrics["ms"] for r in window]))
     linear = [r for r in rows if r.bench == "linear"]
     assert all(r.metrics["linear_ms"] > 0 and r.metrics["sdpa_ms"] > 0 for r in linear)
-    assert rows[-1].bench == "linear_crossover"
+    assert [r.bench for r in rows][-3:] == ["linear_crossover", "scan", "scan"]
+    for r, n in zip(rows[-2:], (16, 33)):
+        m = r.metrics
+        assert r.params == {"n": n, "channels": 3, "state": 4, "batch": 1, "dtype": "fp32"}
+        assert m["bytes"] == gpu.scan_bytes(1, 3, n, 4, 4) == 4 * n * (4 * 3 + 2 * 4) + 4 * 3 * (4 + 2)
+        assert m["ours_ms"] > 0 and m["ref_ms"] > 0
+        assert m["ref_over_ours"] == pytest.approx(m["ref_ms"] / m["ours_ms"])
+        assert m["ns_per_position"] == pytest.approx(m["ours_ms"] * 1e6 / n)
+        assert m["gbps"] == pytest.approx(m["bytes"] / (m["ours_ms"] / 1e3) / 1e9)
+        assert m["share_of_copy"] == pytest.approx(m["gbps"] / data["ceilings"]["gbps"])
     assert [g["passed"] for g in data["goals"]] == [None, None, None]  # d = 16, tiny decode: none qualifies
 
 

@@ -1,4 +1,4 @@
-"""The GPU benchmarks of ``python -m longctx.bench``: ceilings, flash, decode, window, linear.
+"""The GPU benchmarks of ``python -m longctx.bench``: ceilings, flash, decode, window, linear, scan.
 
 Each ``bench_*`` function takes the run's :class:`~longctx.bench.harness.Plan`, a clock for
 :func:`~longctx.bench.harness.time_median` (CUDA events), the measured ceilings and the progress
@@ -13,6 +13,8 @@ Shapes (in ``plan.dtype``, bf16 by default, unless named):
              [num_blocks, 16, 8]; block_table [B, context / 16] int32; seq_lens [B] int32
     window   q, k, v [1, plan.window_heads, n, plan.window_dim], causal, window (left, 0)
     linear   q, k, v [1, plan.linear_heads, n, plan.linear_dim], causal
+    scan     u, delta, z [1, plan.scan_channels, L]; B, C [1, plan.scan_state, L]; A [D, N], D and
+             delta_bias [D] in float32 (Mamba's block: softplus on delta, skip term, silu gate)
 """
 
 from __future__ import annotations
@@ -41,7 +43,8 @@ from longctx.bench.harness import (
     time_median,
 )
 
-__all__ = ["bench_decode", "bench_flash", "bench_linear", "bench_window", "gpu_tables", "measure_ceilings"]
+__all__ = ["bench_decode", "bench_flash", "bench_linear", "bench_scan", "bench_window", "gpu_tables",
+           "measure_ceilings", "scan_bytes"]
 
 #: Where the benchmarks allocate. Always ``"cuda"`` for a real run; the tests set ``"cpu"`` to
 #: walk the code with tiny sizes (kernels in Triton's interpreter, a fake clock).
@@ -439,6 +442,63 @@ def bench_linear(plan: Plan, clock, ceilings: dict[str, float], progress: Progre
     return rows
 
 
+def scan_bytes(batch: int, channels: int, length: int, state: int, itemsize: int) -> int:
+    """Bytes a selective scan must move at least: read u, delta, z, B, C, write out, in ``itemsize``;
+    read A ``[D, N]``, D and delta_bias ``[D]`` in float32."""
+    return itemsize * batch * length * (4 * channels + 2 * state) + 4 * channels * (state + 2)
+
+
+def bench_scan(plan: Plan, clock, ceilings: dict[str, float], progress: ProgressBar) -> list[Row]:
+    """The selective-scan kernel against ``selective_scan_ref`` as ``L`` grows, batch 1.
+
+    The reference is what the same computation costs in plain PyTorch: it materialises the
+    ``[B, D, L, N]`` discretised tensors and steps through L in Python. The kernel's bandwidth
+    (:func:`scan_bytes` over its time) is shown beside the measured copy bandwidth: it reads
+    one position per step, so it is expected to sit well below it.
+    """
+    import torch
+
+    channels, state, dtype = plan.scan_channels, plan.scan_state, _dtype(plan.dtype)
+    try:
+        from longctx.ssm.kernel import selective_scan_fn
+    except ImportError as exc:
+        selective_scan_fn, missing = None, f"ours unavailable: {_error_note(exc)}"
+    else:
+        missing = ""
+    from longctx.ssm import selective_scan_ref
+
+    prime = _prime()
+    rows = []
+    for n in plan.scan_ns:
+        progress.show(f"scan L={n}")
+        u, delta, z = (torch.randn(1, channels, n, device=DEVICE, dtype=dtype) for _ in range(3))
+        B, C = (torch.randn(1, state, n, device=DEVICE, dtype=dtype) for _ in range(2))
+        A = -torch.rand(channels, state, device=DEVICE) * 4 - 0.1
+        D, bias = (torch.randn(channels, device=DEVICE) for _ in range(2))
+        args = (u, delta, A, B, C, D, z)
+        notes = [missing] if missing else []
+        t_ours = None
+        if selective_scan_fn is not None:
+            t_ours, note = _try_time(lambda: lambda: selective_scan_fn(*args, delta_bias=bias, delta_softplus=True),
+                                     plan, clock, before=prime)
+            notes += [f"ours: {note}"] if note else []
+        t_ref, note = _try_time(lambda: lambda: selective_scan_ref(*args, delta_bias=bias, delta_softplus=True),
+                                plan, clock, before=prime)
+        notes += [f"reference: {note}"] if note else []
+        del u, delta, z, B, C, A, D, bias, args
+        nbytes = scan_bytes(1, channels, n, state, dtype.itemsize)
+        gbps = None if t_ours is None else nbytes / t_ours / 1e9
+        rows.append(Row("scan", {"n": n, "channels": channels, "state": state, "batch": 1, "dtype": plan.dtype}, {
+            "bytes": nbytes, "ours_ms": _ms(t_ours), "ref_ms": _ms(t_ref),
+            "ref_over_ours": None if t_ours is None or t_ref is None else t_ref / t_ours,
+            "ns_per_position": None if t_ours is None else t_ours / n * 1e9,
+            "gbps": gbps, "share_of_copy": None if gbps is None else gbps / ceilings["gbps"],
+        }, "; ".join(notes)))
+        progress.advance()
+    _free_cuda()
+    return rows
+
+
 # ---------------------------------------------------------------- tables of the GPU rows
 
 
@@ -489,4 +549,13 @@ def gpu_tables(rows: Sequence[Row]) -> list[str]:
         out.append(format_table(["n", "linear ms", "SDPA ms", "SDPA/linear", "note"], cells, title=(
             "Linear attention (chunked, elu+1, causal) against causal SDPA; linear is faster from n = "
             + (f"{cross:,}" if cross else "(not within the sizes measured)"))))
+    if "scan" in by:
+        first = by["scan"][0].params
+        cells = [[f"{r.params['n']:,}", _f(r.metrics.get("ours_ms"), 3), _f(r.metrics.get("ref_ms"), 1),
+                  _f(r.metrics.get("ref_over_ours"), 0, "x"), _f(r.metrics.get("ns_per_position"), 1),
+                  _f(r.metrics.get("gbps"), 0), _pct(r.metrics.get("share_of_copy")), r.note] for r in by["scan"]]
+        out.append(format_table(["L", "kernel ms", "PyTorch ref ms", "ref/kernel", "ns/position", "GB/s", "of copy",
+                                 "note"], cells, title=(
+            f"Selective scan (Mamba block: softplus, D, silu gate), D = {first['channels']}, "
+            f"N = {first['state']}, batch 1, {first['dtype']}; against selective_scan_ref")))
     return out

@@ -8,7 +8,8 @@ On a CUDA GPU it measures, in this order:
   ``scaled_dot_product_attention`` restricted to its FlashAttention backend;
 * **decode**: :func:`longctx.kv.paged_decode` in GB/s, as a share of the measured copy bandwidth;
 * **window**: the sliding-window kernel's time as ``n`` grows at a fixed window (linear);
-* **linear**: where :func:`longctx.linear.linear_attention` (chunked) overtakes causal SDPA.
+* **linear**: where :func:`longctx.linear.linear_attention` (chunked) overtakes causal SDPA;
+* **scan**: the selective-scan kernel against its PyTorch reference, and the bandwidth it reaches.
 
 Without CUDA it prints the measured peak memory of naive against tiled attention on the CPU
 (:func:`longctx.flash.memory_table`) beside the formulas. Either way it writes a JSON file
@@ -68,7 +69,7 @@ __all__ = [
 ]
 
 #: The GPU benchmarks ``--only`` can pick, in the order they run.
-BENCHES = ("flash", "decode", "window", "linear")
+BENCHES = ("flash", "decode", "window", "linear", "scan")
 
 #: Exit status when ``TRITON_INTERPRET`` is set (the same as a command-line error).
 EXIT_REFUSED = 2
@@ -97,7 +98,10 @@ class Plan:
             ``window_left`` keys before it.
         window_heads, window_dim: its heads and head dim (batch 1).
         linear_ns, linear_heads, linear_dim: the linear-attention benchmark (batch 1).
-        dtype: ``"bf16"`` (or ``"fp16"``, ``"fp32"``) for flash, window and linear; decode is fp16.
+        scan_ns, scan_channels, scan_state: the selective-scan benchmark (batch 1): sequence
+            lengths, channels D and state size N.
+        dtype: ``"bf16"`` (or ``"fp16"``, ``"fp32"``) for flash, window, linear and scan (whose
+            ``A``, ``D`` and bias stay float32, as Mamba keeps them); decode is fp16.
         warmup, repeats: untimed calls, then timed calls whose median is kept.
         cpu_ns: sequence lengths of the CPU memory table.
         matmul_size, copy_nbytes: the ceilings' bf16 ``[s, s] @ [s, s]`` matmul and copy size.
@@ -116,6 +120,9 @@ class Plan:
     window_dim: int = 128
     linear_heads: int = 16
     linear_dim: int = 64
+    scan_ns: tuple[int, ...] = ()
+    scan_channels: int = 2048
+    scan_state: int = 16
     dtype: str = "bf16"
     warmup: int = 2
     repeats: int = 5
@@ -127,16 +134,18 @@ class Plan:
 #: the largest flash configuration (n = 16k, d = 64, full) is about 1.1 TFLOP forward and
 #: 2.7 TFLOP backward, milliseconds each, so 13 calls x 2 passes x 2 implementations x 20
 #: configurations stay well under a minute; the largest decode reads 8.6 GB (about 3 ms);
-#: the rest is Triton compiling one kernel per variant, seconds each. Well inside 6 minutes.
+#: the rest is Triton compiling one kernel per variant, seconds each. The slowest scan call is
+#: the PyTorch reference at L = 16k: one Python step per position, a few launches each, about
+#: half a second, so 13 calls take seconds. Well inside 6 minutes.
 FULL = Plan(flash_ns=(1024, 2048, 4096, 8192, 16384),
             decode_batches=(1, 4, 16, 64), decode_contexts=(1024, 4096, 16384, 32768),
             window_ns=(2048, 4096, 8192, 16384, 32768, 65536),
-            linear_ns=(1024, 2048, 4096, 8192, 16384, 32768),
+            linear_ns=(1024, 2048, 4096, 8192, 16384, 32768), scan_ns=(1024, 4096, 16384),
             cpu_ns=(256, 512, 1024, 2048, 4096), warmup=3, repeats=10)
 
 #: ``--quick``: fewer sizes, still reaching every goal's region (d = 128 at n >= 4k; a large decode).
 QUICK = Plan(flash_ns=(2048, 8192), decode_batches=(1, 64), decode_contexts=(4096, 32768),
-             window_ns=(4096, 16384, 65536), linear_ns=(2048, 8192, 32768),
+             window_ns=(4096, 16384, 65536), linear_ns=(2048, 8192, 32768), scan_ns=(2048, 8192),
              cpu_ns=(128, 256, 512, 1024), warmup=2, repeats=5)
 
 
@@ -146,7 +155,7 @@ class Row:
 
     Attributes:
         bench: which benchmark (``"ceiling"``, ``"flash"``, ``"decode"``, ``"window"``,
-            ``"linear"``, ``"memory"``).
+            ``"linear"``, ``"scan"``, ``"memory"``).
         params: what was run (sizes, dtype, pass).
         metrics: what was measured and derived from it (``*_ms``, ``*_tflops``, ``*_gbps``,
             ratios, shares); ``None`` where a measurement failed.
@@ -750,13 +759,21 @@ def run_gpu(args: argparse.Namespace, plan: Plan) -> int:
     The file is rewritten after each benchmark (``"complete": false`` until the end), so a
     run cut short keeps what it measured.
     """
-    from longctx.bench.gpu import bench_decode, bench_flash, bench_linear, bench_window, gpu_tables, measure_ceilings
+    from longctx.bench.gpu import (
+        bench_decode,
+        bench_flash,
+        bench_linear,
+        bench_scan,
+        bench_window,
+        gpu_tables,
+        measure_ceilings,
+    )
 
     clock = CudaClock()
     only = args.only
     steps = {"flash": len(plan.flash_shapes) * 2 * len(plan.flash_ns),
              "decode": 2 * len(plan.decode_batches) * len(plan.decode_contexts),
-             "window": len(plan.window_ns), "linear": len(plan.linear_ns)}
+             "window": len(plan.window_ns), "linear": len(plan.linear_ns), "scan": len(plan.scan_ns)}
     progress = ProgressBar(1 + sum(steps[b] for b in only))
     started = time.monotonic()
     payload = {"stamp": stamp(cuda=True), "mode": "gpu", "complete": False, "quick": args.quick,
@@ -774,7 +791,8 @@ def run_gpu(args: argparse.Namespace, plan: Plan) -> int:
     payload["ceilings"] = ceilings
     progress.advance()
     save()
-    runners = {"flash": bench_flash, "decode": bench_decode, "window": bench_window, "linear": bench_linear}
+    runners = {"flash": bench_flash, "decode": bench_decode, "window": bench_window, "linear": bench_linear,
+               "scan": bench_scan}
     for name in BENCHES:
         if name in only:
             t0 = time.monotonic()
