@@ -131,7 +131,7 @@ def test_cpu_path_prints_the_memory_table_and_writes_stamped_json(tmp_path):
     big = rows[-1]["metrics"]
     assert big["naive_peak_bytes"] >= big["score_matrix_bytes"]  # naive holds at least one n x n matrix
     assert big["tiled_peak_bytes"] < big["score_matrix_bytes"]  # tiled never does
-    assert [g["passed"] for g in data["goals"]] == [None, None, None]  # no kernel timed on a CPU
+    assert [g["passed"] for g in data["goals"]] == [None] * 4  # no kernel timed on a CPU
 
 
 # ---------------------------------------------------------------- formulas
@@ -349,20 +349,27 @@ def test_goals_hold_for_the_worst_qualifying_configuration():
             _flash("forward", 2048, 128, False, 0.50),  # n < 4096: not a goal configuration
             _flash("forward", 8192, 64, False, 0.50),  # d = 64: not either
             _flash("backward", 4096, 128, False, 0.81), _flash("backward", 8192, 128, True, 0.79),
-            _decode("fp16", 64, 4096, 0.80), _decode("fp16", 16, 32768, 0.76),
-            _decode("fp16", 1, 1024, 0.05),  # small: excluded
-            _decode("int8", 64, 32768, 0.30)]  # int8: excluded from the fp16 goal
-    forward, backward, decode = evaluate_goals(rows)
+            _decode("fp16", 64, 16384, 0.80), _decode("fp16", 32, 8192, 0.76),  # the corner
+            _decode("fp16", 16, 32768, 0.10),  # batch < 32: excluded
+            _decode("fp16", 64, 4096, 0.10),  # context < 8k: excluded
+            _decode("int8", 64, 32768, 0.30),  # int8: excluded from the fp16 goal
+            Row("window_fit", {"left": 1024}, {"exponent": 1.04})]
+    forward, backward, decode, window = evaluate_goals(rows)
     assert forward["passed"] is True and forward["worst"] == 1.02 and forward["configurations"] == 2
     assert backward["passed"] is False and backward["worst"] == 0.79 and backward["worst_at"]["causal"] is True
     assert decode["passed"] is True and decode["worst"] == 0.76 and decode["configurations"] == 2
+    assert window["passed"] is True and window["worst"] == 1.04
+    superlinear = evaluate_goals([Row("window_fit", {"left": 1024}, {"exponent": 1.31})])[3]
+    assert superlinear["passed"] is False and superlinear["worst"] == 1.31
+    assert "p = 1.31" in hb._goal_lines([superlinear])
 
 
 def test_goals_fail_when_a_configuration_did_not_run_and_are_unmeasured_without_any():
-    forward, backward, decode = evaluate_goals([_flash("forward", 4096, 128, False, 1.5),
-                                                _flash("forward", 4096, 128, True, None)])
+    forward, backward, decode, window = evaluate_goals([_flash("forward", 4096, 128, False, 1.5),
+                                                        _flash("forward", 4096, 128, True, None),
+                                                        Row("window_fit", {"left": 1024}, {"exponent": None})])
     assert forward["passed"] is False and "1 of 2" in forward["note"]
-    assert backward["passed"] is None and decode["passed"] is None
+    assert backward["passed"] is None and decode["passed"] is None and window["passed"] is None
     assert backward["worst"] is None and "not measured" in backward["note"]
 
 
@@ -527,7 +534,9 @@ def test_the_gpu_run_goes_through_on_the_cpu(monkeypatch, tmp_path, capsys):
         assert m["ns_per_position"] == pytest.approx(m["ours_ms"] * 1e6 / n)
         assert m["gbps"] == pytest.approx(m["bytes"] / (m["ours_ms"] / 1e3) / 1e9)
         assert m["share_of_copy"] == pytest.approx(m["gbps"] / data["ceilings"]["gbps"])
-    assert [g["passed"] for g in data["goals"]] == [None, None, None]  # d = 16, tiny decode: none qualifies
+    # d = 16 and a tiny decode qualify for no goal; the window fit needs n >= 4 x 16 twice: it has them
+    assert [g["passed"] for g in data["goals"]][:3] == [None, None, None]
+    assert data["goals"][3]["worst"] == fit.metrics["exponent"]
 
 
 def test_json_holds_no_nan_or_infinity():

@@ -79,9 +79,12 @@ EXIT_REFUSED = 2
 DECODE_HEADS, DECODE_KV_HEADS, DECODE_HEAD_DIM, DECODE_BLOCK_SIZE = 32, 8, 128, 16
 
 #: Goals of the issue. Ratios are ours over SDPA's flash backend; ``decode_share`` is of the
-#: measured copy bandwidth, on every fp16 row with at least ``decode_min_tokens`` cached tokens.
+#: measured copy bandwidth, on every fp16 row with batch >= ``decode_min_batch`` and context >=
+#: ``decode_min_context``; the sliding window's time must grow at most as ``n^window_max_exponent``
+#: (1 is linear; the fit is over n >= 4 x the window).
 GOALS = {"forward_ratio": 1.0, "backward_ratio": 0.8, "head_dim": 128, "min_n": 4096,
-         "decode_share": 0.75, "decode_min_tokens": 2**18}
+         "decode_share": 0.75, "decode_min_batch": 32, "decode_min_context": 8192,
+         "window_max_exponent": 1.1}
 
 
 @dataclass(frozen=True)
@@ -560,17 +563,20 @@ def stamp(*, cuda: bool) -> dict[str, Any]:
 # ---------------------------------------------------------------- goals
 
 
-def _goal(name: str, target: str, values: list[tuple[dict, float | None]], least: float) -> dict[str, Any]:
-    """Pass when every qualifying configuration ran and reached ``least``; None when none qualified."""
+def _goal(name: str, target: str, values: list[tuple[dict, float | None]], *, least: float | None = None,
+          most: float | None = None) -> dict[str, Any]:
+    """Pass when every qualifying configuration ran and reached ``least`` (or stayed at or under
+    ``most``); None when none qualified. ``worst`` is the lowest value (the highest with ``most``)."""
     measured = [(p, v) for p, v in values if v is not None]
     failed = len(values) - len(measured)
-    worst = min(measured, key=lambda pv: pv[1]) if measured else None
+    pick = max if most is not None else min
+    worst = pick(measured, key=lambda pv: pv[1]) if measured else None
     if not values:
         passed, note = None, "not measured: no configuration of this run qualifies"
     elif failed:
         passed, note = False, f"{failed} of {len(values)} qualifying configurations did not run"
     else:
-        passed, note = worst[1] >= least, ""
+        passed, note = (worst[1] <= most) if most is not None else (worst[1] >= least), ""
     return {"name": name, "target": target, "worst": None if worst is None else worst[1],
             "worst_at": None if worst is None else worst[0], "configurations": len(values),
             "passed": passed, "note": note}
@@ -582,14 +588,15 @@ def evaluate_goals(rows: Sequence[Row], goals: dict[str, Any] = GOALS) -> list[d
     * forward >= ``forward_ratio`` x SDPA flash at ``d = head_dim``, ``n >= min_n``, causal and not;
     * backward >= ``backward_ratio`` x, same configurations;
     * paged decode >= ``decode_share`` of the measured copy bandwidth on every fp16 row with
-      ``batch * context >= decode_min_tokens``.
+      ``batch >= decode_min_batch`` and ``context >= decode_min_context``;
+    * sliding window: the fitted exponent of ``time ~ n^p`` at most ``window_max_exponent``.
 
     Returns:
         One dict per goal: ``name``, ``target``, ``worst`` (the lowest measured value),
         ``worst_at`` (its parameters), ``configurations`` (how many qualify), ``passed``
         (True, False, or None when no configuration of the run qualifies, or SDPA could not
         be pinned to its flash backend) and ``note``. A qualifying configuration that failed
-        to run fails its goal.
+        to run fails its goal; a window fit without two measured sizes has no verdict.
     """
     out = []
     for pass_, key in (("forward", "forward_ratio"), ("backward", "backward_ratio")):
@@ -597,17 +604,24 @@ def evaluate_goals(rows: Sequence[Row], goals: dict[str, Any] = GOALS) -> list[d
                   if r.bench == "flash" and r.params.get("pass") == pass_
                   and r.params.get("d") == goals["head_dim"] and r.params.get("n", 0) >= goals["min_n"]]
         goal = _goal(f"flash {pass_} vs SDPA flash, d={goals['head_dim']}, n>={goals['min_n']}, causal and not",
-                     f">= {goals[key]:.2f}x", values, goals[key])
+                     f">= {goals[key]:.2f}x", values, least=goals[key])
         other = sorted({str(p.get("sdpa_backend")) for p, _ in values} - {"flash"})
         if other:  # measured against another baseline than the goal names: no verdict
             goal.update(passed=None, note=f"SDPA ran without its flash backend ({'; '.join(other)})")
         out.append(goal)
     values = [(r.params, r.metrics.get("share_of_copy")) for r in rows
               if r.bench == "decode" and r.params.get("cache") == "fp16"
-              and r.params.get("batch", 0) * r.params.get("context", 0) >= goals["decode_min_tokens"]]
-    out.append(_goal(f"paged decode (fp16 cache), batch*context >= {goals['decode_min_tokens']}",
+              and r.params.get("batch", 0) >= goals["decode_min_batch"]
+              and r.params.get("context", 0) >= goals["decode_min_context"]]
+    out.append(_goal(f"paged decode (fp16 cache), batch >= {goals['decode_min_batch']}, "
+                     f"context >= {goals['decode_min_context']}",
                      f">= {100 * goals['decode_share']:.0f}% of measured copy bandwidth", values,
-                     goals["decode_share"]))
+                     least=goals["decode_share"]))
+    values = [(r.params, r.metrics.get("exponent")) for r in rows
+              if r.bench == "window_fit" and r.metrics.get("exponent") is not None]
+    out.append(_goal("sliding-window time ~ n^p at a fixed window (fit over n >= 4 x window)",
+                     f"p <= {goals['window_max_exponent']:.2f} (linear in n)", values,
+                     most=goals["window_max_exponent"]))
     return out
 
 
@@ -616,7 +630,12 @@ def _goal_lines(goals: list[dict[str, Any]]) -> str:
     for g in goals:
         verdict = {True: "PASS", False: "FAIL", None: "not measured"}[g["passed"]]
         worst = g["worst"]
-        shown = None if worst is None else (_pct(worst) if "%" in g["target"] else f"{worst:.2f}x")
+        if worst is None:
+            shown = None
+        elif "%" in g["target"]:
+            shown = _pct(worst)
+        else:
+            shown = f"p = {worst:.2f}" if g["target"].startswith("p ") else f"{worst:.2f}x"
         cells.append([g["name"], g["target"], shown, verdict, g["note"]])
     return format_table(["goal", "target", "worst", "result", "note"], cells, title="Goals")
 
