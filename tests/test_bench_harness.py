@@ -572,3 +572,21 @@ def test_stamp_on_the_cpu_and_missing_tools():
     assert hb._run_text(["no-such-command-longctx", "--version"]) is None
     assert hb._run_text([sys.executable, "-c", "import sys; sys.exit(3)"]) is None
     assert hb._run_text([sys.executable, "-c", "print(' 550.54 ')"]) == "550.54"
+
+
+def test_a_kernel_that_cannot_be_imported_becomes_a_note(monkeypatch):
+    from longctx.bench import gpu
+
+    fn, note = gpu._ours("longctx.no_such_module", "kernel")
+    assert fn is None and note == "ours unavailable: ModuleNotFoundError: No module named 'longctx.no_such_module'"
+    assert gpu._ours("longctx.ssm", "selective_scan_fn")[0] is not None
+
+    monkeypatch.setattr(gpu, "DEVICE", "cpu")
+    monkeypatch.setattr(gpu, "_ours", lambda module, name: (None, f"ours unavailable: no {name}"))
+    plan = hb.Plan(flash_ns=(), decode_batches=(1,), decode_contexts=(32, 64), window_ns=(64,), linear_ns=(),
+                   cpu_ns=(), window_left=16, window_heads=1, window_dim=16, warmup=0, repeats=1)
+    bar = hb.ProgressBar(3, stream=io.StringIO())
+    window = gpu.bench_window(plan, FakeClock(), {"tflops": 1.0, "gbps": 1.0}, bar)
+    decode = gpu.bench_decode(plan, FakeClock(), {"tflops": 1.0, "gbps": 1.0}, bar)
+    assert [r.note for r in window] == ["ours unavailable: no flash_attention"]
+    assert [r.note for r in decode] == ["ours unavailable: no paged_decode"] * 4  # fp16 and int8, 2 contexts

@@ -64,6 +64,16 @@ def _error_note(exc: BaseException) -> str:
     return text[:200]
 
 
+def _ours(module: str, name: str) -> tuple[Callable | None, str]:
+    """``(module.name, "")``, or ``(None, note)`` when the kernel cannot be imported (no Triton)."""
+    import importlib
+
+    try:
+        return getattr(importlib.import_module(module), name), ""
+    except ImportError as exc:
+        return None, f"ours unavailable: {_error_note(exc)}"
+
+
 def _first(out):
     """The output tensor of a kernel that may also return extras (``(out, lse)``)."""
     return out[0] if isinstance(out, (tuple, list)) else out
@@ -167,12 +177,7 @@ def bench_flash(plan: Plan, clock, ceilings: dict[str, float], progress: Progres
     """
     import torch
 
-    try:
-        from longctx.flash import flash_attention
-    except ImportError as exc:
-        flash_attention, missing = None, f"ours unavailable: {_error_note(exc)}"
-    else:
-        missing = ""
+    flash_attention, missing = _ours("longctx.flash", "flash_attention")
     rows = []
     dtype = _dtype(plan.dtype)
     prime = _prime()
@@ -277,15 +282,6 @@ def _prime() -> Callable[[], None]:
     return prime
 
 
-def _paged_decode():
-    """The public ``paged_decode`` wherever the package exports it."""
-    try:
-        from longctx.kv import paged_decode
-    except ImportError:
-        from longctx.kv.paged_kernel import paged_decode
-    return paged_decode
-
-
 def _kernel_only_launch(q, kc, vc, table, lens, ks, vs) -> Callable[[], object]:
     """The decode kernels alone: the inputs are validated once here, not on every call.
 
@@ -312,10 +308,9 @@ def bench_decode(plan: Plan, clock, ceilings: dict[str, float], progress: Progre
     ``paged_decode`` call with its per-call checks (``params["timed"]`` says which time the
     GB/s come from, should the kernel alone fail to run).
     """
-    try:
-        paged_decode = _paged_decode()
-    except ImportError as exc:
-        rows = [Row("decode", {"batch": b, "context": c, "cache": cache}, {}, f"ours unavailable: {_error_note(exc)}")
+    paged_decode, missing = _ours("longctx.kv", "paged_decode")
+    if paged_decode is None:
+        rows = [Row("decode", {"batch": b, "context": c, "cache": cache}, {}, missing)
                 for cache in ("fp16", "int8") for b in plan.decode_batches for c in plan.decode_contexts]
         progress.advance(steps=len(rows))
         return rows
@@ -367,11 +362,9 @@ def bench_window(plan: Plan, clock, ceilings: dict[str, float], progress: Progre
     import torch
 
     left, heads, d, dtype = plan.window_left, plan.window_heads, plan.window_dim, _dtype(plan.dtype)
-    try:
-        from longctx.flash import flash_attention
-    except ImportError as exc:
-        rows = [Row("window", {"n": n, "left": left}, {}, f"ours unavailable: {_error_note(exc)}")
-                for n in plan.window_ns]
+    flash_attention, missing = _ours("longctx.flash", "flash_attention")
+    if flash_attention is None:
+        rows = [Row("window", {"n": n, "left": left}, {}, missing) for n in plan.window_ns]
         progress.advance(steps=len(rows))
         return rows
     rows = []
@@ -406,12 +399,7 @@ def bench_linear(plan: Plan, clock, ceilings: dict[str, float], progress: Progre
     import torch
 
     heads, d, dtype = plan.linear_heads, plan.linear_dim, _dtype(plan.dtype)
-    try:
-        from longctx.linear import linear_attention
-    except ImportError as exc:
-        linear_attention, missing = None, f"ours unavailable: {_error_note(exc)}"
-    else:
-        missing = ""
+    linear_attention, missing = _ours("longctx.linear", "linear_attention")
     sdpa, backend = _sdpa(True, dtype)
     prime = _prime()
     rows = []
@@ -459,12 +447,7 @@ def bench_scan(plan: Plan, clock, ceilings: dict[str, float], progress: Progress
     import torch
 
     channels, state, dtype = plan.scan_channels, plan.scan_state, _dtype(plan.dtype)
-    try:
-        from longctx.ssm.kernel import selective_scan_fn
-    except ImportError as exc:
-        selective_scan_fn, missing = None, f"ours unavailable: {_error_note(exc)}"
-    else:
-        missing = ""
+    selective_scan_fn, missing = _ours("longctx.ssm", "selective_scan_fn")
     from longctx.ssm import selective_scan_ref
 
     prime = _prime()
