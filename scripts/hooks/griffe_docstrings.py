@@ -15,6 +15,7 @@ renders them (loaded from mkdocs.yml under mkdocstrings' ``extensions``):
 from __future__ import annotations
 
 import re
+import textwrap
 
 import griffe
 
@@ -41,8 +42,6 @@ def rewrite(text: str, root: griffe.Module, scope: griffe.Object) -> str:
         return f'<autoref identifier="{_canonical(root, scope, name)}" optional><code>{shown}</code></autoref>'
 
     def legend(match: re.Match) -> str:
-        import textwrap
-
         return f"{match[1]}\n\n```text\n{textwrap.dedent(match[2]).rstrip()}\n```\n"
 
     return _LEGEND.sub(legend, _ROLE.sub(role, text))
