@@ -146,3 +146,36 @@ def test_hook_fails_the_build_on_a_bad_file(hook, tmp_path):
     _write(tmp_path, "bad.json", _result(mode="cpu-memory"))
     with pytest.raises(PluginError, match="bad.json"):
         hook.on_files(_Files(), _config(tmp_path))
+
+
+def _with_linear(crossover_n, ns=(2048, 8192, 32768)):
+    rows = [Row("linear", {"n": n, "heads": 16, "d": 64, "batch": 1, "dtype": "bf16", "causal": True}, {})
+            for n in ns] + [Row("linear_crossover", {"ns": list(ns)}, {"n": crossover_n})]
+    data = _result()
+    data["rows"] += [r.to_dict() for r in rows]
+    return data
+
+
+def test_measured_crossover_names_the_newest_result_that_has_one():
+    from longctx.bench.results import measured_crossover
+
+    assert "No GPU measurement of the kernel has been committed" in measured_crossover([])
+    older = {**_with_linear(8192), "stamp": {**STAMP, "date": "2026-01-02T00:00:00+00:00", "card": "Old Card"}}
+    newest_without = {**_result(), "file": "x.json"}  # newest, but no linear rows: skipped
+    text = measured_crossover([newest_without, {**_with_linear(2048), "file": "y.json"}, older])
+    assert text.startswith("Measured on Test Card (2026-11-27, torch 2.11.0, triton 3.6.0), 16 heads of d = 64")
+    assert "from n = 2,048 on" in text
+    never = measured_crossover([_with_linear(None)])
+    assert "not faster than causal SDPA at any length up to n = 32,768" in never
+
+
+def test_hook_puts_the_measured_crossover_in_the_lesson(hook, tmp_path):
+    lesson = "By measurement. <!-- measured-linear-crossover --> Then the lab."
+    hook.on_files(_Files(), _config(tmp_path))
+    out = hook.on_page_markdown(lesson, _page("lessons/03-linear-and-ssm.md"), {}, None)
+    assert "No GPU measurement" in out and "<!--" not in out
+    _write(tmp_path, "test-card.json", _with_linear(4096))
+    hook.on_files(_Files(), _config(tmp_path))
+    out = hook.on_page_markdown(lesson, _page("lessons/03-linear-and-ssm.md"), {}, None)
+    assert "from n = 4,096 on" in out and out.endswith("Then the lab.")
+    assert hook.CROSSOVER_MARKER in (ROOT / "docs" / "lessons" / "03-linear-and-ssm.md").read_text()

@@ -4,7 +4,9 @@ Each ``*.json`` there (written by ``python -m longctx.bench`` on a GPU, see
 scripts/gpu-check.sh) becomes a section of the page that carries the marker
 ``<!-- benchmark-results -->``: its stamp, the goals with pass or fail, the tables and a
 figure. With no file there, the page says plainly that no GPU result exists yet. A file that
-is not a complete, stamped GPU result fails the build.
+is not a complete, stamped GPU result fails the build. A page that carries
+``<!-- measured-linear-crossover -->`` (Lesson 3) gets the newest measured crossover of linear
+attention against SDPA in its place, or the statement that none has been measured.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from pathlib import Path
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 
-from longctx.bench.results import load_results, result_figure, result_tables
+from longctx.bench.results import load_results, measured_crossover, result_figure, result_tables
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "data" / "benchmarks"
 MARKER = "<!-- benchmark-results -->"
+CROSSOVER_MARKER = "<!-- measured-linear-crossover -->"
 
 _results: list[dict] = []
 
@@ -65,6 +68,8 @@ def _rel(target: str, page_dir: str) -> str:
 
 
 def on_page_markdown(markdown: str, page, config, files) -> str:
+    if CROSSOVER_MARKER in markdown:
+        markdown = markdown.replace(CROSSOVER_MARKER, measured_crossover(_results))
     if MARKER not in markdown:
         return markdown
     if not _results:

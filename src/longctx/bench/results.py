@@ -15,7 +15,7 @@ from typing import Any
 from longctx.bench.gpu import gpu_tables
 from longctx.bench.harness import Row
 
-__all__ = ["REQUIRED_STAMP", "load_results", "result_figure", "result_tables"]
+__all__ = ["REQUIRED_STAMP", "load_results", "measured_crossover", "result_figure", "result_tables"]
 
 #: Fields of the stamp a result must carry to be shown.
 REQUIRED_STAMP = ("card", "driver", "torch", "triton", "git_commit", "date")
@@ -71,6 +71,36 @@ def _rows(result: dict[str, Any]) -> list[Row]:
 def result_tables(result: dict[str, Any]) -> list[str]:
     """The result's measurements as the fixed-width tables the command printed."""
     return gpu_tables(_rows(result))
+
+
+def measured_crossover(results: list[dict[str, Any]]) -> str:
+    """One sentence on where linear attention overtook SDPA on a GPU, from the newest result that measured it.
+
+    Args:
+        results: as :func:`load_results` returns them (newest first).
+
+    Returns:
+        Markdown text: the card, date, shape and crossover length of the newest result with a
+        ``linear_crossover`` row, or a plain statement that no such measurement exists.
+    """
+    for result in results:
+        rows = _rows(result)
+        cross = next((r for r in rows if r.bench == "linear_crossover"), None)
+        linear = [r for r in rows if r.bench == "linear"]
+        if cross is None or not linear:
+            continue
+        st, first = result["stamp"], linear[0].params
+        where = (f"{st['card']} ({str(st['date'])[:10]}, torch {st['torch']}, triton {st['triton']}), "
+                 f"{first['heads']} heads of d = {first['d']} in {first['dtype']}, batch 1")
+        n = cross.metrics.get("n")
+        if n is None:
+            longest = max(r.params["n"] for r in linear)
+            return (f"Measured on {where}: the chunked kernel was not faster than causal SDPA at any length "
+                    f"up to n = {longest:,}.")
+        return (f"Measured on {where}: the chunked kernel is faster than causal SDPA from n = {n:,} on, "
+                f"at every longer length measured.")
+    return ("No GPU measurement of the kernel has been committed to this site yet; when one is, the "
+            "measured crossover appears here.")
 
 
 def result_figure(result: dict[str, Any]) -> str:
