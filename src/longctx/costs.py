@@ -19,7 +19,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
-from numbers import Integral, Real
+from numbers import Real
+
+from longctx._checks import nonneg_int as _nonneg_int
+from longctx._checks import positive_int as _positive_int
 
 __all__ = [
     "BYTES_PER_ELEMENT",
@@ -89,15 +92,6 @@ GPU_MEMORY_BYTES: dict[str, tuple[float, str]] = {
     "A100 40GB": (40e9, "NVIDIA A100 Tensor Core GPU datasheet (40 GB HBM2)"),
     "A100 80GB": (80e9, "NVIDIA A100 Tensor Core GPU datasheet (80 GB HBM2e)"),
 }
-
-
-def _positive_int(name: str, value: object) -> int:
-    """Return ``value`` as an int, or raise naming ``name`` and what was expected."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be a positive integer, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return int(value)
 
 
 def bytes_per_element(dtype: str | float) -> float:
@@ -403,15 +397,6 @@ def attention_cost_summary(seq_len: int, *, reference_len: int, heads: int, laye
 # The rest of the course's formulas: training FLOPs, HBM traffic, caches and states,
 # sliding windows, paging and the decode roofline. Same conventions as above.
 # =====================================================================================
-
-
-def _nonneg_int(name: str, value: object) -> int:
-    """Return ``value`` as an int >= 0, or raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be a non-negative integer, got {type(value).__name__} {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value}")
-    return int(value)
 
 
 def _real(name: str, value: object, *, positive: bool) -> float:

@@ -19,9 +19,8 @@ Everything is for **one layer and one sequence**:
 
 from __future__ import annotations
 
-from numbers import Integral
-
 from longctx import costs
+from longctx._checks import nonneg_int as _nonneg
 from longctx.linear.costs import linear_attention_flops
 
 __all__ = ["DEFAULTS", "VARIANTS", "bigbird_pairs", "cost_summary_rows", "default", "log_sum_exp_bytes", "ssm_scan_flops", "window_band_pairs"]
@@ -62,14 +61,6 @@ def default(name: str) -> int | str:
 def log_sum_exp_bytes() -> int:
     """Bytes FlashAttention keeps per query row and head: one fp32 log-sum-exp (:data:`longctx.costs.STATS_BYTES`)."""
     return costs.STATS_BYTES
-
-
-def _nonneg(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be a non-negative integer, got {type(value).__name__} {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value}")
-    return int(value)
 
 
 # --8<-- [start:pattern-pairs]

@@ -47,6 +47,7 @@ from numbers import Integral, Real
 
 import torch
 
+from longctx._checks import positive_int as _positive_int
 from longctx.attention.reference import attention_ref
 from longctx.linear.reference import linear_attention_ref
 from longctx.recall.mqar import decode, trial_seed
@@ -85,14 +86,6 @@ MODEL_LABELS = {
 #: Context lengths and depths of the site's grid (the page, the figure and the notebook use them).
 GRID_LENGTHS = (64, 128, 256, 512, 1024, 2048, 4096)
 GRID_DEPTHS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be a positive integer, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return int(value)
 
 
 def _int(name: str, value: object, minimum: int) -> int:

@@ -30,6 +30,7 @@ from numbers import Integral, Real
 
 import torch
 
+from longctx._checks import positive_int
 from longctx.attention.reference import _check_qkv, attention_ref
 
 __all__ = [
@@ -47,14 +48,6 @@ NEG_INF = float("-inf")
 
 
 # ---------------------------------------------------------------- argument checks
-
-
-def _check_block(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be a positive int, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value}")
-    return int(value)
 
 
 def _check_window(window: object) -> tuple[int, int]:
@@ -94,7 +87,7 @@ def _check_inputs(q, k, v, causal, window, scale, block_q, block_k):
     if not isinstance(causal, bool):
         raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
     return (_check_window(window), _check_scale(scale, q.shape[3]),
-            _check_block("block_q", block_q), _check_block("block_k", block_k))
+            positive_int("block_q", block_q), positive_int("block_k", block_k))
 
 
 # ---------------------------------------------------------------- masks and tiles
@@ -168,8 +161,8 @@ def tile_counts(T: int, S: int, *, causal: bool = False, window: tuple[int, int]
         that hold at least one visible entry (computed), and those the mask hides entirely
         (never computed).
     """
-    T, S = _check_block("T", T), _check_block("S", S)
-    block_q, block_k = _check_block("block_q", block_q), _check_block("block_k", block_k)
+    T, S = positive_int("T", T), positive_int("S", S)
+    block_q, block_k = positive_int("block_q", block_q), positive_int("block_k", block_k)
     window = _check_window(window)
     total = visited = 0
     for i0 in range(0, T, block_q):
@@ -441,9 +434,9 @@ def memory_model(n: int, *, head_dim: int = 64, block_q: int = 64, block_k: int 
         ``lse_bytes``: the ``[n]`` log-sum-exp the tiled forward keeps for its backward,
         the O(n) part.
     """
-    n, head_dim = _check_block("n", n), _check_block("head_dim", head_dim)
-    block_q, block_k = _check_block("block_q", block_q), _check_block("block_k", block_k)
-    e = _check_block("bytes_per_element", bytes_per_element)
+    n, head_dim = positive_int("n", n), positive_int("head_dim", head_dim)
+    block_q, block_k = positive_int("block_q", block_q), positive_int("block_k", block_k)
+    e = positive_int("bytes_per_element", bytes_per_element)
     return {
         "score_matrix_bytes": n * n * e,
         "tile_bytes": block_q * block_k * e,
@@ -480,7 +473,7 @@ def memory_table(ns: Iterable[int], *, head_dim: int = 64, block_q: int = 64, bl
     """
     from longctx.bench.memory import peak_rss_bytes
 
-    ns = [_check_block("n", n) for n in ns]
+    ns = [positive_int("n", n) for n in ns]
     rows = []
     for n in ns:
         gen = torch.Generator().manual_seed(seed + n)

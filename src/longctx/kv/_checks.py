@@ -2,27 +2,9 @@
 
 from __future__ import annotations
 
-from numbers import Integral
-
 import torch
 
-
-def positive_int(name: str, value: object) -> int:
-    """Return ``value`` as an int >= 1, or raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be a positive integer, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return int(value)
-
-
-def nonneg_int(name: str, value: object) -> int:
-    """Return ``value`` as an int >= 0, or raise naming ``name``."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be a non-negative integer, got {type(value).__name__} {value!r}")
-    if value < 0:
-        raise ValueError(f"{name} must be a non-negative integer, got {value}")
-    return int(value)
+from longctx._checks import nonneg_int, positive_int  # noqa: F401  (re-exported to kv/)
 
 
 def float_tensor(name: str, t: object, dims: int) -> torch.Tensor:

@@ -21,19 +21,10 @@ Per head, for n tokens:
 
 from __future__ import annotations
 
-from numbers import Integral
-
+from longctx._checks import positive_int as _positive_int
 from longctx.costs import attention_flops
 
 __all__ = ["chunk_pairs", "crossover_seq_len", "linear_attention_flops", "softmax_over_linear_flops"]
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be a positive integer, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return int(value)
 
 
 def _flag(name: str, value: object) -> bool:

@@ -25,6 +25,8 @@ from numbers import Integral
 import torch
 import torch.nn.functional as F
 
+from longctx._checks import positive_int as _positive_int
+
 __all__ = [
     "FEATURE_MAPS",
     "FavorFeatures",
@@ -59,14 +61,6 @@ FEATURE_MAPS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "elu": elu_feature,
     "relu": relu_feature,
 }
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be a positive integer, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return int(value)
 
 
 def _generator(seed: int | None, generator: torch.Generator | None) -> torch.Generator:

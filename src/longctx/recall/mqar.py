@@ -54,6 +54,7 @@ from numbers import Integral, Real
 
 import torch
 
+from longctx._checks import positive_int as _positive_int
 from longctx.attention.reference import attention_ref
 from longctx.linear.feature_maps import orthogonal_gaussian, resolve_feature_map
 from longctx.linear.reference import linear_attention_ref
@@ -91,14 +92,6 @@ MODEL_LABELS = {
     "linear_elu": "linear attention (elu+1)",
     "ssm": "selective SSM",
 }
-
-
-def _positive_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be a positive integer, got {type(value).__name__} {value!r}")
-    if value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return int(value)
 
 
 def _int(name: str, value: object) -> int:
