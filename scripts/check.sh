@@ -19,6 +19,8 @@ step() {
   printf '\033[1m<== %s: ok in %ss\033[0m\n' "$name" "$((SECONDS - t0))"
 }
 
+step "GitHub workflows audit (zizmor, offline: pinned actions, no persisted credentials)" \
+  zizmor --offline --no-progress .github
 rm -f .coverage .coverage.*
 step "unit tests (package, kernels under the interpreter, docs policy, quiz data), with coverage" \
   coverage run -m pytest tests --ignore=tests/browser -p no:cacheprovider
