@@ -76,7 +76,11 @@ def _project(tmp_path: Path, page: str, driver: str) -> Path:
     """A project with src/tiny/mod.py, docs/page.md and .coverage from running ``driver``."""
     (tmp_path / "src" / "tiny").mkdir(parents=True)
     (tmp_path / "src" / "tiny" / "__init__.py").write_text("")
-    (tmp_path / "src" / "tiny" / "mod.py").write_text(MODULE)
+    module = MODULE
+    for name in ("clip", "excused"):  # a marked section no page shows fails the gate: unmark it
+        if f"tiny/mod.py:{name}" not in page:
+            module = module.replace(f"# --8<-- [start:{name}]\n", "").replace(f"# --8<-- [end:{name}]\n", "")
+    (tmp_path / "src" / "tiny" / "mod.py").write_text(module)
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "page.md").write_text(textwrap.dedent(page))
     (tmp_path / "pyproject.toml").write_text(PYPROJECT)
@@ -200,6 +204,140 @@ def test_split_target():
     assert cov_gate.split_target("a/b.py") == ("a/b.py", None, None)
     assert cov_gate.split_target("a/b.py:3:7") == ("a/b.py", None, ":3:7")
     assert cov_gate.split_target("a/b.py:3") == ("a/b.py", None, ":3")
+
+
+# --- the section rule ---------------------------------------------------------------------------
+
+RULE_MODULE = '''\
+"""Sections that break the rule, and two that keep it."""
+import math
+
+
+# --8<-- [start:whole]
+import functools
+
+
+@functools.cache
+def whole(x):
+    """Docstring lines do not count."""
+    # nor do comments
+    return math.sqrt(x)
+
+
+class Box:
+    size = 2
+# --8<-- [end:whole]
+
+
+def outer(x):
+    y = x + 1
+    # --8<-- [start:inside]
+    z = y * 2
+    return z
+    # --8<-- [end:inside]
+
+
+# --8<-- [start:loose]
+LIMIT = 3
+
+
+def uses_limit():
+    return LIMIT
+# --8<-- [end:loose]
+
+
+def cut_in_two(x):
+    # --8<-- [start:half]
+    a = x
+    return a
+
+
+def after_cut():
+    return 1
+# --8<-- [end:half]
+
+
+# --8<-- [start:long]
+def long_one(x):
+    """A docstring of
+    three lines."""
+{body}
+    return x
+# --8<-- [end:long]
+
+
+# --8<-- [start:forty]
+def forty(x):
+{body39}
+# --8<-- [end:forty]
+
+
+# --8<-- [start:unshown]
+def unshown_helper():
+    return 0
+# --8<-- [end:unshown]
+'''.format(body="\n".join("    x = x + 1  # step" for _ in range(40)),
+           body39="\n".join("    x = x + 1" for _ in range(38)) + "\n    return x")
+
+RULE_PAGE = "".join(f'```python\n--8<-- "tiny/rules.py:{name}"\n```\n\n'
+                    for name in ("whole", "inside", "loose", "half", "long", "forty"))
+
+
+def _rule_project(tmp_path: Path) -> Path:
+    (tmp_path / "src" / "tiny").mkdir(parents=True)
+    (tmp_path / "src" / "tiny" / "rules.py").write_text(RULE_MODULE)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "page.md").write_text(RULE_PAGE)
+    return tmp_path
+
+
+def test_section_rule_per_section(tmp_path):
+    source = _rule_project(tmp_path) / "src" / "tiny" / "rules.py"
+    loc, why = cov_gate.section_rule(source, "whole")
+    # import functools, @functools.cache, def, return, class Box, size = 2
+    assert why == [] and loc == 6
+    assert cov_gate.section_rule(source, "forty") == (40, [])
+    _, why = cov_gate.section_rule(source, "inside")
+    assert why == [f"starts inside function outer (lines {_line_of(RULE_MODULE, 'def outer')}-"
+                   f"{_line_of(RULE_MODULE, 'end:inside') - 1}): mark the whole function or class"]
+    _, why = cov_gate.section_rule(source, "loose")
+    assert why == [f"line {_line_of(RULE_MODULE, 'LIMIT = 3')} is a top-level assign statement: "
+                   "a section holds only whole functions, classes and imports"]
+    _, why = cov_gate.section_rule(source, "half")
+    assert len(why) == 1 and why[0].startswith("starts inside function cut_in_two")
+    loc, why = cov_gate.section_rule(source, "long")
+    assert loc == 42 and why == ["42 lines of code, more than 40 (docstrings, comments and blank lines "
+                                 "not counted): split it into named steps"]
+
+
+def test_section_rule_table_names_file_and_section(tmp_path, capsys):
+    project = _rule_project(tmp_path)
+    results = {r.target: r for r in cov_gate.check_sections(project, rule_only=True)}
+    assert sorted(results) == [f"tiny/rules.py:{n}" for n in sorted(("whole", "inside", "loose", "half", "long",
+                                                                      "forty", "unshown"))]
+    assert [t for t, r in results.items() if r.ok] == ["tiny/rules.py:forty", "tiny/rules.py:whole"]
+    assert results["tiny/rules.py:unshown"].error.startswith("marked in src/ but included by no page")
+    rc = cov_gate.main(["--root", str(project), "--rule-only"])
+    out = capsys.readouterr().out
+    assert rc == 1
+    table = out[out.index("file:section"):]
+    for target, why in [("tiny/rules.py:inside", "starts inside function outer"),
+                        ("tiny/rules.py:loose", "is a top-level assign statement"),
+                        ("tiny/rules.py:long", "42 lines of code, more than 40"),
+                        ("tiny/rules.py:unshown", "included by no page")]:
+        assert any(line.startswith(target) and why in line for line in table.splitlines()), (target, out)
+    assert "tiny/rules.py:whole" not in table and "2 of 7 sections obey the section rule; 5 LOW" in out
+
+
+def test_section_rule_fails_the_coverage_run_too(tmp_path, capsys):
+    """A fully executed section that breaks the rule is still LOW."""
+    project = _project(tmp_path, PAGE, "clip(1, 0, 2)\ntry:\n    clip(0, 2, 1)\nexcept ValueError:\n    pass\n")
+    text = (project / "src" / "tiny" / "mod.py").read_text()
+    (project / "src" / "tiny" / "mod.py").write_text(text.replace("# --8<-- [start:clip]\n", "")
+                                                         .replace("    if lo > hi:", "    # --8<-- [start:clip]\n    if lo > hi:"))
+    rc, out = _run_gate(project, capsys)
+    assert rc == 1
+    assert "LOW tiny/mod.py:clip" in out and "starts inside function clip" in out
 
 
 # --- link checker -------------------------------------------------------------------------------
