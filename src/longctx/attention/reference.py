@@ -13,45 +13,12 @@ Lesson 1 measures. Half-precision inputs are computed in float32 and cast back.
 
 from __future__ import annotations
 
-import math
-
 import torch
 
+from longctx import checks
+from longctx.checks import qkv as _check_qkv  # noqa: F401  (transitional: kernels still import this name)
+
 __all__ = ["attention_ref", "causal_mask", "softmax_ref"]
-
-
-def _check_qkv(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> None:
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
-        if t.dim() != 4:
-            raise ValueError(f"{name} must have 4 dims [B, heads, len, dim], got shape {tuple(t.shape)}")
-        if not t.dtype.is_floating_point:
-            raise TypeError(f"{name} must be a floating-point tensor, got {t.dtype}")
-    if not (q.dtype == k.dtype == v.dtype):
-        raise TypeError(f"q, k and v must share a dtype, got {q.dtype}, {k.dtype}, {v.dtype}")
-    B, H, _, D = q.shape
-    if k.shape[0] != B or v.shape[0] != B:
-        raise ValueError(f"batch sizes differ: q {B}, k {k.shape[0]}, v {v.shape[0]}")
-    if k.shape[1] != v.shape[1] or k.shape[2] != v.shape[2]:
-        raise ValueError(f"k and v must agree on [B, H_kv, S], got {tuple(k.shape)} and {tuple(v.shape)}")
-    if k.shape[3] != D:
-        raise ValueError(f"k's head dim {k.shape[3]} differs from q's {D}")
-    if k.shape[1] == 0 or H % k.shape[1] != 0:
-        raise ValueError(f"query heads H={H} must be a multiple of key/value heads H_kv={k.shape[1]}")
-
-
-def _check_mask(mask: object, shape: tuple[int, int, int, int]) -> None:
-    if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"mask must be a torch.Tensor or None, got {type(mask).__name__}")
-    if mask.dtype != torch.bool and not mask.dtype.is_floating_point:
-        raise TypeError(f"mask must be boolean (True = keep) or an additive float, got {mask.dtype}")
-    try:
-        ok = torch.broadcast_shapes(mask.shape, shape) == torch.Size(shape)
-    except RuntimeError:
-        ok = False
-    if not ok:
-        raise ValueError(f"mask of shape {tuple(mask.shape)} does not broadcast to [B, H, T, S] = {shape}")
 
 
 # --8<-- [start:causal-mask]
@@ -96,14 +63,13 @@ def attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: 
     Returns:
         ``[B, H, T, Dv]`` in the input dtype. A query that sees no key gets zeros.
     """
-    _check_qkv(q, k, v)
+    checks.qkv(q, k, v)
     B, H, T, D = q.shape
     H_kv, S = k.shape[1], k.shape[2]
-    scale = 1.0 / math.sqrt(D) if scale is None else float(scale)
-    if not math.isfinite(scale):
-        raise ValueError(f"scale must be a finite number, got {scale}")
+    causal = checks.flag("causal", causal)
+    scale = checks.attention_scale(scale, D)
     if mask is not None:
-        _check_mask(mask, (B, H, T, S))
+        checks.attention_mask(mask, (B, H, T, S))
     work = torch.promote_types(q.dtype, torch.float32)  # fp16/bf16 are computed in fp32
 
     group = H // H_kv

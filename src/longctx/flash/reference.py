@@ -24,14 +24,14 @@ half-precision inputs (float64 stays float64), readable over quick. The Triton k
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable, Sequence
-from numbers import Integral, Real
+from collections.abc import Iterable
 
 import torch
 
-from longctx._checks import positive_int
-from longctx.attention.reference import _check_qkv, attention_ref
+from longctx import checks
+from longctx.attention.reference import attention_ref
+from longctx.checks import attention_scale as _check_scale  # noqa: F401  (transitional: flash/kernel.py)
+from longctx.checks import window_pair as _check_window
 
 __all__ = [
     "flash_attention_ref",
@@ -50,44 +50,12 @@ NEG_INF = float("-inf")
 # ---------------------------------------------------------------- argument checks
 
 
-def _check_window(window: object) -> tuple[int, int]:
-    """``None`` -> ``(-1, -1)``; otherwise a pair of ints, each ``>= 0`` or exactly ``-1``."""
-    if window is None:
-        return (-1, -1)
-    if isinstance(window, (str, bytes)) or not isinstance(window, Sequence) or len(window) != 2:
-        raise TypeError(f"window must be None or a pair (left, right) of ints, got {window!r}")
-    for side, w in zip(("left", "right"), window):
-        if isinstance(w, bool) or not isinstance(w, Integral):
-            raise TypeError(f"window {side} must be an int (-1 = unbounded), got {type(w).__name__} {w!r}")
-        if w < -1:
-            raise ValueError(f"window {side} must be >= 0, or -1 for unbounded, got {w}")
-    return (int(window[0]), int(window[1]))
-
-
-def _check_scale(scale: object, D: int) -> float:
-    if scale is None:
-        return 1.0 / math.sqrt(D)
-    if isinstance(scale, bool) or not isinstance(scale, Real):
-        raise TypeError(f"scale must be a real number or None, got {type(scale).__name__}")
-    scale = float(scale)
-    if not math.isfinite(scale):
-        raise ValueError(f"scale must be a finite number, got {scale}")
-    return scale
-
-
 def _check_inputs(q, k, v, causal, window, scale, block_q, block_k):
     """Validate everything; return ``(window, scale, block_q, block_k)`` normalised."""
-    _check_qkv(q, k, v)
-    if q.shape[2] == 0:
-        raise ValueError(f"q must hold at least one query position (T >= 1), got shape {tuple(q.shape)}")
-    if k.shape[2] == 0:
-        raise ValueError(f"k and v must hold at least one key position (S >= 1), got shape {tuple(k.shape)}")
-    if q.shape[3] == 0:
-        raise ValueError(f"q and k must have a head dim D >= 1, got shape {tuple(q.shape)}")
-    if not isinstance(causal, bool):
-        raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
-    return (_check_window(window), _check_scale(scale, q.shape[3]),
-            positive_int("block_q", block_q), positive_int("block_k", block_k))
+    checks.qkv(q, k, v, nonempty=True)
+    checks.flag("causal", causal)
+    return (checks.window_pair(window), checks.attention_scale(scale, q.shape[3]),
+            checks.positive_int("block_q", block_q), checks.positive_int("block_k", block_k))
 
 
 # ---------------------------------------------------------------- masks and tiles
@@ -161,8 +129,8 @@ def tile_counts(T: int, S: int, *, causal: bool = False, window: tuple[int, int]
         that hold at least one visible entry (computed), and those the mask hides entirely
         (never computed).
     """
-    T, S = positive_int("T", T), positive_int("S", S)
-    block_q, block_k = positive_int("block_q", block_q), positive_int("block_k", block_k)
+    T, S = checks.positive_int("T", T), checks.positive_int("S", S)
+    block_q, block_k = checks.positive_int("block_q", block_q), checks.positive_int("block_k", block_k)
     window = _check_window(window)
     total = visited = 0
     for i0 in range(0, T, block_q):
@@ -434,9 +402,9 @@ def memory_model(n: int, *, head_dim: int = 64, block_q: int = 64, block_k: int 
         ``lse_bytes``: the ``[n]`` log-sum-exp the tiled forward keeps for its backward,
         the O(n) part.
     """
-    n, head_dim = positive_int("n", n), positive_int("head_dim", head_dim)
-    block_q, block_k = positive_int("block_q", block_q), positive_int("block_k", block_k)
-    e = positive_int("bytes_per_element", bytes_per_element)
+    n, head_dim = checks.positive_int("n", n), checks.positive_int("head_dim", head_dim)
+    block_q, block_k = checks.positive_int("block_q", block_q), checks.positive_int("block_k", block_k)
+    e = checks.positive_int("bytes_per_element", bytes_per_element)
     return {
         "score_matrix_bytes": n * n * e,
         "tile_bytes": block_q * block_k * e,
@@ -473,7 +441,7 @@ def memory_table(ns: Iterable[int], *, head_dim: int = 64, block_q: int = 64, bl
     """
     from longctx.bench.memory import peak_rss_bytes
 
-    ns = [positive_int("n", n) for n in ns]
+    ns = [checks.positive_int("n", n) for n in ns]
     rows = []
     for n in ns:
         gen = torch.Generator().manual_seed(seed + n)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from longctx.kv._checks import float_tensor, positive_int
+from longctx.checks import float_tensor, positive_int
 
 __all__ = ["KVCache", "RollingKVCache", "position_mask"]
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import torch
 
 from longctx.attention import attention_ref
-from longctx.kv._checks import float_tensor, nonneg_int, positive_int
+from longctx.checks import float_tensor, nonneg_int, positive_int
 from longctx.kv.cache import KVCache, RollingKVCache, position_mask
 from longctx.kv.rope import apply_rope
 

@@ -22,7 +22,7 @@ import math
 import torch
 
 from longctx.attention import attention_ref
-from longctx.kv._checks import float_tensor, nonneg_int, positive_int
+from longctx.checks import float_tensor, nonneg_int, positive_int
 
 __all__ = ["evicted_attention", "eviction_error_table", "h2o_keep", "sink_keep"]
 

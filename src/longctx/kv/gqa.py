@@ -18,7 +18,7 @@ import dataclasses
 
 import torch
 
-from longctx.kv._checks import float_tensor, positive_int
+from longctx.checks import float_tensor, positive_int
 from longctx.kv.decoder import DecoderConfig
 
 __all__ = ["gqa_to_mha", "kv_elements_per_token", "mha_to_gqa", "repeat_kv"]

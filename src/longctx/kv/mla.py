@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 
 from longctx.attention import attention_ref
-from longctx.kv._checks import float_tensor, positive_int
+from longctx.checks import float_tensor, positive_int
 from longctx.kv.rope import apply_rope
 
 __all__ = ["MLACache", "MLAConfig", "init_mla", "mla_absorbed", "mla_cache_elements_per_token", "mla_naive"]

@@ -18,7 +18,7 @@ import random
 import torch
 
 from longctx.attention import attention_ref
-from longctx.kv._checks import float_tensor, positive_int
+from longctx.checks import float_tensor, positive_int
 
 __all__ = ["BlockAllocator", "OutOfBlocksError", "PagedKVCache", "paging_waste", "paging_waste_table"]
 

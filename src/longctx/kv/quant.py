@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from longctx.attention import attention_ref
-from longctx.kv._checks import float_tensor, positive_int
+from longctx.checks import float_tensor, positive_int
 
 __all__ = ["QuantizedTensor", "dequantize", "pack_int4", "quantize", "quantized_attention_error", "unpack_int4"]
 
