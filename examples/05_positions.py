@@ -10,6 +10,9 @@
 # 2. **Scalings.** Position interpolation slows every pair by $s$; NTK-aware scaling slows the
 #    slowest pair by exactly $s$ and leaves the fastest alone; YaRN leaves pairs that turn many
 #    times over the trained length untouched and interpolates those that turn less than once.
+#    Between, the YaRN code that checkpoints were trained with ramps over the pair index, not
+#    over the turns as the paper's equation does, and the two differ by up to a factor of 3;
+#    Llama 3's scaling is the per-turn ramp between 1 and 4 turns.
 # 3. **Extrapolation.** Pairs that never turn fully in training see angles beyond their
 #    trained range at a longer length, unless the frequencies are scaled.
 
@@ -88,6 +91,38 @@ assert math.isclose(slow["NTK"][0].item(), 1.0) and math.isclose(slow["NTK"][-1]
 turns = L * freqs / (2 * math.pi)
 assert torch.allclose(slow["YaRN"][turns > 32], torch.ones(int((turns > 32).sum()), dtype=torch.float64))
 assert torch.allclose(slow["YaRN"][turns < 1], torch.full((int((turns < 1).sum()),), float(S), dtype=torch.float64))
+
+# %% [markdown]
+# ### YaRN as released against YaRN as written
+#
+# `RopeScaling("yarn", ...)` gives by default the frequencies of the authors' code and of
+# Hugging Face (a ramp over the pair index, its ends rounded outwards); `ramp="turns"` gives the
+# paper's equation. Outside the ramp they agree exactly; inside, pair by pair:
+
+# %%
+for factor in (4, 16):
+    code = rope_frequencies(D, base=BASE, scaling=RopeScaling("yarn", factor, L))
+    paper = rope_frequencies(D, base=BASE, scaling=RopeScaling("yarn", factor, L, ramp="turns"))
+    differ = ~torch.isclose(code, paper, rtol=1e-12, atol=0.0)
+    ratio = torch.maximum(code / paper, paper / code)
+    print(f"s = {factor:>2}: {int(differ.sum())} of {D // 2} pairs differ, largest ratio {ratio.max().item():.2f} "
+          f"(pair {int(ratio.argmax())})")
+    assert ratio.max().item() > 1.5  # far from a rounding difference
+
+# %% [markdown]
+# Llama 3.1's scaling (factor 8, ramp between 1 and 4 turns over $L$ = 8,192, base 500,000):
+# the fastest pairs keep their frequency, the slowest are divided by 8, and nothing multiplies
+# the logits.
+
+# %%
+llama = RopeScaling("llama3", 8.0, 8192, low_freq_factor=1.0, high_freq_factor=4.0)
+plain3 = rope_frequencies(D, base=500_000.0)
+scaled3 = rope_frequencies(D, base=500_000.0, scaling=llama)
+turns3 = 8192 * plain3 / (2 * math.pi)
+for i in (0, 20, 29, 32, 34, 63):
+    print(f"pair {i:>2}: {turns3[i].item():>9.2f} turns over 8,192, slowed by {(plain3[i] / scaled3[i]).item():.2f}")
+assert torch.allclose(scaled3[turns3 > 4], plain3[turns3 > 4])
+assert torch.allclose(scaled3[turns3 < 1], plain3[turns3 < 1] / 8)
 
 # %% [markdown]
 # ## 3. The extrapolation problem, for several lengths

@@ -10,12 +10,15 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from longctx.position.rope import yarn_frequencies_differ, yarn_ramp_gap
 from longctx.position import (
     RopeScaling,
     apply_rope,
     apply_rope_complex,
     interpolation_frequencies,
+    llama3_frequencies,
     ntk_base,
+    rope_attention_factor,
     rope_frequencies,
     rope_wavelengths,
     rotation_angles,
@@ -175,7 +178,8 @@ def test_ntk_aware_scaling(D, s):
     assert got[-1] == pytest.approx(trained[-1] / s, rel=1e-12)  # the slowest is interpolated by s
 
 
-def np_yarn(D, s, L, alpha, beta, base=10000.0):
+def np_yarn_turns(D, s, L, alpha, beta, base=10000.0):
+    """The paper's equation: gamma linear in the number of turns r_i over L."""
     out = []
     for i in range(D // 2):
         theta = base ** (-2.0 * i / D)
@@ -185,18 +189,132 @@ def np_yarn(D, s, L, alpha, beta, base=10000.0):
     return np.array(out)
 
 
+def np_yarn_code(D, s, L, beta_fast=32.0, beta_slow=1.0, base=10000.0, truncate=True):
+    """The released code's formulas (YaRN authors, Hugging Face ``rope_type="yarn"``), written
+    out here from their description: the pair index d where a pair makes r turns over L is
+    ``D ln(L / (2 pi r)) / (2 ln b)``; the ramp runs over the pair index from the index for
+    beta_fast (rounded down) to the index for beta_slow (rounded up), clipped to [0, D - 1];
+    the share of theta kept is one minus the ramp."""
+    def index(r):
+        return D * math.log(L / (2 * math.pi * r)) / (2 * math.log(base))
+    lo, hi = index(beta_fast), index(beta_slow)
+    if truncate:
+        lo, hi = math.floor(lo), math.ceil(hi)
+    lo, hi = max(lo, 0), min(hi, D - 1)
+    if hi == lo:
+        hi += 0.001
+    out = []
+    for i in range(D // 2):
+        theta = base ** (-2.0 * i / D)
+        ramp = min(1.0, max(0.0, (i - lo) / (hi - lo)))  # 0 keeps theta, 1 interpolates fully
+        out.append(theta * (1 - ramp) + theta / s * ramp)
+    return np.array(out)
+
+
+def np_llama3(D, s, L, low, high, base):
+    """Llama 3.1's rule by wavelength: longer than L/low -> theta/s, shorter than L/high -> theta,
+    else a blend with weight (L/wavelength - low)/(high - low) on theta."""
+    out = []
+    for i in range(D // 2):
+        theta = base ** (-2.0 * i / D)
+        wl = 2 * math.pi / theta
+        if wl > L / low:
+            out.append(theta / s)
+        elif wl < L / high:
+            out.append(theta)
+        else:
+            w = (L / wl - low) / (high - low)
+            out.append((1 - w) * theta / s + w * theta)
+    return np.array(out)
+
+
 @pytest.mark.parametrize("D, s, L, alpha, beta", [(128, 16.0, 4096, 1.0, 32.0), (40, 4.0, 2048, 1.0, 32.0),
                                                    (64, 2.5, 1000, 2.0, 16.0), (8, 1.0, 512, 1.0, 32.0)])
-def test_yarn_frequencies(D, s, L, alpha, beta):
-    got = rope_frequencies(D, scaling=RopeScaling("yarn", s, L, alpha, beta)).numpy()
-    want = np_yarn(D, s, L, alpha, beta)
+def test_yarn_frequencies_paper_ramp(D, s, L, alpha, beta):
+    sc = RopeScaling("yarn", s, L, alpha, beta, ramp="turns")
+    got = rope_frequencies(D, scaling=sc).numpy()
+    want = np_yarn_turns(D, s, L, alpha, beta)
     np.testing.assert_allclose(got, want, rtol=1e-13)
     torch.testing.assert_close(
-        yarn_frequencies(rope_frequencies(D), s, L, alpha=alpha, beta=beta), torch.from_numpy(want),
+        yarn_frequencies(D, s, L, alpha=alpha, beta=beta, ramp="turns"), torch.from_numpy(want),
         rtol=1e-13, atol=0)
     turns = L * np_freqs(D) / (2 * math.pi)
     np.testing.assert_allclose(got[turns > beta], np_freqs(D)[turns > beta], rtol=1e-14)  # fast pairs untouched
     np.testing.assert_allclose(got[turns < alpha], np_freqs(D)[turns < alpha] / s, rtol=1e-14)
+
+
+YARN_CONFIGS = [  # head dim, factor, L, base, beta_fast, beta_slow
+    (128, 4.0, 4096, 10000.0, 32.0, 1.0),  # Llama 2 at 16K
+    (128, 8.0, 4096, 10000.0, 32.0, 1.0),
+    (128, 16.0, 4096, 10000.0, 32.0, 1.0),  # YaRN-Llama-2 64K
+    (128, 4.0, 32768, 1000000.0, 32.0, 1.0),  # Qwen2.5 / Qwen3: factor 4 from 32K
+    (64, 40.0, 4096, 10000.0, 32.0, 1.0),  # DeepSeek-V2/V3's 64-wide RoPE part, factor 40
+    (96, 8.0, 2048, 500000.0, 16.0, 2.0),
+    (80, 3.0, 1000, 10000.0, 32.0, 1.0),
+    (4, 2.0, 8000, 10.0, 32.0, 1.0),  # both ends clipped to the same pair: the code's 0.001 guard
+]
+
+
+@pytest.mark.parametrize("truncate", [True, False])
+@pytest.mark.parametrize("D, s, L, base, fast, slow", YARN_CONFIGS)
+def test_yarn_default_matches_the_released_code(D, s, L, base, fast, slow, truncate):
+    sc = RopeScaling("yarn", s, L, alpha=slow, beta=fast, truncate=truncate)
+    assert sc.ramp == "index"  # the default is what checkpoints use
+    got = rope_frequencies(D, base=base, scaling=sc).numpy()
+    want = np_yarn_code(D, s, L, beta_fast=fast, beta_slow=slow, base=base, truncate=truncate)
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    if D == 4:
+        return  # degenerate: the released code clips the ramp's end at D - 1, past the last pair
+    # the two ramps agree outside both ramps and differ inside
+    paper = np_yarn_turns(D, s, L, slow, fast, base)
+    turns = L * np_freqs(D, base) / (2 * math.pi)
+    outside = (turns > fast) | (turns < slow)
+    np.testing.assert_allclose(got[outside], paper[outside], rtol=1e-13)
+    if s > 1 and not outside.all():
+        assert np.abs(got / paper - 1).max() > 0.05
+
+
+def test_yarn_index_ramp_differs_from_the_paper_inside_the_ramp():
+    """The audit's example: Llama 2's head at s = 16, pair 38: 1.48e-3 (code) vs 4.87e-4 (paper)."""
+    code = rope_frequencies(128, scaling=RopeScaling("yarn", 16, 4096))
+    paper = rope_frequencies(128, scaling=RopeScaling("yarn", 16, 4096, ramp="turns"))
+    assert code[38].item() == pytest.approx(1.48e-3, rel=5e-3)
+    assert paper[38].item() == pytest.approx(4.87e-4, rel=5e-3)
+    assert int((code != paper).sum()) == 25
+    assert yarn_frequencies_differ(128, 16, 4096) == 25
+    assert yarn_ramp_gap(128, 16, 4096) == pytest.approx(max(np.max(np_yarn_code(128, 16, 4096) / np_yarn_turns(
+        128, 16, 4096, 1.0, 32.0)), np.max(np_yarn_turns(128, 16, 4096, 1.0, 32.0) / np_yarn_code(128, 16, 4096))))
+
+
+@pytest.mark.parametrize("D, s, L, low, high, base", [(128, 8.0, 8192, 1.0, 4.0, 500000.0),  # Llama 3.1
+                                                       (128, 32.0, 8192, 1.0, 4.0, 500000.0),  # Llama 3.2
+                                                       (64, 4.0, 2048, 2.0, 8.0, 10000.0),
+                                                       (72, 8.0, 1000, 1.0, 4.0, 10000.0)])
+def test_llama3_scaling(D, s, L, low, high, base):
+    sc = RopeScaling("llama3", s, L, low_freq_factor=low, high_freq_factor=high)
+    got = rope_frequencies(D, base=base, scaling=sc).numpy()
+    want = np_llama3(D, s, L, low, high, base)
+    np.testing.assert_allclose(got, want, rtol=1e-13)
+    np.testing.assert_allclose(llama3_frequencies(torch.from_numpy(np_freqs(D, base)), s, L, low_freq_factor=low,
+                                                  high_freq_factor=high).numpy(), want, rtol=1e-13)
+    # the rule is the paper's per-turn YaRN ramp between low and high turns, without a temperature
+    np.testing.assert_allclose(want, np_yarn_turns(D, s, L, low, high, base), rtol=1e-13)
+    assert rope_attention_factor(sc) == 1.0
+
+
+def test_attention_factors():
+    for s in (1.0, 2.0, 16.0, 40.0):
+        assert rope_attention_factor(RopeScaling("yarn", s, 4096)) == pytest.approx(0.1 * math.log(s) + 1, rel=1e-15)
+        # DeepSeek-style: both mscales given -> their ratio (1 when equal, as in DeepSeek-V2/V3)
+        ds = RopeScaling("yarn", s, 4096, mscale=0.707, mscale_all_dim=0.707)
+        assert rope_attention_factor(ds) == pytest.approx(1.0, rel=1e-15)
+        mixed = yarn_attention_factor(s, mscale=1.0, mscale_all_dim=0.5)
+        assert mixed == pytest.approx((0.1 * math.log(s) + 1) / (0.05 * math.log(s) + 1), rel=1e-15)
+    # only one of the two given: the plain temperature, as Hugging Face does
+    assert yarn_attention_factor(8.0, mscale=0.707) == pytest.approx(0.1 * math.log(8) + 1, rel=1e-15)
+    assert rope_attention_factor(RopeScaling("yarn", 8.0, 4096, attention_factor=0.9)) == 0.9
+    assert rope_attention_factor(None) == 1.0
+    assert rope_attention_factor(RopeScaling("linear", 4.0)) == 1.0
 
 
 def test_yarn_ramp_and_temperature():
@@ -260,6 +378,16 @@ def test_bad_input_names_the_argument():
         (lambda: rotation_angles(8, 0, 10), ValueError, "train_length"),
         (lambda: rotation_angles(8, 10, 2.5), TypeError, "new_length"),
         (lambda: yarn_attention_factor(0.5), ValueError, "factor"),
+        (lambda: yarn_attention_factor(2.0, mscale=-1.0), ValueError, "mscale"),
+        (lambda: RopeScaling("yarn", 2.0, 100, ramp="log"), ValueError, "ramp"),
+        (lambda: RopeScaling("yarn", 2.0, 100, truncate=1), TypeError, "truncate"),
+        (lambda: RopeScaling("yarn", 2.0, 100, mscale="1"), TypeError, "mscale"),
+        (lambda: RopeScaling("llama3", 8.0), ValueError, "original_length"),
+        (lambda: RopeScaling("llama3", 8.0, 8192, low_freq_factor=4.0, high_freq_factor=1.0),
+         ValueError, "low_freq_factor"),
+        (lambda: llama3_frequencies(f.numpy(), 8.0, 8192), TypeError, "freqs"),
+        (lambda: rope_attention_factor("yarn"), TypeError, "scaling"),
+        (lambda: apply_rope(x, pos, f, interleaved=1), TypeError, "interleaved"),
     ]
     for call, exc, name in cases:
         with pytest.raises(exc, match=name):

@@ -1,4 +1,4 @@
-"""Positions: sinusoidal encodings, RoPE and its context extensions (position interpolation, NTK-aware, YaRN), and ALiBi."""
+"""Positions: sinusoidal encodings, RoPE and its context extensions (position interpolation, NTK-aware, YaRN, Llama 3), and ALiBi."""
 
 from longctx.position.alibi import alibi_attention, alibi_bias, alibi_slopes
 from longctx.position.rope import (
@@ -7,7 +7,9 @@ from longctx.position.rope import (
     apply_rope,
     apply_rope_complex,
     interpolation_frequencies,
+    llama3_frequencies,
     ntk_base,
+    rope_attention_factor,
     rope_frequencies,
     rope_wavelengths,
     rotation_angles,
@@ -26,7 +28,9 @@ __all__ = [
     "apply_rope",
     "apply_rope_complex",
     "interpolation_frequencies",
+    "llama3_frequencies",
     "ntk_base",
+    "rope_attention_factor",
     "rope_frequencies",
     "rope_wavelengths",
     "rotation_angles",
