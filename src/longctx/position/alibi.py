@@ -20,15 +20,32 @@ import torch
 
 from longctx.attention.reference import _check_qkv, attention_ref
 
-__all__ = ["alibi_attention", "alibi_bias", "alibi_slopes"]
+__all__ = ["alibi_attention", "alibi_bias", "alibi_bias_values", "alibi_slope_values", "alibi_slopes",
+           "geometric_slopes"]
 
 
-def _power_of_two_slopes(n: int) -> list[float]:
+# --8<-- [start:alibi-slopes]
+import math
+
+import torch
+
+
+def geometric_slopes(n: int) -> list[float]:
     """Geometric sequence starting at ``2^(-8/n)`` with that same ratio: ``2^(-8i/n)``, i = 1..n."""
     return [2.0 ** (-8.0 * i / n) for i in range(1, n + 1)]
 
 
-# --8<-- [start:alibi-slopes]
+def alibi_slope_values(num_heads: int) -> torch.Tensor:
+    """Head slopes m_h: ``2^(-8i/H)`` when H is a power of two; otherwise the slopes for n, the
+    largest power of two below H, then every other slope of the 2n-head sequence until there are H."""
+    n = 2 ** int(math.floor(math.log2(num_heads)))  # largest power of two <= H
+    slopes = geometric_slopes(n)
+    if n < num_heads:
+        slopes += geometric_slopes(2 * n)[0::2][: num_heads - n]  # the in-between slopes
+    return torch.tensor(slopes, dtype=torch.float64)  # [H]
+# --8<-- [end:alibi-slopes]
+
+
 def alibi_slopes(num_heads: int) -> torch.Tensor:
     """Head slopes m_h: ``2^(-8i/H)`` for i = 1..H when H is a power of two.
 
@@ -46,15 +63,24 @@ def alibi_slopes(num_heads: int) -> torch.Tensor:
         raise TypeError(f"num_heads must be an int, got {type(num_heads).__name__}")
     if num_heads < 1:
         raise ValueError(f"num_heads must be >= 1, got {num_heads}")
-    n = 2 ** int(math.floor(math.log2(num_heads)))  # largest power of two <= H
-    slopes = _power_of_two_slopes(n)
-    if n < num_heads:
-        slopes += _power_of_two_slopes(2 * n)[0::2][: num_heads - n]  # the in-between slopes
-    return torch.tensor(slopes, dtype=torch.float64)
-# --8<-- [end:alibi-slopes]
+    return alibi_slope_values(num_heads)
 
 
 # --8<-- [start:alibi-bias]
+import torch
+
+
+def alibi_bias_values(slopes: torch.Tensor, T: int, S: int) -> torch.Tensor:
+    """``bias[h, i, j] = -slopes[h] * (i + S - T - j)``: queries are the last T of S positions.
+
+    Keys after the query get a positive value: ALiBi is causal, so use it with a causal mask.
+    """
+    i = torch.arange(T, dtype=slopes.dtype, device=slopes.device)[:, None] + (S - T)  # [T, 1] query positions
+    j = torch.arange(S, dtype=slopes.dtype, device=slopes.device)[None, :]  # [1, S] key positions
+    return -slopes[:, None, None] * (i - j)  # [H, T, S]
+# --8<-- [end:alibi-bias]
+
+
 def alibi_bias(slopes: torch.Tensor, T: int, S: int | None = None) -> torch.Tensor:
     """The additive bias ``bias[h, i, j] = -slopes[h] * (i + S - T - j)``.
 
@@ -77,13 +103,9 @@ def alibi_bias(slopes: torch.Tensor, T: int, S: int | None = None) -> torch.Tens
             raise TypeError(f"{name} must be an int, got {type(value).__name__}")
         if value < 1:
             raise ValueError(f"{name} must be >= 1, got {value}")
-    i = torch.arange(T, dtype=slopes.dtype, device=slopes.device)[:, None] + (S - T)  # [T, 1] query positions
-    j = torch.arange(S, dtype=slopes.dtype, device=slopes.device)[None, :]  # [1, S] key positions
-    return -slopes[:, None, None] * (i - j)  # [H, T, S]
-# --8<-- [end:alibi-bias]
+    return alibi_bias_values(slopes, T, S)
 
 
-# --8<-- [start:alibi-attention]
 def alibi_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
                     scale: float | None = None) -> torch.Tensor:
     """Causal attention with ALiBi: ``softmax(q k^T * scale + bias) v``.
@@ -103,4 +125,3 @@ def alibi_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
     work = torch.promote_types(q.dtype, torch.float32)
     bias = alibi_bias(alibi_slopes(H).to(device=q.device, dtype=work), T, S)  # [H, T, S]
     return attention_ref(q, k, v, causal=True, scale=scale, mask=bias[None])  # bias [1, H, T, S]
-# --8<-- [end:alibi-attention]

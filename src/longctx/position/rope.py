@@ -290,7 +290,6 @@ def apply_rope(x: torch.Tensor, positions: torch.Tensor, freqs: torch.Tensor, *,
     return rope_rotate(x, positions, freqs, interleaved)
 
 
-# --8<-- [start:apply-rope-complex]
 def apply_rope_complex(x: torch.Tensor, positions: torch.Tensor, freqs: torch.Tensor, *,
                        interleaved: bool = False) -> torch.Tensor:
     """The same rotation written as complex multiplication, ``z_i * exp(1j * m * theta_i)``.
@@ -315,7 +314,6 @@ def apply_rope_complex(x: torch.Tensor, positions: torch.Tensor, freqs: torch.Te
     else:
         out = torch.cat((rotated[..., 0], rotated[..., 1]), dim=-1)  # [B, H, T, D]
     return out.to(x.dtype)
-# --8<-- [end:apply-rope-complex]
 
 
 def _check_rope_args(x: object, positions: object, freqs: object):

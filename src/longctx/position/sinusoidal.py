@@ -16,7 +16,7 @@ import math
 
 import torch
 
-__all__ = ["sinusoidal_encoding", "sinusoidal_shift"]
+__all__ = ["sinusoidal_encoding", "sinusoidal_shift", "sinusoidal_shift_matrix", "sinusoidal_table"]
 
 
 def _check_int(name: str, value: object, low: int) -> int:
@@ -41,6 +41,17 @@ def _check_base(base: object) -> float:
 
 
 # --8<-- [start:sinusoidal]
+import torch
+
+
+def sinusoidal_table(num_positions: int, dim: int, base: float = 10000.0) -> torch.Tensor:
+    """``pe[p, 2i] = sin(p * w_i)``, ``pe[p, 2i + 1] = cos(p * w_i)``, ``w_i = base^(-2i/D)``; [T, D]."""
+    w = base ** (-2.0 * torch.arange(dim // 2, dtype=torch.float64) / dim)  # [D/2] radians per position
+    angles = torch.arange(num_positions, dtype=torch.float64)[:, None] * w  # [T, D/2]
+    return torch.stack((angles.sin(), angles.cos()), dim=-1).flatten(-2)  # [T, D]: sin, cos, sin, ...
+# --8<-- [end:sinusoidal]
+
+
 def sinusoidal_encoding(num_positions: int, dim: int, *, base: float = 10000.0) -> torch.Tensor:
     """The fixed encodings ``pe[p, 2i] = sin(p * w_i)``, ``pe[p, 2i + 1] = cos(p * w_i)``.
 
@@ -53,14 +64,22 @@ def sinusoidal_encoding(num_positions: int, dim: int, *, base: float = 10000.0) 
         ``[T, D]`` float64.
     """
     T, D = _check_int("num_positions", num_positions, 1), _check_dim(dim)
-    base = _check_base(base)
-    w = base ** (-2.0 * torch.arange(D // 2, dtype=torch.float64) / D)  # [D/2] radians per position
-    angles = torch.arange(T, dtype=torch.float64)[:, None] * w  # [T, D/2]
-    return torch.stack((angles.sin(), angles.cos()), dim=-1).flatten(-2)  # [T, D]: sin, cos, sin, ...
-# --8<-- [end:sinusoidal]
+    return sinusoidal_table(T, D, _check_base(base))
 
 
 # --8<-- [start:sinusoidal-shift]
+import torch
+
+
+def sinusoidal_shift_matrix(k: int, dim: int, base: float = 10000.0) -> torch.Tensor:
+    """M_k with ``pe[p + k] = M_k @ pe[p]``: pair i turned by ``k * w_i``, whatever p is."""
+    w = base ** (-2.0 * torch.arange(dim // 2, dtype=torch.float64) / dim)  # [D/2]
+    c, s = torch.cos(k * w), torch.sin(k * w)  # [D/2] each
+    blocks = torch.stack((torch.stack((c, s), -1), torch.stack((-s, c), -1)), -2)  # [D/2, 2, 2]
+    return torch.block_diag(*blocks)  # [D, D]: (sin, cos) of p -> (sin, cos) of p + k
+# --8<-- [end:sinusoidal-shift]
+
+
 def sinusoidal_shift(k: int, dim: int, *, base: float = 10000.0) -> torch.Tensor:
     """The ``[D, D]`` matrix M_k with ``pe[p + k] = M_k @ pe[p]`` for every position p.
 
@@ -71,8 +90,4 @@ def sinusoidal_shift(k: int, dim: int, *, base: float = 10000.0) -> torch.Tensor
     if isinstance(k, bool) or not isinstance(k, int):
         raise TypeError(f"k must be an int, got {type(k).__name__}")
     D, base = _check_dim(dim), _check_base(base)
-    w = base ** (-2.0 * torch.arange(D // 2, dtype=torch.float64) / D)  # [D/2]
-    c, s = torch.cos(k * w), torch.sin(k * w)  # [D/2] each
-    blocks = torch.stack((torch.stack((c, s), -1), torch.stack((-s, c), -1)), -2)  # [D/2, 2, 2]
-    return torch.block_diag(*blocks)  # [D, D]: (sin, cos) of p -> (sin, cos) of p + k
-# --8<-- [end:sinusoidal-shift]
+    return sinusoidal_shift_matrix(k, D, base)
