@@ -1,0 +1,190 @@
+#!/usr/bin/env python3
+"""Run code as a reader who copied it would: in a fresh Python where ``import longctx`` fails.
+
+Two modes, each in its own process (the tests start this script with ``subprocess``):
+
+``paste_run.py script FILE``
+    Check that ``import longctx`` raises, then run ``FILE`` as ``__main__`` (a page's code file,
+    see ``scripts/hooks/page_code.py``).
+
+``paste_run.py blocks JSON_FILE``
+    The copy-paste check of one page (``tests/test_paste.py``). ``JSON_FILE`` holds
+    ``{"page": ..., "blocks": [code, ...]}``, the page's Python blocks in page order as Material's
+    copy button copies them. Each block is compiled (a block cut inside a function fails here,
+    e.g. ``'return' outside function``), checked statically (every global name a function uses
+    must be bound somewhere on the page: by an import, a ``def``, a ``class`` or an assignment,
+    or be a builtin) and executed, in page order, in one namespace. ``longctx`` is refused,
+    except in a block that imports it itself (a bare example of the package); a private
+    ``longctx`` name (``_x``) is refused everywhere. Prints one JSON report on stdout.
+
+Standard library only; it never imports anything from this repository.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import importlib.abc
+import json
+import linecache
+import runpy
+import symtable
+import sys
+import traceback
+from pathlib import Path
+
+BLOCKED = "longctx"
+INLINE_SCOPES = {"<listcomp>", "<genexpr>", "<setcomp>", "<dictcomp>", "<lambda>",
+                 "listcomp", "genexpr", "setcomp", "dictcomp", "lambda"}
+
+
+class LongctxBlocker(importlib.abc.MetaPathFinder):
+    """A meta-path finder that refuses ``longctx`` and its submodules while ``active``."""
+
+    def __init__(self) -> None:
+        self.active = True
+        self._hidden: dict[str, object] = {}
+
+    def find_spec(self, fullname, path=None, target=None):
+        if self.active and (fullname == BLOCKED or fullname.startswith(BLOCKED + ".")):
+            raise ModuleNotFoundError(f"No module named {fullname!r} (refused: this Python runs without longctx)",
+                                      name=fullname)
+        return None
+
+    def set_active(self, active: bool) -> None:
+        """Refuse longctx (hiding what an earlier block imported) or allow it again."""
+        if active and not self.active:
+            self._hidden = {n: m for n, m in sys.modules.items() if n == BLOCKED or n.startswith(BLOCKED + ".")}
+            for name in self._hidden:
+                del sys.modules[name]
+        elif not active and self.active:
+            sys.modules.update(self._hidden)
+            self._hidden = {}
+        self.active = active
+
+
+def install() -> LongctxBlocker:
+    blocker = LongctxBlocker()
+    sys.meta_path.insert(0, blocker)
+    blocker.set_active(True)
+    try:
+        import longctx  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        raise SystemExit("paste_run: `import longctx` still works; the blocker is broken")
+    return blocker
+
+
+def run_script(path: str) -> int:
+    install()
+    print(f"paste_run: `import longctx` raises ModuleNotFoundError here; running {path}", flush=True)
+    sys.argv = [path]
+    runpy.run_path(path, run_name="__main__")
+    return 0
+
+
+# ---------------------------------------------------------------- the paste check
+
+
+def longctx_imports(tree: ast.AST) -> list[str]:
+    """The longctx modules and names a block imports, as written (``longctx.linear``, ``longctx.x._f``)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [a.name for a in node.names if a.name.split(".")[0] == BLOCKED]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == BLOCKED:
+            found += [f"{node.module}.{a.name}" for a in node.names]
+    return found
+
+
+def bound_names(code: str) -> set[str]:
+    """Names a block binds at module level (imports, defs, classes, assignments, for targets, ...)."""
+    table = symtable.symtable(code, "<block>", "exec")
+    return {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()
+            or s.is_namespace()}
+
+
+def function_globals(code: str) -> list[tuple[str, str]]:
+    """``(function, name)`` for every global name a function or class body of the block reads."""
+    out = []
+
+    def walk(table, qualname):
+        for child in table.get_children():
+            inline = child.get_name() in INLINE_SCOPES  # a comprehension or lambda: report its function
+            name = qualname if inline else (f"{qualname}.{child.get_name()}" if qualname else child.get_name())
+            for sym in child.get_symbols():
+                if sym.is_referenced() and sym.is_global() and not sym.is_assigned():
+                    out.append((name or "<module>", sym.get_name()))
+            walk(child, name)
+
+    walk(symtable.symtable(code, "<block>", "exec"), "")
+    return out
+
+
+def count_functions(tree: ast.AST) -> int:
+    return sum(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(tree))
+
+
+def check_blocks(page: str, blocks: list[str], workdir: Path) -> dict:
+    """The paste check of one page's blocks; see the module docstring."""
+    blocker = install()
+    report = {"page": page, "blocks": len(blocks), "functions": 0, "missing": [], "errors": []}
+    parsed = []
+    for i, code in enumerate(blocks, start=1):
+        try:
+            tree = ast.parse(code)
+            compile(code, f"<{page} block {i}>", "exec")
+        except SyntaxError as err:
+            report["errors"].append(f"block {i}: does not paste: {err.msg} (line {err.lineno}: "
+                                    f"{(err.text or '').strip()!r})")
+            parsed.append(None)
+            continue
+        parsed.append(tree)
+        report["functions"] += count_functions(tree)
+    page_names = set(dir(builtins))
+    for code, tree in zip(blocks, parsed):
+        if tree is not None:
+            page_names |= bound_names(code)
+    for i, (code, tree) in enumerate(zip(blocks, parsed), start=1):
+        if tree is None:
+            continue
+        for name in longctx_imports(tree):
+            if any(part.startswith("_") for part in name.split(".")):
+                report["errors"].append(f"block {i}: imports the private longctx name {name}")
+        for function, name in function_globals(code):
+            if name not in page_names:
+                report["missing"].append({"block": i, "function": function, "name": name})
+    namespace = {"__name__": "__main__", "__builtins__": builtins}
+    for i, (code, tree) in enumerate(zip(blocks, parsed), start=1):
+        if tree is None:
+            continue
+        blocker.set_active(not longctx_imports(tree))
+        path = workdir / f"block_{i:02d}.py"  # a real file, so inspect.getsource (triton.jit) finds the code
+        path.write_text(code, encoding="utf-8")
+        linecache.checkcache(str(path))
+        try:
+            exec(compile(code, str(path), "exec"), namespace)
+        except BaseException as err:  # noqa: BLE001 - report whatever a pasted block raises
+            last = traceback.extract_tb(err.__traceback__)[-1]
+            report["errors"].append(f"block {i}: raised {type(err).__name__}: {err} "
+                                    f"(line {last.lineno} of {Path(last.filename).name})")
+    blocker.set_active(True)
+    return report
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) == 2 and argv[0] == "script":
+        return run_script(argv[1])
+    if len(argv) == 2 and argv[0] == "blocks":
+        data = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+        workdir = Path(argv[1]).with_suffix("")
+        workdir.mkdir(exist_ok=True)
+        print(json.dumps(check_blocks(data["page"], data["blocks"], workdir)))
+        return 0
+    print(__doc__, file=sys.stderr)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
