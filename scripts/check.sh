@@ -33,6 +33,8 @@ step "site build (mkdocs build --strict, notebooks executed)" \
   timeout 600 mkdocs build --strict
 step "links and anchors of the built site" \
   python scripts/check_links.py site
+step "paste test: every Python block of the lessons, topics and drills runs when copied, without longctx" \
+  env LONGCTX_SITE_DIR=site pytest tests/test_paste.py -k every_page -p no:cacheprovider -q -s
 step "browser tests (headless Chromium, offline)" \
   pytest tests/browser -p no:cacheprovider
 printf '\n\033[1mall checks passed in %ss\033[0m\n' "$((SECONDS - start_all))"

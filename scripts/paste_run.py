@@ -136,8 +136,9 @@ def check_blocks(page: str, blocks: list[str], workdir: Path) -> dict:
             tree = ast.parse(code)
             compile(code, f"<{page} block {i}>", "exec")
         except SyntaxError as err:
-            report["errors"].append(f"block {i}: does not paste: {err.msg} (line {err.lineno}: "
-                                    f"{(err.text or '').strip()!r})")
+            lines = code.splitlines()
+            text = err.text or (lines[err.lineno - 1] if err.lineno and err.lineno <= len(lines) else "")
+            report["errors"].append(f"block {i}: does not paste: {err.msg} (line {err.lineno}: {text.strip()!r})")
             parsed.append(None)
             continue
         parsed.append(tree)
