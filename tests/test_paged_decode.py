@@ -16,10 +16,14 @@ import torch
 from longctx.attention import attention_ref
 from longctx.kv import PagedKVCache
 from longctx.kv.paged_kernel import (
+    CONFIGS,
     MAX_AUTO_SPLITS,
+    SCALE_MODES,
     auto_num_splits,
+    paged_configs,
     paged_decode,
     paged_decode_ref,
+    plan_paged_decode,
     quantize_paged,
 )
 from longctx.kv.quant import dequantize, quantize
@@ -308,6 +312,72 @@ def test_int8_with_half_query():
     assert (out.double() - want).abs().max() < MAX_TOL[torch.float16]
 
 
+def low_precision_reference(case, dtype):
+    """PyTorch's own attention of each sequence with every tensor in ``dtype`` (the 2x rule's yardstick)."""
+    out = torch.zeros(len(case.lens), case.H, case.D, dtype=torch.float64)
+    g = case.H // case.H_kv
+    for b, S in enumerate(case.lens):
+        if S:
+            k = case.k[b].to(dtype).repeat_interleave(g, 0)  # [H, S, D]
+            v = case.v[b].to(dtype).repeat_interleave(g, 0)
+            s = (case.q[b][:, None, :] @ k.transpose(-2, -1))[:, 0] * (1 / math.sqrt(case.D))  # [H, S]
+            out[b] = (torch.softmax(s, dim=-1)[:, None, :] @ v)[:, 0].double()
+    return out
+
+
+@pytest.mark.parametrize("D, H, H_kv", [(40, 4, 2), (192, 2, 1), (256, 3, 3), (100, 8, 1)])
+def test_bf16_within_twice_pytorchs_error_on_the_cpu(D, H, H_kv):
+    # Triton's interpreter multiplies bf16 wrongly in tl.dot (values near 1e8 came back): the
+    # kernel computes its products in float32 there, so bf16 must be as close to float64 as bf16
+    # allows: within twice the error of PyTorch's own attention in bf16 (FlashAttention's rule).
+    case = Case([1, 37, 70], H, H_kv, D, 16, torch.bfloat16, seed=D + H)
+    want = case.reference()
+    out = case.run(num_splits=2)
+    assert out.dtype == torch.bfloat16
+    ours = (out.double() - want).abs().max().item()
+    theirs = (low_precision_reference(case, torch.bfloat16) - want).abs().max().item()
+    assert ours <= 2 * theirs, f"kernel error {ours:.3g} vs PyTorch's {theirs:.3g} in bf16"
+    assert ours < 0.05  # and absolutely: bf16 rounding of outputs of size ~1, not 1e8
+
+
+@pytest.mark.parametrize("D", [192, 256])
+def test_head_dims_192_and_256(D):
+    case = Case([5, 33], 4, 2, D, 16, seed=D)
+    out, lse = case.run(return_lse=True, num_splits=3)
+    assert (out.double() - case.reference()).abs().max() < MAX_TOL[torch.float32]
+    assert torch.isfinite(lse).all()
+
+
+def test_plan_runs_the_same_kernels_without_the_checks():
+    case = Case([9, 40], 4, 2, 16, 16, seed=5)
+    plan = plan_paged_decode(case.q, case.k_cache, case.v_cache, case.table, case.seq_lens, num_splits=2)
+    assert plan.num_splits == 2
+    out, lse = plan.run(return_lse=True)
+    want, want_lse = case.run(num_splits=2, return_lse=True)
+    assert torch.equal(out, want) and torch.equal(lse, want_lse)
+    assert torch.equal(plan.run(), out)
+
+
+def test_every_gpu_choice_is_a_listed_configuration():
+    # what the launcher can choose on a GPU, checked here without one: every head dim, group,
+    # dtype and scale layout maps to a configuration in CONFIGS (the compile gate's list)
+    listed = set(CONFIGS)
+    for dtype in (torch.float16, torch.bfloat16, torch.float32):
+        for D in range(16, 257):
+            merge = paged_configs("_paged_decode_merge_kernel", head_dim=D, dtype=dtype, num_splits=64, gpu=True)
+            assert merge in listed and merge.const("BLOCK_D") >= D
+            for group in range(1, 65, 3 if D % 8 else 1):
+                for k_mode, v_mode in SCALE_MODES:
+                    cfg = paged_configs("_paged_decode_split_kernel", head_dim=D, dtype=dtype, group=group,
+                                        k_mode=k_mode, v_mode=v_mode, gpu=True)
+                    assert cfg in listed, cfg
+                    assert cfg.const("BLOCK_G") >= group and cfg.const("BLOCK_D") >= D
+                    assert cfg.const("F32") == (dtype == torch.float32)  # 16-bit: tensor cores, int8 too
+    # the interpreter's: float32 products, the head dim padded only to a power of two
+    cfg = paged_configs("_paged_decode_split_kernel", head_dim=40, dtype=torch.bfloat16, group=3)
+    assert (cfg.const("F32"), cfg.const("BLOCK_D"), cfg.const("BLOCK_G")) == (True, 64, 16)
+
+
 # ----- what it refuses -----
 
 def bad(**over):
@@ -330,9 +400,13 @@ def bad(**over):
     (dict(v_cache=lambda c: c.v_cache[:, :8]), ValueError, "shapes differ"),
     (dict(q=lambda c: c.q[:, :3]), ValueError, "multiple of the cache's KV heads"),
     (dict(q=lambda c: c.q[..., :8], k_cache=lambda c: c.k_cache[..., :8], v_cache=lambda c: c.v_cache[..., :8]),
-     ValueError, "head dim D=8"),
-    (dict(q=lambda c: torch.zeros(2, 4, 160), k_cache=lambda c: torch.zeros(4, 16, 2, 160),
-          v_cache=lambda c: torch.zeros(4, 16, 2, 160)), ValueError, "head dim D=160"),
+     ValueError, "head dim D must be in 16..256 for the kernel, got D=8"),
+    (dict(q=lambda c: torch.zeros(2, 4, 300), k_cache=lambda c: torch.zeros(4, 16, 2, 300),
+          v_cache=lambda c: torch.zeros(4, 16, 2, 300)), ValueError, "got D=300"),
+    (dict(q=lambda c: torch.zeros(2, 130, 16), k_cache=lambda c: torch.zeros(4, 16, 2, 16),
+          v_cache=lambda c: torch.zeros(4, 16, 2, 16)), ValueError, "H // H_kv must be at most 64, got 65"),
+    (dict(k_cache=lambda c: c.k_cache.to(torch.int8), k_scale=lambda c: torch.ones(2, 16)), TypeError,
+     "k_cache and v_cache must both be int8"),
     (dict(q=lambda c: c.q[..., :15]), ValueError, "head dim"),
     (dict(k_cache=lambda c: c.k_cache[:0], v_cache=lambda c: c.v_cache[:0]), ValueError, "holds no slots"),
     (dict(block_table=lambda c: c.table.long()), TypeError, "block_table must be int32"),
@@ -352,9 +426,11 @@ def bad(**over):
     (dict(v_cache=lambda c: c.v_cache.to(torch.int8), v_scale=lambda c: torch.ones(2, 16, dtype=torch.int32)),
      TypeError, "v_scale must be a floating"),
     (dict(v_cache=lambda c: c.v_cache.to(torch.int8), v_scale=[1.0]), TypeError, "v_scale must be a torch"),
-    (dict(scale=float("inf")), ValueError, "scale must be a finite"),
-    (dict(scale="0.1"), TypeError, "scale must be a number"),
+    (dict(scale=float("inf")), ValueError, "scale must be a positive finite"),
+    (dict(scale="0.1"), TypeError, "scale must be a positive real"),
     (dict(num_splits=0), ValueError, "num_splits must be"),
+    (dict(num_splits=65), ValueError, "num_splits must be an int in 1..64"),
+    (dict(return_lse=1), TypeError, "return_lse must be a bool"),
     (dict(num_splits=2.0), TypeError, "num_splits must be"),
 ], ids=lambda v: v if isinstance(v, str) else None)
 def test_bad_input(over, error, match):
@@ -378,7 +454,7 @@ def test_empty_batch():
 def test_cpu_tensor_without_the_interpreter_is_refused(monkeypatch):
     monkeypatch.setenv("TRITON_INTERPRET", "0")
     case = Case([5], 2, 1, 16, 16, seed=0)
-    with pytest.raises(ValueError, match="q is on cpu"):
+    with pytest.raises(ValueError, match="q must be a CUDA tensor.*got a tensor on cpu"):
         case.run()
 
 

@@ -1,9 +1,9 @@
 """Where Triton kernels run (a CUDA GPU, or the CPU through Triton's interpreter), and how they are launched.
 
 The interpreter (``TRITON_INTERPRET=1``) runs a kernel's Python body one program at a time on
-CPU tensors. It must be switched on *before* ``triton`` is first imported, so this module is
-imported ahead of any kernel module: with no GPU present it sets the variable itself, unless
-the caller already chose.
+CPU tensors. It must be switched on before a kernel is defined (``@triton.jit`` reads it then),
+so every kernel module imports this one first: with no GPU present it sets the variable itself,
+unless the caller already chose.
 
 Launch configurations. Every kernel module lists, in ``CONFIGS``, the finite set of
 :class:`KernelConfig` its launcher can choose on a GPU: the tiles, warps and pipeline stages and
@@ -17,13 +17,12 @@ and keeps the fastest per key (the interpreter always takes the first, small, ca
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 
 import torch
 
-if "triton" not in sys.modules and not torch.cuda.is_available():
+if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import triton  # noqa: E402  (must follow the environment set-up above)

@@ -50,11 +50,17 @@ Choices, each explained where it stands:
 from __future__ import annotations
 
 import torch
+import triton.language as tl  # noqa: E402  (after longctx._triton chose where kernels run)
 
 from longctx import checks
-from longctx._triton import DTYPE_NAMES, KernelConfig, Tuner, check_device, interpreting, length_bucket, triton
-
-import triton.language as tl  # noqa: E402  (after longctx._triton chose where kernels run)
+from longctx._triton import (
+    KernelConfig,
+    Tuner,
+    check_device,
+    interpreting,
+    length_bucket,
+    triton,
+)
 
 __all__ = ["CONFIGS", "HEAD_BLOCKS", "MAX_HEAD_DIM", "MIN_HEAD_DIM", "flash_attention", "flash_configs"]
 
@@ -73,6 +79,10 @@ _DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 
 
 # --8<-- [start:kernel-tile-range]
+import triton
+import triton.language as tl
+
+
 @triton.jit
 def _key_range(start_m, T, S, left, right, MASKED: tl.constexpr, BLOCK_M: tl.constexpr, BLOCK_N: tl.constexpr):
     """Key tiles ``[lo, hi)`` that rows ``[start_m, start_m + BLOCK_M)`` may see (reference: _key_range).
@@ -125,7 +135,11 @@ def _keep(offs_m, offs_n, T, S, left, right, MASKED: tl.constexpr):
 # ---------------------------------------------------------------- forward
 
 
-# --8<-- [start:kernel-forward-loop]
+# --8<-- [start:kernel-online-step]
+import triton
+import triton.language as tl
+
+
 @triton.jit
 def _dot(a, b, F32: tl.constexpr):
     """``a @ b`` into float32. F32: both operands in float32 with IEEE products (no TF32);
@@ -147,6 +161,12 @@ def _softmax_step(b_s, b_m, b_l, b_acc, b_v, F32: tl.constexpr):
     b_l = b_alpha * b_l + tl.sum(b_p, 1)
     b_acc = b_acc * b_alpha[:, None] + _dot(b_p, b_v, F32)
     return b_m_new, b_l, b_acc
+# --8<-- [end:kernel-online-step]
+
+
+# --8<-- [start:kernel-forward-loop]
+import triton
+import triton.language as tl
 
 
 @triton.jit
