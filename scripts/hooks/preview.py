@@ -1,0 +1,258 @@
+"""MkDocs hook: a preview that rebuilds only what an edit changed (``make serve``).
+
+``scripts/serve.sh`` runs ``mkdocs serve --dirty`` with ``LONGCTX_PREVIEW_CACHE=1``. Then:
+
+* **Labs** come from the cache of ``preview_cache`` when nothing they read has changed (the lab,
+  the ``longctx`` modules it imports, the versions), and are executed otherwise.
+* **Which pages a rebuild renders** is decided here, by a key of everything each page reads,
+  instead of MkDocs's own test (a page's file newer than its HTML), which knows nothing of the
+  code a page includes, the numbers it computes or the quizzes it shows. A Markdown page's key
+  holds its text, the files its ``--8<--`` sections come from, the source of the ``longctx``
+  modules its ``{{ }}`` numbers, quizzes, ``:::`` API blocks and benchmark results call, the
+  quizzes' YAML and the pages they link to, and what every page shares: ``mkdocs.yml``, the
+  hooks, ``docs/includes/``, the theme overrides, the list of pages and the versions. A lab's key
+  is its cache key. A page whose key is unchanged since the last build of this server, and
+  whose HTML is still there, is left as it is.
+* **After an edit of ``src/``** the imported ``longctx`` modules are forgotten (the hooks import
+  them at each use), so numbers, figures and quizzes are computed by the new code.
+
+The serve log says, for every rebuild, which pages were rendered and which were reused, and
+what the cache reused and recomputed. Without ``LONGCTX_PREVIEW_CACHE=1`` (``make test``, CI, a
+plain ``mkdocs build``) nothing is cached and every page is rendered, as before; the package is
+still reloaded after an edit and the hooks still work on a ``--dirty`` build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import logging
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from mkdocs.plugins import event_priority
+from mkdocs.structure.pages import Page
+from mkdocs.structure.toc import get_toc
+
+
+def _sibling(name: str):
+    """``scripts/hooks/<name>.py`` as one shared module, however this hook was loaded."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+pc = _sibling("preview_cache")
+log = pc.log
+ROOT = pc.ROOT
+
+JUPYTER_OPTIONS = ("execute", "kernel_name", "theme", "allow_errors", "show_input", "no_input", "no_prompt",
+                   "remove_tag_config", "highlight_extra_classes", "include_requirejs", "custom_mathjax_url",
+                   "toc_depth", "ignore_h1_titles", "include_source")
+PAGE_VERSIONED = ("mkdocs", "mkdocs-material", "pymdown-extensions", "markdown", "mkdocstrings",
+                  "mkdocstrings-python", "griffe", "mkdocs-autorefs")
+
+_SNIPPET = re.compile(r"""--8<--\s+["']([^"':]+)""")
+_EXPR = re.compile(r"\{\{(.+?)\}\}", re.S)
+_CALL = re.compile(r"\b([a-z_][a-z0-9_]*(?:\.[a-z_][a-z0-9_]*)*)\.[A-Za-z_][A-Za-z0-9_]*\s*\(")
+_QUIZ = re.compile(r"<!--\s*quiz:\s*([a-z0-9-]+)\s*-->|data-progress-quiz=\"([a-z0-9-]+)\"")
+_QUIZ_CALL = re.compile(r"call:\s*['\"]?([a-z_][a-z0-9_.]*)\.[A-Za-z_]\w*")
+_TEACHES = re.compile(r"teaches:\s*['\"]?([^#'\"\s]+)#")
+_API = re.compile(r"^:::\s*(longctx[\w.]*)", re.M)
+_BENCH_MARKERS = ("<!-- benchmark-results -->", "<!-- measured-linear-crossover -->")
+
+# What this server's earlier builds left in each site directory: {site_dir: {src_uri: key}}.
+_BUILT: dict[str, dict[str, str]] = {}
+_PENDING: dict[str, str] = {}
+_STATE = {"dirty": False, "start": 0.0, "changed": []}
+
+
+class _DirtyNotice(logging.Filter):
+    """The preview is dirty on purpose: MkDocs's warning about it must not abort a strict build."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("A 'dirty' build is being performed")
+
+
+def on_startup(command, dirty):
+    _STATE["dirty"] = bool(dirty)
+    if dirty:
+        logging.getLogger("mkdocs.commands.build").addFilter(_DirtyNotice())
+
+
+@event_priority(100)  # before any hook uses longctx
+def on_config(config):
+    _STATE["start"] = time.monotonic()
+    _STATE["changed"] = pc.refresh_package()
+    if _STATE["changed"]:
+        shown = ", ".join(_STATE["changed"][:5]) + (" ..." if len(_STATE["changed"]) > 5 else "")
+        log.info(f"preview: src changed ({shown}): longctx is imported afresh")
+    pc.REPORT.clear()
+    _PENDING.clear()
+    return config
+
+
+# ---- the key of a page ------------------------------------------------------------------------------
+
+def _digest(*paths: Path) -> dict[str, str]:
+    out = {}
+    for path in paths:
+        try:
+            out[str(Path(path).relative_to(ROOT))] = pc.file_digest(path)
+        except (OSError, ValueError):
+            out[str(path)] = "missing"
+    return out
+
+
+def _module_of(dotted: str) -> str | None:
+    """The longest prefix of ``longctx.<dotted>`` that is a module."""
+    parts = dotted.split(".")
+    for n in range(len(parts), 0, -1):
+        name = ".".join(parts[:n])
+        if pc.module_file(name):
+            return name
+    return None
+
+
+def shared_key(config, files) -> str:
+    """What every page reads: config, hooks, includes, theme overrides, the list of pages, versions."""
+    paths = [Path(config.config_file_path)]
+    for folder, pattern in (("scripts/hooks", "*.py"), ("quizzes", "*.py"), ("docs/includes", "**/*"),
+                            ("docs/overrides", "**/*")):
+        paths += sorted(p for p in (ROOT / folder).glob(pattern) if p.is_file())
+    pages = sorted((f.src_uri, f.url) for f in files.documentation_pages())
+    versions = {d: pc.versions().get(d) or _version(d) for d in PAGE_VERSIONED}
+    return pc.make_key("shared", files=_digest(*paths), pages=pages, page_versions=versions)
+
+
+def _version(dist: str) -> str:
+    import importlib.metadata
+
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "absent"
+
+
+def page_inputs(markdown: str, src: Path = pc.SRC, docs: Path = ROOT / "docs") -> tuple[list[Path], set[str]]:
+    """``(files, longctx modules)`` a Markdown page reads, found in its text."""
+    files, modules = [], set()
+    for path in _SNIPPET.findall(markdown):
+        files += [base / path for base in (src, docs / "includes") if (base / path).is_file()] or [src / path]
+    for expression in _EXPR.findall(markdown):
+        for dotted in _CALL.findall(expression):
+            name = _module_of(f"longctx.{dotted}")
+            if name:
+                modules.add(name)
+        if "(" in expression and not _CALL.search(expression):
+            modules |= pc.all_modules(src)  # a call we cannot name: depend on everything
+    for m in _QUIZ.finditer(markdown):
+        quiz = ROOT / "quizzes" / f"{m.group(1) or m.group(2)}.yml"
+        files.append(quiz)
+        text = quiz.read_text(encoding="utf-8") if quiz.is_file() else ""
+        for dotted in _QUIZ_CALL.findall(text):
+            name = _module_of(f"longctx.{dotted}")
+            if name:
+                modules.add(name)
+        files += [docs / page for page in _TEACHES.findall(text)]
+    for dotted in _API.findall(markdown):
+        name = _module_of(dotted)
+        if name:
+            modules.add(name)
+    if any(marker in markdown for marker in _BENCH_MARKERS):
+        modules.add("longctx.bench.results")
+        files += sorted((docs / "data" / "benchmarks").glob("*"))
+    if modules:
+        modules.add("longctx.units")
+    return files, modules
+
+
+def page_key(file, config, shared: str) -> str:
+    path = Path(file.abs_src_path)
+    if _is_lab(file):
+        return pc.make_key("lab-page", lab=_lab_key(path, config), shared=shared)
+    markdown = path.read_text(encoding="utf-8")
+    files, modules = page_inputs(markdown)
+    return pc.make_key("page", text=hashlib.sha256(markdown.encode()).hexdigest(), files=_digest(*files),
+                       sources=pc.source_digest(pc.closure(modules)), shared=shared)
+
+
+def _is_lab(file) -> bool:
+    uri = file.src_uri
+    return uri.startswith("examples/") and uri.endswith(".py") and uri.count("/") == 1
+
+
+def _jupyter_options(config) -> dict:
+    plugin = config.plugins.get("mkdocs-jupyter")
+    return {k: plugin.config.get(k) for k in JUPYTER_OPTIONS} if plugin else {}
+
+
+def _lab_key(path: Path, config) -> str:
+    return pc.lab_key(path, _jupyter_options(config))
+
+
+@event_priority(-100)  # after every hook and plugin has added its files
+def on_nav(nav, config, files):
+    """On a dirty build, mark as modified exactly the pages whose key changed."""
+    if not _STATE["dirty"]:
+        return nav
+    built = _BUILT.setdefault(config.site_dir, {})
+    shared = shared_key(config, files)
+    rendered, reused = [], []
+    for file in files.documentation_pages():
+        key = page_key(file, config, shared)
+        _PENDING[file.src_uri] = key
+        same = built.get(file.src_uri) == key and os.path.isfile(file.abs_dest_path)
+        file.is_modified = (lambda: False) if same else (lambda: True)  # what a --dirty build asks
+        (reused if same else rendered).append(file.src_uri)
+    log.info(f"preview: rendering {len(rendered)} page(s), reusing {len(reused)}"
+             + (f": {', '.join(rendered)}" if rendered and len(rendered) <= 12 else ""))
+    return nav
+
+
+# ---- labs from the cache ------------------------------------------------------------------------------
+
+def toc_tokens(toc) -> list[dict]:
+    return [{"level": a.level, "id": a.id, "name": a.title, "children": toc_tokens(a.children)} for a in toc]
+
+
+@event_priority(-100)  # after mkdocs-jupyter has put its renderer on the page
+def on_pre_page(page, config, files):
+    if not (pc.enabled() and _is_lab(page.file)):
+        return page
+    path = Path(page.file.abs_src_path)
+    key = _lab_key(path, config)
+    store = pc.Store()
+    execute = page.render
+    ignore_h1 = bool(_jupyter_options(config).get("ignore_h1_titles"))
+
+    def render(self, config, files):
+        record = store.get("lab", key)
+        if record is not None:
+            self.content, self.toc = record["content"], get_toc(record["toc"])
+            if record["title"] is not None and not ignore_h1:
+                self.title = record["title"]
+            pc.REPORT.hit("labs", path.stem)
+            return
+        started = time.monotonic()
+        execute(config, files)
+        tokens = toc_tokens(self.toc)
+        title = next((t["name"] for t in tokens if t["level"] == 1), None)
+        store.put("lab", key, {"content": self.content, "toc": tokens, "title": title, "lab": path.name})
+        pc.REPORT.miss("labs", f"{path.stem} {time.monotonic() - started:.1f}s")
+
+    page.render = render.__get__(page, Page)
+    return page
+
+
+def on_post_build(config):
+    _BUILT.setdefault(config.site_dir, {}).update(_PENDING)
+    for line in pc.REPORT.lines():
+        log.info(line)
+    log.info(f"preview: built in {time.monotonic() - _STATE['start']:.1f}s")

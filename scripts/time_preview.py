@@ -1,0 +1,179 @@
+"""Time the preview (`make serve`) as a contributor meets it: not a test, a measurement.
+
+    python scripts/time_preview.py [--port 8123] [--keep]
+
+It copies the working tree (tracked and untracked, not ignored files; ``.venv`` and
+``node_modules`` linked) to a temporary folder, so that its edits touch nobody's checkout, and
+there, with an empty cache folder of its own:
+
+1. **cold**: runs ``scripts/serve.sh`` and times its start to the first HTTP 200 of the home
+   page, with nothing cached (every lab executed, every figure drawn, every number computed);
+2. **warm**: stops it and starts it again: the same, with the cache the first run filled;
+3. **prose edit**: appends a sentence to a lesson and times the write to the rebuilt page
+   being served with that sentence;
+4. **src edit**: adds a comment inside a function that the same lesson shows (a ``--8<--``
+   section) and times the write to the page being served with the new line of code.
+
+Each time is printed, with the serve log's lines about what was reused and rebuilt, and the
+load average (other work on the machine slows every number down).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+LESSON = "docs/lessons/01-quadratic-wall.md"
+LESSON_URL = "lessons/01-quadratic-wall/"
+
+
+def copy_tree(dest: Path) -> None:
+    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                            cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
+    for raw in listed:
+        if not raw:
+            continue
+        rel = raw.decode()
+        src = ROOT / rel
+        if not src.is_file():
+            continue  # deleted in the working tree
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src, dest / rel)
+    for name in (".venv", "node_modules"):
+        (dest / name).symlink_to(ROOT / name)
+
+
+def fetch(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.read().decode("utf-8", "replace") if r.status == 200 else None
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+class Server:
+    def __init__(self, tree: Path, port: int, env: dict, log: Path):
+        self.url = f"http://127.0.0.1:{port}/"
+        self.log = log
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(["scripts/serve.sh"], cwd=tree, env={**env, "LONGCTX_SERVE_ADDR": f"127.0.0.1:{port}"},
+                                     stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+
+    def wait(self, path: str = "", needle: str | None = None, timeout: float = 600) -> float:
+        """Seconds from ``self.started`` until ``path`` is served (containing ``needle``)."""
+        while time.monotonic() - self.started < timeout:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"serve.sh exited ({self.proc.returncode}); see {self.log}")
+            body = fetch(self.url + path)
+            if body is not None and (needle is None or needle in body):
+                return time.monotonic() - self.started
+            time.sleep(0.1)
+        raise SystemExit(f"timed out waiting for {path} ({needle!r}); see {self.log}")
+
+    def stop(self) -> None:
+        os.killpg(self.proc.pid, signal.SIGINT)
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait()
+
+
+def log_lines(log: Path, since: int) -> tuple[list[str], int]:
+    lines = log.read_text(errors="replace").splitlines()
+    keep = [ln for ln in lines[since:] if "preview" in ln and ("cache" in ln or "rendering" in ln
+                                                                or "built in" in ln or "src changed" in ln)]
+    return keep, len(lines)
+
+
+def edit_and_wait(server: Server, path: Path, new_text: str, page: str, needle: str) -> float:
+    time.sleep(1.5)  # let the watcher settle after the last build
+    start = time.monotonic()
+    path.write_text(new_text, encoding="utf-8")
+    server.started = start
+    return server.wait(page, needle)
+
+
+def shown_function(tree: Path) -> tuple[Path, str, str, str]:
+    """A section the lesson shows: (file, section name, its first def up to its body, the body's indent)."""
+    text = (tree / LESSON).read_text(encoding="utf-8")
+    for rel, section in re.findall(r'--8<-- "([^":]+):([a-z][-_0-9a-z]*)"', text):
+        path = tree / "src" / rel
+        src = path.read_text(encoding="utf-8")
+        body = src.partition(f"# --8<-- [start:{section}]")[2].partition(f"# --8<-- [end:{section}]")[0]
+        m = re.search(r"^( *)def [^\n]*:\n(?:\1    (?:\"\"\"|r\"\"\")[\s\S]*?\"\"\"\n)?", body, re.M)
+        if m:
+            return path, section, m.group(0), m.group(1) + "    "
+    raise SystemExit(f"{LESSON} shows no section with a function")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--port", type=int, default=8123)
+    ap.add_argument("--keep", action="store_true", help="keep the temporary tree and its logs")
+    args = ap.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="longctx-preview-"))
+    tree, cache = work / "tree", work / "cache"
+    tree.mkdir()
+    copy_tree(tree)
+    env = {**os.environ, "LONGCTX_CACHE_DIR": str(cache), "LONGCTX_PREVIEW_CACHE": "1",
+           "PYTHONPATH": str(tree / "src")}  # the copy's package, not the checkout's editable install
+    results = {}
+    print(f"load average at start: {os.getloadavg()}; tree copied to {tree}")
+    try:
+        for run in ("cold", "warm"):
+            log = work / f"serve-{run}.log"
+            server = Server(tree, args.port, env, log)
+            results[f"{run} start to first page"] = server.wait()
+            lines, seen = log_lines(log, 0)
+            print(f"{run}: first page after {results[f'{run} start to first page']:.1f} s", *lines, sep="\n  ")
+            if run == "cold":
+                server.stop()
+
+        lesson = tree / LESSON
+        sentence = f"Preview timing sentence {time.time_ns()}."
+        before = lesson.read_text(encoding="utf-8")
+        results["prose edit to page served"] = edit_and_wait(server, lesson, before + f"\n{sentence}\n",
+                                                              LESSON_URL, sentence)
+        time.sleep(2)
+        lines, seen = log_lines(log, seen)
+        print(f"prose edit: {results['prose edit to page served']:.1f} s", *lines, sep="\n  ")
+
+        path, section, head, indent = shown_function(tree)
+        marker = f"preview timing {time.time_ns()}"
+        src = path.read_text(encoding="utf-8")
+        results["src edit to page served"] = edit_and_wait(server, path, src.replace(head, head + f"{indent}# {marker}\n", 1),
+                                                            LESSON_URL, marker)
+        time.sleep(3)
+        lines, seen = log_lines(log, seen)
+        print(f"src edit ({path.relative_to(tree)}:{section}): {results['src edit to page served']:.1f} s",
+              *lines, sep="\n  ")
+        server.stop()
+    finally:
+        for proc_owner in [v for v in locals().values() if isinstance(v, Server)]:
+            if proc_owner.proc.poll() is None:
+                proc_owner.stop()
+        print(f"load average at end: {os.getloadavg()}")
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+        else:
+            print(f"kept {work}")
+    print("\n| step | seconds |\n|---|---:|")
+    for name, seconds in results.items():
+        print(f"| {name} | {seconds:.1f} |")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
