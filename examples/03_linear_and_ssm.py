@@ -23,9 +23,8 @@ import torch
 
 from longctx import costs
 from longctx.attention import attention_ref
-from longctx.bench import hardware_summary
-from longctx.bench.harness import crossover, loglog_slope
-from longctx.linear import linear_attention_chunked, linear_attention_recurrent, linear_attention_ref
+from longctx.bench import crossover, hardware_summary, loglog_slope
+from longctx.linear import linear_attention_chunked_ref, linear_attention_recurrent_ref, linear_attention_ref
 from longctx.linear.costs import crossover_seq_len, linear_attention_flops
 from longctx.ssm import s4d_conv, s4d_recurrent
 
@@ -46,9 +45,9 @@ B, H, T, D = 2, 3, 77, 16
 q, k, v = (torch.randn(B, H, T, D, dtype=torch.float64) for _ in range(3))
 for feature_map in ("elu", "relu"):
     parallel = linear_attention_ref(q, k, v, causal=True, feature_map=feature_map)
-    recurrent = linear_attention_recurrent(q, k, v, causal=True, feature_map=feature_map)
+    recurrent = linear_attention_recurrent_ref(q, k, v, causal=True, feature_map=feature_map)
     for chunk in (1, 16, 64, 200):
-        chunked = linear_attention_chunked(q, k, v, causal=True, feature_map=feature_map, chunk_size=chunk)
+        chunked = linear_attention_chunked_ref(q, k, v, causal=True, feature_map=feature_map, chunk_size=chunk)
         err = (chunked - parallel).abs().max().item()
         print(f"{feature_map:>4}, chunk {chunk:>3}: max |chunked - parallel| = {err:.1e}")
         assert err < 1e-10, (feature_map, chunk, err)
@@ -61,7 +60,7 @@ print("ok: parallel == recurrent == chunked")
 # ## 2. Timing on the CPU: where does linear attention overtake softmax attention?
 #
 # Causal softmax attention is `attention_ref` (it builds the whole $n \times n$ score matrix).
-# Causal linear attention is `linear_attention_chunked` with elu+1 and chunks of 64. Shapes
+# Causal linear attention is `linear_attention_chunked_ref` with elu+1 and chunks of 64. Shapes
 # `[1, 1, n, 32]`, float32, the fastest of seven runs after a warm-up (the run least disturbed
 # by whatever else the machine was doing). Beside each time, the FLOP
 # ratio the lesson's formulas predict (`costs.attention_flops` over
@@ -87,7 +86,7 @@ rows = []
 for n in SEQ_LENS:
     q, k, v = (torch.randn(1, H, n, D) for _ in range(3))
     t_soft = best_of(lambda: attention_ref(q, k, v, causal=True))
-    t_lin = best_of(lambda: linear_attention_chunked(q, k, v, causal=True, chunk_size=C))
+    t_lin = best_of(lambda: linear_attention_chunked_ref(q, k, v, causal=True, chunk_size=C))
     flop_ratio = costs.attention_flops(n, D, causal=True) / linear_attention_flops(n, D, causal=True, chunk_size=C)
     rows.append({"n": n, "softmax_s": t_soft, "linear_s": t_lin, "flop_ratio": flop_ratio})
 

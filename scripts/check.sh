@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Every check the project has, in the order CI runs them; stops at the first that fails.
+#   scripts/check.sh          everything (what `make test` and CI run)
+#   scripts/check.sh --quick  the inner loop: lint, package tests and docs policy; no site build
+# Each step has a time budget in seconds (measured on the project's 2-core machine, plus some
+# slack); the table at the end shows it beside the time taken, and marks a step over it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh --browser
+quick=false
+[ "${1:-}" = "--quick" ] && quick=true
+if $quick; then scripts/setup.sh; else scripts/setup.sh --browser; fi
 . .venv/bin/activate
 
 export TRITON_INTERPRET=1            # Triton kernels run on the CPU through the interpreter
@@ -11,30 +17,65 @@ export SITE_URL=http://127.0.0.1:8765/   # the browser tests serve the built sit
 export PYTHONHASHSEED=0
 
 start_all=$SECONDS
+names=() budgets=() took=() current=""
+
+# step NAME [BUDGET_SECONDS] COMMAND...   (a step without a budget shows "-" in the table)
 step() {
-  local name=$1; shift
+  local name=$1 budget=-; shift
+  if [[ ${1:-} =~ ^[0-9]+$ ]]; then budget=$1; shift; fi
   printf '\n\033[1m==> %s\033[0m\n$ %s\n' "$name" "$*"
+  current=$name
   local t0=$SECONDS
   "$@"
-  printf '\033[1m<== %s: ok in %ss\033[0m\n' "$name" "$((SECONDS - t0))"
+  local dt=$((SECONDS - t0))
+  names+=("$name") budgets+=("$budget") took+=("$dt") current=""
+  printf '\033[1m<== %s: ok in %ss (budget %ss)\033[0m\n' "$name" "$dt" "$budget"
 }
 
-step "GitHub workflows audit (zizmor, offline: pinned actions, no persisted credentials)" \
+# The table, also when a step fails (then that step is the last line, marked FAILED).
+summary() {
+  local rc=$? i over total_budget=0
+  printf '\n%-72s %7s %7s\n' "step" "budget" "took"
+  for i in "${!names[@]}"; do
+    over=""
+    [[ ${budgets[$i]} != - && ${took[$i]} -gt ${budgets[$i]} ]] && over="  over budget"
+    [[ ${budgets[$i]} != - ]] && total_budget=$((total_budget + budgets[i]))
+    printf '%-72s %6ss %6ss%s\n' "${names[$i]:0:72}" "${budgets[$i]}" "${took[$i]}" "$over"
+  done
+  [ -n "$current" ] && printf '%-72s %7s %7s\n' "${current:0:72}" "" "FAILED"
+  printf '%-72s %6ss %6ss\n' "total" "$total_budget" "$((SECONDS - start_all))"
+  if [ "$rc" = 0 ]; then
+    printf '\033[1mall checks passed in %ss\033[0m\n' "$((SECONDS - start_all))"
+  fi
+}
+trap summary EXIT
+
+step "GitHub workflows audit (zizmor, offline: pinned actions, no persisted credentials)" 5 \
   zizmor --offline --no-progress .github
+step "lint (ruff check)" 5 \
+  ruff check --no-cache .
+
+if $quick; then
+  # the same tests as below, on every core, without coverage
+  step "unit tests (package, kernels under the interpreter, docs policy, quiz data)" 90 \
+    pytest tests --ignore=tests/browser -p no:cacheprovider -q -n auto
+  exit 0
+fi
+
+# Unit tests on every core (pytest-xdist), each worker under coverage; pytest-cov combines the
+# workers' data (and that of the processes they spawn) into .coverage for the gate.
 rm -f .coverage .coverage.*
-step "unit tests (package, kernels under the interpreter, docs policy, quiz data), with coverage" \
-  coverage run -m pytest tests --ignore=tests/browser -p no:cacheprovider
-coverage combine -q
-step "coverage gate: every statement of every section a page shows was executed" \
+step "unit tests (package, kernels under the interpreter, docs policy, quiz data), with coverage" 150 \
+  pytest tests --ignore=tests/browser -p no:cacheprovider -q -n auto --cov --cov-report=
+step "coverage gate: every statement of every section a page shows was executed" 15 \
   python scripts/check_snippet_coverage.py
-step "code blocks in docs/ (pytest-codeblocks)" \
+step "code blocks in docs/ (pytest-codeblocks)" 30 \
   pytest --codeblocks docs -p no:cacheprovider -q
-step "site build (mkdocs build --strict, notebooks executed)" \
+step "site build (mkdocs build --strict, notebooks executed)" 110 \
   timeout 600 mkdocs build --strict
-step "links and anchors of the built site" \
+step "links and anchors of the built site" 10 \
   python scripts/check_links.py site
-step "paste test: every Python block of the lessons, topics and drills runs when copied, without longctx" \
+step "paste test: every Python block of the lessons, topics and drills runs when copied, without longctx" 40 \
   env LONGCTX_SITE_DIR=site pytest tests/test_paste.py -k every_page -p no:cacheprovider -q -s
-step "browser tests (headless Chromium, offline)" \
+step "browser tests (headless Chromium, offline)" 150 \
   pytest tests/browser -p no:cacheprovider
-printf '\n\033[1mall checks passed in %ss\033[0m\n' "$((SECONDS - start_all))"

@@ -15,7 +15,7 @@ from types import SimpleNamespace
 import pytest
 from mkdocs.exceptions import PluginError
 
-from longctx.bench.harness import Row, evaluate_goals
+from longctx.bench.report import Row, evaluate_goals
 from longctx.bench.results import load_results, result_figure, result_tables
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -40,6 +40,7 @@ __all__ = [
     "attention_train_flops",
     "bytes_per_element",
     "contiguous_kv_slots",
+    "copy_bytes",
     "cost_multiplier",
     "decode_time_per_token_s",
     "flash_attention_block_size",
@@ -52,9 +53,11 @@ __all__ = [
     "linear_attention_state_elements",
     "mamba2_state_elements",
     "mamba_state_elements",
+    "matmul_flops",
     "mla_cache_bytes",
     "mla_cache_bytes_per_token",
     "model_cost_multiplier",
+    "paged_decode_bytes",
     "paged_expected_waste_slots",
     "paged_kv_slots",
     "parameter_bytes",
@@ -65,6 +68,7 @@ __all__ = [
     "roofline_time_s",
     "score_entries",
     "score_matrix_bytes",
+    "selective_scan_bytes",
     "sequences_that_fit",
     "sliding_window_flops",
     "sliding_window_pairs",
@@ -972,3 +976,53 @@ def sequences_that_fit(*, memory_bytes: float, bytes_per_sequence: float, reserv
                                                                      positive=False)
     per = _real("bytes_per_sequence", bytes_per_sequence, positive=True)
     return max(0, math.floor(free / per))
+
+
+# --------------------------------------------------------------------- what a benchmark moves
+# The least work and traffic of the calls ``python -m longctx.bench`` times, from their shapes.
+
+
+def matmul_flops(m: int, n: int, k: int) -> int:
+    """FLOPs of an ``[m, k] @ [k, n]`` matmul: ``2 m n k`` (a multiply-add is 2)."""
+    return 2 * _positive_int("m", m) * _positive_int("n", n) * _positive_int("k", k)
+
+
+def copy_bytes(nbytes: int) -> int:
+    """Traffic of copying ``nbytes`` from one buffer to another: each byte read once, written once."""
+    return 2 * _positive_int("nbytes", nbytes)
+
+
+def paged_decode_bytes(batch: int, context: int, *, heads: int, kv_heads: int, head_dim: int,
+                       cache_bytes: float = 2, scale_bytes: float = 0, io_bytes: float = 2,
+                       block_size: int = 16, index_bytes: int = 4) -> float:
+    """Least traffic of one paged decode step: every cached K and V read once, q read, out written.
+
+    Args:
+        batch: sequences decoded at once, each with ``context`` cached tokens.
+        heads: query heads; ``kv_heads``: K/V heads; ``head_dim``: width of one head.
+        cache_bytes: bytes per cached element (2 for fp16, 1 for int8).
+        scale_bytes: bytes of quantization scale per cached token and KV head, for K and for
+            V each (4 for one float32 scale; 0 for an fp16 cache).
+        io_bytes: bytes per element of ``q`` and ``out``.
+        block_size: tokens per page; ``index_bytes``: bytes per block-table entry and per
+            sequence length (int32).
+
+    Returns:
+        K/V (:func:`kv_cache_bytes` for one layer) + scales + q + out + block table + lengths.
+    """
+    batch, context = _positive_int("batch", batch), _positive_int("context", context)
+    kv = kv_cache_bytes(layers=1, kv_heads=kv_heads, head_dim=head_dim, tokens=context, batch=batch,
+                        bytes_per_element=cache_bytes)
+    scales = 2 * batch * context * kv_heads * _real("scale_bytes", scale_bytes, positive=False)
+    q_and_out = 2 * batch * _positive_int("heads", heads) * head_dim * _real("io_bytes", io_bytes, positive=True)
+    pages = batch * math.ceil(context / _positive_int("block_size", block_size))
+    return kv + scales + q_and_out + (pages + batch) * _positive_int("index_bytes", index_bytes)
+
+
+def selective_scan_bytes(batch: int, channels: int, length: int, state: int, *, itemsize: int) -> int:
+    """Least traffic of a selective scan (Mamba's block): read u, delta, z ``[B, D, L]`` and
+    B, C ``[B, N, L]``, write out ``[B, D, L]``, all in ``itemsize`` bytes; read A ``[D, N]``,
+    D and delta_bias ``[D]`` in float32."""
+    batch, channels = _positive_int("batch", batch), _positive_int("channels", channels)
+    length, state = _positive_int("length", length), _positive_int("state", state)
+    return _positive_int("itemsize", itemsize) * batch * length * (4 * channels + 2 * state) + 4 * channels * (state + 2)

@@ -1,35 +1,18 @@
-"""Measurements on the machine at hand: wall time and peak resident memory of a call.
+"""Measurements on the machine at hand, and the GPU benchmark ``python -m longctx.bench``.
 
-The labs use these to set what a computation really costs beside what ``longctx.costs``
-predicts. CPU only: on a GPU the memory that matters is the device's, which
-``torch.cuda.max_memory_allocated`` reports.
+* :mod:`~longctx.bench.memory`: wall time and peak resident memory of a call on the CPU (the labs
+  set what a computation really costs beside what :mod:`longctx.costs` predicts);
+* :mod:`~longctx.bench.plan`: the sizes of a benchmark run and the issue's goals;
+* :mod:`~longctx.bench.timing`: ``triton.testing.do_bench`` on a GPU, a wall clock elsewhere;
+* :mod:`~longctx.bench.runs`: the GPU benchmarks; :mod:`~longctx.bench.cpu`: the CPU memory table;
+* :mod:`~longctx.bench.report`: rows, tables, goals and the stamp; :mod:`~longctx.bench.results`:
+  the committed results the site shows.
 
-``python -m longctx.bench`` is the GPU benchmark (:mod:`longctx.bench.harness`); its pieces
-that need no GPU (formulas, timing, table, progress bar) are exported here too.
+Importing this package imports neither ``torch`` nor ``triton`` (the command checks
+``TRITON_INTERPRET`` first).
 """
 
-from longctx.bench.harness import (
-    ProgressBar,
-    Row,
-    attention_pass_flops,
-    copy_bytes,
-    decode_bytes,
-    format_table,
-    matmul_flops,
-    time_median,
-)
 from longctx.bench.memory import hardware_summary, peak_rss_bytes, time_call
+from longctx.bench.report import Row, crossover, format_table, loglog_slope
 
-__all__ = [
-    "ProgressBar",
-    "Row",
-    "attention_pass_flops",
-    "copy_bytes",
-    "decode_bytes",
-    "format_table",
-    "hardware_summary",
-    "matmul_flops",
-    "peak_rss_bytes",
-    "time_call",
-    "time_median",
-]
+__all__ = ["Row", "crossover", "format_table", "hardware_summary", "loglog_slope", "peak_rss_bytes", "time_call"]

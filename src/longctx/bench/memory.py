@@ -100,7 +100,6 @@ def _check_count(name: str, value: object, least: int) -> None:
         raise ValueError(f"{name} must be at least {least}, got {value}")
 
 
-# --8<-- [start:peak-rss]
 def _peak_once(fn: Callable[[], object]) -> int:
     _pin_mmap_threshold()  # large blocks freed inside fn leave the resident set at once
     gc.collect()
@@ -143,10 +142,8 @@ def peak_rss_bytes(fn: Callable[[], object], repeats: int = 1) -> int:
     _check_count("repeats", repeats, 1)
     _check_supported()
     return min(_peak_once(fn) for _ in range(repeats))
-# --8<-- [end:peak-rss]
 
 
-# --8<-- [start:time-call]
 def time_call(fn: Callable[[], object], repeats: int = 5, *, warmup: int = 1) -> float:
     """Median wall time of ``fn()`` over ``repeats`` runs, in seconds.
 
@@ -173,7 +170,6 @@ def time_call(fn: Callable[[], object], repeats: int = 5, *, warmup: int = 1) ->
         fn()
         seconds.append(time.perf_counter() - t0)
     return statistics.median(seconds)
-# --8<-- [end:time-call]
 
 
 def hardware_summary() -> str:

@@ -1,7 +1,7 @@
 """Committed GPU benchmark results: load them, check them, and turn them into tables and a plot.
 
 ``python -m longctx.bench --out FILE`` on a GPU writes one JSON file (see
-:mod:`longctx.bench.harness`); a copy committed under ``docs/data/benchmarks/`` is what the
+:mod:`longctx.bench.report`); a copy committed under ``docs/data/benchmarks/`` is what the
 site's benchmark page shows. Nothing here measures anything: a number on that page is exactly
 a number in a committed file, with the card, versions, commit and date it was measured with.
 """
@@ -12,8 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from longctx.bench.gpu import gpu_tables
-from longctx.bench.harness import Row
+from longctx.bench.report import Row, gpu_tables
 
 __all__ = ["REQUIRED_STAMP", "load_results", "measured_crossover", "result_figure", "result_tables"]
 
