@@ -250,3 +250,77 @@ def test_bad_masks_are_refused(mask, error):
 def test_non_finite_scale_is_refused(scale):
     with pytest.raises(ValueError, match="scale"):
         attention_ref(*good(), scale=scale)
+
+
+# ---------------------------------------------------------------- the calling convention
+
+
+def loop_lse(q, k, keep, scale=None):
+    """log-sum-exp of each row over the kept keys, one (i, j) at a time in float64."""
+    q, k = q.double(), k.double()
+    B, H, T, D = q.shape
+    scale = 1.0 / math.sqrt(D) if scale is None else scale
+    out = torch.full((B, H, T), -math.inf, dtype=torch.float64)
+    for b in range(B):
+        for h in range(H):
+            kv = h // (H // k.shape[1])
+            for i in range(T):
+                s = [float(q[b, h, i] @ k[b, kv, j]) * scale for j in range(k.shape[2]) if keep[i, j]]
+                if s:
+                    m = max(s)
+                    out[b, h, i] = m + math.log(sum(math.exp(x - m) for x in s))
+    return out
+
+
+def window_loop(T, S, causal, window):
+    left, right = window
+    return torch.tensor([[(left == -1 or j >= i + S - T - left) and (right == -1 or j <= i + S - T + right)
+                          and (not causal or j <= i + S - T) for j in range(S)] for i in range(T)])
+
+
+@pytest.mark.parametrize("T, S", [(1, 1), (13, 29), (29, 13), (17, 17)])
+@pytest.mark.parametrize("causal, window", [(False, (3, 2)), (True, (4, -1)), (False, (0, -1)), (True, (-1, 5)),
+                                            (False, (-1, -1))])
+def test_window_and_return_lse_match_the_definitions(T, S, causal, window):
+    q, k, v = qkv(2, 4, 2, T, S, 11, 7, dtype=torch.float64, seed=T * S)
+    keep = window_loop(T, S, causal, window)
+    out, lse = attention_ref(q, k, v, causal=causal, window=window, return_lse=True)
+    torch.testing.assert_close(out, naive_attention(q, k, v, mask=keep), rtol=1e-10, atol=1e-12)
+    want = loop_lse(q, k, keep)
+    assert torch.equal(lse.isinf(), want.isinf())
+    torch.testing.assert_close(lse[want.isfinite()], want[want.isfinite()], rtol=1e-10, atol=1e-12)
+    assert torch.equal(attention_ref(q, k, v, causal=causal, window=window), out)
+
+
+@pytest.mark.parametrize("T, D", [(1, 5), (37, 19), (63, 40)])
+def test_causal_equals_sdpa_is_causal_for_odd_square_sizes(T, D):
+    q, k, v = qkv(3, 5, 5, T, T, D, D + 2, dtype=torch.float64, seed=T + D)
+    want = F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    torch.testing.assert_close(attention_ref(q, k, v, causal=True), want, rtol=1e-12, atol=1e-12)
+
+
+def test_sdpa_aligns_top_left_where_ours_aligns_bottom_right():
+    q, k, v = qkv(1, 2, 2, 5, 9, 8, 8, dtype=torch.float64, seed=3)
+    ours = attention_ref(q, k, v, causal=True)
+    sdpa = F.scaled_dot_product_attention(q, k, v, is_causal=True)  # query i sees keys j <= i
+    top_left = torch.tensor([[j <= i for j in range(9)] for i in range(5)])
+    torch.testing.assert_close(sdpa, attention_ref(q, k, v, mask=top_left), rtol=1e-12, atol=1e-12)
+    assert (ours - sdpa).abs().max() > 1e-3  # the two conventions really differ for T != S
+
+
+@pytest.mark.parametrize("kwargs, error, name", [
+    (dict(scale="0.5"), TypeError, "scale"),
+    (dict(scale=True), TypeError, "scale"),
+    (dict(scale=0.0), ValueError, "scale"),
+    (dict(scale=-2.0), ValueError, "scale"),
+    (dict(causal=1), TypeError, "causal"),
+    (dict(causal=None), TypeError, "causal"),
+    (dict(return_lse=1), TypeError, "return_lse"),
+    (dict(window=4), TypeError, "window"),
+    (dict(window=(3,)), TypeError, "window"),
+    (dict(window=(2, -2)), ValueError, "window right"),
+    (dict(window=(1.5, 0)), TypeError, "window left"),
+])
+def test_bad_options_are_refused_naming_the_argument(kwargs, error, name):
+    with pytest.raises(error, match=name):
+        attention_ref(*good(), **kwargs)

@@ -17,16 +17,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import longctx.flash.reference as fr
-from longctx.attention import attention_ref
+from longctx.attention import attention_ref, sliding_window_mask
 from longctx.flash import (
     flash_attention_ref,
     flash_attention_ref_backward,
-    flash_attention_ref_forward,
     memory_model,
     memory_table,
     online_softmax_update,
     tile_counts,
-    window_mask,
 )
 
 # (causal, window): every kind of band, alone and with causal.
@@ -79,7 +77,7 @@ def masked_lse(q, k, keep, scale=None):
 def check_forward(T, S, D, H, H_kv, block_q, block_k, causal, window, seed, Dv=None):
     q, k, v = qkv(2, H, H_kv, T, S, D, Dv, seed=seed)
     keep = loop_mask(T, S, causal, window)
-    out, lse = flash_attention_ref(q, k, v, causal=causal, window=window, block_q=block_q, block_k=block_k)
+    out, lse = flash_attention_ref(q, k, v, causal=causal, window=window, block_q=block_q, block_k=block_k, return_lse=True)
     assert out.shape == (2, H, T, v.shape[-1]) and out.dtype == torch.float64
     assert lse.shape == (2, H, T) and lse.dtype == torch.float64
     want = attention_ref(q, k, v, mask=keep)
@@ -92,15 +90,19 @@ def check_forward(T, S, D, H, H_kv, block_q, block_k, causal, window, seed, Dv=N
 
 
 @pytest.mark.parametrize("T, S", [(1, 1), (1, 17), (17, 1), (17, 17), (9, 30), (30, 9)])
-def test_window_mask_matches_definition(T, S):
+def test_sliding_window_mask_matches_definition(T, S):
     for causal, window in MASKS + [(True, (0, 7)), (False, (12, 0))]:
-        assert torch.equal(window_mask(T, S, causal=causal, window=window), loop_mask(T, S, causal, window))
+        left, right = window if window is not None else (-1, -1)
+        merged = (left, 0) if causal else (left, right)  # causal caps the right side at 0
+        assert torch.equal(sliding_window_mask(T, S, merged), loop_mask(T, S, causal, window))
 
 
-def test_causal_window_mask_is_attention_refs_causal():
+@pytest.mark.parametrize("causal, window", MASKS)
+def test_attention_refs_causal_and_window_are_the_mask_from_its_definition(causal, window):
     q, k, v = qkv(1, 2, 2, 17, 40, 16)
-    torch.testing.assert_close(attention_ref(q, k, v, causal=True),
-                               attention_ref(q, k, v, mask=window_mask(17, 40, causal=True)))
+    keep = loop_mask(17, 40, causal, window)
+    torch.testing.assert_close(attention_ref(q, k, v, causal=causal, window=window),
+                               attention_ref(q, k, v, mask=keep), rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("T, S", [(1, 1), (17, 63), (63, 17), (64, 64), (130, 63), (5, 130)])
@@ -201,7 +203,7 @@ def test_value_dim_differs_from_key_dim_and_explicit_scale():
     q, k, v = qkv(2, 4, 2, 33, 50, 40, 24, seed=3)
     keep = loop_mask(33, 50, True, (7, -1))
     for scale in (0.05, 1.0, 3.0):
-        out, lse = flash_attention_ref(q, k, v, causal=True, window=(7, -1), scale=scale, block_q=16, block_k=17)
+        out, lse = flash_attention_ref(q, k, v, causal=True, window=(7, -1), scale=scale, block_q=16, block_k=17, return_lse=True)
         torch.testing.assert_close(out, attention_ref(q, k, v, mask=keep, scale=scale), rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(lse, masked_lse(q, k, keep, scale), rtol=1e-10, atol=1e-12)
 
@@ -214,11 +216,16 @@ def test_gqa_equals_mha_with_repeated_heads():
     torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-14)
 
 
-def test_forward_function_equals_the_autograd_path():
+def test_return_lse_adds_the_lse_and_leaves_the_output_alone():
     q, k, v = qkv(1, 4, 2, 20, 30, 16, seed=5)
-    a = flash_attention_ref_forward(q, k, v, window=(4, 2), block_q=7, block_k=9)
-    b = flash_attention_ref(q, k, v, window=(4, 2), block_q=7, block_k=9)
-    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    out = flash_attention_ref(q, k, v, window=(4, 2), block_q=7, block_k=9)
+    assert isinstance(out, torch.Tensor)
+    pair = flash_attention_ref(q, k, v, window=(4, 2), block_q=7, block_k=9, return_lse=True)
+    assert isinstance(pair, tuple) and len(pair) == 2
+    torch.testing.assert_close(pair[0], out, rtol=0, atol=0)
+    torch.testing.assert_close(pair[1], masked_lse(q, k, loop_mask(20, 30, False, (4, 2))), rtol=1e-10, atol=1e-12)
+    with pytest.raises(TypeError, match="return_lse"):
+        flash_attention_ref(q, k, v, return_lse=1)
 
 
 @settings(max_examples=25, deadline=None)
@@ -254,7 +261,7 @@ def test_backward_matches_autograd_of_attention_ref(T, S, D, H_kv, block_q, bloc
     for n, (causal, window) in enumerate(MASKS[(T + S) % 2::2]):
         q, k, v = qkv(2, 4, H_kv, T, S, D, seed=T * 7 + S * 13 + n, requires_grad=True)
         keep = loop_mask(T, S, causal, window)
-        out, _ = flash_attention_ref(q, k, v, causal=causal, window=window, block_q=block_q, block_k=block_k)
+        out, _ = flash_attention_ref(q, k, v, causal=causal, window=window, block_q=block_q, block_k=block_k, return_lse=True)
         dout = torch.randn(out.shape, generator=torch.Generator().manual_seed(n), dtype=torch.float64)
         got = torch.autograd.grad(out, (q, k, v), dout)
         want = autograd_grads(q, k, v, keep, dout)
@@ -266,7 +273,7 @@ def test_backward_matches_autograd_of_attention_ref(T, S, D, H_kv, block_q, bloc
 def test_backward_function_with_other_tiles_than_the_forward():
     q, k, v = qkv(1, 6, 3, 40, 33, 24, 16, seed=8)
     keep = loop_mask(40, 33, True, (5, -1))
-    out, lse = flash_attention_ref_forward(q, k, v, causal=True, window=(5, -1), block_q=64, block_k=64)
+    out, lse = flash_attention_ref(q, k, v, causal=True, window=(5, -1), block_q=64, block_k=64, return_lse=True)
     dout = torch.randn(out.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     got = flash_attention_ref_backward(q, k, v, out, lse, dout, causal=True, window=(5, -1),
                                        block_q=7, block_k=10)
@@ -281,7 +288,7 @@ def test_backward_function_with_other_tiles_than_the_forward():
        seed=st.integers(0, 2**31 - 1))
 def test_backward_property(T, S, heads, block_q, block_k, causal, window, seed):
     q, k, v = qkv(1, heads[0], heads[1], T, S, 16, 8, seed=seed, requires_grad=True)
-    out, _ = flash_attention_ref(q, k, v, causal=causal, window=window, block_q=block_q, block_k=block_k)
+    out, _ = flash_attention_ref(q, k, v, causal=causal, window=window, block_q=block_q, block_k=block_k, return_lse=True)
     dout = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     got = torch.autograd.grad(out, (q, k, v), dout)
     for a, b in zip(got, autograd_grads(q, k, v, loop_mask(T, S, causal, window), dout)):
@@ -295,7 +302,7 @@ def test_backward_property(T, S, heads, block_q, block_k, causal, window, seed):
 def test_float32_forward_and_backward_against_float64(causal, window):
     q, k, v = qkv(2, 4, 2, 63, 130, 40, seed=9, dtype=torch.float32, requires_grad=True)
     keep = loop_mask(63, 130, causal, window)
-    out, lse = flash_attention_ref(q, k, v, causal=causal, window=window, block_q=16, block_k=17)
+    out, lse = flash_attention_ref(q, k, v, causal=causal, window=window, block_q=16, block_k=17, return_lse=True)
     assert out.dtype == torch.float32 and lse.dtype == torch.float32
     q64, k64, v64 = (t.detach().double() for t in (q, k, v))
     torch.testing.assert_close(out.double(), attention_ref(q64, k64, v64, mask=keep), rtol=1e-5, atol=2e-6)
@@ -310,7 +317,7 @@ def test_float32_forward_and_backward_against_float64(causal, window):
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_is_computed_in_float32(dtype):
     q, k, v = qkv(1, 2, 1, 17, 40, 16, seed=10, dtype=dtype)
-    out, lse = flash_attention_ref(q, k, v, causal=True, block_q=8, block_k=16)
+    out, lse = flash_attention_ref(q, k, v, causal=True, block_q=8, block_k=16, return_lse=True)
     assert out.dtype == dtype and lse.dtype == torch.float32
     want = attention_ref(q.float(), k.float(), v.float(), causal=True)
     torch.testing.assert_close(out.float(), want, rtol=0, atol=float(torch.finfo(dtype).eps))
@@ -326,7 +333,7 @@ def test_half_precision_is_computed_in_float32(dtype):
 ])
 def test_rows_that_see_nothing_give_zeros_and_no_nan(T, S, causal, window, empty_rows):
     q, k, v = qkv(1, 2, 1, T, S, 16, seed=11, requires_grad=True)
-    out, lse = flash_attention_ref(q, k, v, causal=causal, window=window, block_q=4, block_k=3)
+    out, lse = flash_attention_ref(q, k, v, causal=causal, window=window, block_q=4, block_k=3, return_lse=True)
     empty = torch.zeros(T, dtype=torch.bool)
     empty[list(empty_rows)] = True
     assert torch.isfinite(out).all()
@@ -341,7 +348,7 @@ def test_causal_diagonal_with_more_queries_than_keys():
     # T = 15, S = 5, causal with window (0, 0): query i sits at position i - 10 and sees that
     # key alone, so queries 0..9 see nothing and query 10 + j returns v[j] exactly.
     q, k, v = qkv(1, 2, 1, 15, 5, 8, seed=12, requires_grad=True)
-    out, lse = flash_attention_ref(q, k, v, causal=True, window=(0, 0), block_q=3, block_k=2)
+    out, lse = flash_attention_ref(q, k, v, causal=True, window=(0, 0), block_q=3, block_k=2, return_lse=True)
     assert (out[:, :, :10] == 0).all() and torch.isneginf(lse[:, :, :10]).all()
     torch.testing.assert_close(out[:, :, 10:], v.expand(1, 2, 5, 8), rtol=0, atol=0)
     scale = 1 / math.sqrt(8)
@@ -355,7 +362,7 @@ def test_causal_diagonal_with_more_queries_than_keys():
 
 def test_lse_is_not_differentiable_and_out_is():
     q, k, v = qkv(1, 1, 1, 5, 5, 8, seed=13, requires_grad=True)
-    out, lse = flash_attention_ref(q, k, v)
+    out, lse = flash_attention_ref(q, k, v, return_lse=True)
     assert out.requires_grad and not lse.requires_grad
 
 
@@ -401,7 +408,7 @@ def test_bad_input_raises_naming_the_argument():
 
 def test_backward_bad_input_raises_naming_the_argument():
     q, k, v = qkv(1, 2, 1, 6, 7, 8)
-    out, lse = flash_attention_ref_forward(q, k, v)
+    out, lse = flash_attention_ref(q, k, v, return_lse=True)
     with pytest.raises(ValueError, match="lse"):
         flash_attention_ref_backward(q, k, v, out, lse[..., :-1], out)
     with pytest.raises(ValueError, match="dout"):

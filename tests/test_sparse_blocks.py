@@ -122,8 +122,13 @@ def test_block_sparse_attention_equals_attention_ref(T, S, bq, bk, kind, seed, g
     mask = make_mask(kind, T, S, seed)
     q, k, v = qkv(1, H, H_kv, T, S, 8, 5, torch.float64, seed)
     want = attention_ref(q, k, v, mask=mask)
-    assert (block_sparse_attention(q, k, v, mask, bq, bk) - want).abs().max() < 1e-12
-    got32 = block_sparse_attention(q.float(), k.float(), v.float(), mask, bq, bk)
+    assert (block_sparse_attention(q, k, v, mask, block_q=bq, block_k=bk) - want).abs().max() < 1e-12
+    out, lse = block_sparse_attention(q, k, v, mask, block_q=bq, block_k=bk, return_lse=True)
+    want_out, want_lse = attention_ref(q, k, v, mask=mask, return_lse=True)
+    assert (out - want_out).abs().max() < 1e-12
+    assert torch.equal(lse.isinf(), want_lse.isinf())
+    assert torch.allclose(lse[lse.isfinite()], want_lse[lse.isfinite()], rtol=0, atol=1e-12)
+    got32 = block_sparse_attention(q.float(), k.float(), v.float(), mask, block_q=bq, block_k=bk)
     assert got32.dtype == torch.float32 and not got32.isnan().any()
     assert (got32.double() - want).abs().max() < 1e-5
 
@@ -133,18 +138,18 @@ def test_block_sparse_attention_odd_sizes_scale_and_empty_rows():
     mask = bigbird_mask(T, S, (3, 0), [0], 2, seed=1) & sliding_window_mask(T, S, (-1, 0))
     mask[5] = False  # a query that sees nothing
     q, k, v = qkv(2, 2, 1, T, S, 40, 40, torch.float64, 3)
-    out = block_sparse_attention(q, k, v, mask, 4, 16, scale=0.3)
+    out = block_sparse_attention(q, k, v, mask, block_q=4, block_k=16, scale=0.3)
     assert (out - attention_ref(q, k, v, mask=mask, scale=0.3)).abs().max() < 1e-12
     assert torch.equal(out[:, :, 5], torch.zeros_like(out[:, :, 5]))
     # T > S with a causal window: the first 14 queries see no key, so whole query blocks are skipped.
     wide = sliding_window_mask(23, 9, (2, 0))
     assert not block_mask(wide, 4, 4)[:3].any()
     q2, k2, v2 = qkv(1, 2, 2, 23, 9, 8, 8, torch.float64, 4)
-    out2 = block_sparse_attention(q2, k2, v2, wide, 4, 4)
+    out2 = block_sparse_attention(q2, k2, v2, wide, block_q=4, block_k=4)
     assert torch.equal(out2[:, :, :14], torch.zeros_like(out2[:, :, :14]))
     assert (out2 - attention_ref(q2, k2, v2, mask=wide)).abs().max() < 1e-12
     q16, k16, v16 = (t.to(torch.bfloat16) for t in (q, k, v))
-    out16 = block_sparse_attention(q16, k16, v16, mask, 4, 16)
+    out16 = block_sparse_attention(q16, k16, v16, mask, block_q=4, block_k=16)
     assert out16.dtype == torch.bfloat16
     assert (out16.double() - attention_ref(q, k, v, mask=mask)).abs().max() < 3e-2
 
@@ -160,15 +165,15 @@ BAD = [
     (lambda: tile_areas(0, 3, 2, 2), ValueError, "T"),
     (lambda: mask_density(torch.ones(2, 2, dtype=torch.int64)), TypeError, "mask"),
     (lambda: block_sparse_attention(*qkv(1, 1, 1, 4, 5, 8, 8, torch.float32, 0),
-                                    torch.ones(5, 4, dtype=torch.bool), 2, 2), ValueError, "mask"),
+                                    torch.ones(5, 4, dtype=torch.bool), block_q=2, block_k=2), ValueError, "mask"),
     (lambda: block_sparse_attention(*qkv(1, 1, 1, 4, 5, 8, 8, torch.float32, 0),
-                                    torch.ones(4, 5, dtype=torch.bool), 0, 2), ValueError, "block_q"),
+                                    torch.ones(4, 5, dtype=torch.bool), block_q=0, block_k=2), ValueError, "block_q"),
     (lambda: block_sparse_attention(*qkv(1, 1, 1, 4, 5, 8, 8, torch.float32, 0),
-                                    torch.ones(4, 5, dtype=torch.bool), 2, 2, scale=math.inf), ValueError, "scale"),
+                                    torch.ones(4, 5, dtype=torch.bool), block_q=2, block_k=2, scale=math.inf), ValueError, "scale"),
     (lambda: block_sparse_attention(*qkv(1, 3, 2, 4, 5, 8, 8, torch.float32, 0),
-                                    torch.ones(4, 5, dtype=torch.bool), 2, 2), ValueError, "H_kv"),
+                                    torch.ones(4, 5, dtype=torch.bool), block_q=2, block_k=2), ValueError, "H_kv"),
     (lambda: block_sparse_attention(*(t.int() for t in qkv(1, 1, 1, 4, 5, 8, 8, torch.float32, 0)),
-                                    torch.ones(4, 5, dtype=torch.bool), 2, 2), TypeError, "floating"),
+                                    torch.ones(4, 5, dtype=torch.bool), block_q=2, block_k=2), TypeError, "floating"),
     (lambda: mask_svg(torch.ones(2, 2, dtype=torch.bool), cell=0), ValueError, "cell"),
     (lambda: mask_svg(torch.ones(2, 2), cell=4), TypeError, "mask"),
     (lambda: mask_svg(torch.ones(2, 2, dtype=torch.bool), tiles=4), TypeError, "tiles"),

@@ -1,11 +1,11 @@
-"""Attention: the naive reference (Lesson 1) and a fused softmax kernel.
+"""Attention: the naive reference (Lesson 1), the causal and sliding-window masks, a fused softmax kernel.
 
 ``softmax`` (Triton) is imported lazily so that ``import longctx.attention`` needs no Triton.
 """
 
-from longctx.attention.reference import attention_ref, causal_mask, softmax_ref
+from longctx.attention.reference import attention_ref, causal_mask, position_mask, sliding_window_mask, softmax_ref
 
-__all__ = ["attention_ref", "causal_mask", "softmax", "softmax_ref"]
+__all__ = ["attention_ref", "causal_mask", "position_mask", "sliding_window_mask", "softmax", "softmax_ref"]
 
 
 def __getattr__(name: str):

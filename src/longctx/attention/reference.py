@@ -9,6 +9,16 @@ Shape legend (used in every module of the package):
 
 Slow and plain on purpose: it allocates the whole T x S matrix, which is exactly the cost
 Lesson 1 measures. Half-precision inputs are computed in float32 and cast back.
+
+Masks are aligned bottom-right, as in FlashAttention (>= 2.1): query ``i`` sits at key position
+``i' = i + S - T``, so the last query is level with the last key. ``causal`` keeps keys
+``j <= i'``; ``window = (left, right)`` (FlashAttention's ``window_size``) keeps
+``i' - left <= j <= i' + right``, ``-1`` leaving a side unbounded. For ``T == S`` causal
+attention equals ``torch.nn.functional.scaled_dot_product_attention(..., is_causal=True)``;
+for ``T != S`` SDPA aligns its causal mask top-left (query ``i`` sees ``j <= i``) instead.
+
+Each page shows a section that is whole functions with their own imports (the teaching core);
+the public function beside it checks its arguments with :mod:`longctx.checks`, then calls it.
 """
 
 from __future__ import annotations
@@ -18,23 +28,104 @@ import torch
 from longctx import checks
 from longctx.checks import qkv as _check_qkv  # noqa: F401  (transitional: kernels still import this name)
 
-__all__ = ["attention_ref", "causal_mask", "softmax_ref"]
+__all__ = ["attention_ref", "causal_mask", "position_mask", "sliding_window_mask", "softmax_ref"]
 
 
-# --8<-- [start:causal-mask]
-def causal_mask(T: int, S: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """Boolean ``[T, S]`` mask, True where query i may see key j.
+# --8<-- [start:position-mask]
+import torch
 
-    Aligned bottom-right: the last query sees every key, so query i sees keys
-    ``j <= i + S - T``. With a KV cache of S tokens and T new queries, that is decoding.
+
+def position_keep(q_pos: torch.Tensor, k_pos: torch.Tensor, window: tuple[int, int]) -> torch.Tensor:
+    """Boolean ``[len(q_pos), len(k_pos)]``, True where a query may read a key, by positions.
+
+    The query at position p reads the key at position j when ``p - left <= j <= p + right``
+    (``window = (left, right)``, FlashAttention's ``window_size``; ``-1`` = no limit on that
+    side). ``(-1, 0)`` is causal, ``(W - 1, 0)`` a causal window of W keys (itself and the
+    W - 1 before it), ``(-1, -1)`` full attention. A key at a negative position is an empty
+    cache slot: never read.
     """
-    i = torch.arange(T, device=device)[:, None]  # [T, 1]
-    j = torch.arange(S, device=device)[None, :]  # [1, S]
-    return j <= i + (S - T)
-# --8<-- [end:causal-mask]
+    left, right = window
+    p, j = q_pos[:, None], k_pos[None, :]  # [T, 1], [1, S]
+    keep = (j >= 0).repeat(len(q_pos), 1)  # [T, S]; an empty slot (j < 0) is never read
+    if left >= 0:
+        keep = keep & (j >= p - left)
+    if right >= 0:
+        keep = keep & (j <= p + right)
+    return keep
+# --8<-- [end:position-mask]
+
+
+def _aligned(T: int, S: int, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Query positions ``i + S - T`` (bottom-right alignment) and key positions ``0 .. S-1``."""
+    return torch.arange(T, device=device) + (S - T), torch.arange(S, device=device)
+
+
+def _causal_window(causal: bool, window: tuple[int, int]) -> tuple[int, int]:
+    """``causal`` folded into the window: it caps the right side at 0."""
+    return (window[0], 0) if causal else window
+
+
+def position_mask(q_pos: torch.Tensor, k_pos: torch.Tensor, *, causal: bool = False,
+                  window: tuple[int, int] | None = None) -> torch.Tensor:
+    """Boolean ``[T, S]`` mask from absolute positions: True where query i may read key j.
+
+    Args:
+        q_pos: ``[T]`` integer positions of the queries.
+        k_pos: ``[S]`` integer positions of the keys; a negative position marks an empty
+            cache slot, never read (a rolling buffer before it fills).
+        causal: keep only keys at or before the query's position.
+        window: ``(left, right)``: keep keys ``q_pos - left <= k_pos <= q_pos + right``;
+            ``-1`` is unbounded. A causal sliding window of W tokens (the query included) is
+            ``window=(W - 1, 0)``; Mistral 7B's W = 4,096 is ``(4095, 0)``.
+    """
+    for name, t in (("q_pos", q_pos), ("k_pos", k_pos)):
+        checks.tensor(name, t, dims=1)
+        if t.dtype.is_floating_point or t.dtype == torch.bool or t.dtype.is_complex:
+            raise TypeError(f"{name} must be an integer tensor, got {t.dtype}")
+    window = _causal_window(checks.flag("causal", causal), checks.window_pair(window))
+    return position_keep(q_pos, k_pos, window)
+
+
+def causal_mask(T: int, S: int, *, device: torch.device | str | None = None) -> torch.Tensor:
+    """Causal mask ``[T, S]`` (bool, True = may attend), aligned bottom-right.
+
+    Query ``i`` sees keys ``j <= i + S - T``: ``sliding_window_mask(T, S, (-1, 0))``. For
+    ``T == S`` it is the lower triangle that ``scaled_dot_product_attention(is_causal=True)``
+    uses; for ``T > S`` the first ``T - S`` rows are all False.
+
+    Args:
+        T: number of queries, ``>= 1``.
+        S: number of keys, ``>= 1``.
+        device: where to build it (default: the CPU).
+    """
+    T, S = checks.positive_int("T", T), checks.positive_int("S", S)
+    return position_keep(*_aligned(T, S, device), (-1, 0))
+
+
+def sliding_window_mask(T: int, S: int, window: tuple[int, int], *,
+                        device: torch.device | str | None = None) -> torch.Tensor:
+    """Sliding-window (local) mask ``[T, S]`` (bool, True = may attend), aligned bottom-right.
+
+    Args:
+        T: number of queries, ``>= 1``.
+        S: number of keys, ``>= 1``.
+        window: ``(left, right)``, FlashAttention's ``window_size``: query ``p = i + S - T``
+            sees keys ``p - left <= j <= p + right``; ``-1`` means no limit on that side.
+            ``(w, w)`` is a band of ``2w + 1`` keys; ``(W - 1, 0)`` a causal window of W keys,
+            so Mistral 7B's W = 4,096 is ``(4095, 0)``.
+        device: where to build it (default: the CPU).
+
+    Returns:
+        ``[T, S]`` bool tensor.
+    """
+    T, S = checks.positive_int("T", T), checks.positive_int("S", S)
+    return position_keep(*_aligned(T, S, device), checks.window_pair(window))
 
 
 # --8<-- [start:softmax-ref]
+import torch
+
+
 def softmax_ref(x: torch.Tensor) -> torch.Tensor:
     """Row softmax over the last dim; a row that is all ``-inf`` gives zeros, not NaN."""
     m = x.amax(dim=-1, keepdim=True)
@@ -46,47 +137,72 @@ def softmax_ref(x: torch.Tensor) -> torch.Tensor:
 
 
 # --8<-- [start:attention-ref]
+import torch
+
+
+def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor,
+                    scale: float, bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """``softmax(q k^T * scale + bias)`` over the kept keys, times ``v``, with the n x n matrix in full.
+
+    ``q [B, H, T, D]``, ``k [B, H_kv, S, D]``, ``v [B, H_kv, S, Dv]``: query head h reads
+    key/value head ``h // (H // H_kv)`` (grouped-query attention). ``keep`` is a bool mask
+    that broadcasts to ``[B, H, T, S]`` (True = may attend). Returns ``out [B, H, T, Dv]`` in
+    q's dtype and ``lse [B, H, T]``, the log-sum-exp of each row (``-inf`` if it keeps no key,
+    and then the row's output is zero).
+    """
+    work = torch.promote_types(q.dtype, torch.float32)  # fp16/bf16 are computed in fp32
+    group = q.shape[1] // k.shape[1]
+    k = k.to(work).repeat_interleave(group, dim=1)  # [B, H, S, D]
+    v = v.to(work).repeat_interleave(group, dim=1)  # [B, H, S, Dv]
+    s = q.to(work) @ k.transpose(-2, -1) * scale  # [B, H, T, S]: the n^2 matrix
+    if bias is not None:
+        s = s + bias.to(work)
+    s = s.masked_fill(~keep, float("-inf"))
+    p = softmax_ref(s)  # [B, H, T, S]
+    return (p @ v).to(q.dtype), torch.logsumexp(s, dim=-1)
+# --8<-- [end:attention-ref]
+
+
 def attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
-                  scale: float | None = None, mask: torch.Tensor | None = None) -> torch.Tensor:
+                  window: tuple[int, int] | None = None, scale: float | None = None,
+                  mask: torch.Tensor | None = None,
+                  return_lse: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Scaled dot-product attention, ``softmax(q k^T * scale + mask) v``, computed naively.
+
+    The ground truth of the package: float64 in, float64 out; any head dim.
 
     Args:
         q: ``[B, H, T, D]`` queries.
         k: ``[B, H_kv, S, D]`` keys; ``H % H_kv == 0`` (GQA: query head h reads key/value
             head ``h // (H // H_kv)``).
         v: ``[B, H_kv, S, Dv]`` values.
-        causal: mask out keys after each query, aligned bottom-right when ``T != S``
-            (query i sees keys ``j <= i + S - T``).
-        scale: multiplies the scores; defaults to ``1 / sqrt(D)``.
+        causal: mask out keys after each query, aligned bottom-right (query i sees keys
+            ``j <= i + S - T``, as FlashAttention >= 2.1). For ``T == S`` this equals
+            ``scaled_dot_product_attention(is_causal=True)``; for ``T != S`` SDPA aligns
+            top-left and differs.
+        window: ``(left, right)``, FlashAttention's ``window_size``: query ``i' = i + S - T``
+            sees keys ``i' - left <= j <= i' + right``; ``-1`` leaves a side unbounded.
+        scale: multiplies the scores, a positive finite number; defaults to ``1 / sqrt(D)``.
         mask: broadcastable to ``[B, H, T, S]``; boolean (True = keep) or additive float.
+        return_lse: also return the log-sum-exp of each row's scaled, masked scores.
 
     Returns:
-        ``[B, H, T, Dv]`` in the input dtype. A query that sees no key gets zeros.
+        ``out [B, H, T, Dv]`` in the input dtype (a query that sees no key gets zeros); with
+        ``return_lse=True``, ``(out, lse)`` with ``lse [B, H, T]`` in float32 or float64.
     """
     checks.qkv(q, k, v)
     B, H, T, D = q.shape
-    H_kv, S = k.shape[1], k.shape[2]
-    causal = checks.flag("causal", causal)
+    S = k.shape[2]
+    causal, return_lse = checks.flag("causal", causal), checks.flag("return_lse", return_lse)
+    left, right = checks.window_pair(window)
     scale = checks.attention_scale(scale, D)
     if mask is not None:
         checks.attention_mask(mask, (B, H, T, S))
-    work = torch.promote_types(q.dtype, torch.float32)  # fp16/bf16 are computed in fp32
-
-    group = H // H_kv
-    k = k.to(work).repeat_interleave(group, dim=1)  # [B, H, S, D]
-    v = v.to(work).repeat_interleave(group, dim=1)  # [B, H, S, Dv]
-    s = q.to(work) @ k.transpose(-2, -1) * scale  # [B, H, T, S]: the n^2 matrix
-
-    keep = torch.ones(T, S, dtype=torch.bool, device=q.device)
-    if causal:
-        keep = causal_mask(T, S, q.device)
-    if mask is not None:
-        if mask.dtype == torch.bool:
-            keep = keep & mask
-        else:
-            s = s + mask.to(work)
-    s = s.masked_fill(~keep, float("-inf"))
-
-    p = softmax_ref(s)  # [B, H, T, S]
-    return (p @ v).to(q.dtype)
-# --8<-- [end:attention-ref]
+    keep = position_keep(*_aligned(T, S, q.device), _causal_window(causal, (left, right)))
+    bias = None
+    if mask is not None and mask.dtype == torch.bool:
+        keep = keep & mask
+    elif mask is not None:
+        bias = mask
+    out, lse = naive_attention(q, k, v, keep, scale, bias)
+    return (out, lse) if return_lse else out

@@ -11,10 +11,10 @@ from __future__ import annotations
 import torch
 
 from longctx import costs
+from longctx.checks import positive_int
 from longctx.figures.wall import pyplot, svg
 from longctx.flash.reference import memory_model, tile_counts
 from longctx.sparse import causal_mask, example_patterns, mask_svg, sliding_window_mask
-from longctx.sparse.masks import _int
 
 __all__ = [
     "FIGURES",
@@ -47,7 +47,7 @@ def axial_mask(rows: int, cols: int) -> torch.Tensor:
     Returns:
         ``[n, n]`` bool tensor, symmetric (not causal).
     """
-    rows, cols = _int("rows", rows, 1), _int("cols", cols, 1)
+    rows, cols = positive_int("rows", rows), positive_int("cols", cols)
     p = torch.arange(rows * cols)
     r, c = p // cols, p % cols  # [n] each: grid coordinates of every token
     return (r[:, None] == r[None, :]) | (c[:, None] == c[None, :])  # [n, n]

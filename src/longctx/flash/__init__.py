@@ -10,24 +10,20 @@ kernel); :func:`longctx.attention.attention_ref` is the ground truth for it.
 from longctx.flash.reference import (
     flash_attention_ref,
     flash_attention_ref_backward,
-    flash_attention_ref_forward,
     memory_model,
     memory_table,
     online_softmax_update,
     tile_counts,
-    window_mask,
 )
 
 __all__ = [
     "flash_attention",
     "flash_attention_ref",
     "flash_attention_ref_backward",
-    "flash_attention_ref_forward",
     "memory_model",
     "memory_table",
     "online_softmax_update",
     "tile_counts",
-    "window_mask",
 ]
 
 

@@ -13,10 +13,12 @@ Inside, query heads are grouped by the key/value head they read: ``q`` is viewed
 ``[B, H_kv, g, T, D]`` and ``k``/``v`` as ``[B, H_kv, 1, S, D]``, so broadcasting does what
 ``repeat_interleave`` does in :func:`longctx.attention.attention_ref`, without the copy.
 
-Masks, both as in FlashAttention (and :func:`longctx.attention.attention_ref` for ``causal``):
-queries are aligned bottom-right, so query ``i`` sits at key position ``i' = i + S - T``.
-``causal`` keeps keys ``j <= i'``; ``window = (left, right)`` keeps ``i' - left <= j <= i' + right``
-with ``-1`` meaning unbounded on that side. Both may be given; a key must pass both.
+Masks, both as in FlashAttention (>= 2.1) and :func:`longctx.attention.attention_ref`: queries
+are aligned bottom-right, so query ``i`` sits at key position ``i' = i + S - T``. ``causal``
+keeps keys ``j <= i'``; ``window = (left, right)`` keeps ``i' - left <= j <= i' + right`` with
+``-1`` meaning unbounded on that side. Both may be given; a key must pass both, so ``causal``
+is the window with its right side capped at 0. For ``T == S`` causal attention equals
+``scaled_dot_product_attention(is_causal=True)``; for ``T != S`` SDPA aligns top-left.
 
 This is the algorithm, not a fast implementation: Python loops over tiles, float32 for
 half-precision inputs (float64 stays float64), readable over quick. The Triton kernel mirrors it.
@@ -24,91 +26,68 @@ half-precision inputs (float64 stays float64), readable over quick. The Triton k
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 
 import torch
 
 from longctx import checks
-from longctx.attention.reference import attention_ref
-from longctx.checks import attention_scale as _check_scale  # noqa: F401  (transitional: flash/kernel.py)
-from longctx.checks import window_pair as _check_window
+from longctx.attention.reference import attention_ref, position_keep
 
 __all__ = [
     "flash_attention_ref",
     "flash_attention_ref_backward",
-    "flash_attention_ref_forward",
     "memory_model",
     "memory_table",
     "online_softmax_update",
     "tile_counts",
-    "window_mask",
 ]
-
-NEG_INF = float("-inf")
-
 
 # ---------------------------------------------------------------- argument checks
 
 
 def _check_inputs(q, k, v, causal, window, scale, block_q, block_k):
-    """Validate everything; return ``(window, scale, block_q, block_k)`` normalised."""
+    """Validate everything; return ``(window, scale, block_q, block_k)`` with ``causal`` folded into the window."""
     checks.qkv(q, k, v, nonempty=True)
-    checks.flag("causal", causal)
-    return (checks.window_pair(window), checks.attention_scale(scale, q.shape[3]),
+    left, right = checks.window_pair(window)
+    if checks.flag("causal", causal):
+        right = 0  # causal keeps keys j <= i': the window's right side capped at 0
+    return ((left, right), checks.attention_scale(scale, q.shape[3]),
             checks.positive_int("block_q", block_q), checks.positive_int("block_k", block_k))
 
 
 # ---------------------------------------------------------------- masks and tiles
 
 
-# --8<-- [start:window-mask]
-def window_mask(T: int, S: int, *, causal: bool = False, window: tuple[int, int] | None = None,
-                device: torch.device | str | None = None) -> torch.Tensor:
-    """Boolean ``[T, S]`` mask, True where query ``i`` may see key ``j``.
-
-    Args:
-        T: query positions; S: key positions. Query ``i`` sits at key position ``i + S - T``.
-        causal: keep keys at or before the query's position.
-        window: ``(left, right)``: keep keys from ``left`` before to ``right`` after the
-            query's position; ``-1`` leaves that side unbounded. ``None`` means ``(-1, -1)``.
-        device: where to build the mask.
-    """
-    left, right = _check_window(window)
-    pos = torch.arange(T, device=device)[:, None] + (S - T)  # [T, 1]: aligned bottom-right
-    j = torch.arange(S, device=device)[None, :]  # [1, S]
-    keep = torch.ones(T, S, dtype=torch.bool, device=device)
-    if causal:
-        keep &= j <= pos
-    if left >= 0:
-        keep &= j >= pos - left
-    if right >= 0:
-        keep &= j <= pos + right
-    return keep
-# --8<-- [end:window-mask]
-
-
 # --8<-- [start:tile-skip]
-def _key_range(i0: int, i1: int, T: int, S: int, causal: bool, window: tuple[int, int]) -> tuple[int, int]:
+import torch
+
+
+def key_range(i0: int, i1: int, T: int, S: int, window: tuple[int, int]) -> tuple[int, int]:
     """Keys ``[lo, hi)`` that at least one query of rows ``[i0, i1)`` may see.
 
-    Each query sees a contiguous run of keys, and both ends of the run move right by one
-    per query, so the union over the rows of a block is contiguous too: the first row's
-    lowest key to the last row's highest.
+    Query i sits at key position ``i + S - T`` (bottom-right) and sees the contiguous keys of
+    ``window = (left, right)`` (-1: unbounded). Both ends of that run move right by one per
+    query, so the union over the rows of a block is contiguous too.
     """
     left, right = window
     first, last = i0 + S - T, i1 - 1 + S - T  # aligned positions of the block's first and last query
     lo = 0 if left < 0 else max(0, first - left)
     hi = S if right < 0 else min(S, last + right + 1)
-    if causal:
-        hi = min(hi, last + 1)
     return lo, max(lo, hi)
 
 
-def _tile_visible(i0: int, i1: int, j0: int, j1: int, T: int, S: int, causal: bool,
-                  window: tuple[int, int]) -> bool:
+def tile_visible(i0: int, i1: int, j0: int, j1: int, T: int, S: int, window: tuple[int, int]) -> bool:
     """False when the mask hides every entry of the tile rows ``[i0, i1)`` x keys ``[j0, j1)``."""
-    lo, hi = _key_range(i0, i1, T, S, causal, window)
+    lo, hi = key_range(i0, i1, T, S, window)
     return j0 < hi and j1 > lo
+
+
+def tile_keep(i0: int, i1: int, j0: int, j1: int, T: int, S: int, window: tuple[int, int],
+              device: torch.device | str | None = None) -> torch.Tensor:
+    """The ``[i1 - i0, j1 - j0]`` block of the mask, built without the rest of it."""
+    q_pos = torch.arange(i0, i1, device=device) + (S - T)  # aligned bottom-right
+    return position_keep(q_pos, torch.arange(j0, j1, device=device), window)
 # --8<-- [end:tile-skip]
 
 
@@ -131,29 +110,14 @@ def tile_counts(T: int, S: int, *, causal: bool = False, window: tuple[int, int]
     """
     T, S = checks.positive_int("T", T), checks.positive_int("S", S)
     block_q, block_k = checks.positive_int("block_q", block_q), checks.positive_int("block_k", block_k)
-    window = _check_window(window)
+    left, right = checks.window_pair(window)
+    window = (left, 0) if checks.flag("causal", causal) else (left, right)
     total = visited = 0
     for i0 in range(0, T, block_q):
         for j0 in range(0, S, block_k):
             total += 1
-            visited += _tile_visible(i0, min(i0 + block_q, T), j0, min(j0 + block_k, S), T, S, causal, window)
+            visited += tile_visible(i0, min(i0 + block_q, T), j0, min(j0 + block_k, S), T, S, window)
     return {"total": total, "visited": visited, "skipped": total - visited}
-
-
-def _tile_keep(i0: int, i1: int, j0: int, j1: int, T: int, S: int, causal: bool,
-               window: tuple[int, int], device: torch.device) -> torch.Tensor:
-    """The ``[i1 - i0, j1 - j0]`` block of :func:`window_mask`, built without the rest."""
-    left, right = window
-    pos = torch.arange(i0, i1, device=device)[:, None] + (S - T)  # [bq, 1]
-    j = torch.arange(j0, j1, device=device)[None, :]  # [1, bk]
-    keep = torch.ones(i1 - i0, j1 - j0, dtype=torch.bool, device=device)  # [bq, bk]
-    if causal:
-        keep &= j <= pos
-    if left >= 0:
-        keep &= j >= pos - left
-    if right >= 0:
-        keep &= j <= pos + right
-    return keep
 
 
 # ---------------------------------------------------------------- forward
@@ -185,54 +149,52 @@ def online_softmax_update(m: torch.Tensor, l: torch.Tensor, acc: torch.Tensor, s
 # --8<-- [end:online-softmax-update]
 
 
-def _flash_forward(q, k, v, causal, window, scale, block_q, block_k):
+# --8<-- [start:forward-loop]
+import math
+
+import torch
+
+
+def flash_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: tuple[int, int], scale: float,
+                  block_q: int, block_k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Attention tile by tile with an online softmax: ``(out [B, H, T, Dv], lse [B, H, T])``.
+
+    Query heads are grouped by the key/value head they read (``[B, H_kv, g, T, D]``), so
+    broadcasting does GQA's ``repeat_interleave`` without the copy. No ``[T, S]`` matrix exists.
+    """
     B, H, T, D = q.shape
     H_kv, S, Dv = k.shape[1], k.shape[2], v.shape[3]
-    g = H // H_kv
     work = torch.promote_types(q.dtype, torch.float32)  # fp16/bf16 are computed in fp32
-    q5 = q.to(work).reshape(B, H_kv, g, T, D)  # [B, H_kv, g, T, D]: heads grouped by the kv head they read
-    k5 = k.to(work)[:, :, None]  # [B, H_kv, 1, S, D]: broadcast over the group
-    v5 = v.to(work)[:, :, None]  # [B, H_kv, 1, S, Dv]
-    out = torch.zeros(B, H_kv, g, T, Dv, dtype=work, device=q.device)
-    lse = torch.full((B, H_kv, g, T), NEG_INF, dtype=work, device=q.device)
-
-    # --8<-- [start:forward-loop]
+    q5 = q.to(work).reshape(B, H_kv, H // H_kv, T, D)  # [B, H_kv, g, T, D]
+    k5, v5 = k.to(work)[:, :, None], v.to(work)[:, :, None]  # [B, H_kv, 1, S, D]: broadcast over the group
+    out = torch.zeros(*q5.shape[:-1], Dv, dtype=work, device=q.device)  # [B, H_kv, g, T, Dv]
+    lse = torch.full(q5.shape[:-1], -math.inf, dtype=work, device=q.device)  # [B, H_kv, g, T]
     for i0 in range(0, T, block_q):  # one query block: a kernel's program instance
         i1 = min(i0 + block_q, T)
         q_i = q5[..., i0:i1, :]  # [B, H_kv, g, bq, D]
-        m = torch.full(q_i.shape[:-1], NEG_INF, dtype=work, device=q.device)  # [B, H_kv, g, bq]
-        l = torch.zeros_like(m)  # [B, H_kv, g, bq]
-        acc = torch.zeros(*q_i.shape[:-1], Dv, dtype=work, device=q.device)  # [B, H_kv, g, bq, Dv]
+        m = torch.full(q_i.shape[:-1], -math.inf, dtype=work, device=q.device)  # running max
+        l = torch.zeros_like(m)  # running sum of exp(s - m)
+        acc = torch.zeros(*q_i.shape[:-1], Dv, dtype=work, device=q.device)  # unnormalised output
         for j0 in range(0, S, block_k):  # stream the keys past the resident query block
             j1 = min(j0 + block_k, S)
-            if not _tile_visible(i0, i1, j0, j1, T, S, causal, window):
+            if not tile_visible(i0, i1, j0, j1, T, S, window):
                 continue  # the mask hides the whole tile: never computed
             s = q_i @ k5[..., j0:j1, :].transpose(-2, -1) * scale  # [B, H_kv, g, bq, bk]
-            s = s.masked_fill(~_tile_keep(i0, i1, j0, j1, T, S, causal, window, q.device), NEG_INF)
+            s = s.masked_fill(~tile_keep(i0, i1, j0, j1, T, S, window, q.device), -math.inf)
             m, l, acc = online_softmax_update(m, l, acc, s, v5[..., j0:j1, :])
         seen = l > 0  # False for a query that sees no key at all
         l_safe = torch.where(seen, l, torch.ones_like(l))
         out[..., i0:i1, :] = torch.where(seen[..., None], acc / l_safe[..., None], 0.0)  # normalise once
-        lse[..., i0:i1] = torch.where(seen, m + torch.log(l_safe), NEG_INF)
-    # --8<-- [end:forward-loop]
-
-    out = out.reshape(B, H, T, Dv).to(q.dtype)  # [B, H, T, Dv]
-    return out, lse.reshape(B, H, T)  # lse [B, H, T] in the working dtype
-
-
-def flash_attention_ref_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
-                                window: tuple[int, int] | None = None, scale: float | None = None,
-                                block_q: int = 64, block_k: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
-    """The forward pass alone, outside autograd; arguments and results as :func:`flash_attention_ref`."""
-    window, scale, block_q, block_k = _check_inputs(q, k, v, causal, window, scale, block_q, block_k)
-    with torch.no_grad():
-        return _flash_forward(q, k, v, causal, window, scale, block_q, block_k)
+        lse[..., i0:i1] = torch.where(seen, m + torch.log(l_safe), -math.inf)
+    return out.reshape(B, H, T, Dv).to(q.dtype), lse.reshape(B, H, T)  # lse in the working dtype
+# --8<-- [end:forward-loop]
 
 
 # ---------------------------------------------------------------- backward
 
 
-def _flash_backward(q, k, v, out, lse, dout, causal, window, scale, block_q, block_k):
+def flash_backward(q, k, v, out, lse, dout, window, scale, block_q, block_k):
+    """Gradients ``(dq, dk, dv)`` tile by tile from the forward's ``out`` and ``lse`` (see :func:`flash_attention_ref_backward`)."""
     B, H, T, D = q.shape
     H_kv, S, Dv = k.shape[1], k.shape[2], v.shape[3]
     g = H // H_kv
@@ -243,30 +205,28 @@ def _flash_backward(q, k, v, out, lse, dout, causal, window, scale, block_q, blo
     do5 = dout.to(work).reshape(B, H_kv, g, T, Dv)  # [B, H_kv, g, T, Dv]
     o5 = out.to(work).reshape(B, H_kv, g, T, Dv)  # [B, H_kv, g, T, Dv]
     lse5 = lse.to(work).reshape(B, H_kv, g, T)  # [B, H_kv, g, T]
-    lse5 = torch.where(torch.isfinite(lse5), lse5, float("inf"))  # a row that saw nothing: exp(s - inf) = 0
+    lse5 = torch.where(torch.isfinite(lse5), lse5, math.inf)  # a row that saw nothing: exp(s - inf) = 0
     dq = torch.zeros_like(q5)  # [B, H_kv, g, T, D]
     dk = torch.zeros(B, H_kv, S, D, dtype=work, device=q.device)
     dv = torch.zeros(B, H_kv, S, Dv, dtype=work, device=q.device)
 
-    # --8<-- [start:backward-loop]
     delta = (do5 * o5).sum(dim=-1)  # [B, H_kv, g, T]: D_i = rowsum(dO * O) = sum_j P_ij dP_ij
     for j0 in range(0, S, block_k):  # one key block: its dk, dv stay resident while queries stream past
         j1 = min(j0 + block_k, S)
         k_j, v_j = k5[..., j0:j1, :], v5[..., j0:j1, :]  # [B, H_kv, 1, bk, D], [B, H_kv, 1, bk, Dv]
         for i0 in range(0, T, block_q):
             i1 = min(i0 + block_q, T)
-            if not _tile_visible(i0, i1, j0, j1, T, S, causal, window):
+            if not tile_visible(i0, i1, j0, j1, T, S, window):
                 continue  # P is zero on the whole tile: nothing flows back through it
             q_i, do_i = q5[..., i0:i1, :], do5[..., i0:i1, :]  # [B, H_kv, g, bq, D], [..., bq, Dv]
             s = q_i @ k_j.transpose(-2, -1) * scale  # [B, H_kv, g, bq, bk]: recomputed, never stored
-            s = s.masked_fill(~_tile_keep(i0, i1, j0, j1, T, S, causal, window, q.device), NEG_INF)
+            s = s.masked_fill(~tile_keep(i0, i1, j0, j1, T, S, window, q.device), -math.inf)
             p = torch.exp(s - lse5[..., i0:i1, None])  # [B, H_kv, g, bq, bk]: exact softmax, from the saved lse
             dv[..., j0:j1, :] += (p.transpose(-2, -1) @ do_i).sum(dim=2)  # [B, H_kv, bk, Dv]: sum over the group
             dp = do_i @ v_j.transpose(-2, -1)  # [B, H_kv, g, bq, bk]
             ds = p * (dp - delta[..., i0:i1, None])  # softmax backward, row by row
             dq[..., i0:i1, :] += ds @ k_j * scale  # [B, H_kv, g, bq, D]
             dk[..., j0:j1, :] += (ds.transpose(-2, -1) @ q_i).sum(dim=2) * scale  # [B, H_kv, bk, D]
-    # --8<-- [end:backward-loop]
 
     dq = dq.reshape(B, H, T, D).to(q.dtype)  # [B, H, T, D]
     return dq, dk.to(k.dtype), dv.to(v.dtype)
@@ -316,30 +276,31 @@ def flash_attention_ref_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
         if tuple(t.shape) != shape:
             raise ValueError(f"{name} must have shape {shape}, got {tuple(t.shape)}")
     with torch.no_grad():
-        return _flash_backward(q, k, v, out, lse, dout, causal, window, scale, block_q, block_k)
+        return flash_backward(q, k, v, out, lse, dout, window, scale, block_q, block_k)
 
 
 class _FlashAttentionRef(torch.autograd.Function):
     """Autograd glue: saves ``q, k, v, out, lse`` (no ``[T, S]`` matrix) for the tiled backward."""
 
     @staticmethod
-    def forward(ctx, q, k, v, causal, window, scale, block_q, block_k):
-        out, lse = _flash_forward(q, k, v, causal, window, scale, block_q, block_k)
+    def forward(ctx, q, k, v, window, scale, block_q, block_k):
+        out, lse = flash_forward(q, k, v, window, scale, block_q, block_k)
         ctx.save_for_backward(q, k, v, out, lse)
-        ctx.args = (causal, window, scale, block_q, block_k)
+        ctx.args = (window, scale, block_q, block_k)
         ctx.mark_non_differentiable(lse)
         return out, lse
 
     @staticmethod
     def backward(ctx, dout, _dlse):
         q, k, v, out, lse = ctx.saved_tensors
-        dq, dk, dv = _flash_backward(q, k, v, out, lse, dout, *ctx.args)
-        return dq, dk, dv, None, None, None, None, None
+        dq, dk, dv = flash_backward(q, k, v, out, lse, dout, *ctx.args)
+        return dq, dk, dv, None, None, None, None
 
 
 def flash_attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
                         window: tuple[int, int] | None = None, scale: float | None = None,
-                        block_q: int = 64, block_k: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+                        block_q: int = 64, block_k: int = 64,
+                        return_lse: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Exact attention computed the FlashAttention way: tiles and an online softmax.
 
     Equal (up to rounding) to :func:`longctx.attention.attention_ref` with the same mask, but
@@ -354,18 +315,22 @@ def flash_attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, ca
         k: ``[B, H_kv, S, D]`` keys, same dtype; ``H % H_kv == 0`` (GQA: query head ``h``
             reads key/value head ``h // (H // H_kv)``).
         v: ``[B, H_kv, S, Dv]`` values, same dtype.
-        causal: keep keys ``j <= i + S - T`` (aligned bottom-right). Default False.
+        causal: keep keys ``j <= i + S - T`` (aligned bottom-right, as FlashAttention >= 2.1).
+            For ``T == S`` this equals ``scaled_dot_product_attention(is_causal=True)``; for
+            ``T != S`` SDPA aligns top-left and differs. Default False.
         window: ``(left, right)``, FlashAttention's ``window_size``: keep keys
             ``i' - left <= j <= i' + right`` where ``i' = i + S - T``; ``-1`` is unbounded.
             Default None, the same as ``(-1, -1)``. Combines with ``causal``.
-        scale: multiplies the scores; defaults to ``1 / sqrt(D)``.
+        scale: multiplies the scores, a positive finite number; defaults to ``1 / sqrt(D)``.
         block_q: queries per tile, default 64. Need not divide ``T``.
         block_k: keys per tile, default 64. Need not divide ``S``.
+        return_lse: also return the log-sum-exp of each row.
 
     Returns:
-        ``(out, lse)``: ``out`` ``[B, H, T, Dv]`` in the input dtype; ``lse`` ``[B, H, T]``,
-        the log-sum-exp of each row's scaled, masked scores, in float32 (float64 for
-        float64 inputs). A query that sees no key gets ``out = 0`` and ``lse = -inf``.
+        ``out`` ``[B, H, T, Dv]`` in the input dtype; with ``return_lse=True``,
+        ``(out, lse)`` with ``lse`` ``[B, H, T]``, the log-sum-exp of each row's scaled,
+        masked scores, in float32 (float64 for float64 inputs). A query that sees no key
+        gets ``out = 0`` and ``lse = -inf``.
 
     Raises:
         TypeError: a tensor argument is not a floating-point tensor, dtypes differ, or
@@ -375,7 +340,8 @@ def flash_attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, ca
             non-finite scale.
     """
     window, scale, block_q, block_k = _check_inputs(q, k, v, causal, window, scale, block_q, block_k)
-    return _FlashAttentionRef.apply(q, k, v, causal, window, scale, block_q, block_k)
+    out, lse = _FlashAttentionRef.apply(q, k, v, window, scale, block_q, block_k)
+    return (out, lse) if checks.flag("return_lse", return_lse) else out
 
 
 # ---------------------------------------------------------------- memory: naive against tiled

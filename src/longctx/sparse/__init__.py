@@ -9,6 +9,7 @@ Every pattern is a boolean ``[T, S]`` mask (True = query i may attend key j) tha
 * ``blocks``: which tiles a kernel must compute, the FLOPs skipping saves, and a reference
   attention that skips empty tiles.
 * ``pictures``: SVG drawings of masks.
+* ``moba``: MoBA, trainable block-sparse attention where each query picks its key blocks.
 """
 
 from longctx.sparse.blocks import (
@@ -30,6 +31,7 @@ from longctx.sparse.masks import (
     sliding_window_mask,
     strided_mask,
 )
+from longctx.sparse.moba import moba_attention_ref
 from longctx.sparse.pictures import example_patterns, mask_runs, mask_svg
 
 __all__ = [
@@ -47,6 +49,7 @@ __all__ = [
     "mask_density",
     "mask_runs",
     "mask_svg",
+    "moba_attention_ref",
     "receptive_field",
     "sliding_window_mask",
     "strided_mask",

@@ -21,16 +21,15 @@ from typing import NamedTuple
 
 import torch
 
-from longctx.attention.reference import _check_qkv, softmax_ref
-from longctx.sparse.masks import _int
+from longctx import checks
+from longctx.attention.reference import softmax_ref
 
 __all__ = ["BlockStats", "block_mask", "block_sparse_attention", "block_stats", "flops_saved_fraction",
            "mask_density", "tile_areas"]
 
 
 def _check_mask(mask: object, name: str = "mask") -> torch.Tensor:
-    if not isinstance(mask, torch.Tensor):
-        raise TypeError(f"{name} must be a torch.Tensor, got {type(mask).__name__}")
+    checks.tensor(name, mask)
     if mask.dtype != torch.bool:
         raise TypeError(f"{name} must be a boolean tensor (True = may attend), got {mask.dtype}")
     if mask.dim() != 2 or mask.shape[0] == 0 or mask.shape[1] == 0:
@@ -39,6 +38,22 @@ def _check_mask(mask: object, name: str = "mask") -> torch.Tensor:
 
 
 # --8<-- [start:block-mask]
+import math
+
+import torch
+
+
+def tiles_in_use(mask: torch.Tensor, block_q: int, block_k: int) -> torch.Tensor:
+    """Bool ``[ceil(T / block_q), ceil(S / block_k)]``: True where a tile of ``mask [T, S]`` holds an allowed entry."""
+    T, S = mask.shape
+    nq, nk = math.ceil(T / block_q), math.ceil(S / block_k)
+    padded = torch.zeros(nq * block_q, nk * block_k, dtype=torch.bool, device=mask.device)
+    padded[:T, :S] = mask  # padding is False: it never makes a tile count
+    tiles = padded.view(nq, block_q, nk, block_k)  # [nq, bq, nk, bk]: tile (r, c) is [r, :, c, :]
+    return tiles.any(dim=3).any(dim=1)  # [nq, nk]
+# --8<-- [end:block-mask]
+
+
 def block_mask(mask: torch.Tensor, block_q: int, block_k: int) -> torch.Tensor:
     """Tiles of ``mask`` that hold any allowed entry: the tiles a kernel must compute.
 
@@ -51,14 +66,7 @@ def block_mask(mask: torch.Tensor, block_q: int, block_k: int) -> torch.Tensor:
         ``[ceil(T / block_q), ceil(S / block_k)]`` bool; True = the tile has an allowed entry.
     """
     _check_mask(mask)
-    block_q, block_k = _int("block_q", block_q, 1), _int("block_k", block_k, 1)
-    T, S = mask.shape
-    nq, nk = math.ceil(T / block_q), math.ceil(S / block_k)
-    padded = torch.zeros(nq * block_q, nk * block_k, dtype=torch.bool, device=mask.device)
-    padded[:T, :S] = mask  # padding is False: it never makes a tile count
-    tiles = padded.view(nq, block_q, nk, block_k)  # [nq, bq, nk, bk]: tile (r, c) is [r, :, c, :]
-    return tiles.any(dim=3).any(dim=1)  # [nq, nk]
-# --8<-- [end:block-mask]
+    return tiles_in_use(mask, checks.positive_int("block_q", block_q), checks.positive_int("block_k", block_k))
 
 
 def tile_areas(T: int, S: int, block_q: int, block_k: int) -> torch.Tensor:
@@ -73,11 +81,8 @@ def tile_areas(T: int, S: int, block_q: int, block_k: int) -> torch.Tensor:
     Returns:
         ``[ceil(T / block_q), ceil(S / block_k)]`` int64; sums to ``T * S``.
     """
-    T, S = _int("T", T, 1), _int("S", S, 1)
-    block_q, block_k = _int("block_q", block_q, 1), _int("block_k", block_k, 1)
-    rows = (T - torch.arange(0, T, block_q)).clamp(max=block_q)  # [nq]: block_q except maybe the last
-    cols = (S - torch.arange(0, S, block_k)).clamp(max=block_k)  # [nk]
-    return rows[:, None] * cols[None, :]  # [nq, nk]
+    T, S = checks.positive_int("T", T), checks.positive_int("S", S)
+    return tile_sizes(T, S, checks.positive_int("block_q", block_q), checks.positive_int("block_k", block_k))
 
 
 def mask_density(mask: torch.Tensor) -> float:
@@ -87,6 +92,28 @@ def mask_density(mask: torch.Tensor) -> float:
 
 
 # --8<-- [start:flops-saved]
+import torch
+
+
+def tile_sizes(T: int, S: int, block_q: int, block_k: int) -> torch.Tensor:
+    """Int64 ``[nq, nk]``: score entries in each tile of a ``[T, S]`` grid, edge tiles by their real size."""
+    rows = (T - torch.arange(0, T, block_q)).clamp(max=block_q)  # [nq]: block_q except maybe the last
+    cols = (S - torch.arange(0, S, block_k)).clamp(max=block_k)  # [nk]
+    return rows[:, None] * cols[None, :]  # [nq, nk]
+
+
+def skipped_share(mask: torch.Tensor, block_q: int, block_k: int) -> float:
+    """Share of the ``T * S`` score entries that lie in tiles with no allowed entry: what skipping saves.
+
+    Both matmuls cost the same per score entry (``2D`` FLOPs for ``q k^T``, ``2Dv`` for ``P v``),
+    so the FLOP share is the area share.
+    """
+    tiles = tiles_in_use(mask, block_q, block_k)  # [nq, nk]
+    area = tile_sizes(*mask.shape, block_q, block_k).to(tiles.device)  # [nq, nk]
+    return int(area[~tiles].sum()) / mask.numel()
+# --8<-- [end:flops-saved]
+
+
 def flops_saved_fraction(mask: torch.Tensor, block_q: int, block_k: int) -> float:
     """Share of the dense attention FLOPs a tile-skipping kernel saves on ``mask``.
 
@@ -101,10 +128,8 @@ def flops_saved_fraction(mask: torch.Tensor, block_q: int, block_k: int) -> floa
     Returns:
         A float in ``[0, 1]``; at most ``1 - mask_density(mask)``.
     """
-    tiles = block_mask(mask, block_q, block_k)  # [nq, nk]
-    area = tile_areas(*mask.shape, block_q, block_k).to(tiles.device)  # [nq, nk]
-    return int(area[~tiles].sum()) / mask.numel()
-# --8<-- [end:flops-saved]
+    _check_mask(mask)
+    return skipped_share(mask, checks.positive_int("block_q", block_q), checks.positive_int("block_k", block_k))
 
 
 class BlockStats(NamedTuple):
@@ -134,8 +159,33 @@ def block_stats(mask: torch.Tensor, block_q: int, block_k: int) -> BlockStats:
                       flops_saved=flops_saved_fraction(mask, block_q, block_k), density=mask_density(mask))
 
 
-def block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor,
-                           block_q: int, block_k: int, *, scale: float | None = None) -> torch.Tensor:
+def _block_sparse_forward(q, k, v, mask, block_q, block_k, scale):
+    """The tile-skipping loop: ``(out [B, H, T, Dv], lse [B, H, T])``."""
+    B, H, T, _ = q.shape
+    H_kv, S = k.shape[1], k.shape[2]
+    tiles = tiles_in_use(mask, block_q, block_k)  # [nq, nk]
+    work = torch.promote_types(q.dtype, torch.float32)  # fp16/bf16 are computed in fp32
+    k = k.to(work).repeat_interleave(H // H_kv, dim=1)  # [B, H, S, D]
+    v = v.to(work).repeat_interleave(H // H_kv, dim=1)  # [B, H, S, Dv]
+    out = torch.zeros(B, H, T, v.shape[-1], dtype=work, device=q.device)  # [B, H, T, Dv]
+    lse = torch.full((B, H, T), -math.inf, dtype=work, device=q.device)  # [B, H, T]
+    for r in range(tiles.shape[0]):
+        rows = slice(r * block_q, min((r + 1) * block_q, T))
+        kept = tiles[r].nonzero().flatten().tolist()  # the key tiles this query block must visit
+        if not kept:
+            continue  # every tile skipped: these queries see no key and keep zeros
+        cols = torch.cat([torch.arange(c * block_k, min((c + 1) * block_k, S), device=q.device)
+                          for c in kept])  # [n_cols]: the keys of the kept tiles
+        s = q[:, :, rows].to(work) @ k[:, :, cols].transpose(-2, -1) * scale  # [B, H, bq, n_cols]
+        s = s.masked_fill(~mask[rows][:, cols], -math.inf)  # mask inside the kept tiles
+        out[:, :, rows] = softmax_ref(s) @ v[:, :, cols]  # [B, H, bq, Dv]
+        lse[:, :, rows] = torch.logsumexp(s, dim=-1)
+    return out.to(q.dtype), lse
+
+
+def block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, *,
+                           block_q: int, block_k: int, scale: float | None = None,
+                           return_lse: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Masked attention that never touches a skipped tile; equals ``attention_ref(..., mask=mask)``.
 
     For each block of ``block_q`` queries, only the key tiles that :func:`block_mask` keeps are
@@ -150,35 +200,19 @@ def block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, ma
         mask: ``[T, S]`` bool, shared by every batch and head.
         block_q: query tile size, ``>= 1``.
         block_k: key tile size, ``>= 1``.
-        scale: multiplies the scores; defaults to ``1 / sqrt(D)``.
+        scale: multiplies the scores, a positive finite number; defaults to ``1 / sqrt(D)``.
+        return_lse: also return the log-sum-exp of each row.
 
     Returns:
-        ``[B, H, T, Dv]`` in the input dtype; a query that sees no key gets zeros.
+        ``out [B, H, T, Dv]`` in the input dtype (a query that sees no key gets zeros); with
+        ``return_lse=True``, ``(out, lse)``, ``lse [B, H, T]`` (``-inf`` for such a query).
     """
-    _check_qkv(q, k, v)
+    checks.qkv(q, k, v)
     _check_mask(mask)
-    B, H, T, D = q.shape
-    H_kv, S = k.shape[1], k.shape[2]
+    T, S = q.shape[2], k.shape[2]
     if tuple(mask.shape) != (T, S):
         raise ValueError(f"mask must have shape [T, S] = {(T, S)}, got {tuple(mask.shape)}")
-    scale = 1.0 / math.sqrt(D) if scale is None else float(scale)
-    if not math.isfinite(scale):
-        raise ValueError(f"scale must be a finite number, got {scale}")
-    # --8<-- [start:block-sparse-loop]
-    tiles = block_mask(mask, block_q, block_k)  # [nq, nk]
-    work = torch.promote_types(q.dtype, torch.float32)  # fp16/bf16 are computed in fp32
-    k = k.to(work).repeat_interleave(H // H_kv, dim=1)  # [B, H, S, D]
-    v = v.to(work).repeat_interleave(H // H_kv, dim=1)  # [B, H, S, Dv]
-    out = torch.zeros(B, H, T, v.shape[-1], dtype=work, device=q.device)  # [B, H, T, Dv]
-    for r in range(tiles.shape[0]):
-        rows = slice(r * block_q, min((r + 1) * block_q, T))
-        kept = tiles[r].nonzero().flatten().tolist()  # the key tiles this query block must visit
-        if not kept:
-            continue  # every tile skipped: these queries see no key and keep zeros
-        cols = torch.cat([torch.arange(c * block_k, min((c + 1) * block_k, S), device=q.device)
-                          for c in kept])  # [n_cols]: the keys of the kept tiles
-        s = q[:, :, rows].to(work) @ k[:, :, cols].transpose(-2, -1) * scale  # [B, H, bq, n_cols]
-        s = s.masked_fill(~mask[rows][:, cols], float("-inf"))  # mask inside the kept tiles
-        out[:, :, rows] = softmax_ref(s) @ v[:, :, cols]  # [B, H, bq, Dv]
-    return out.to(q.dtype)
-    # --8<-- [end:block-sparse-loop]
+    block_q, block_k = checks.positive_int("block_q", block_q), checks.positive_int("block_k", block_k)
+    scale = checks.attention_scale(scale, q.shape[3])
+    out, lse = _block_sparse_forward(q, k, v, mask, block_q, block_k, scale)
+    return (out, lse) if checks.flag("return_lse", return_lse) else out

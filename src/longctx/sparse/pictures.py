@@ -16,9 +16,9 @@ from html import escape
 
 import torch
 
+from longctx import checks
 from longctx.sparse.blocks import _check_mask, block_mask
 from longctx.sparse.masks import (
-    _int,
     bigbird_mask,
     causal_mask,
     dilated_window_mask,
@@ -51,7 +51,6 @@ def mask_runs(mask: torch.Tensor) -> list[tuple[int, int, int]]:
     return runs
 
 
-# --8<-- [start:mask-svg]
 def mask_svg(mask: torch.Tensor, cell: int = 8, *, title: str = "attention mask",
              tiles: tuple[int, int] | None = None, color: str = "#3f51b5") -> str:
     """Draw ``mask`` as an SVG document: one square of ``cell`` pixels per entry.
@@ -68,7 +67,7 @@ def mask_svg(mask: torch.Tensor, cell: int = 8, *, title: str = "attention mask"
         The SVG document as a string, ``S * cell`` wide and ``T * cell`` high.
     """
     _check_mask(mask)
-    cell = _int("cell", cell, 1)
+    cell = checks.positive_int("cell", cell)
     T, S = mask.shape
     w, h = S * cell, T * cell
     parts = [
@@ -91,7 +90,6 @@ def mask_svg(mask: torch.Tensor, cell: int = 8, *, title: str = "attention mask"
                          f'fill="none" stroke="#e53935" stroke-width="1"/>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
-# --8<-- [end:mask-svg]
 
 
 def example_patterns(n: int = 32) -> dict[str, torch.Tensor]:
@@ -104,7 +102,7 @@ def example_patterns(n: int = 32) -> dict[str, torch.Tensor]:
         Pattern name -> ``[n, n]`` bool mask. Parameters scale with n (window about n / 8,
         stride about sqrt(n)); the BigBird draw uses ``seed=0``.
     """
-    n = _int("n", n, 8)
+    n = checks.int_at_least("n", n, 8)
     w = max(1, n // 8)
     stride = max(2, round(n ** 0.5))
     glob = [0, n // 2]
