@@ -14,7 +14,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import sys
 from pathlib import Path
 
 from mkdocs.exceptions import PluginError
@@ -73,11 +75,43 @@ def _downloads(files: Files, config) -> None:
                                     content=nbformat.writes(notebook)))
 
 
+def _sibling(name: str):
+    """``scripts/hooks/<name>.py`` as one shared module, however this hook was loaded."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+pc = _sibling("preview_cache")
+
+
+def _figure_module(draw) -> str:
+    """The module whose code draws a figure (through ``functools.partial`` too)."""
+    return getattr(draw, "__module__", None) or getattr(getattr(draw, "func", None), "__module__", None) \
+        or "longctx.figures"
+
+
 def _figures(files: Files, config) -> None:
     from longctx import figures
 
+    store = pc.Store() if pc.enabled() else None
     for name, draw in figures.FIGURES.items():
-        files.append(File.generated(config, f"assets/figures/{name}.svg", content=draw()))
+        if store is None:
+            svg = draw()
+        else:
+            key = pc.modules_key("figure", {_figure_module(draw)}, name=name)
+            record = store.get("figure", key)
+            if record is not None:
+                svg = record["svg"]
+                pc.REPORT.hit("figures", name)
+            else:
+                svg = draw()
+                store.put("figure", key, {"svg": svg, "name": name})
+                pc.REPORT.miss("figures", name)
+        files.append(File.generated(config, f"assets/figures/{name}.svg", content=svg))
 
 
 def _data(files: Files, config) -> None:

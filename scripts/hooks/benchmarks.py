@@ -11,13 +11,34 @@ attention against SDPA in its place, or the statement that none has been measure
 
 from __future__ import annotations
 
+import importlib
 import posixpath
 from pathlib import Path
 
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 
-from longctx.bench.results import load_results, measured_crossover, result_figure, result_tables
+
+def _results():
+    """``longctx.bench.results``, imported at each use so that a preview sees the code after an edit."""
+    return importlib.import_module("longctx.bench.results")
+
+
+def load_results(path):
+    return _results().load_results(path)
+
+
+def measured_crossover(results):
+    return _results().measured_crossover(results)
+
+
+def result_figure(res):
+    return _results().result_figure(res)
+
+
+def result_tables(res):
+    return _results().result_tables(res)
+
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "data" / "benchmarks"

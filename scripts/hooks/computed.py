@@ -13,17 +13,45 @@ In a page's Markdown:
 
 Anything else between double braces, an unknown function or format, or a call that raises,
 fails the build with the page named. Fenced code is left alone.
+
+``longctx`` is imported at each use, not once, so that a preview (``make serve``) computes with
+the code as it is after an edit (``scripts/hooks/preview.py`` forgets the old modules). With
+``LONGCTX_PREVIEW_CACHE=1`` a value is reused from the cache while the source of the modules it
+calls is unchanged (``scripts/hooks/preview_cache.py``); ``make test`` and CI compute every one.
 """
 
 from __future__ import annotations
 
 import ast
+import importlib
+import importlib.util
 import operator
 import re
+import sys
+from pathlib import Path
 
 from mkdocs.exceptions import PluginError
 
-from longctx.units import format_value, resolve
+
+def _sibling(name: str):
+    """``scripts/hooks/<name>.py`` as one shared module, however this hook was loaded."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+pc = _sibling("preview_cache")
+
+
+def format_value(value, fmt: str) -> str:
+    return importlib.import_module("longctx.units").format_value(value, fmt)
+
+
+def resolve(name: str):
+    return importlib.import_module("longctx.units").resolve(name)
 
 _EXPR = re.compile(r"\{\{(.+?)\}\}", re.S)
 # CommonMark: the info string of a backtick fence holds no backtick, so ```` ```x``` ```` inline is no fence.
@@ -133,12 +161,50 @@ def table(expression: str, where: str) -> str:
     return "\n".join([head, rule, *body])
 
 
+def _compute(inner: str, where: str) -> str:
+    if inner.startswith("table "):
+        return table(inner.removeprefix("table "), where)
+    return evaluate(inner, where)
+
+
+def modules_called(inner: str) -> set[str] | None:
+    """The ``longctx`` modules whose functions ``inner`` calls, or None if it cannot be parsed."""
+    body = inner.removeprefix("table ")
+    text = body.partition("|")[0] if inner.startswith("table ") else body.rpartition("|")[0]
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError:
+        return None
+    modules = {"longctx.units"}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            dotted = ast.unparse(node.func).rpartition(".")[0]
+            if not dotted:
+                return None
+            modules.add(f"longctx.{dotted}")
+    return modules
+
+
+def _cached(inner: str, where: str) -> str:
+    """``_compute``, or its value from the preview cache while the code it runs is unchanged."""
+    modules = modules_called(inner) if pc.enabled() else None
+    if modules is None or not all(pc.module_file(m) for m in modules):
+        return _compute(inner, where)  # uncached, or an error to report
+    key = pc.modules_key("value", modules, expression=inner)
+    store = pc.Store()
+    record = store.get("value", key)
+    if record is not None:
+        pc.REPORT.hit("numbers", inner)
+        return record["text"]
+    text = _compute(inner, where)
+    store.put("value", key, {"text": text, "expression": inner})
+    pc.REPORT.miss("numbers", f"{where.removeprefix('page ')}: {inner[:40]}")
+    return text
+
+
 def _expand(text: str, where: str) -> str:
     def replace(match: re.Match) -> str:
-        inner = match.group(1).strip()
-        if inner.startswith("table "):
-            return table(inner.removeprefix("table "), where)
-        return evaluate(inner, where)
+        return _cached(match.group(1).strip(), where)
 
     return _EXPR.sub(replace, text)
 
