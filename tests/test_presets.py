@@ -85,23 +85,23 @@ def test_kv_bytes_per_token_by_layer_and_head(key, dtype):
                 elements += 2 * p.head_dim  # a key and a value
     assert presets.kv_bytes_per_token(p, dtype) == elements * bpe
     assert presets.kv_bytes_per_token(key, dtype) == elements * bpe
-    assert presets.kv_cache_bytes(key, 100, batch=3, bytes_per_element=dtype) == 300 * elements * bpe
+    assert presets.model_kv_cache_bytes(key, 100, batch=3, bytes_per_element=dtype) == 300 * elements * bpe
 
 
 def test_ledger_x6_llama2_70b():
     assert presets.kv_bytes_per_token("llama-2-70b") == 2 * 80 * 8 * 128 * 2 == 327_680
-    assert format_value(presets.kv_cache_bytes("llama-2-70b", 4096), "gb") == "1.34 GB"
-    assert format_value(presets.kv_cache_bytes("llama-2-70b", 131072), "gb") == "42.95 GB"
-    assert presets.kv_cache_bytes("llama-2-70b", 131072) == 2 * 80 * 8 * 128 * 2 * 131072 == 40 * 2**30
+    assert format_value(presets.model_kv_cache_bytes("llama-2-70b", 4096), "gb") == "1.34 GB"
+    assert format_value(presets.model_kv_cache_bytes("llama-2-70b", 131072), "gb") == "42.95 GB"
+    assert presets.model_kv_cache_bytes("llama-2-70b", 131072) == 2 * 80 * 8 * 128 * 2 * 131072 == 40 * 2**30
 
 
 def test_ledger_x9_gpt3_at_its_context():
-    kv = presets.kv_cache_bytes("gpt-3-175b", PRESETS["gpt-3-175b"].context_length)
+    kv = presets.model_kv_cache_bytes("gpt-3-175b", PRESETS["gpt-3-175b"].context_length)
     assert kv == 2 * 96 * 96 * 128 * 2048 * 2 and format_value(kv, "gb") == "9.66 GB"
 
 
 def test_ledger_x12_drill_model_is_llama2_7b_shaped():
-    assert presets.kv_cache_bytes("llama-2-7b", 4096) == 2 * 32 * 32 * 128 * 4096 * 2 == 2 * 2**30
+    assert presets.model_kv_cache_bytes("llama-2-7b", 4096) == 2 * 32 * 32 * 128 * 4096 * 2 == 2 * 2**30
 
 
 def test_ledger_x15_and_x17_ratios():
@@ -112,22 +112,22 @@ def test_ledger_x15_and_x17_ratios():
     assert presets.kv_bytes_per_token("deepseek-v2", 1) == 60 * (512 + 64) == 34_560
     assert presets.kv_bytes_per_token("deepseek-llm-67b", 1) == 2 * 95 * 8 * 128 == 194_560
     assert round(100 * (1 - presets.kv_bytes_ratio("deepseek-v2", "deepseek-llm-67b")), 1) == 82.2
-    assert format_value(presets.kv_cache_bytes("deepseek-v2", 131072, bytes_per_element="bf16"), "gb") == "9.06 GB"
+    assert format_value(presets.model_kv_cache_bytes("deepseek-v2", 131072, bytes_per_element="bf16"), "gb") == "9.06 GB"
     # X17: LLaMA-1 65B (MHA) at 4K, LLaMA-1 7B at 4K
-    assert format_value(presets.kv_cache_bytes("llama-1-65b", 4096), "gb") == "10.74 GB"
-    assert format_value(presets.kv_cache_bytes("llama-1-7b", 4096), "gb") == "2.15 GB"
+    assert format_value(presets.model_kv_cache_bytes("llama-1-65b", 4096), "gb") == "10.74 GB"
+    assert format_value(presets.model_kv_cache_bytes("llama-1-7b", 4096), "gb") == "2.15 GB"
 
 
 def test_rolling_buffer_caps_mistral_at_its_window():
-    full = presets.kv_cache_bytes("mistral-7b-v0.1", 32768)
-    rolling = presets.kv_cache_bytes("mistral-7b-v0.1", 32768, rolling_buffer=True)
+    full = presets.model_kv_cache_bytes("mistral-7b-v0.1", 32768)
+    rolling = presets.model_kv_cache_bytes("mistral-7b-v0.1", 32768, rolling_buffer=True)
     assert rolling == 2 * 32 * 8 * 128 * 2 * 4096
     assert full / rolling == 8  # X13: 32,768 / 4,096
     assert rolling == costs.rolling_buffer_kv_bytes(window=4096, layers=32, kv_heads=8, head_dim=128)
     # short sequences, and models without a window, are untouched
-    assert presets.kv_cache_bytes("mistral-7b-v0.1", 100, rolling_buffer=True) == presets.kv_cache_bytes(
+    assert presets.model_kv_cache_bytes("mistral-7b-v0.1", 100, rolling_buffer=True) == presets.model_kv_cache_bytes(
         "mistral-7b-v0.1", 100)
-    assert presets.kv_cache_bytes("llama-3-8b", 32768, rolling_buffer=True) == presets.kv_cache_bytes(
+    assert presets.model_kv_cache_bytes("llama-3-8b", 32768, rolling_buffer=True) == presets.model_kv_cache_bytes(
         "llama-3-8b", 32768)
     # the window's reach over all layers: X13, 32 x 4096
     p = PRESETS["mistral-7b-v0.1"]
@@ -163,7 +163,7 @@ def test_presets_json_is_plain_data_with_sources():
 
 def test_pages_can_name_the_functions():
     assert resolve("presets.kv_bytes_per_token") is presets.kv_bytes_per_token
-    assert resolve("presets.kv_cache_bytes") is presets.kv_cache_bytes
+    assert resolve("presets.model_kv_cache_bytes") is presets.model_kv_cache_bytes
 
 
 # ---------------------------------------------------------------- bad input
@@ -204,9 +204,9 @@ def test_a_good_custom_preset_works_everywhere():
     (lambda: presets.get_preset(7), TypeError, "preset"),
     (lambda: presets.kv_bytes_per_token("gpt-4"), ValueError, "preset"),
     (lambda: presets.kv_bytes_per_token("llama-2-7b", "fp12"), ValueError, "bytes_per_element"),
-    (lambda: presets.kv_cache_bytes("llama-2-7b", 0), ValueError, "tokens"),
-    (lambda: presets.kv_cache_bytes("llama-2-7b", 10, batch=0), ValueError, "batch"),
-    (lambda: presets.kv_cache_bytes("llama-2-7b", 10, rolling_buffer=1), TypeError, "rolling_buffer"),
+    (lambda: presets.model_kv_cache_bytes("llama-2-7b", 0), ValueError, "tokens"),
+    (lambda: presets.model_kv_cache_bytes("llama-2-7b", 10, batch=0), ValueError, "batch"),
+    (lambda: presets.model_kv_cache_bytes("llama-2-7b", 10, rolling_buffer=1), TypeError, "rolling_buffer"),
     (lambda: presets.presets_table("fp12"), ValueError, "bytes_per_element"),
 ])
 def test_bad_calls_are_refused_naming_the_argument(call, error, words):

@@ -32,7 +32,7 @@ __all__ = [
     "get_preset",
     "kv_bytes_per_token",
     "kv_bytes_ratio",
-    "kv_cache_bytes",
+    "model_kv_cache_bytes",
     "presets_json",
     "presets_table",
 ]
@@ -235,7 +235,7 @@ def kv_bytes_per_token(preset: ModelPreset | str, bytes_per_element: str | float
                                           bytes_per_element=bytes_per_element)
 
 
-def kv_cache_bytes(preset: ModelPreset | str, tokens: int, *, batch: int = 1,
+def model_kv_cache_bytes(preset: ModelPreset | str, tokens: int, *, batch: int = 1,
                    bytes_per_element: str | float = "fp16", rolling_buffer: bool = False) -> float:
     """Bytes of the model's KV cache for ``batch`` sequences of ``tokens`` tokens.
 

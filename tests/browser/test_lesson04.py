@@ -156,9 +156,9 @@ def test_every_preset_matches_longctx_presets(page: Page, base_url, net):
         assert shown["state"] == "ok", f"{where}: {shown['message']}"
         _assert_clean(shown["text"])
         assert float(shown["values"]["bytes_per_token"]) == presets.kv_bytes_per_token(key, dtype), where
-        assert float(shown["values"]["bytes_per_sequence"]) == presets.kv_cache_bytes(
+        assert float(shown["values"]["bytes_per_sequence"]) == presets.model_kv_cache_bytes(
             key, p.context_length, bytes_per_element=dtype), where
-        assert float(shown["values"]["bytes_total"]) == presets.kv_cache_bytes(
+        assert float(shown["values"]["bytes_total"]) == presets.model_kv_cache_bytes(
             key, p.context_length, batch=3, bytes_per_element=dtype), where
         assert shown["source"] == p.source, f"{where}: the preset's source must be shown"
         assert shown["fields"]["attention"] == ("mla" if p.attention == "mla" else "kv"), where
@@ -180,10 +180,10 @@ def test_gpus_and_start_values_come_from_longctx(page: Page, base_url, net):
     calc = _open(page, base_url)
     shown = _results(calc)
     assert shown["fields"]["preset"] == "llama-2-7b" and shown["state"] == "ok"
-    assert float(shown["values"]["bytes_per_sequence"]) == presets.kv_cache_bytes("llama-2-7b", 4096)
+    assert float(shown["values"]["bytes_per_sequence"]) == presets.model_kv_cache_bytes("llama-2-7b", 4096)
     # the page's decode example: 7B fp16 weights (14 GB) on an A100 80GB, one 4K sequence
     want = costs.decode_time_per_token_s(weight_bytes=costs.parameter_bytes(7e9),
-                                         kv_bytes=presets.kv_cache_bytes("llama-2-7b", 4096),
+                                         kv_bytes=presets.model_kv_cache_bytes("llama-2-7b", 4096),
                                          bandwidth_bytes_per_s=costs.hbm_bandwidth_bytes_per_s("A100 80GB"))
     assert math.isclose(float(shown["values"]["step_time_s"]), want, rel_tol=1e-12)
     for gpu, (memory, _) in costs.GPU_MEMORY_BYTES.items():

@@ -45,7 +45,7 @@ def kv_sizing_table(preset: str = "llama-2-70b", contexts: tuple[int, ...] = (40
         raise ValueError("contexts must hold at least one length")
     rows = []
     for n in contexts:
-        nbytes = presets.kv_cache_bytes(p, n, bytes_per_element=bytes_per_element)
+        nbytes = presets.model_kv_cache_bytes(p, n, bytes_per_element=bytes_per_element)
         mha = costs.kv_cache_bytes(layers=p.layers, kv_heads=p.n_heads, head_dim=p.head_dim, tokens=n,
                                    bytes_per_element=bytes_per_element)
         rows.append({"tokens": n, "bytes": nbytes, "mha_bytes": mha,
@@ -183,10 +183,10 @@ def kv_cache_vs_context(keys: tuple[str, ...] = ("gpt-3-175b", "llama-2-7b", "ll
     fig, ax = plt.subplots(figsize=(8, 4.2))
     for i, key in enumerate(keys):
         p = presets.get_preset(key)
-        sizes = [presets.kv_cache_bytes(p, n, bytes_per_element=bytes_per_element) / 1e9 for n in ns]
+        sizes = [presets.model_kv_cache_bytes(p, n, bytes_per_element=bytes_per_element) / 1e9 for n in ns]
         ax.plot(ns, sizes, "-", color=f"C{i}", label=f"{p.name} ({p.attention.upper()})")
         ctx = p.context_length
-        ax.plot([ctx], [presets.kv_cache_bytes(p, ctx, bytes_per_element=bytes_per_element) / 1e9], "o",
+        ax.plot([ctx], [presets.model_kv_cache_bytes(p, ctx, bytes_per_element=bytes_per_element) / 1e9], "o",
                 color=f"C{i}", markeredgecolor="black")
     for j, (name, (size, _)) in enumerate(costs.GPU_MEMORY_BYTES.items()):
         ax.axhline(size / 1e9, color="grey", linestyle=":" if j == 0 else "--", linewidth=1)
