@@ -76,3 +76,32 @@ def test_registry_names_its_functions():
     for name, func in FIGURES.items():
         assert re.fullmatch(r"[a-z0-9-]+", name)
         assert callable(func)
+
+
+def _background(svg: str) -> str | None:
+    """The fill of the figure's first patch (matplotlib's figure background), or None."""
+    m = re.search(r'<g id="patch_1">\s*<path[^>]*style="fill: (#[0-9a-f]{6})', svg)
+    return m.group(1) if m else None
+
+
+def test_every_figure_has_a_dark_twin_on_the_slate_background():
+    from longctx.figures import DARK_BACKGROUND
+
+    light = [n for n in FIGURES if not n.endswith("-dark")]
+    assert light and all(f"{n}-dark" in FIGURES for n in light)
+    for name in ("quadratic-wall", "attention-share"):
+        day, night = FIGURES[name](), FIGURES[f"{name}-dark"]()
+        assert _background(day) == "#ffffff" and _background(night) == DARK_BACKGROUND.lower(), name
+        assert "#000000" not in night and "#ffffff" not in night
+        # the same figure: the same labels, only other colours
+        assert labels(parse(day)) == labels(parse(night))
+
+
+def test_min_font_px_reads_the_smallest_text_and_the_width():
+    from longctx.figures import min_font_px
+
+    svg = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 720.5 300">'
+           '<text style="font: 10px \'DejaVu Sans\'">a</text><text style="font: 7.5px \'DejaVu Sans\'">b</text></svg>')
+    assert min_font_px(svg) == (7.5, 720.5)
+    with pytest.raises(ValueError, match="svg must be"):
+        min_font_px("<svg/>")

@@ -73,7 +73,9 @@
 
     var msg = W.msgBox("lc-calc");
     var out = W.outBox("lc-calc");
-    root.replaceChildren(form, msg, out);
+    root.replaceChildren(form, out, msg);  // a message below the results: they do not move
+    W.restore(form, "calc");
+    W.keep(form, "calc");
 
     function update() {
       var get = function (name) { return form.elements[name].value; };
@@ -91,8 +93,8 @@
       if (!(typeof bytes === "number" && bytes > 0)) errors.push("Data type: unknown.");
 
       msg.replaceChildren();
+      if (W.showErrors(root, msg, errors)) return;  // the last good result stays, greyed
       out.replaceChildren();
-      if (W.showErrors(root, msg, errors)) return;
 
       var ref = parsed.ref.value;
       var head = el("tr", {}, [el("th", { scope: "col" }, ["n (tokens)"])].concat(

@@ -28,9 +28,8 @@
     ["rope_dim", "MLA RoPE key d_rope", "ropeDim", 0, 65536],
   ];
 
-  // A whole number, with an optional K or M suffix; "_" may group digits, and so may commas.
   function parseCount(text, label, min, max) {
-    return W.parseCount(text, label, { min: min, max: max, commas: true, what: "this table" });
+    return W.parseNumber(text, label, { min: min, max: max, what: "this table" });
   }
 
   // ------------------------------------------------------------------ formulas
@@ -83,7 +82,7 @@
 
   // ------------------------------------------------------------------ formatting
 
-  function fmtScaled(v, unit) { return v === 0 ? "0" : W.fmtScaled(v, unit); }
+  var fmtScaled = W.fmtScaled;
 
   // value key, header, formula key, unit
   var COLUMNS = [
@@ -112,7 +111,9 @@
     var form = W.form("lc-cost", kids);
     var msg = W.msgBox("lc-cost");
     var out = W.outBox("lc-cost");
-    root.replaceChildren(form, msg, out);
+    root.replaceChildren(form, out, msg);  // a message below the results: they do not move
+    W.restore(form, "cost");
+    W.keep(form, "cost");
 
     function update() {
       var errors = [], p = {};
@@ -134,7 +135,6 @@
       if (!(lse > 0)) errors.push("The page carries no log-sum-exp size; reload it.");
 
       msg.replaceChildren();
-      out.replaceChildren();
       if (!errors.length) {
         var result = rows(p, b, sb, lse);
         var bad = result.some(function (r) {
@@ -142,7 +142,8 @@
         });
         if (bad) errors.push("These settings overflow the browser's numbers; try smaller ones.");
       }
-      if (W.showErrors(root, msg, errors)) return;
+      if (W.showErrors(root, msg, errors)) return;  // the last good result stays, greyed
+      out.replaceChildren();
       var head = el("tr", {}, [el("th", { scope: "col" }, ["Variant"])].concat(
         COLUMNS.map(function (c) { return el("th", { scope: "col" }, [c[1]]); }),
         [el("th", { scope: "col" }, ["Exact?"])]));

@@ -84,8 +84,10 @@
     ]);
 
     var msg = W.msgBox("lc-xover");
-    var out = W.outBox("lc-xover", { "aria-live": "polite" });
-    root.replaceChildren(form, msg, out);
+    var out = W.outBox("lc-xover");
+    root.replaceChildren(form, out, msg);  // a message below the results: they do not move
+    W.restore(form, "xover");
+    W.keep(form, "xover");
 
     function update() {
       var favor = select.value === "favor";
@@ -104,8 +106,8 @@
       Object.keys(parsed).forEach(function (k) { W.check(form.elements[k], parsed[k], errors); });
 
       msg.replaceChildren();
+      if (W.showErrors(root, msg, errors)) return;  // the last good result stays, greyed
       out.replaceChildren();
-      if (W.showErrors(root, msg, errors)) return;
 
       var hd = parsed.head_dim.value, heads = parsed.heads.value;
       var o = { d: hd, f: favor ? parsed.features.value : hd, causal: causal.checked,

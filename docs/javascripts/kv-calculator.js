@@ -8,7 +8,11 @@
 // memory and bandwidth are read from assets/data/longctx.json, which the build exports.
 //
 // Start values come from the div's data attributes: data-preset (a preset key), data-context,
-// data-batch, data-gpu (a GPU name of the JSON), data-weights-gb, data-dtype.
+// data-batch, data-gpu (a GPU name of the JSON), data-weights-gb, data-dtype, data-weights-dtype.
+//
+// A preset sets the model's shape and its weights (the preset's parameter count times the bytes
+// of the weights' data type, longctx.costs.parameter_bytes); it sets the context to the model's
+// own only while the reader has not typed one. Inputs are kept across reloads and in the address.
 (function () {
   "use strict";
 
@@ -22,24 +26,14 @@
 
   // ------------------------------------------------------------------ parsing
 
-  // A whole number, optionally with a K or M suffix (allowSuffix). min is 0 or 1.
+  // Every field through the widgets' one parser: whole numbers (K = 1,024 where allowSuffix) ...
   function parseCount(text, label, max, min, allowSuffix) {
-    return W.parseCount(text, label, { max: max, min: min, suffix: allowSuffix,
-                                       example: "write digits" + (allowSuffix ? ", e.g. 4096 or 4K." : ", e.g. 32.") });
+    return W.parseNumber(text, label, { max: max, min: min, suffix: allowSuffix });
   }
 
-  // A decimal amount (GB, GB/s): digits with an optional fraction. positive: must be > 0.
+  // ... and amounts in GB or GB/s, fractions allowed. positive: must be more than 0.
   function parseAmount(text, label, max, positive) {
-    var t = String(text).trim();
-    if (t === "") return { error: label + ": enter a value." };
-    if (/^[-\u2212]/.test(t)) return { error: label + ": must not be negative (got " + t + ")." };
-    if (!/^(\d+(\.\d*)?|\.\d+)$/.test(t)) return { error: label + ": not a number; write digits, e.g. 80 or 13.5." };
-    var value = Number(t);
-    if (positive && value === 0) return { error: label + ": must be more than 0." };
-    if (!(value <= max)) {
-      return { error: label + ": " + t + " is more than this calculator takes (at most " + fmtInt(max) + ")." };
-    }
-    return { value: value };
+    return W.parseNumber(text, label, { max: max, min: 0, integer: false, positive: positive });
   }
 
   // ------------------------------------------------------------------ formulas
@@ -52,7 +46,7 @@
 
   function results(s, bpe, ctx, batch, memoryBytes, weightBytes, bandwidth) {
     var perToken = bytesPerToken(s, bpe);
-    var perSeq = perToken * ctx;  // costs.kv_cache_bytes(tokens=ctx), presets.kv_cache_bytes
+    var perSeq = perToken * ctx;  // costs.kv_cache_bytes(tokens=ctx), presets.model_kv_cache_bytes
     var total = perSeq * batch;
     var fit = Math.max(0, Math.floor((memoryBytes - weightBytes) / perSeq));  // costs.sequences_that_fit
     var step = (weightBytes + total) / bandwidth;  // costs.decode_time_per_token_s
@@ -60,27 +54,13 @@
              sequences_fit: fit, step_time_s: step, tokens_per_s: batch / step };
   }
 
-  // ------------------------------------------------------------------ formatting
+  // ------------------------------------------------------------------ formatting (the widgets' one formatter)
 
-  function fmtBytes(v) {
-    var steps = [[1e15, "PB"], [1e12, "TB"], [1e9, "GB"], [1e6, "MB"], [1e3, "kB"]];
-    if (v >= 1e18) return v.toExponential(2) + " B";
-    for (var i = 0; i < steps.length; i++) {
-      if (v >= steps[i][0]) return (v / steps[i][0]).toFixed(2) + " " + steps[i][1];
-    }
-    return (Number.isInteger(v) ? fmtInt(v) : v.toFixed(1)) + " B";
-  }
+  function fmtBytes(v) { return W.format(v, "bytes"); }
+  var fmtTime = W.fmtDuration, fmtRate = W.fmtRate;
 
-  function fmtTime(s) {
-    if (s >= 1) return Number(s.toPrecision(3)) + " s";
-    if (s >= 1e-3) return Number((s * 1e3).toPrecision(3)) + " ms";
-    return Number((s * 1e6).toPrecision(3)) + " \u00b5s";
-  }
-
-  function fmtRate(v) {
-    if (v >= 100) return fmtInt(Math.round(v));
-    return String(Number(v.toPrecision(3)));
-  }
+  // Weights in GB for an input: "14", "350", "13.4".
+  function gbText(bytes) { return String(Number((bytes / 1e9).toFixed(2))); }
 
   function fmtLength(n) { return W.fmtLength(n, String); }  // "100000", not "100,000": it fills an input
 
@@ -126,13 +106,21 @@
       selectField("gpu", "GPU", [["custom", "custom"]].concat(gpus.map(function (g) { return [g, g]; })), startGpu),
       field("memory_gb", "GPU memory (GB)", String(data.gpu_memory_bytes[startGpu] / 1e9)),
       field("bandwidth", "Bandwidth (GB/s)", String(data.hbm_bandwidth_bytes_per_s[startGpu] / 1e9)),
-      field("weights_gb", "Weights (GB)", d.weightsGb || "14", "fp16: 2 bytes per parameter"),
+      selectField("weights_dtype", "Weights data type", dtypes.map(function (k) {
+        return [k, k + " (" + data.bytes_per_element[k] + " B)"]; }),
+        dtypes.indexOf(d.weightsDtype) >= 0 ? d.weightsDtype : "fp16"),
+      field("weights_gb", "Weights (GB)", d.weightsGb || "14", "the preset's parameters \u00d7 bytes each"),
     ]);
     var source = el("p", { class: "lc-kv__source" });
     var msg = W.msgBox("lc-kv");
     var out = W.outBox("lc-kv");
-    root.replaceChildren(form, source, msg, out);
+    root.replaceChildren(form, source, out, msg);  // a message below the results: they do not move
     var f = form.elements;
+    // A context the reader typed (or brought back in the address) survives a change of preset.
+    var restored = W.restore(form, "kv");
+    var contextTyped = !!restored.context;
+    W.keep(form, "kv");
+    if (!restored.weights_gb) applyWeights();
 
     function setMode() {
       var mla = f.attention.value === "mla";
@@ -152,7 +140,15 @@
         f.latent_dim.value = String(p.mla_latent_dim);
         f.rope_dim.value = String(p.mla_rope_dim);
       }
-      f.context.value = fmtLength(p.context_length);
+      if (!contextTyped) f.context.value = fmtLength(p.context_length);
+      applyWeights();
+    }
+
+    // longctx.costs.parameter_bytes(preset.params, bytes_per_element=weights dtype), in GB.
+    function applyWeights() {
+      var p = presets[f.preset.value], bpe = data.bytes_per_element[f.weights_dtype.value];
+      if (!p || !(p.params > 0) || !(bpe > 0)) return;
+      f.weights_gb.value = gbText(p.params * bpe);
     }
 
     function applyGpu() {
@@ -206,16 +202,15 @@
       if (!(typeof bpe === "number" && bpe > 0)) errors.push("Data type: unknown.");
 
       msg.replaceChildren();
+      if (W.showErrors(root, msg, errors)) return;  // the last good result stays, greyed
       out.replaceChildren();
-      if (W.showErrors(root, msg, errors)) return;
 
       var shape = { attention: mla ? "mla" : "kv", layers: p.layers, kv_heads: p.kv_heads, head_dim: p.head_dim,
                     latent_dim: p.latent_dim, rope_dim: p.rope_dim };
       var memoryBytes = p.memory_gb * 1e9, weightBytes = p.weights_gb * 1e9, bandwidth = p.bandwidth * 1e9;
       var r = results(shape, bpe, p.context, p.batch, memoryBytes, weightBytes, bandwidth);
       var perToken = r.bytes_per_token;
-      var tokenText = (Number.isInteger(perToken) ? fmtInt(perToken) : String(perToken)) + " B" +
-                      (perToken >= 1024 ? " (" + Number((perToken / 1024).toPrecision(4)) + " KiB)" : "");
+      var tokenText = fmtBytes(perToken);
       var table = el("table", { class: "lc-widget__table lc-kv__table" }, [el("tbody", {}, [
         row("bytes_per_token", "KV cache per token (all layers)", tokenText, perToken),
         row("bytes_per_sequence", "one sequence of " + fmtInt(p.context) + " tokens", fmtBytes(r.bytes_per_sequence),
@@ -236,7 +231,7 @@
                fmtBytes(memoryBytes - weightBytes) + ". The decode time is what it would be with more memory.";
       } else {
         note = "The weights and this batch\u2019s cache use " +
-               Number((100 * (weightBytes + r.bytes_total) / memoryBytes).toPrecision(3)) + "% of the GPU memory.";
+               W.fmtPct((weightBytes + r.bytes_total) / memoryBytes) + " of the GPU memory.";
       }
       out.appendChild(el("p", { class: "lc-kv__note", "data-key": "fit_note" }, [note]));
     }
@@ -245,6 +240,8 @@
       var name = e.target.name;
       if (name === "preset") { applyPreset(); showSource(); setMode(); }
       if (name === "gpu") applyGpu();
+      if (name === "weights_dtype") applyWeights();
+      if (name === "context") contextTyped = true;
       if (SHAPE.indexOf(name) >= 0) { f.preset.value = "custom"; showSource(); setMode(); }
       if (name === "memory_gb" || name === "bandwidth") f.gpu.value = "custom";
       update();
@@ -256,6 +253,7 @@
         showSource();
       }
       if (e.target.tagName === "INPUT" && (name === "memory_gb" || name === "bandwidth")) f.gpu.value = "custom";
+      if (name === "context") contextTyped = true;
       update();
     });
     setMode();

@@ -198,16 +198,13 @@
   // ------------------------------------------------------------------ parsing
 
   // A whole number in [min, max], or {error}. "_" may group digits.
+  // The widgets' one parser (K = 1,024 and the other forms included), with this field's range.
   function parseInt10(text, label, min, max) {
-    var t = String(text).trim().replace(/_/g, "");
-    if (t === "") return { error: label + ": enter a whole number." };
-    if (!/^[-\u2212]?\d+$/.test(t)) {
-      if (/^[-\u2212]?\d*[.,]\d+$/.test(t) || /e/i.test(t)) return { error: label + ": must be a whole number (got " + t + ")." };
-      return { error: label + ": not a number; write digits, e.g. " + min + "." };
+    var r = W.parseNumber(text, label, { min: min, max: max, what: "this picture" });
+    if (r.error && /more than|at least/.test(r.error)) {
+      return { error: label + ": must be from " + fmt(min) + " to " + fmt(max) + " (got " + String(text).trim() + ")." };
     }
-    var v = Number(t.replace("\u2212", "-"));
-    if (v < min || v > max) return { error: label + ": must be from " + fmt(min) + " to " + fmt(max) + " (got " + t + ")." };
-    return { value: v };
+    return r;
   }
 
   function parseGlobals(text, n) {
@@ -224,7 +221,7 @@
     return { value: out };
   }
 
-  function pct(v) { return (100 * v).toFixed(1) + "%"; }
+  var pct = W.fmtPct;
 
   // ------------------------------------------------------------------ DOM
 
@@ -310,7 +307,9 @@
     ]);
     var msg = W.msgBox("lc-mask");
     var out = W.outBox("lc-mask");
-    root.replaceChildren(form, msg, out);
+    root.replaceChildren(form, out, msg);  // a message below the picture: it does not move
+    W.restore(form, "mask");
+    W.keep(form, "mask");
 
     function update() {
       var pattern = select.value;
@@ -334,9 +333,9 @@
       if (uses.indexOf("seed") >= 0) take("seed", parseInt10(get("seed"), "Seed", 0, MAX_SEED));
 
       msg.replaceChildren();
-      out.replaceChildren();
-      ["mask", "tiles", "reach"].forEach(function (k) { out.removeAttribute("data-" + k); });
+      // the last good picture stays, greyed
       if (W.showErrors(root, msg, errors, "Fix the input to see the mask:")) return;
+      out.replaceChildren();
 
       var m = buildMask(p);
       var t = tiles(m, p.n, p.block);

@@ -72,8 +72,11 @@
     return el("div", { class: "lc-widget__msg " + prefix + "__msg", role: "alert", "aria-live": "polite" });
   }
 
+  // The results: announced when they change (aria-live) and reachable from the keyboard when they
+  // scroll sideways (tabindex), as a named region.
   function outBox(prefix, attrs) {
-    var a = { class: "lc-widget__out " + prefix + "__out" };
+    var a = { class: "lc-widget__out " + prefix + "__out", "aria-live": "polite", tabindex: "0",
+              role: "region", "aria-label": "Results" };
     Object.keys(attrs || {}).forEach(function (k) { a[k] = attrs[k]; });
     return el("div", a);
   }
@@ -86,7 +89,8 @@
   }
 
   // Sets root's data-state and, if there are errors, lists them in msg (already emptied).
-  // Returns whether there were errors.
+  // Returns whether there were errors. A widget then leaves its output as it was: the last good
+  // result stays in place, greyed by widgets.css (data-state="error"), so nothing below it moves.
   function showErrors(root, msg, errors, intro) {
     root.dataset.state = errors.length ? "error" : "ok";
     if (!errors.length) return false;
@@ -96,31 +100,81 @@
   }
 
   // ------------------------------------------------------------------ formatting
+  //
+  // One formatter, the same as longctx.units.FORMATS (tests/browser/test_widgets_lib.py compares
+  // them on random values): "bytes" and "flops" in decimal prefixes with two decimals and
+  // thousands separators, a value that would round up to 1,000 of one prefix written with the
+  // next ("1.00 TB"), no exponent however large ("12,300.00 EB").
 
   var EN = new Intl.NumberFormat("en-US", { maximumFractionDigits: 0 });
+  var DECIMAL = [[1e18, "E"], [1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"]];
 
-  function fmtInt(v) { return EN.format(v); }
-
-  // 1.5e9 -> "1.50 GB" with unit "B", "1.50 GFLOP" with unit "FLOP"; from 1e21 in powers of ten.
-  // A value that would round up to 1000 of one prefix takes the next ("1.00 TB", not "1000.00 GB"),
-  // as longctx.units does.
-  function fmtScaled(v, unit) {
-    var steps = [[1e21, null], [1e18, "E"], [1e15, "P"], [1e12, "T"], [1e9, "G"], [1e6, "M"], [1e3, "k"], [1, ""]];
-    var i = 0;
-    while (i < steps.length - 1 && v < steps[i][0]) i++;
-    if (i > 0 && Number((v / steps[i][0]).toFixed(2)) >= 1000) i--;
-    if (i === 0) {
-      var parts = v.toExponential(2).split("e+");
-      return parts[0] + " \u00d7 10^" + parts[1] + " " + unit;
+  // Python's f"{v:,.{digits}f}": the exact binary value rounded, a tie to even; never an exponent.
+  function fixed(v, digits, noGrouping) {
+    var a = Math.abs(v), t;
+    if (a >= 1e21) {  // toFixed switches to an exponent here: a double this large is a whole number, written exactly
+      t = BigInt(a).toString() + (digits ? "." + "0".repeat(digits) : "");
+    } else {
+      t = a.toFixed(digits);  // the exact binary value rounded; a tie goes up
+      var full = a.toFixed(Math.min(100, digits + 60)), cut = full.indexOf(".") + 1 + digits;
+      if (/^50*$/.test(full.slice(cut))) {  // an exact tie: Python keeps the even digit
+        var down = full.slice(0, digits ? cut : cut - 1);
+        if (Number(down.charAt(down.length - 1)) % 2 === 0) t = down;
+      }
     }
-    if (i === steps.length - 1 && Number.isInteger(v)) return String(v) + " " + unit;
-    return (v / steps[i][0]).toFixed(2) + " " + steps[i][1] + unit;
+    var dot = t.indexOf(".");
+    var whole = dot < 0 ? t : t.slice(0, dot), frac = dot < 0 ? "" : t.slice(dot);
+    if (!noGrouping) whole = whole.replace(/\B(?=(\d{3})+(?!\d))/g, ",");
+    return (v < 0 && Number(t) !== 0 ? "-" : "") + whole + frac;
   }
 
-  // A ratio: "16×", "0.25×", "1,024×".
-  function fmtTimes(v) {
-    if (v >= 100) return fmtInt(Math.round(v)) + "\u00d7";
-    return Number(v.toPrecision(3)) + "\u00d7";
+  // longctx.units.FORMATS["int"]: f"{round(v):,}" (a tie to even, as Python's round).
+  function fmtInt(v) { return fixed(v, 0); }
+
+  // longctx.units._scaled over the decimal prefixes: unit "B" or "FLOP".
+  function fmtScaled(v, unit) {
+    var mag = Math.abs(v), sizes = DECIMAL.map(function (s) { return s[0]; }).concat([1]);
+    var i = 0;
+    while (i < sizes.length - 1 && mag < sizes[i]) i++;
+    if (i > 0 && Number((mag / sizes[i]).toFixed(2)) >= sizes[i - 1] / sizes[i]) i--;
+    if (i < DECIMAL.length) return fixed(v / sizes[i], 2) + " " + DECIMAL[i][1] + unit;
+    return (Number.isInteger(v) ? fmtInt(v) : fixed(v, 2)) + " " + unit;
+  }
+
+  // longctx.units.FORMATS["x"]: "16×", "0.25×", "1,024×".
+  function fmtTimes(v) { return (v === Math.round(v) ? fixed(v, 0) : fixed(v, 2)) + "\u00d7"; }
+
+  // longctx.units.FORMATS["pct"]: "12.5%".
+  function fmtPct(v) { return fixed(100 * v, 1, true) + "%"; }
+
+  // The formats of longctx.units by name ("bytes", "flops", "int", "float", "x", "pct").
+  var FORMATS = {
+    bytes: function (v) { return fmtScaled(v, "B"); },
+    flops: function (v) { return fmtScaled(v, "FLOP"); },
+    int: fmtInt,
+    float: function (v) { return fixed(v, 2); },
+    x: fmtTimes,
+    pct: fmtPct,
+  };
+  function format(v, name) { return FORMATS[name](v); }
+
+  // A duration in seconds: "850 µs", "11.6 ms", "2.40 s", "3.5 min", "2.1 h", "4.0 days", "1,068,000 years".
+  function fmtDuration(s) {
+    if (s < 1e-3) return fixed(s * 1e6, s < 1e-5 ? 2 : 1) + " \u00b5s";
+    if (s < 1) return fixed(s * 1e3, 1) + " ms";
+    if (s < 60) return fixed(s, 2) + " s";
+    if (s < 3600) return fixed(s / 60, 1) + " min";
+    if (s < 86400) return fixed(s / 3600, 1) + " h";
+    if (s < 86400 * 365.25) return fixed(s / 86400, 1) + " days";
+    return fixed(s / (86400 * 365.25), 0) + " years";
+  }
+
+  // A rate: "1,234" from 100 up, else three significant digits without an exponent ("0.0000297").
+  function fmtRate(v) {
+    if (v >= 100) return fmtInt(v);
+    if (v === 0) return "0";
+    var digits = Math.min(20, Math.max(0, 2 - Math.floor(Math.log10(Math.abs(v)))));
+    return fixed(v, digits);
   }
 
   // 131072 -> "128K", 1048576 -> "1M"; other lengths through rest (default fmtInt: "100,000").
@@ -131,35 +185,56 @@
   }
 
   // ------------------------------------------------------------------ parsing
+  //
+  // One parser for every field that takes one number. Accepted: digits ("4096"), thousands
+  // separated by commas, spaces or "_" ("4,096", "4 096", "4_096"), a decimal point where the field
+  // takes fractions, an exponent ("1e6"), K, M or G for 1,024, 1,048,576 and 1,073,741,824 where
+  // the field counts tokens or elements ("4K"), and a unit word after the number ("4096 tokens",
+  // "80 GB"). Full-width digits and the minus sign U+2212 are read as their ASCII forms.
 
-  var SUFFIX = { "": 1, k: 1024, m: 1048576 };  // 4K = 4,096 tokens, 1M = 1,048,576
+  var SUFFIX = { "": 1, k: 1024, m: 1048576, g: 1073741824 };  // 4K = 4,096 tokens
+  var NUMBER = /^([-+]?)(\d{1,3}(?:[,\s]\d{3})+|\d*)(\.\d*)?(?:e([-+]?\d+))?\s*(?:([kmg])(?![a-z]))?\s*([a-z][a-z/]*)?$/i;
 
-  // A count written as digits, "_" between them allowed, with an optional K or M suffix.
-  // Returns {value} or {error}; every error starts with label. opts:
+  function forms(opts) {
+    return "write digits, e.g. " + (opts.integer === false ? "80, 13.5" : "4096") + ", 4,096" +
+           (opts.suffix === false ? "" : ", 4K (K = 1,024)") + " or 1e6";
+  }
+
+  // Returns {value} or {error}; every error starts with label and says what the field accepts. opts:
   //   max       the largest value taken (required)
-  //   min       the smallest (default 1)
-  //   suffix    whether K and M are allowed (default true)
+  //   min       the smallest (default 1; 0 for fields that take zero)
+  //   integer   whether only whole numbers are taken (default true)
+  //   suffix    whether K, M and G are taken (default true for whole numbers, false otherwise)
+  //   positive  with min 0 and integer false: the value must be more than 0
   //   optional  an empty field gives {value: null} instead of an error
-  //   commas    "1,000,000" is read as one number
   //   what      who refuses too large a value: "this calculator" (default), "this lab", ...
-  //   example   what to write instead of a non-number (default: digits, or K and M)
-  function parseCount(text, label, opts) {
+  function parseNumber(text, label, opts) {
+    opts = opts || {};
+    var integer = opts.integer !== false;
+    var o = { integer: integer, suffix: opts.suffix === undefined ? integer : opts.suffix };
     var min = opts.min === undefined ? 1 : opts.min;
-    var suffix = opts.suffix !== false;
-    var t = String(text).trim().replace(/_/g, "");
-    if (t === "") return opts.optional ? { value: null } : { error: label + ": enter a value." };
-    if (/^[-\u2212]/.test(t)) return { error: label + ": must be at least " + min + " (got " + t + ")." };
-    if (opts.commas && /^\d{1,3}(,\d{3})+$/.test(t)) t = t.replace(/,/g, "");
-    var m = (suffix ? /^(\d+)\s*([km]?)$/i : /^(\d+)()$/).exec(t);
-    if (!m) {
-      if (/^\d*[.,]\d+\s*[km]?$/i.test(t) || /^\d+(\.\d*)?e[+-]?\d+$/i.test(t)) {
-        return { error: label + ": must be a whole number (got " + t + ")." };
-      }
-      return { error: label + ": not a number; " +
-                      (opts.example || "write digits, e.g. 4096, or use K and M, e.g. 4K.") };
+    var t = String(text).normalize("NFKC").replace(/\u2212/g, "-").replace(/_/g, "").trim();
+    if (t === "") {
+      return opts.optional ? { value: null } : { error: label + ": enter a number; " + forms(o) + "." };
     }
-    var value = Number(m[1]) * SUFFIX[m[2].toLowerCase()];
-    if (value < min) return { error: label + ": must be at least " + min + " (got " + t + ")." };
+    var m = NUMBER.exec(t);
+    if (!m || (m[2] === "" && !(m[3] && m[3].length > 1)) || (m[5] && !o.suffix)) {
+      var why = m && m[5] && !o.suffix ? " (K, M and G are for counts of tokens, not this field)" : "";
+      return { error: label + ": \u201c" + t + "\u201d is not a number" + why + "; " + forms(o) + "." };
+    }
+    var value = Number(m[1] + m[2].replace(/[,\s]/g, "") + (m[3] || "") + (m[4] ? "e" + m[4] : "")) *
+                SUFFIX[(m[5] || "").toLowerCase()];
+    if (!isFinite(value)) {
+      return { error: label + ": " + t + " is more than " + (opts.what || "this calculator") +
+                      " takes (at most " + fmtInt(opts.max) + ")." };
+    }
+    if (integer && !Number.isInteger(value)) {
+      return { error: label + ": must be a whole number (got " + t + ")." };
+    }
+    if (value < min || (opts.positive && value <= 0)) {
+      return { error: label + ": must be " + (opts.positive && min <= 0 ? "more than 0" : "at least " + fmtInt(min)) +
+                      " (got " + t + ")." };
+    }
     if (!(value <= opts.max)) {
       return { error: label + ": " + t + " is more than " + (opts.what || "this calculator") +
                       " takes (at most " + fmtInt(opts.max) + ")." };
@@ -167,26 +242,81 @@
     return { value: value };
   }
 
-  // Sequence lengths separated by spaces, commas or semicolons. opts: max (per length),
-  // maxCount (how many at once), what (as for parseCount). Returns {value: [...]} or {error}.
+  // The widgets' older name for parseNumber on whole numbers.
+  function parseCount(text, label, opts) { return parseNumber(text, label, opts); }
+
+  // Sequence lengths separated by spaces, commas or semicolons, each read by parseNumber. opts: max
+  // (per length), maxCount (how many at once), what (as for parseNumber). Returns {value: [...]} or {error}.
   function parseLengths(text, opts) {
     var t = String(text).trim();
-    if (t === "") return { error: "Sequence lengths: enter at least one length." };
+    if (t === "") return { error: "Sequence lengths: enter at least one length, e.g. 4K 32K 128K." };
     if (/^\d{1,3}(,\d{3})+$/.test(t)) {
       return { error: "Sequence lengths: commas separate lengths, so write " + t.replace(/,/g, "") +
                " (or use K and M) rather than " + t + "." };
     }
-    var parts = t.split(/[\s,;]+/).filter(function (p) { return p !== ""; });
+    var parts = t.split(/[\s,;]+/).filter(function (p) { return p !== "" && !/^tokens?$/i.test(p); });
     if (parts.length > opts.maxCount) {
       return { error: "Sequence lengths: at most " + opts.maxCount + " at once (got " + parts.length + ")." };
     }
     var values = [];
     for (var i = 0; i < parts.length; i++) {
-      var r = parseCount(parts[i], "Sequence length", { max: opts.max, what: opts.what });
+      var r = parseNumber(parts[i], "Sequence length", { max: opts.max, what: opts.what });
       if (r.error) return r;
       values.push(r.value);
     }
     return { value: values };
+  }
+
+  // ------------------------------------------------------------------ state kept
+  //
+  // A widget's inputs survive a reload (localStorage) and travel in the address (a shareable
+  // link): "?kv.context=128K&kv.preset=llama-3-8b". The address wins over storage, storage over
+  // the page's start values. Storage that is refused only loses the reload part.
+
+  function storageGet(key) {
+    try { return JSON.parse(window.localStorage.getItem(key) || "null"); } catch (e) { return null; }
+  }
+  function storageSet(key, value) {
+    try { window.localStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* storage refused */ }
+  }
+
+  // Fills form's named inputs and selects from the address and from storage (name "kv" for the
+  // keys "kv.<field>"); returns {saved, names}: the values applied and which came from the reader.
+  // Then keep(form, name) writes them back on every change.
+  function restore(form, name) {
+    var saved = storageGet("longctx-widget:" + name) || {};
+    var params = new URLSearchParams(window.location.search);
+    var applied = {};
+    Array.prototype.forEach.call(form.elements, function (input) {
+      if (!input.name) return;
+      var fromUrl = params.get(name + "." + input.name);
+      var v = fromUrl !== null ? fromUrl : saved[input.name];
+      if (v === undefined || v === null) return;
+      if (input.type === "checkbox") input.checked = v === true || v === "true" || v === "1";
+      else if (input.tagName === "SELECT") {
+        if (Array.prototype.some.call(input.options, function (o) { return o.value === String(v); })) input.value = String(v);
+        else return;
+      } else input.value = String(v);
+      applied[input.name] = true;
+    });
+    return applied;
+  }
+
+  function keep(form, name) {
+    function save() {
+      var values = {};
+      Array.prototype.forEach.call(form.elements, function (input) {
+        if (!input.name || input.disabled) return;
+        values[input.name] = input.type === "checkbox" ? input.checked : input.value;
+      });
+      storageSet("longctx-widget:" + name, values);
+      var url = new URL(window.location.href);
+      Object.keys(values).forEach(function (k) { url.searchParams.set(name + "." + k, String(values[k])); });
+      try { window.history.replaceState(window.history.state, "", url.href); } catch (e) { /* file:// */ }
+    }
+    form.addEventListener("input", save);
+    form.addEventListener("change", save);
+    return save;
   }
 
   // ------------------------------------------------------------------ data
@@ -313,8 +443,10 @@
   window.longctxWidgets = {
     el: el, newId: newId, field: field, box: box, select: select, form: form, msgBox: msgBox, outBox: outBox,
     check: check, showErrors: showErrors,
-    fmtInt: fmtInt, fmtScaled: fmtScaled, fmtTimes: fmtTimes, fmtLength: fmtLength,
-    parseCount: parseCount, parseLengths: parseLengths,
+    fmtInt: fmtInt, fmtScaled: fmtScaled, fmtTimes: fmtTimes, fmtPct: fmtPct, fmtLength: fmtLength,
+    fmtDuration: fmtDuration, fmtRate: fmtRate, format: format, FORMATS: FORMATS,
+    parseNumber: parseNumber, parseCount: parseCount, parseLengths: parseLengths,
+    restore: restore, keep: keep,
     loadData: loadData, onPage: onPage, mount: mount, mountWithData: mountWithData, mountJson: mountJson,
   };
 })();

@@ -73,6 +73,8 @@ class ModelPreset:
         mla_latent_dim: MLA only: d_c, the cached latent's width (``kv_lora_rank``).
         mla_rope_dim: MLA only: the cached decoupled RoPE key's width (``qk_rope_head_dim``).
         notes: caveats about the numbers above.
+        params: total parameters as the source states them (every expert of a mixture of
+            experts: all of them sit in memory), for the weights' bytes beside the cache.
     """
 
     key: str
@@ -91,12 +93,13 @@ class ModelPreset:
     mla_latent_dim: int | None = None
     mla_rope_dim: int | None = None
     notes: str = ""
+    params: int | None = None
 
     def __post_init__(self) -> None:
         k = self.key
         for name in ("layers", "d_model", "n_heads", "n_kv_heads", "head_dim", "context_length"):
             _check_int(k, name, getattr(self, name))
-        for name in ("d_ff", "vocab", "window", "mla_latent_dim", "mla_rope_dim"):
+        for name in ("d_ff", "vocab", "window", "mla_latent_dim", "mla_rope_dim", "params"):
             _check_int(k, name, getattr(self, name), optional=True)
         if self.attention not in ATTENTION_KINDS:
             raise ValueError(f"{k}: attention must be one of {ATTENTION_KINDS}, got {self.attention!r}")
@@ -118,7 +121,7 @@ class ModelPreset:
 _PRESET_LIST = [
     ModelPreset(
         key="gpt-3-175b", name="GPT-3 175B", layers=96, d_model=12288, n_heads=96, n_kv_heads=96,
-        head_dim=128, context_length=2048, attention="mha", d_ff=4 * 12288,
+        head_dim=128, context_length=2048, attention="mha", d_ff=4 * 12288, params=175_000_000_000,
         source="Brown et al. 2020, Language Models are Few-Shot Learners, arXiv:2005.14165, Table 2.1 "
                "(n_layers 96, d_model 12288, n_heads 96, d_head 128, n_ctx 2048; d_ff = 4 d_model)",
         notes="vocab left None: the paper reuses GPT-2's tokenizer without giving its size. Its layers "
@@ -127,31 +130,32 @@ _PRESET_LIST = [
     ),
     ModelPreset(
         key="llama-1-7b", name="LLaMA 7B", layers=32, d_model=4096, n_heads=32, n_kv_heads=32,
-        head_dim=128, context_length=2048, attention="mha", d_ff=11008, vocab=32000,
+        head_dim=128, context_length=2048, attention="mha", d_ff=11008, vocab=32000, params=6_700_000_000,
         source="Touvron et al. 2023, LLaMA: Open and Efficient Foundation Language Models, "
                "arXiv:2302.13971, Table 2; d_ff and vocab from the released configuration",
     ),
     ModelPreset(
         key="llama-1-65b", name="LLaMA 65B", layers=80, d_model=8192, n_heads=64, n_kv_heads=64,
-        head_dim=128, context_length=2048, attention="mha", d_ff=22016, vocab=32000,
+        head_dim=128, context_length=2048, attention="mha", d_ff=22016, vocab=32000, params=65_200_000_000,
         source="Touvron et al. 2023, LLaMA: Open and Efficient Foundation Language Models, "
                "arXiv:2302.13971, Table 2; d_ff and vocab from the released configuration",
     ),
     ModelPreset(
         key="llama-2-7b", name="Llama 2 7B", layers=32, d_model=4096, n_heads=32, n_kv_heads=32,
-        head_dim=128, context_length=4096, attention="mha", d_ff=11008, vocab=32000,
+        head_dim=128, context_length=4096, attention="mha", d_ff=11008, vocab=32000, params=7_000_000_000,
         source="Touvron et al. 2023, Llama 2: Open Foundation and Fine-Tuned Chat Models, "
                "arXiv:2307.09288, Table 1; meta-llama/Llama-2-7b-hf config.json",
     ),
     ModelPreset(
         key="llama-2-70b", name="Llama 2 70B", layers=80, d_model=8192, n_heads=64, n_kv_heads=8,
-        head_dim=128, context_length=4096, attention="gqa", d_ff=28672, vocab=32000,
+        head_dim=128, context_length=4096, attention="gqa", d_ff=28672, vocab=32000, params=70_000_000_000,
         source="Touvron et al. 2023, Llama 2: Open Foundation and Fine-Tuned Chat Models, "
                "arXiv:2307.09288, Table 1 (GQA for 34B and 70B); meta-llama/Llama-2-70b-hf config.json",
     ),
     ModelPreset(
         key="mistral-7b-v0.1", name="Mistral 7B v0.1", layers=32, d_model=4096, n_heads=32, n_kv_heads=8,
         head_dim=128, context_length=8192, attention="gqa", d_ff=14336, vocab=32000, window=4096,
+        params=7_000_000_000,
         source="Jiang et al. 2023, Mistral 7B, arXiv:2310.06825, Table 1 (dim 4096, n_layers 32, "
                "head_dim 128, hidden_dim 14336, n_heads 32, n_kv_heads 8, window_size 4096, "
                "context_len 8192, vocab_size 32000)",
@@ -160,21 +164,21 @@ _PRESET_LIST = [
     ),
     ModelPreset(
         key="llama-3-8b", name="Llama 3 8B", layers=32, d_model=4096, n_heads=32, n_kv_heads=8,
-        head_dim=128, context_length=8192, attention="gqa", d_ff=14336, vocab=128256,
+        head_dim=128, context_length=8192, attention="gqa", d_ff=14336, vocab=128256, params=8_000_000_000,
         source="Llama Team 2024, The Llama 3 Herd of Models, arXiv:2407.21783, Table 3; "
                "meta-llama/Meta-Llama-3-8B config.json (vocab_size 128256, max_position_embeddings 8192)",
         notes="Llama 3.1 8B has the same shape with a 128K context.",
     ),
     ModelPreset(
         key="llama-3-70b", name="Llama 3 70B", layers=80, d_model=8192, n_heads=64, n_kv_heads=8,
-        head_dim=128, context_length=8192, attention="gqa", d_ff=28672, vocab=128256,
+        head_dim=128, context_length=8192, attention="gqa", d_ff=28672, vocab=128256, params=70_000_000_000,
         source="Llama Team 2024, The Llama 3 Herd of Models, arXiv:2407.21783, Table 3; "
                "meta-llama/Meta-Llama-3-70B config.json",
         notes="Llama 3.1 70B has the same shape with a 128K context.",
     ),
     ModelPreset(
         key="deepseek-llm-67b", name="DeepSeek LLM 67B", layers=95, d_model=8192, n_heads=64, n_kv_heads=8,
-        head_dim=128, context_length=4096, attention="gqa", vocab=102400,
+        head_dim=128, context_length=4096, attention="gqa", vocab=102400, params=67_000_000_000,
         source="DeepSeek-AI 2024, DeepSeek LLM: Scaling Open-Source Language Models with Longtermism, "
                "arXiv:2401.02954, Table 2; deepseek-ai/deepseek-llm-67b-base config.json",
         notes="The dense baseline DeepSeek-V2's KV-cache saving is measured against. d_ff left None: "
@@ -182,7 +186,7 @@ _PRESET_LIST = [
     ),
     ModelPreset(
         key="deepseek-v2", name="DeepSeek-V2", layers=60, d_model=5120, n_heads=128, n_kv_heads=128,
-        head_dim=128, context_length=128 * 1024, attention="mla", vocab=102400,
+        head_dim=128, context_length=128 * 1024, attention="mla", vocab=102400, params=236_000_000_000,
         mla_latent_dim=512, mla_rope_dim=64,
         source="DeepSeek-AI 2024, DeepSeek-V2: A Strong, Economical, and Efficient Mixture-of-Experts "
                "Language Model, arXiv:2405.04434, §2.1 and §3.1; deepseek-ai/DeepSeek-V2 config.json "

@@ -61,3 +61,52 @@ COLOURS_JS = """e => {
     while (n && /rgba\\(.*, 0\\)$/.test(b)) { b = getComputedStyle(n).backgroundColor; n = n.parentElement; }
     return [getComputedStyle(e).color, b];
 }"""
+
+
+class Widget:
+    """One in-browser widget on a page, as the tests drive it (the page object the widget tests share).
+
+    ``Widget(page, ".lc-kv")`` waits for the first root matching the selector to be built
+    (``data-lc-ready="true"``). Fields are named by their ``name`` attribute; results by the
+    ``data-key`` of the cell that shows them, whose ``data-value`` holds the raw number.
+    """
+
+    def __init__(self, page, selector: str, timeout: float = 15_000):
+        self.page = page
+        self.root = page.locator(selector).first
+        page.wait_for_selector(f"{selector}[data-lc-ready='true']", timeout=timeout)
+
+    def field(self, name: str):
+        return self.root.locator(f"[name='{name}']")
+
+    def fill(self, name: str, text: str) -> None:
+        """Type ``text`` into a text field as a reader would (the widget updates on input)."""
+        self.field(name).fill(text)
+
+    def choose(self, name: str, value: str) -> None:
+        self.field(name).select_option(value)
+
+    def tick(self, name: str, on: bool = True) -> None:
+        self.field(name).set_checked(on)
+
+    def input_value(self, name: str) -> str:
+        return self.field(name).input_value()
+
+    def value(self, key: str, row: str | None = None) -> float:
+        """The raw number behind the result cell ``data-key=key`` (in the row ``data-n=row``, if given)."""
+        scope = self.root.locator(f"[data-n='{row}']") if row is not None else self.root
+        return float(scope.locator(f"[data-key='{key}']").first.get_attribute("data-value"))
+
+    def text(self, key: str) -> str:
+        return self.root.locator(f"[data-key='{key}']").first.inner_text().strip()
+
+    @property
+    def state(self) -> str | None:
+        return self.root.get_attribute("data-state")
+
+    def errors(self) -> list[str]:
+        return [t.strip() for t in self.root.locator(".lc-widget__msg li").all_inner_texts()]
+
+    @property
+    def out(self):
+        return self.root.locator(".lc-widget__out")
