@@ -11,8 +11,13 @@ import itertools
 import pytest
 import torch
 
-from longctx.linear import FavorFeatures, linear_attention_chunked, linear_attention_ref
-from longctx.linear.kernel import MAX_CHUNK, MAX_HEAD_DIM, linear_attention
+from longctx.linear import (
+    FavorFeatures,
+    linear_attention_chunked_ref,
+    linear_attention_recurrent_ref,
+    linear_attention_ref,
+)
+from longctx.linear.kernel import CONFIGS, MAX_CHUNK, MAX_HEAD_DIM, MIN_BLOCK, linear_attention, linear_configs
 
 # Relative-RMS bounds against float64. The kernel computes in float32 throughout, so fp32 is
 # exact up to rounding; fp16/bf16 outputs carry the final rounding to 11/8 significant bits.
@@ -114,7 +119,7 @@ def test_matches_the_chunked_reference_chunk_for_chunk():
     # Same chunk size, same float32 arithmetic order up to the sums inside the products.
     q, k, v = make_qkv(B=2, H=2, T=50, D=40, Dv=24, seed=11)
     out = linear_attention(q, k, v, chunk_size=16)
-    torch.testing.assert_close(out, linear_attention_chunked(q, k, v, chunk_size=16), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(out, linear_attention_chunked_ref(q, k, v, chunk_size=16), rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.parametrize("make", [
@@ -155,6 +160,32 @@ def test_low_precision_error_within_twice_the_reference_in_that_precision(dtype)
     ours = rel_rms(linear_attention(q, k, v, chunk_size=16), want)
     theirs = rel_rms(linear_attention_ref(q, k, v), want)
     assert 0 < theirs and ours <= 2 * theirs, f"kernel {ours:.3g} vs reference in {dtype}: {theirs:.3g}"
+
+
+@pytest.mark.parametrize("causal", [True, False], ids=["causal", "full"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
+def test_final_state_matches_the_recurrent_reference(causal, dtype):
+    # (state, z): the sums over every key, per query head (GQA: the shared key head's sums)
+    q, k, v = make_qkv(B=2, H=4, H_kv=2, T=37, D=24, Dv=40, dtype=dtype, seed=21)
+    out, (state, z) = linear_attention(q, k, v, causal=causal, chunk_size=16, return_final_state=True)
+    want, (want_state, want_z) = linear_attention_recurrent_ref(q.double(), k.double(), v.double(), causal=causal,
+                                                                return_final_state=True)
+    assert state.shape == (2, 4, 24, 40) and z.shape == (2, 4, 24) and state.dtype == z.dtype == torch.float32
+    torch.testing.assert_close(state.double(), want_state, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(z.double(), want_z, rtol=1e-5, atol=1e-5)
+    assert torch.equal(out, linear_attention(q, k, v, causal=causal, chunk_size=16))
+
+
+def test_every_gpu_choice_is_a_listed_configuration():
+    listed = set(CONFIGS)
+    for dtype in (torch.float32, torch.float16, torch.bfloat16):
+        for causal in (True, False):
+            for head_dim in range(MIN_BLOCK, MAX_HEAD_DIM + 1):
+                for chunk in (16, 32, MAX_CHUNK):
+                    cfg = linear_configs(causal=causal, head_dim=head_dim, chunk_size=chunk, dtype=dtype, gpu=True)
+                    assert cfg in listed and cfg.const("BLOCK_D") >= head_dim and cfg.const("BLOCK_C") == chunk
+    # the interpreter pads only to a power of two >= 16 (on a GPU, >= 32)
+    assert linear_configs(causal=True, head_dim=16, chunk_size=16, dtype=torch.float16).const("BLOCK_D") == 16
 
 
 # ---------------------------------------------------------------- feature maps on the host
@@ -268,34 +299,35 @@ def _qkv(**kw):
     (lambda: (*_qkv()[:2], [[1.0]]), {}, TypeError, "v must be a torch.Tensor"),
     (lambda: tuple(t.to(torch.int32) for t in _qkv()), {}, TypeError, "q must be a floating-point"),
     (lambda: _qkv(dtype=torch.float64), {}, TypeError, "float32, float16 or bfloat16"),
-    (lambda: (_qkv()[0].half(), *_qkv()[1:]), {}, TypeError, "share a dtype"),
-    (lambda: make_qkv(T=8, D=8, Dv=16), {}, ValueError, "q's head dim D is 8"),
-    (lambda: make_qkv(T=8, D=MAX_HEAD_DIM + 8, Dv=16), {}, ValueError, "q's head dim D is 136"),
-    (lambda: make_qkv(T=8, D=16, Dv=8), {}, ValueError, "v's head dim Dv is 8"),
-    (lambda: make_qkv(T=8, D=16, Dv=MAX_HEAD_DIM * 2), {}, ValueError, "v's head dim Dv is 256"),
-    (lambda: make_qkv(H=3, H_kv=2, T=8, D=16, Dv=16), {}, ValueError, "multiple of key/value heads"),
+    (lambda: (_qkv()[0].half(), *_qkv()[1:]), {}, TypeError, "q, k and v must share"),
+    (lambda: make_qkv(T=8, D=8, Dv=16), {}, ValueError, "q's head dim D must be in 16..128 for the kernel, got 8"),
+    (lambda: make_qkv(T=8, D=MAX_HEAD_DIM + 8, Dv=16), {}, ValueError, "q's head dim D must be in 16..128 for the kernel, got 136"),
+    (lambda: make_qkv(T=8, D=16, Dv=8), {}, ValueError, "v's head dim Dv must be in 16..128 for the kernel, got 8"),
+    (lambda: make_qkv(T=8, D=16, Dv=MAX_HEAD_DIM * 2), {}, ValueError, "v's head dim Dv must be in 16..128 for the kernel, got 256"),
+    (lambda: make_qkv(H=3, H_kv=2, T=8, D=16, Dv=16), {}, ValueError, "H_kv must divide q's heads"),
     (lambda: make_qkv(T=0, D=16, Dv=16), {}, ValueError, "at least one position"),
-    (lambda: make_qkv(T=8, S=9, D=16, Dv=16), {}, ValueError, "T == S"),
+    (lambda: make_qkv(T=8, S=9, D=16, Dv=16), {}, ValueError, "same length for causal"),
     (_qkv, dict(chunk_size=48), ValueError, "chunk_size must be a power of two"),
     (_qkv, dict(chunk_size=8), ValueError, "chunk_size must be a power of two"),
     (_qkv, dict(chunk_size=2 * MAX_CHUNK), ValueError, "chunk_size must be a power of two"),
-    (_qkv, dict(chunk_size=16.0), TypeError, "chunk_size must be an integer"),
-    (_qkv, dict(chunk_size=True), TypeError, "chunk_size must be an integer"),
+    (_qkv, dict(chunk_size=16.0), TypeError, "chunk_size must be a positive integer"),
+    (_qkv, dict(chunk_size=True), TypeError, "chunk_size must be a positive integer"),
     (_qkv, dict(causal=1), TypeError, "causal must be a bool"),
+    (_qkv, dict(return_final_state=1), TypeError, "return_final_state must be a bool"),
     (_qkv, dict(normalize="yes"), TypeError, "normalize must be a bool"),
-    (_qkv, dict(eps=-1.0), ValueError, "eps must be finite and >= 0"),
-    (_qkv, dict(eps=float("nan")), ValueError, "eps must be finite and >= 0"),
+    (_qkv, dict(eps=-1.0), ValueError, "eps must be >= 0"),
+    (_qkv, dict(eps=float("nan")), ValueError, "eps must be a finite"),
     (_qkv, dict(eps="0"), TypeError, "eps must be a real number"),
     (_qkv, dict(feature_map="softmax"), ValueError, "feature_map must be one of"),
     (_qkv, dict(feature_map=3), TypeError, "feature_map must be a name or a callable"),
-    (_qkv, dict(feature_map=FavorFeatures(16, 256)), ValueError, "number of features F is 256"),
-    (_qkv, dict(feature_map=lambda x: x[..., :8]), ValueError, "number of features F is 8"),
+    (_qkv, dict(feature_map=FavorFeatures(16, 256)), ValueError, "number of features F must be in 16..128 for the kernel, got 256"),
+    (_qkv, dict(feature_map=lambda x: x[..., :8]), ValueError, "number of features F must be in 16..128 for the kernel, got 8"),
     (_qkv, dict(feature_map=lambda x: x.sum(-1)), ValueError, "feature_map must map q"),
     (_qkv, dict(feature_map=lambda x: (x > 0).long()), TypeError, "floating-point features"),
     (lambda: make_qkv(H=2, H_kv=1, T=8, D=16, Dv=16),
      dict(feature_map=lambda x: x if x.shape[1] == 2 else torch.cat([x, x], dim=-1)),
-     ValueError, "gave q 16 features but k 32"),
-    (_qkv, dict(feature_map=lambda x: x.to("meta")), ValueError, "features on meta"),
+     ValueError, "same number of features, got 16 and 32"),
+    (_qkv, dict(feature_map=lambda x: x.to("meta")), ValueError, "features on cpu, got meta"),
 ], ids=lambda p: p if isinstance(p, str) else None)
 def test_bad_input(args, kw, error, match):
     q, k, v = args()
@@ -305,13 +337,13 @@ def test_bad_input(args, kw, error, match):
 
 def test_tensors_the_kernel_cannot_read_are_refused():
     q, k, v = (t.to("meta") for t in _qkv())
-    with pytest.raises(ValueError, match="q is on meta"):
+    with pytest.raises(ValueError, match="q must be a CUDA tensor.*got a tensor on meta"):
         linear_attention(q, k, v)
 
 
 def test_cpu_tensors_without_the_interpreter_are_refused(monkeypatch):
     monkeypatch.setenv("TRITON_INTERPRET", "0")
-    with pytest.raises(ValueError, match="q is on cpu"):
+    with pytest.raises(ValueError, match="q must be a CUDA tensor.*got a tensor on cpu"):
         linear_attention(*_qkv())
 
 
