@@ -29,6 +29,8 @@ Tensors:
     tensor(name, t, *, dims=None) -> Tensor    a torch.Tensor, with ``dims`` dimensions if given
     float_tensor(name, t, dims=None) -> Tensor a floating-point tensor (any float dtype)
     tensor_dtype(name, t, allowed) -> Tensor   its dtype is one of ``allowed``
+    complex_or_float_tensor(name, t, dims=None) -> Tensor  a floating-point or complex tensor
+    shape(name, t, expected, legend="") -> Tensor  exactly the shape ``expected``
     same_device(**tensors) -> torch.device     all on one device
 """
 
@@ -43,6 +45,7 @@ import torch
 __all__ = [
     "attention_mask",
     "attention_scale",
+    "complex_or_float_tensor",
     "finite_real",
     "flag",
     "float_tensor",
@@ -53,6 +56,7 @@ __all__ = [
     "power_of_two",
     "qkv",
     "same_device",
+    "shape",
     "tensor",
     "tensor_dtype",
     "window_pair",
@@ -227,6 +231,22 @@ def float_tensor(name: str, t: object, dims: int | None = None) -> torch.Tensor:
     tensor(name, t, dims=dims)
     if not t.dtype.is_floating_point:
         raise TypeError(f"{name} must be a floating-point tensor, got {t.dtype}")
+    return t
+
+
+def complex_or_float_tensor(name: str, t: object, dims: int | None = None) -> torch.Tensor:
+    """Check that ``t`` is a floating-point or complex tensor (with ``dims`` dimensions when given)."""
+    tensor(name, t, dims=dims)
+    if not (t.dtype.is_floating_point or t.dtype.is_complex):
+        raise TypeError(f"{name} must be a floating-point or complex tensor, got {t.dtype}")
+    return t
+
+
+def shape(name: str, t: torch.Tensor, expected: Sequence[int], legend: str = "") -> torch.Tensor:
+    """Check that tensor ``t`` has exactly the shape ``expected`` (``legend`` names its dims, e.g. ``"[B, D, L]"``)."""
+    if tuple(t.shape) != tuple(expected):
+        what = f"{legend} = {tuple(expected)}" if legend else f"{tuple(expected)}"
+        raise ValueError(f"{name} must have shape {what}, got {tuple(t.shape)}")
     return t
 
 
