@@ -9,6 +9,7 @@ FAVOR+ positive random features and ``performer_error_table`` measures how well.
 ``import longctx.linear`` needs no Triton.
 """
 
+from longctx.linear.delta import delta_rule_chunked_ref, delta_rule_ref
 from longctx.linear.feature_maps import (
     FEATURE_MAPS,
     FavorFeatures,
@@ -27,6 +28,8 @@ from longctx.linear.reference import (
 __all__ = [
     "FEATURE_MAPS",
     "FavorFeatures",
+    "delta_rule_chunked_ref",
+    "delta_rule_ref",
     "elu_feature",
     "linear_attention",
     "linear_attention_chunked",
