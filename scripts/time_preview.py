@@ -3,7 +3,7 @@
     python scripts/time_preview.py [--port 8123] [--keep]
 
 It copies the working tree (tracked and untracked, not ignored files; ``.venv`` and
-``node_modules`` linked) to a temporary folder, so that its edits touch nobody's checkout, and
+``node_modules`` linked), or the commit named by ``--rev``, to a temporary folder, so that its edits touch nobody's checkout, and
 there, with an empty cache folder of its own:
 
 1. **cold**: runs ``scripts/serve.sh`` and times its start to the first HTTP 200 of the home
@@ -38,9 +38,15 @@ LESSON = "docs/lessons/01-quadratic-wall.md"
 LESSON_URL = "lessons/01-quadratic-wall/"
 
 
-def copy_tree(dest: Path) -> None:
-    listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                            cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
+def copy_tree(dest: Path, rev: str | None = None) -> None:
+    """The working tree (or commit ``rev``) in ``dest``, with the checkout's .venv and node_modules linked."""
+    if rev:
+        archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True).stdout
+        subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+        listed = []
+    else:
+        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+                                cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
     for raw in listed:
         if not raw:
             continue
@@ -122,12 +128,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=8123)
     ap.add_argument("--keep", action="store_true", help="keep the temporary tree and its logs")
+    ap.add_argument("--rev", help="time this commit (git archive) instead of the working tree")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="longctx-preview-"))
     tree, cache = work / "tree", work / "cache"
     tree.mkdir()
-    copy_tree(tree)
+    copy_tree(tree, args.rev)
     env = {**os.environ, "LONGCTX_CACHE_DIR": str(cache), "LONGCTX_PREVIEW_CACHE": "1",
            "PYTHONPATH": str(tree / "src")}  # the copy's package, not the checkout's editable install
     results = {}

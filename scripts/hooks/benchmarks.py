@@ -19,25 +19,25 @@ from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 
 
-def _results():
+def _module():
     """``longctx.bench.results``, imported at each use so that a preview sees the code after an edit."""
     return importlib.import_module("longctx.bench.results")
 
 
 def load_results(path):
-    return _results().load_results(path)
+    return _module().load_results(path)
 
 
 def measured_crossover(results):
-    return _results().measured_crossover(results)
+    return _module().measured_crossover(results)
 
 
 def result_figure(res):
-    return _results().result_figure(res)
+    return _module().result_figure(res)
 
 
 def result_tables(res):
-    return _results().result_tables(res)
+    return _module().result_tables(res)
 
 
 ROOT = Path(__file__).resolve().parents[2]

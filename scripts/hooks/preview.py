@@ -102,11 +102,12 @@ def on_config(config):
 
 def _digest(*paths: Path) -> dict[str, str]:
     out = {}
-    for path in paths:
+    for path in map(Path, paths):
+        name = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else str(path)
         try:
-            out[str(Path(path).relative_to(ROOT))] = pc.file_digest(path)
-        except (OSError, ValueError):
-            out[str(path)] = "missing"
+            out[name] = pc.file_digest(path)
+        except OSError:
+            out[name] = "missing"
     return out
 
 
@@ -218,6 +219,11 @@ def on_nav(nav, config, files):
 
 # ---- labs from the cache ------------------------------------------------------------------------------
 
+#: Said on a lab page whose outputs the preview reused; never in a build without the cache.
+CACHED_NOTE = ('<p class="lc-preview-cached" data-preview-cache="reused"><em>Preview: these outputs were reused '
+               'from the run of {when}; nothing the lab reads has changed since.</em></p>')
+
+
 def toc_tokens(toc) -> list[dict]:
     return [{"level": a.level, "id": a.id, "name": a.title, "children": toc_tokens(a.children)} for a in toc]
 
@@ -235,7 +241,8 @@ def on_pre_page(page, config, files):
     def render(self, config, files):
         record = store.get("lab", key)
         if record is not None:
-            self.content, self.toc = record["content"], get_toc(record["toc"])
+            self.content = record["content"] + CACHED_NOTE.format(when=record.get("executed", "an earlier build"))
+            self.toc = get_toc(record["toc"])
             if record["title"] is not None and not ignore_h1:
                 self.title = record["title"]
             pc.REPORT.hit("labs", path.stem)
@@ -244,7 +251,9 @@ def on_pre_page(page, config, files):
         execute(config, files)
         tokens = toc_tokens(self.toc)
         title = next((t["name"] for t in tokens if t["level"] == 1), None)
-        store.put("lab", key, {"content": self.content, "toc": tokens, "title": title, "lab": path.name})
+        executed = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+        store.put("lab", key, {"content": self.content, "toc": tokens, "title": title, "lab": path.name,
+                               "executed": executed})
         pc.REPORT.miss("labs", f"{path.stem} {time.monotonic() - started:.1f}s")
 
     page.render = render.__get__(page, Page)

@@ -261,28 +261,28 @@ class Store:
 
 # ---- reloading the package after an edit ----------------------------------------------------------
 
-_loaded_digest: dict[str, str] | None = None
+_loaded: dict[tuple[str, str], dict[str, str]] = {}
 
 
-def package_digest(src: Path = SRC) -> dict[str, str]:
-    return {p.relative_to(src).as_posix(): file_digest(p) for p in sorted((src / PACKAGE).rglob("*"))
+def package_digest(src: Path = SRC, package: str = PACKAGE) -> dict[str, str]:
+    return {p.relative_to(src).as_posix(): file_digest(p) for p in sorted((src / package).rglob("*"))
             if p.is_file() and "__pycache__" not in p.parts}
 
 
-def refresh_package(src: Path = SRC) -> list[str]:
-    """Forget the imported ``longctx`` modules if a file of the package changed since they were read.
+def refresh_package(src: Path = SRC, package: str = PACKAGE) -> list[str]:
+    """Forget the imported ``package`` modules if one of its files changed since the last call.
 
-    The hooks import ``longctx`` lazily (``importlib.import_module`` at each use), so the next use
-    reads the new source. Returns the changed files (empty when nothing changed or on first call).
+    The hooks import ``longctx`` at each use (``importlib.import_module``), so the next use reads
+    the new source. Returns the changed files (none on the first call, which only takes note).
     """
-    global _loaded_digest
-    now = package_digest(src)
-    before, _loaded_digest = _loaded_digest, now
+    now = package_digest(src, package)
+    before = _loaded.get((str(src), package))
+    _loaded[(str(src), package)] = now
     if before is None:
         return []
     changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
     if changed:
-        for name in [m for m in sys.modules if m == PACKAGE or m.startswith(PACKAGE + ".")]:
+        for name in [m for m in sys.modules if m == package or m.startswith(package + ".")]:
             del sys.modules[name]
     return changed
 
