@@ -9,8 +9,9 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from longctx.attention import position_mask
 from longctx.kv import (DecoderConfig, KVCache, RollingKVCache, decode, decoder_forward, gqa_to_mha,
-                        init_decoder, kv_elements_per_token, mha_to_gqa, position_mask, repeat_kv)
+                        init_decoder, kv_elements_per_token, mha_to_gqa, repeat_kv)
 
 
 def naive_rope(x, pos, base=10000.0):
@@ -26,7 +27,7 @@ def naive_rope(x, pos, base=10000.0):
 
 
 def naive_block(cfg, p, x):
-    """Token by token, head by head: token t's head h reads keys j in (t - W, t]."""
+    """Token by token, head by head: with window (left, 0), token t's head h reads keys j in [t - left, t]."""
     p = {n: w.double() for n, w in p.items()}
     x = x.double()
     B, T, _ = x.shape
@@ -38,7 +39,7 @@ def naive_block(cfg, p, x):
         ks = [(h @ p["wk"]).reshape(H_kv, D) for h in hs]
         vs = [(h @ p["wv"]).reshape(H_kv, D) for h in hs]
         for t in range(T):
-            lo = 0 if cfg.window is None else max(0, t - cfg.window + 1)
+            lo = 0 if cfg.window is None else max(0, t - cfg.window[0])
             heads = []
             for h in range(H):
                 g = h // (H // H_kv)
@@ -63,7 +64,8 @@ configs = st.builds(
     lambda H_kv, group, D, window, d_ff, rope: DecoderConfig(
         d_model=12, n_heads=H_kv * group, n_kv_heads=H_kv, head_dim=D, window=window, d_ff=d_ff, rope=rope),
     H_kv=st.integers(1, 3), group=st.integers(1, 3), D=st.sampled_from([2, 6, 10]),
-    window=st.one_of(st.none(), st.integers(1, 9)), d_ff=st.sampled_from([0, 7]), rope=st.booleans())
+    window=st.one_of(st.none(), st.integers(1, 9).map(lambda W: (W - 1, 0))), d_ff=st.sampled_from([0, 7]),
+    rope=st.booleans())
 
 
 @settings(max_examples=20, deadline=None)
@@ -84,17 +86,19 @@ def test_cached_decode_equals_full_forward(cfg, T, data, seed):
     out, cache = decode(cfg, p, x, prefill=prefill, rolling=rolling)
     torch.testing.assert_close(out, decoder_forward(cfg, p, x), rtol=0, atol=1e-12)
     if rolling:
-        assert cache.k.shape == (2, cfg.n_kv_heads, cfg.window, cfg.head_dim)  # capped at W
+        W = cfg.window[0] + 1  # keys a query reads, itself included
+        assert cfg.slots == W and cache.slots == W
+        assert cache.k.shape == (2, cfg.n_kv_heads, W, cfg.head_dim)  # capped at W slots
         # slot i mod W holds token i, for the last min(T, W) tokens
         held = sorted(cache.slot_pos[cache.slot_pos >= 0].tolist())
-        assert held == list(range(max(0, T - cfg.window), T))
-        assert all(cache.slot_pos[t % cfg.window] == t for t in held)
+        assert held == list(range(max(0, T - W), T))
+        assert all(cache.slot_pos[t % W] == t for t in held)
     else:
         assert cache.k.shape == (2, cfg.n_kv_heads, T, cfg.head_dim)
 
 
 def test_decode_float32_close_to_float64():
-    cfg = DecoderConfig(d_model=40, n_heads=4, n_kv_heads=1, head_dim=10, window=7, d_ff=24)
+    cfg = DecoderConfig(d_model=40, n_heads=4, n_kv_heads=1, head_dim=10, window=(6, 0), d_ff=24)
     p64 = init_decoder(cfg, seed=3)
     p32 = {n: w.float() for n, w in p64.items()}
     x = rand(1, 21, 40, seed=4)
@@ -106,7 +110,7 @@ def test_decode_float32_close_to_float64():
 
 
 def test_rolling_buffer_memory_is_capped():
-    cfg = DecoderConfig(d_model=8, n_heads=2, n_kv_heads=1, head_dim=4, window=4)
+    cfg = DecoderConfig(d_model=8, n_heads=2, n_kv_heads=1, head_dim=4, window=(3, 0))  # 4 keys: 4 slots
     p = init_decoder(cfg)
     _, cache = decode(cfg, p, rand(1, 63, 8, seed=0), rolling=True)
     _, full = decode(cfg, p, rand(1, 63, 8, seed=0))
@@ -115,7 +119,7 @@ def test_rolling_buffer_memory_is_capped():
 
 @settings(max_examples=20, deadline=None)
 @given(H_kv=st.integers(1, 3), group=st.integers(1, 4), T=st.integers(1, 17), seed=st.integers(0, 10**6),
-       window=st.one_of(st.none(), st.integers(1, 5)))
+       window=st.one_of(st.none(), st.integers(1, 5).map(lambda W: (W - 1, 0))))
 def test_gqa_equals_mha_with_duplicated_kv_heads(H_kv, group, T, seed, window):
     cfg = DecoderConfig(d_model=16, n_heads=H_kv * group, n_kv_heads=H_kv, head_dim=4, window=window, d_ff=8)
     p = init_decoder(cfg, seed=seed)
@@ -155,12 +159,23 @@ def test_repeat_kv():
 
 def test_position_mask_naive():
     q_pos = torch.tensor([3, 7, 8])
-    k_pos = torch.tensor([-1, 0, 5, 6, 7, 8, 2])
-    for W in (None, 1, 2, 4):
-        m = position_mask(q_pos, k_pos, W)
+    k_pos = torch.tensor([-1, 0, 5, 6, 7, 8, 2, 9])
+    for W in (None, 1, 2, 4):  # W keys, the query itself included: window (W - 1, 0)
+        m = position_mask(q_pos, k_pos, causal=True, window=None if W is None else (W - 1, 0))
         for i, qp in enumerate(q_pos.tolist()):
             for j, kp in enumerate(k_pos.tolist()):
                 assert m[i, j] == (0 <= kp <= qp and (W is None or kp > qp - W))
+    for left, right in ((-1, -1), (2, 1), (0, -1), (-1, 0)):  # not causal: any (left, right)
+        m = position_mask(q_pos, k_pos, window=(left, right))
+        for i, qp in enumerate(q_pos.tolist()):
+            for j, kp in enumerate(k_pos.tolist()):
+                assert m[i, j] == (kp >= 0 and (left == -1 or kp >= qp - left) and (right == -1 or kp <= qp + right))
+    with pytest.raises(TypeError, match="q_pos"):
+        position_mask(q_pos.double(), k_pos)
+    with pytest.raises(TypeError, match="causal"):
+        position_mask(q_pos, k_pos, causal=1)
+    with pytest.raises(TypeError, match="window"):
+        position_mask(q_pos, k_pos, window=4)
 
 
 def test_kv_cache_grows():
@@ -174,8 +189,8 @@ def test_kv_cache_grows():
 @pytest.mark.parametrize("kwargs, match", [
     (dict(n_heads=6, n_kv_heads=4), "n_kv_heads"),
     (dict(n_heads=0), "n_heads"),
-    (dict(window=0), "window"),
-    (dict(window=-3), "window"),
+    (dict(window=(-2, 0)), "window"),
+    (dict(window=(3, -3)), "window"),
     (dict(head_dim=5), "head_dim"),
     (dict(d_ff=-1), "d_ff"),
 ])
@@ -203,8 +218,13 @@ def test_bad_inputs():
         decode(cfg, p, torch.zeros(1, 2, 8, dtype=torch.float64), prefill=3)
     with pytest.raises(ValueError, match="window"):
         decode(cfg, p, torch.zeros(1, 2, 8, dtype=torch.float64), rolling=True)
-    with pytest.raises(ValueError, match="window"):
+    with pytest.raises(ValueError, match="slots"):
         RollingKVCache(0)
+    with pytest.raises(TypeError, match="slots"):
+        RollingKVCache(4.0)
+    with pytest.raises(ValueError, match="window"):
+        decode(DecoderConfig(d_model=8, n_heads=2, n_kv_heads=1, head_dim=4, window=(-1, 0)), p,
+               torch.zeros(1, 2, 8, dtype=torch.float64), rolling=True)
     with pytest.raises(ValueError, match="group"):
         repeat_kv(torch.zeros(1, 1, 1, 1), 0)
     with pytest.raises(ValueError, match="n_kv_heads"):
@@ -215,7 +235,7 @@ def test_bad_inputs():
     with pytest.raises(ValueError, match="T >= 1"):
         c.extend(torch.zeros(1, 1, 0, 2), torch.zeros(1, 1, 0, 2))
     c.extend(torch.zeros(1, 1, 1, 2), torch.zeros(1, 1, 1, 2))
-    with pytest.raises(ValueError, match="does not match"):
+    with pytest.raises(ValueError, match="must match"):
         c.extend(torch.zeros(1, 2, 1, 2), torch.zeros(1, 2, 1, 2))
     with pytest.raises(TypeError, match="cfg"):
         init_decoder({"d_model": 8})

@@ -48,7 +48,7 @@ def test_h2o_keep_brute_force(n, budget, data):
 def test_evicted_decode_is_masked_attention(H_kv, group, T, D, budget, policy, seed, data):
     q, k, v = qkv(1, H_kv * group, H_kv, T, D, seed)
     n_sink = data.draw(st.integers(0, budget))
-    out, kept = evicted_attention(q, k, v, policy=policy, budget=budget, n_sink=n_sink)
+    out, kept = evicted_attention(q, k, v, policy=policy, budget=budget, n_sink=n_sink, return_kept=True)
     assert kept.shape == (1, H_kv, T, T)
     # each step reads itself and at most budget + 1 keys (budget kept + the new one), none from the future
     assert bool(kept.diagonal(dim1=-2, dim2=-1).all())
@@ -62,7 +62,7 @@ def test_evicted_decode_is_masked_attention(H_kv, group, T, D, budget, policy, s
 
 def test_float32():
     q, k, v = qkv(1, 4, 2, 17, 40, 3, dtype=torch.float32)
-    out, kept = evicted_attention(q, k, v, budget=6)
+    out, kept = evicted_attention(q, k, v, budget=6, return_kept=True)
     assert out.dtype == torch.float32
     mask = kept.repeat_interleave(2, dim=1)
     want = attention_ref(q.double(), k.double(), v.double(), mask=mask)
@@ -105,3 +105,15 @@ def test_bad_tensors():
         evicted_attention(q[:, :, :0], k[:, :, :0], v[:, :, :0], budget=2)
     with pytest.raises(TypeError, match="k must be a floating"):
         evicted_attention(q, k.long(), v, budget=2)
+
+
+def test_returns_the_output_alone_unless_kept_is_asked_for():
+    gen = torch.Generator().manual_seed(7)
+    q = torch.randn(1, 2, 9, 4, generator=gen, dtype=torch.float64)
+    k, v = (torch.randn(1, 1, 9, 4, generator=gen, dtype=torch.float64) for _ in range(2))
+    out = evicted_attention(q, k, v, budget=4)
+    assert isinstance(out, torch.Tensor)
+    pair = evicted_attention(q, k, v, budget=4, return_kept=True)
+    assert torch.equal(pair[0], out) and pair[1].shape == (1, 1, 9, 9)
+    with pytest.raises(TypeError, match="return_kept"):
+        evicted_attention(q, k, v, budget=4, return_kept=1)

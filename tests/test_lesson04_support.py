@@ -128,7 +128,7 @@ def test_eviction_table_matches_a_fresh_run():
     v = torch.randn(1, s["H_kv"], s["T"], 16, generator=gen, dtype=torch.float64)
     ref = attention_ref(q, k, v, causal=True)
     row = next(r for r in fkv.eviction_table() if r["budget"] == 16)
-    out, kept = evicted_attention(q, k, v, policy="sink", budget=16, n_sink=4)
+    out, kept = evicted_attention(q, k, v, policy="sink", budget=16, n_sink=4, return_kept=True)
     assert (out - ref).abs().mean().item() == pytest.approx(row["sink_mean_err"], rel=1e-12)
     # the cache holds 16 entries between steps; the last step reads them plus its own new key,
     # the first 4 (sinks) and the 13 most recent

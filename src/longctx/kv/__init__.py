@@ -7,7 +7,7 @@ kernel (``paged_decode``, ``paged_decode_ref``, ``quantize_paged`` from ``paged_
 imported lazily so that ``import longctx.kv`` needs no Triton.
 """
 
-from longctx.kv.cache import KVCache, RollingKVCache, position_mask
+from longctx.kv.cache import KVCache, RollingKVCache
 from longctx.kv.decoder import DecoderConfig, decode, decoder_forward, init_decoder, rms_norm
 from longctx.kv.eviction import evicted_attention, eviction_error_table, h2o_keep, sink_keep
 from longctx.kv.fp8 import fp8_attention_error, fp8_roundtrip
@@ -56,7 +56,6 @@ __all__ = [
     "init_decoder",
     "kv_elements_per_token",
     "mha_to_gqa",
-    "position_mask",
     "repeat_kv",
     "rms_norm",
 ]

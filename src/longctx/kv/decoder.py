@@ -8,8 +8,11 @@ Shape legend:
              w_up [d_model, d_ff], w_down [d_ff, d_model], norms [d_model]
 
 The block is pre-norm: ``x + attn(rms(x))`` then ``x + mlp(rms(x))``, with RoPE on q and k.
-Attention itself is :func:`longctx.attention.attention_ref`; this module only decides which
-keys each query may read. One block stands in for a model: a KV cache works layer by layer.
+Attention itself is :func:`longctx.attention.reference.naive_attention` over the keep mask of
+:func:`longctx.attention.reference.position_keep`; this module only decides which keys each
+query may read. A sliding window is ``window=(left, right)`` as everywhere in the package; the
+block is causal, so ``(W - 1, 0)`` reads W keys (itself and W - 1 before it), and a rolling cache
+for it needs ``slots = W`` (Mistral 7B: ``window=(4095, 0)``, 4,096 slots). One block stands in for a model: a KV cache works layer by layer.
 """
 
 from __future__ import annotations
@@ -19,15 +22,15 @@ from dataclasses import dataclass
 
 import torch
 
-from longctx.attention import attention_ref
+from longctx import checks
+from longctx.attention.reference import naive_attention, position_keep
 from longctx.checks import float_tensor, nonneg_int, positive_int
-from longctx.kv.cache import KVCache, RollingKVCache, position_mask
-from longctx.kv.rope import apply_rope
+from longctx.kv.cache import KVCache, RollingKVCache
+from longctx.position.rope import rope_rotate, rope_theta
 
 __all__ = ["DecoderConfig", "decode", "decoder_forward", "init_decoder", "rms_norm"]
 
 
-# --8<-- [start:decoder-config]
 @dataclass(frozen=True)
 class DecoderConfig:
     """Sizes of the tiny decoder block."""
@@ -36,7 +39,7 @@ class DecoderConfig:
     n_heads: int = 4  # query heads H
     n_kv_heads: int = 2  # key/value heads H_kv: H for MHA, 1 for MQA, between for GQA
     head_dim: int = 8  # D, width of one head (even, for RoPE)
-    window: int | None = None  # sliding window W (each query reads W keys: itself and W-1 back); None = full causal
+    window: tuple[int, int] | None = None  # (left, right) as FlashAttention's window_size; None = full causal
     d_ff: int = 0  # hidden width of the MLP; 0 leaves the MLP (and its norm) out
     rope: bool = True  # rotate q and k by their absolute positions
 
@@ -47,10 +50,16 @@ class DecoderConfig:
         if self.n_heads % self.n_kv_heads:
             raise ValueError(f"n_heads ({self.n_heads}) must be a multiple of n_kv_heads ({self.n_kv_heads})")
         if self.window is not None:
-            positive_int("window", self.window)
+            object.__setattr__(self, "window", checks.window_pair(self.window))
         if self.rope and self.head_dim % 2:
             raise ValueError(f"head_dim must be even when rope=True, got {self.head_dim}")
-# --8<-- [end:decoder-config]
+
+    @property
+    def slots(self) -> int | None:
+        """Entries a rolling cache needs for this window: ``left + 1`` (None without a bounded left side)."""
+        if self.window is None or self.window[0] < 0:
+            return None
+        return self.window[0] + 1
 
 
 def init_decoder(cfg: DecoderConfig, *, seed: int = 0, dtype: torch.dtype = torch.float64) -> dict[str, torch.Tensor]:
@@ -88,12 +97,9 @@ def init_decoder(cfg: DecoderConfig, *, seed: int = 0, dtype: torch.dtype = torc
 
 def rms_norm(x: torch.Tensor, gain: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """RMSNorm over the last dim: ``x / sqrt(mean(x^2) + eps) * gain``; ``x [..., d]``, ``gain [d]``."""
-    return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps) * gain
-
-
-def _split_heads(x: torch.Tensor, n: int, D: int) -> torch.Tensor:
-    B, T, _ = x.shape
-    return x.reshape(B, T, n, D).transpose(1, 2)  # [B, T, n*D] -> [B, n, T, D]
+    checks.float_tensor("x", x)
+    checks.float_tensor("gain", gain, 1)
+    return rms(x, gain, checks.positive_real("eps", eps))
 
 
 def _check_x(cfg: DecoderConfig, params: dict, x: torch.Tensor) -> None:
@@ -109,22 +115,39 @@ def _check_x(cfg: DecoderConfig, params: dict, x: torch.Tensor) -> None:
 
 
 # --8<-- [start:decoder-block]
-def _block(cfg: DecoderConfig, p: dict, x: torch.Tensor, q_pos: torch.Tensor, cache) -> torch.Tensor:
+import math
+
+import torch
+
+
+def rms(x: torch.Tensor, gain: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """RMSNorm over the last dim: ``x / sqrt(mean(x^2) + eps) * gain``."""
+    return x * torch.rsqrt(x.pow(2).mean(dim=-1, keepdim=True) + eps) * gain
+
+
+def split_heads(x: torch.Tensor, n: int, D: int) -> torch.Tensor:
+    """``[B, T, n*D] -> [B, n, T, D]``."""
+    B, T, _ = x.shape
+    return x.reshape(B, T, n, D).transpose(1, 2)
+
+
+def block_forward(cfg, p: dict, x: torch.Tensor, q_pos: torch.Tensor, cache) -> torch.Tensor:
     """One pre-norm block on T tokens at positions ``q_pos``; ``cache.extend`` supplies the keys."""
     H, H_kv, D = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
-    h = rms_norm(x, p["attn_norm"])  # [B, T, d_model]
-    q = _split_heads(h @ p["wq"], H, D)  # [B, H, T, D]
-    k = _split_heads(h @ p["wk"], H_kv, D)  # [B, H_kv, T, D]
-    v = _split_heads(h @ p["wv"], H_kv, D)  # [B, H_kv, T, D]
+    h = rms(x, p["attn_norm"])  # [B, T, d_model]
+    q = split_heads(h @ p["wq"], H, D)  # [B, H, T, D]
+    k = split_heads(h @ p["wk"], H_kv, D)  # [B, H_kv, T, D]
+    v = split_heads(h @ p["wv"], H_kv, D)  # [B, H_kv, T, D]
     if cfg.rope:
-        q, k = apply_rope(q, q_pos), apply_rope(k, q_pos)  # k is cached already rotated
+        q, k = rope_rotate(q, q_pos, rope_theta(D)), rope_rotate(k, q_pos, rope_theta(D))  # k cached rotated
     k_all, v_all, k_pos = cache.extend(k, v)  # [B, H_kv, S, D] x2, [S]
-    mask = position_mask(q_pos, k_pos, cfg.window)  # [T, S]
-    o = attention_ref(q, k_all, v_all, mask=mask)  # [B, H, T, D]
+    left = -1 if cfg.window is None else cfg.window[0]
+    keep = position_keep(q_pos, k_pos, (left, 0))  # [T, S]: causal, within the window
+    o, _ = naive_attention(q, k_all, v_all, keep, 1 / math.sqrt(D))  # [B, H, T, D]
     B, _, T, _ = o.shape
     x = x + o.transpose(1, 2).reshape(B, T, H * D) @ p["wo"]  # [B, H, T, D] -> [B, T, H*D]
     if cfg.d_ff:
-        h = rms_norm(x, p["mlp_norm"])
+        h = rms(x, p["mlp_norm"])
         x = x + torch.nn.functional.silu(h @ p["w_up"]) @ p["w_down"]
     return x
 # --8<-- [end:decoder-block]
@@ -142,10 +165,23 @@ def decoder_forward(cfg: DecoderConfig, params: dict[str, torch.Tensor], x: torc
         ``[B, T, d_model]``.
     """
     _check_x(cfg, params, x)
-    return _block(cfg, params, x, torch.arange(x.shape[1], device=x.device), KVCache())
+    return block_forward(cfg, params, x, torch.arange(x.shape[1], device=x.device), KVCache())
 
 
 # --8<-- [start:decode]
+import torch
+
+
+def decode_steps(cfg, params: dict, x: torch.Tensor, prefill: int, cache) -> torch.Tensor:
+    """A prefill chunk of ``prefill`` tokens, then one token per step, all through ``cache``."""
+    T = x.shape[1]
+    outs = [block_forward(cfg, params, x[:, :prefill], torch.arange(prefill, device=x.device), cache)]
+    for t in range(prefill, T):
+        outs.append(block_forward(cfg, params, x[:, t:t + 1], torch.tensor([t], device=x.device), cache))
+    return torch.cat(outs, dim=1)  # [B, T, d_model]
+# --8<-- [end:decode]
+
+
 def decode(cfg: DecoderConfig, params: dict[str, torch.Tensor], x: torch.Tensor, *,
            prefill: int = 1, rolling: bool = False) -> tuple[torch.Tensor, KVCache | RollingKVCache]:
     """Run the block as a decoder would: a prefill chunk, then one token per step, with a cache.
@@ -155,7 +191,8 @@ def decode(cfg: DecoderConfig, params: dict[str, torch.Tensor], x: torch.Tensor,
         params: weights from :func:`init_decoder`.
         x: ``[B, T, d_model]``; the first ``prefill`` tokens go in one call, the rest one by one.
         prefill: 1 <= prefill <= T, tokens of the first call (default 1: pure step-by-step).
-        rolling: use a :class:`RollingKVCache` of ``cfg.window`` slots (needs a window).
+        rolling: use a :class:`RollingKVCache` of ``cfg.slots`` slots (needs ``cfg.window``
+            with a bounded left side: ``(W - 1, 0)`` gives W slots).
 
     Returns:
         ``(out [B, T, d_model], cache)``; ``out`` equals :func:`decoder_forward` on ``x``.
@@ -164,12 +201,8 @@ def decode(cfg: DecoderConfig, params: dict[str, torch.Tensor], x: torch.Tensor,
     T = x.shape[1]
     prefill = positive_int("prefill", prefill)
     if prefill > T:
-        raise ValueError(f"prefill ({prefill}) must be at most the sequence length T ({T})")
-    if rolling and cfg.window is None:
-        raise ValueError("rolling=True needs cfg.window (the buffer has one slot per window position)")
-    cache = RollingKVCache(cfg.window) if rolling else KVCache()
-    outs = [_block(cfg, params, x[:, :prefill], torch.arange(prefill, device=x.device), cache)]
-    for t in range(prefill, T):
-        outs.append(_block(cfg, params, x[:, t:t + 1], torch.tensor([t], device=x.device), cache))
-    return torch.cat(outs, dim=1), cache  # [B, T, d_model]
-# --8<-- [end:decode]
+        raise ValueError(f"prefill must be at most the sequence length T = {T}, got {prefill}")
+    if checks.flag("rolling", rolling) and cfg.slots is None:
+        raise ValueError(f"rolling=True needs cfg.window with a bounded left side (W - 1, 0), got {cfg.window}")
+    cache = RollingKVCache(cfg.slots) if rolling else KVCache()
+    return decode_steps(cfg, params, x, prefill, cache), cache

@@ -22,6 +22,7 @@ import math
 import torch
 
 from longctx.attention import attention_ref
+from longctx import checks
 from longctx.checks import float_tensor, nonneg_int, positive_int
 
 __all__ = ["evicted_attention", "eviction_error_table", "h2o_keep", "sink_keep"]
@@ -86,22 +87,18 @@ def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, policy: str, budge
 
 
 # --8<-- [start:evicted-attention]
-def evicted_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, policy: str = "h2o",
-                      budget: int, n_sink: int = 4, recent: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Decode T steps with a cache capped at ``budget`` entries per key/value head.
+import math
 
-    Args:
-        q: ``[B, H, T, D]``; k, v: ``[B, H_kv, T, D]`` (step t writes key t, then reads).
-        policy: ``"h2o"`` or ``"sink"``.
-        budget: cache entries kept after each step, >= 1.
-        n_sink: first tokens kept by ``"sink"`` (<= budget), default 4.
-        recent: recent tokens always kept by ``"h2o"`` (<= budget), default ``budget // 2``.
+import torch
 
-    Returns:
-        ``(out [B, H, T, D], kept [B, H_kv, T, T])``; ``kept[b, g, t]`` marks the keys
-        step t attended to. With ``budget >= T`` nothing is evicted: full causal attention.
+
+def evict_and_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, policy: str, budget: int,
+                     n_sink: int, recent: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Decode T steps with a cache capped at ``budget`` entries per key/value head: ``(out, kept)``.
+
+    Step t writes key t, attends over the cache, then evicts down to ``budget`` entries with
+    :func:`h2o_keep` (``policy="h2o"``) or :func:`sink_keep` (``"sink"``).
     """
-    budget, recent = _check(q, k, v, policy, budget, n_sink, recent)
     B, H, T, D = q.shape
     H_kv = k.shape[1]
     group = H // H_kv
@@ -126,6 +123,29 @@ def evicted_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, poli
 # --8<-- [end:evicted-attention]
 
 
+def evicted_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, policy: str = "h2o",
+                      budget: int, n_sink: int = 4, recent: int | None = None,
+                      return_kept: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Decode T steps with a cache capped at ``budget`` entries per key/value head.
+
+    Args:
+        q: ``[B, H, T, D]``; k, v: ``[B, H_kv, T, D]`` (step t writes key t, then reads).
+        policy: ``"h2o"`` or ``"sink"``.
+        budget: cache entries kept after each step, >= 1.
+        n_sink: first tokens kept by ``"sink"`` (<= budget), default 4.
+        recent: recent tokens always kept by ``"h2o"`` (<= budget), default ``budget // 2``.
+        return_kept: also return which keys each step attended to.
+
+    Returns:
+        ``out [B, H, T, D]``; with ``return_kept=True``, ``(out, kept)`` with
+        ``kept [B, H_kv, T, T]`` bool, ``kept[b, g, t]`` marking the keys step t attended to.
+        With ``budget >= T`` nothing is evicted: full causal attention.
+    """
+    budget, recent = _check(q, k, v, policy, budget, n_sink, recent)
+    out, kept = evict_and_attend(q, k, v, policy, budget, n_sink, recent)
+    return (out, kept) if checks.flag("return_kept", return_kept) else out
+
+
 def eviction_error_table(*, B: int = 1, H: int = 4, H_kv: int = 2, T: int = 64, D: int = 16,
                          budgets: tuple[int, ...] = (64, 48, 32, 16, 8, 4), seed: int = 0,
                          n_sink: int = 4, temperature: float = 2.0) -> list[dict[str, float]]:
@@ -146,7 +166,7 @@ def eviction_error_table(*, B: int = 1, H: int = 4, H_kv: int = 2, T: int = 64, 
     for budget in budgets:
         row: dict[str, float] = {"budget": budget}
         for policy in ("h2o", "sink"):
-            out, _ = evicted_attention(q, k, v, policy=policy, budget=budget, n_sink=min(n_sink, budget))
+            out = evicted_attention(q, k, v, policy=policy, budget=budget, n_sink=min(n_sink, budget))
             err = (out - ref).abs()
             row[f"{policy}_max_err"], row[f"{policy}_mean_err"] = err.max().item(), err.mean().item()
         rows.append(row)
