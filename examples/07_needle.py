@@ -44,7 +44,7 @@ print(cfg)
 # %%
 hay = make_haystack(1000, 0.37, dim=cfg.dim, value_dim=cfg.value_dim, seed=7)
 pos = needle_position(1000, 0.37)
-print(f"needle at position {pos} of {hay.length}")
+print(f"needle at position {pos} of {hay.num_pairs}")
 for model in MODELS:
     answer = decode(needle_readout(model, hay, cfg), hay.values).item()
     verdict = "found" if answer == pos else f"answered position {answer}"

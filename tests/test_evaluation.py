@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from longctx.evaluation import needle as N
+from longctx.recall import KVTask
 from longctx.ssm.selective_scan import selective_scan_ref
 
 
@@ -16,9 +17,9 @@ def _fresh_seed() -> int:
     return random.SystemRandom().randrange(2**31)
 
 
-def _reference_readout(model: str, hay: N.Haystack, cfg: N.NeedleConfig) -> torch.Tensor:
+def _reference_readout(model: str, hay: KVTask, cfg: N.NeedleConfig) -> torch.Tensor:
     """Loops over positions in float64: which keys a question at the last position may read, then read them."""
-    n = hay.length
+    n = hay.num_pairs
     keys, values = hay.keys.double(), hay.values.double()
     out = []
     for q in hay.queries.double():
@@ -50,7 +51,7 @@ def test_readout_matches_float64_loops(model, length, depths):
     hay = N.make_haystack(length, depths, dim=12, value_dim=7, seed=_fresh_seed())
     got = N.needle_readout(model, hay, cfg)
     want = _reference_readout(model, hay, cfg)
-    assert got.shape == (hay.needles.shape[0], 7)
+    assert got.shape == (hay.index.shape[0], 7)
     torch.testing.assert_close(got, want, rtol=1e-10, atol=1e-12)
 
 
@@ -72,7 +73,7 @@ def test_decay_state_is_the_selective_scan_state():
 def test_haystack_is_unit_random_and_needles_where_asked():
     seed = _fresh_seed()
     hay = N.make_haystack(101, [0.0, 0.25, 1.0], dim=9, value_dim=4, seed=seed)
-    assert hay.needles.tolist() == [0, 25, 100]
+    assert hay.index.tolist() == [0, 25, 100]
     torch.testing.assert_close(hay.keys.norm(dim=1), torch.ones(101, dtype=torch.float64))
     torch.testing.assert_close(hay.values.norm(dim=1), torch.ones(101, dtype=torch.float64))
     assert torch.equal(hay.queries, hay.keys[[0, 25, 100]])
@@ -190,7 +191,9 @@ def test_figure_is_an_svg_with_every_panel():
     (lambda: N.needle_readout("full", "hay"), TypeError, "hay"),
     (lambda: N.needle_readout("full", N.make_haystack(5, 0.5), {"scale": 1}), TypeError, "config"),
     (lambda: N.NeedleConfig(scale=0), ValueError, "scale"),
-    (lambda: N.NeedleConfig(scale=float("nan")), TypeError, "scale"),
+    (lambda: N.NeedleConfig(scale=float("nan")), ValueError, "scale"),
+    (lambda: N.NeedleConfig(scale="50"), TypeError, "scale"),
+    (lambda: N.NeedleConfig(decay=float("inf")), ValueError, "decay"),
     (lambda: N.NeedleConfig(decay=1.5), ValueError, "decay"),
     (lambda: N.NeedleConfig(window=0), ValueError, "window"),
     (lambda: N.NeedleConfig(sinks=-1), ValueError, "sinks"),

@@ -14,29 +14,31 @@ from hypothesis import strategies as st
 from longctx.recall import (
     MODEL_LABELS,
     MODELS,
-    MQARTask,
+    KVTask,
     decode,
     linear_readout,
-    linear_state,
     make_mqar,
     recall_accuracy,
     recall_figure,
     recall_table,
+    softmax_memory,
     softmax_readout,
     ssm_readout,
     ssm_scan_inputs,
     state_elements,
+    state_memory,
     trial_seed,
+    window_keep,
 )
 
 SVG = "{http://www.w3.org/2000/svg}"
 
 
-def accuracy(readout: torch.Tensor, task: MQARTask) -> float:
+def accuracy(readout: torch.Tensor, task: KVTask) -> float:
     return float((decode(readout, task.values) == task.index).double().mean())
 
 
-def naive_softmax(task: MQARTask, scale: float) -> torch.Tensor:
+def naive_softmax(task: KVTask, scale: float) -> torch.Tensor:
     """softmax(scale q . k_j) v_j, one query at a time, in float64."""
     k, v = task.keys.double(), task.values.double()
     rows = []
@@ -47,7 +49,7 @@ def naive_softmax(task: MQARTask, scale: float) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def naive_linear(task: MQARTask, phi, normalize: bool) -> torch.Tensor:
+def naive_linear(task: KVTask, phi, normalize: bool) -> torch.Tensor:
     """sum_j (phi(q) . phi(k_j)) v_j (over sum_j phi(q) . phi(k_j)), one query at a time, float64."""
     k, v = task.keys.double(), task.values.double()
     rows = []
@@ -58,7 +60,7 @@ def naive_linear(task: MQARTask, phi, normalize: bool) -> torch.Tensor:
     return torch.stack(rows)
 
 
-def naive_ssm(task: MQARTask, gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
+def naive_ssm(task: KVTask, gamma: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Write x <- gamma x + v_j k_j^T for each pair, then read y = x q: plain float64 loops."""
     k, v = task.keys.double(), task.values.double()
     x = torch.zeros(task.value_dim, task.dim, dtype=torch.float64)
@@ -160,8 +162,8 @@ def test_linear_readout_equals_naive_and_state(shape, fmap, normalize):
     want = naive_linear(t, phi, normalize)
     torch.testing.assert_close(linear_readout(t, feature_map=fmap, normalize=normalize), want,
                                atol=1e-12, rtol=1e-12)
-    S, z = linear_state(t, feature_map=fmap)
-    assert S.shape == (d, dv) and z.shape == (d,)
+    S = sum(phi(t.keys[j])[:, None] * t.values[j][None, :] for j in range(N))  # written pair by pair
+    z = sum(phi(t.keys[j]) for j in range(N))
     num = phi(t.queries) @ S  # [Q, d_v]: reading the state written pair by pair
     read = num / (phi(t.queries) @ z)[:, None] if normalize else num
     torch.testing.assert_close(read, want, atol=1e-12, rtol=1e-12)
@@ -202,7 +204,7 @@ def test_elu_features_answer_almost_the_same_pair_every_time():
 def test_ssm_equals_naive_recurrence(shape, gamma, Q):
     N, d, dv, seed = shape
     t = make_mqar(N, dim=d, value_dim=dv, num_queries=min(Q, N), seed=seed)
-    out, x = ssm_readout(t, decay=gamma, return_state=True)
+    out, x = ssm_readout(t, decay=gamma, return_final_state=True)
     want_y, want_x = naive_ssm(t, gamma)
     assert x.shape == (dv, d) and x.numel() == state_elements("ssm", N, dim=d, value_dim=dv) == d * dv
     torch.testing.assert_close(x, want_x, atol=1e-12, rtol=1e-12)
@@ -307,7 +309,7 @@ BAD = [
     (lambda: softmax_readout("task"), TypeError, "task"),
     (lambda: linear_readout(T, feature_map="cosine"), ValueError, "feature_map"),
     (lambda: linear_readout(T, normalize=1), TypeError, "normalize"),
-    (lambda: linear_state(T, feature_map=lambda x: x.sum()), ValueError, "feature_map"),
+    (lambda: linear_readout(T, feature_map=lambda x: x.sum()), ValueError, "feature_map"),
     (lambda: ssm_readout(T, decay=0.0), ValueError, "decay"),
     (lambda: ssm_scan_inputs(T, decay=1.5), ValueError, "decay"),
     (lambda: state_elements("rnn", 4, dim=4), ValueError, "model"),
@@ -326,3 +328,47 @@ BAD = [
 def test_bad_input_names_the_argument(call, exc, name):
     with pytest.raises(exc, match=name):
         call()
+
+
+# ---------------------------------------------------------------- the shared memories
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 9), st.integers(1, 7), st.integers(1, 6), st.integers(0, 2**31 - 1))
+def test_softmax_memory_is_attention_ref_over_the_kept_keys(N, d, dv, Q, seed):
+    from longctx.attention import attention_ref
+
+    gen = torch.Generator().manual_seed(seed)
+    q, k = torch.randn(Q, d, generator=gen, dtype=torch.float64), torch.randn(N, d, generator=gen, dtype=torch.float64)
+    v = torch.randn(N, dv, generator=gen, dtype=torch.float64)
+    window, sinks = 1 + seed % N, seed % 3
+    keep = window_keep(N, window=window, sinks=sinks)
+    assert keep.tolist() == [j >= N - window or j < sinks for j in range(N)]
+    for mask in (None, keep):
+        want = attention_ref(q[None, None], k[None, None], v[None, None], scale=2.5,
+                             mask=None if mask is None else mask.expand(Q, N))[0, 0]
+        torch.testing.assert_close(softmax_memory(q, k, v, scale=2.5, keep=mask), want, atol=1e-12, rtol=1e-12)
+
+
+@settings(max_examples=20, deadline=None)
+@given(st.integers(1, 40), st.integers(1, 9), st.integers(1, 7), st.integers(1, 6),
+       st.sampled_from([1.0, 0.9, 0.5]), st.integers(0, 2**31 - 1))
+def test_state_memory_is_linear_attention_with_faded_keys(N, d, dv, Q, decay, seed):
+    from longctx.linear import linear_attention_ref
+
+    gen = torch.Generator().manual_seed(seed)
+    q, k = torch.rand(Q, d, generator=gen, dtype=torch.float64), torch.rand(N, d, generator=gen, dtype=torch.float64)
+    v = torch.randn(N, dv, generator=gen, dtype=torch.float64)
+    faded = k * torch.tensor([decay ** (N - 1 - j) for j in range(N)], dtype=torch.float64)[:, None]
+    for normalize in (False, True):  # positive q and k: the denominator is safe
+        want = linear_attention_ref(q[None, None], faded[None, None], v[None, None], causal=False,
+                                    feature_map=lambda x: x, normalize=normalize)[0, 0]
+        got = state_memory(q, k, v, decay=decay, normalize=normalize)
+        torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-10)
+
+
+def test_ssm_with_decay_is_the_faded_state():
+    t = make_mqar(40, dim=8, seed=5)
+    torch.testing.assert_close(ssm_readout(t, decay=0.9), state_memory(t.queries, t.keys, t.values, decay=0.9),
+                               atol=1e-12, rtol=1e-12)
+

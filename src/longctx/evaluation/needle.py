@@ -1,10 +1,9 @@
 """A toy needle-in-a-haystack test: where can a memory of each kind still find one planted fact?
 
-Shape legend (one haystack; the attention calls add ``[B=1, H=1]`` in front, as in
-``longctx.attention.reference``):
+Shape legend (one haystack, a :class:`~longctx.recall.tasks.KVTask` whose ``index`` holds the needles):
     keys     [n, d]      n haystack positions, d key dim; random unit vectors
     values   [n, d_v]    d_v value dim; random unit vectors
-    needles  [m]         long, the positions of the m planted facts
+    index    [m]         long, the positions of the m planted facts (the needles)
     queries  [m, d]      one question per needle: the needle's own key
     readout  [m, d_v]    what a model returns for each question
 
@@ -18,13 +17,16 @@ right with probability ``1/n``.
 
 The models answer with what they keep of the context, written by hand (no training):
 
-* ``full``: softmax attention over every key (``attention_ref``; the cache grows with n).
-* ``window``: the same attention restricted to the last ``window`` positions
-  (``sliding_window_mask``): what one layer of sliding-window attention can see.
-* ``sinks``: the window plus the first ``sinks`` positions (``global_local_mask``), the shape of
-  StreamingLLM's cache (attention sinks + recent window).
-* ``linear``: linear attention's state ``S = sum_j k_j v_j^T`` (identity feature map,
-  ``linear_attention_ref``): d x d_v numbers whatever n is; every other pair adds crosstalk.
+The memories are the ones :mod:`longctx.recall` answers associative recall with
+(:mod:`longctx.recall.memories`):
+
+* ``full``: softmax attention over every key (the cache grows with n).
+* ``window``: the same attention restricted to the last ``window`` positions: what one layer of
+  sliding-window attention can see.
+* ``sinks``: the window plus the first ``sinks`` positions, the shape of StreamingLLM's cache
+  (attention sinks + recent window).
+* ``linear``: linear attention's state ``S = sum_j k_j v_j^T`` (identity feature map): d x d_v
+  numbers whatever n is; every other pair adds crosstalk.
 * ``decay``: the same state with each older pair faded by ``gamma`` per step,
   ``S = sum_j gamma^(n-1-j) k_j v_j^T``: the state a selective SSM keeps when it writes every
   token with a constant decay (as in ``longctx.recall.ssm_readout``).
@@ -40,23 +42,19 @@ text; the toy's U shape is built in by the mask, not evidence for any cause of t
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 
 import torch
 
-from longctx._checks import positive_int as _positive_int
-from longctx.attention.reference import attention_ref
-from longctx.linear.reference import linear_attention_ref
-from longctx.recall.mqar import decode, trial_seed
-from longctx.sparse.masks import global_local_mask, sliding_window_mask
+from longctx.checks import int_at_least, positive_int, positive_real
+from longctx.recall.memories import softmax_memory, state_memory, window_keep
+from longctx.recall.tasks import KVTask, check_task, recalled, trial_seed, unit_pairs
 
 __all__ = [
     "MODELS",
     "MODEL_LABELS",
-    "Haystack",
     "NeedleConfig",
     "make_haystack",
     "memory_elements",
@@ -65,6 +63,7 @@ __all__ = [
     "needle_figure",
     "needle_grid",
     "needle_grid_rows",
+    "needle_memory",
     "needle_position",
     "needle_readout",
     "needle_recall",
@@ -86,14 +85,6 @@ MODEL_LABELS = {
 #: Context lengths and depths of the site's grid (the page, the figure and the notebook use them).
 GRID_LENGTHS = (64, 128, 256, 512, 1024, 2048, 4096)
 GRID_DEPTHS = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
-
-
-def _int(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _depth(name: str, value: object) -> float:
@@ -134,17 +125,12 @@ class NeedleConfig:
     decay: float = 0.98
 
     def __post_init__(self):
-        _positive_int("dim", self.dim)
-        _positive_int("value_dim", self.value_dim)
-        _positive_int("window", self.window)
-        _int("sinks", self.sinks, 0)
-        for name in ("scale", "decay"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
-                raise TypeError(f"{name} must be a finite number, got {value!r}")
-        if self.scale <= 0:
-            raise ValueError(f"scale must be > 0, got {self.scale}")
-        if not (0 < self.decay <= 1):
+        positive_int("dim", self.dim)
+        positive_int("value_dim", self.value_dim)
+        positive_int("window", self.window)
+        int_at_least("sinks", self.sinks, 0)
+        positive_real("scale", self.scale)
+        if not (0 < positive_real("decay", self.decay) <= 1):
             raise ValueError(f"decay must be in (0, 1], got {self.decay}")
 
 
@@ -156,31 +142,6 @@ def _config(config: object) -> NeedleConfig:
     return config
 
 
-@dataclass(frozen=True)
-class Haystack:
-    """One context of random pairs with needles planted in it.
-
-    Attributes:
-        keys: ``[n, d]`` unit keys.
-        values: ``[n, d_v]`` unit values.
-        needles: ``[m]`` long, the needles' positions (distinct).
-    """
-
-    keys: torch.Tensor
-    values: torch.Tensor
-    needles: torch.Tensor
-
-    @property
-    def length(self) -> int:
-        return self.keys.shape[0]
-
-    @property
-    def queries(self) -> torch.Tensor:
-        """``[m, d]``: the questions, each a needle's own key."""
-        return self.keys[self.needles]
-
-
-# --8<-- [start:needle-position]
 def needle_position(length: int, depth: float) -> int:
     """The position a needle at ``depth`` takes in a context of ``length``: ``round(depth (n - 1))``.
 
@@ -193,9 +154,8 @@ def needle_position(length: int, depth: float) -> int:
     Returns:
         An int in ``[0, n)``.
     """
-    n = _positive_int("length", length)
+    n = positive_int("length", length)
     return int(round(_depth("depth", depth) * (n - 1)))
-# --8<-- [end:needle-position]
 
 
 def needle_depths(count: int) -> tuple[float, ...]:
@@ -207,18 +167,17 @@ def needle_depths(count: int) -> tuple[float, ...]:
     Returns:
         A tuple of floats in ``[0, 1]``.
     """
-    m = _positive_int("count", count)
+    m = positive_int("count", count)
     return (0.5,) if m == 1 else tuple(i / (m - 1) for i in range(m))
 
 
-# --8<-- [start:make-haystack]
 def make_haystack(length: int, depths: Sequence[float] | float, *, dim: int = 32, value_dim: int = 32,
-                  seed: int = 0, dtype: torch.dtype = torch.float64) -> Haystack:
+                  seed: int = 0, dtype: torch.dtype = torch.float64) -> KVTask:
     """A context of ``length`` random unit key/value pairs with needles at ``depths``.
 
-    Every position holds a fresh random pair, so a needle differs from the hay only by where it
-    is and by being asked for. Keys and values are drawn from one ``torch.Generator`` seeded
-    with ``seed``.
+    Every position holds a fresh random pair (:func:`~longctx.recall.tasks.unit_pairs`), so a
+    needle differs from the hay only by where it is and by being asked for. Keys and values are
+    drawn from one ``torch.Generator`` seeded with ``seed``.
 
     Args:
         length: n, ``>= 1``.
@@ -230,10 +189,11 @@ def make_haystack(length: int, depths: Sequence[float] | float, *, dim: int = 32
         dtype: floating dtype (default float64).
 
     Returns:
-        A :class:`Haystack`.
+        A :class:`~longctx.recall.tasks.KVTask`: ``keys [n, d]``, ``values [n, d_v]`` and
+        ``index [m]``, the needles' positions.
     """
-    n = _positive_int("length", length)
-    d, dv = _positive_int("dim", dim), _positive_int("value_dim", value_dim)
+    n = positive_int("length", length)
+    d, dv = positive_int("dim", dim), positive_int("value_dim", value_dim)
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     depth_list = [depths] if isinstance(depths, Real) else depths
@@ -242,48 +202,45 @@ def make_haystack(length: int, depths: Sequence[float] | float, *, dim: int = 32
     positions = [needle_position(n, x) for x in depth_list]
     if len(set(positions)) != len(positions):
         raise ValueError(f"depths {list(depth_list)} put two needles at one position in a context of {n}")
-    gen = torch.Generator().manual_seed(_int("seed", seed, 0))
-    keys = torch.randn(n, d, generator=gen, dtype=torch.float64)  # [n, d]
-    values = torch.randn(n, dv, generator=gen, dtype=torch.float64)  # [n, d_v]
-    keys = keys / keys.norm(dim=1, keepdim=True)  # unit keys: the needle's own score is exactly 1
-    values = values / values.norm(dim=1, keepdim=True)
-    return Haystack(keys.to(dtype), values.to(dtype), torch.tensor(positions, dtype=torch.long))
-# --8<-- [end:make-haystack]
+    keys, values = unit_pairs(n, d, dv, torch.Generator().manual_seed(int_at_least("seed", seed, 0)))
+    return KVTask(keys.to(dtype), values.to(dtype), torch.tensor(positions, dtype=torch.long))
 
 
 # --8<-- [start:needle-readout]
-def needle_readout(model: str, hay: Haystack, config: NeedleConfig | None = None) -> torch.Tensor:
+import torch
+
+
+def needle_memory(model: str, queries, keys, values, *, scale: float = 50.0, window: int = 256, sinks: int = 64,
+                  decay: float = 0.98):
+    """What a memory of kind ``model`` returns for each query, asked from the last of the n positions.
+
+    ``full``, ``window`` and ``sinks`` are softmax attention over the pairs their cache keeps;
+    ``linear`` and ``decay`` read a fixed-size state, without and with fading.
+    """
+    n = keys.shape[0]
+    if model == "full":
+        return softmax_memory(queries, keys, values, scale=scale)  # [m, d_v]
+    if model in ("window", "sinks"):  # the last `window` keys, and the first `sinks` for sinks
+        keep = window_keep(n, window=window, sinks=sinks if model == "sinks" else 0)  # [n]
+        return softmax_memory(queries, keys, values, scale=scale, keep=keep)
+    return state_memory(queries, keys, values, decay=decay if model == "decay" else 1.0)
+# --8<-- [end:needle-readout]
+
+
+def needle_readout(model: str, hay: KVTask, config: NeedleConfig | None = None) -> torch.Tensor:
     """What ``model`` returns for each question of ``hay``, asked from the last position.
 
     Args:
         model: one of :data:`MODELS`.
-        hay: a :class:`Haystack`.
+        hay: a haystack from :func:`make_haystack`.
         config: the models' settings (default ``NeedleConfig()``).
 
     Returns:
-        ``[m, d_v]`` readout in the haystack's dtype.
+        ``[m, d_v]`` readout in the haystack's dtype (:func:`needle_memory`).
     """
-    model, cfg = _model(model), _config(config)
-    if not isinstance(hay, Haystack):
-        raise TypeError(f"hay must be a Haystack (see make_haystack), got {type(hay).__name__}")
-    n, m = hay.length, hay.needles.shape[0]
-    q = hay.queries[None, None]  # [1, 1, m, d]: every question sits at the last position
-    k = hay.keys[None, None]  # [1, 1, n, d]
-    v = hay.values[None, None]  # [1, 1, n, d_v]
-    if model in ("full", "window", "sinks"):
-        mask = None  # full: every key
-        if model == "window":  # the last `window` keys: (window - 1) back, none ahead
-            mask = sliding_window_mask(1, n, (cfg.window - 1, 0))  # [1, n]
-        elif model == "sinks":  # ... and the first `sinks` keys
-            mask = global_local_mask(1, n, list(range(min(cfg.sinks, n))), (cfg.window - 1, 0))  # [1, n]
-        if mask is not None:
-            mask = mask.expand(m, n)  # [m, n]: the same reach for every question
-        return attention_ref(q, k, v, scale=cfg.scale, mask=mask)[0, 0]  # [m, d_v]
-    if model == "decay":  # fading the key of pair j by gamma^(n-1-j) fades its write into S
-        age = torch.arange(n - 1, -1, -1, dtype=hay.keys.dtype)  # [n]: n-1 ... 0
-        k = k * (cfg.decay ** age)[:, None]  # [1, 1, n, d]
-    return linear_attention_ref(q, k, v, causal=False, feature_map=lambda x: x, normalize=False)[0, 0]
-# --8<-- [end:needle-readout]
+    model, cfg, hay = _model(model), _config(config), check_task(hay)
+    return needle_memory(model, hay.queries, hay.keys, hay.values, scale=cfg.scale, window=cfg.window,
+                         sinks=cfg.sinks, decay=cfg.decay)
 
 
 def memory_elements(model: str, length: int, config: NeedleConfig | None = None) -> int:
@@ -301,7 +258,7 @@ def memory_elements(model: str, length: int, config: NeedleConfig | None = None)
     Returns:
         The count, an int.
     """
-    model, cfg, n = _model(model), _config(config), _positive_int("length", length)
+    model, cfg, n = _model(model), _config(config), positive_int("length", length)
     pair = cfg.dim + cfg.value_dim
     if model == "full":
         return n * pair
@@ -312,11 +269,10 @@ def memory_elements(model: str, length: int, config: NeedleConfig | None = None)
     return cfg.dim * cfg.value_dim
 
 
-def _hits(model: str, hay: Haystack, cfg: NeedleConfig) -> torch.Tensor:
-    return decode(needle_readout(model, hay, cfg), hay.values) == hay.needles  # [m] bool
+def _hits(model: str, hay: KVTask, cfg: NeedleConfig) -> torch.Tensor:
+    return recalled(needle_readout(model, hay, cfg), hay)  # [m] bool
 
 
-# --8<-- [start:needle-recall]
 def needle_recall(model: str, length: int, depths: Sequence[float] | float, *, trials: int = 4, seed: int = 0,
                   config: NeedleConfig | None = None) -> float:
     """Fraction of needles ``model`` finds, over ``trials`` fresh haystacks.
@@ -337,12 +293,11 @@ def needle_recall(model: str, length: int, depths: Sequence[float] | float, *, t
     """
     model, cfg = _model(model), _config(config)
     found = 0.0
-    for t in range(_positive_int("trials", trials)):
+    for t in range(positive_int("trials", trials)):
         hay = make_haystack(length, depths, dim=cfg.dim, value_dim=cfg.value_dim,
                             seed=trial_seed(seed, length, t))
         found += _hits(model, hay, cfg).double().mean().item()
     return found / trials
-# --8<-- [end:needle-recall]
 
 
 def _sequence(name: str, values: object, check) -> list:
@@ -390,9 +345,9 @@ def needle_grid(model: str, lengths: Sequence[int] = GRID_LENGTHS, depths: Seque
         A list (one per depth) of lists (one per length) of floats in ``[0, 1]``.
     """
     model, cfg = _model(model), _config(config)
-    ns = tuple(_sequence("lengths", lengths, _positive_int))
+    ns = tuple(_sequence("lengths", lengths, positive_int))
     ds = tuple(_sequence("depths", depths, _depth))
-    grid = _grids(ns, ds, _positive_int("trials", trials), _int("seed", seed, 0), cfg)[model]
+    grid = _grids(ns, ds, positive_int("trials", trials), int_at_least("seed", seed, 0), cfg)[model]
     return [list(row) for row in grid]
 
 
@@ -429,9 +384,9 @@ def needle_summary(length: int = 4096, *, trials: int = 4, seed: int = 0) -> lis
         One dict per model: ``model`` (label, str), ``memory`` (numbers kept, int), ``start``,
         ``middle``, ``end`` and ``mean`` (recall, floats).
     """
-    n = _positive_int("length", length)
+    n = positive_int("length", length)
     buckets = {"start": (0.0, 0.1), "middle": (0.4, 0.5, 0.6), "end": (0.9, 1.0)}
-    grids = _grids((n,), GRID_DEPTHS, _positive_int("trials", trials), _int("seed", seed, 0), NeedleConfig())
+    grids = _grids((n,), GRID_DEPTHS, positive_int("trials", trials), int_at_least("seed", seed, 0), NeedleConfig())
     rows = []
     for model in MODELS:
         recall = {x: grids[model][i][0] for i, x in enumerate(GRID_DEPTHS)}
@@ -443,7 +398,6 @@ def needle_summary(length: int = 4096, *, trials: int = 4, seed: int = 0) -> lis
     return rows
 
 
-# --8<-- [start:multi-needle]
 def multi_needle_table(needles: int = 8, lengths: Sequence[int] = (512, 2048, 8192), *, trials: int = 4,
                        seed: int = 0) -> list[dict]:
     """Several needles in one haystack, all asked for: the mean recall and the rate of finding all.
@@ -464,10 +418,10 @@ def multi_needle_table(needles: int = 8, lengths: Sequence[int] = (512, 2048, 81
     depths = needle_depths(needles)
     cfg = NeedleConfig()
     rows = []
-    for n in _sequence("lengths", lengths, _positive_int):
+    for n in _sequence("lengths", lengths, positive_int):
         for model in MODELS:
             recall = all_found = 0.0
-            for t in range(_positive_int("trials", trials)):
+            for t in range(positive_int("trials", trials)):
                 hay = make_haystack(n, depths, dim=cfg.dim, value_dim=cfg.value_dim, seed=trial_seed(seed, n, t))
                 hits = _hits(model, hay, cfg)  # [m] bool
                 recall += hits.double().mean().item()
@@ -475,7 +429,6 @@ def multi_needle_table(needles: int = 8, lengths: Sequence[int] = (512, 2048, 81
             rows.append({"length": n, "model": MODEL_LABELS[model], "recall": recall / trials,
                          "all_found": all_found / trials})
     return rows
-# --8<-- [end:multi-needle]
 
 
 def needle_figure(lengths: Sequence[int] = GRID_LENGTHS, depths: Sequence[float] = GRID_DEPTHS, *,

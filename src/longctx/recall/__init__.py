@@ -3,17 +3,16 @@
 ``make_mqar`` draws a multi-query associative recall task (random unit keys and values);
 ``softmax_readout``, ``linear_readout`` and ``ssm_readout`` answer it with pairs written into
 each model's memory by hand; ``recall_table`` and ``recall_figure`` show accuracy against the
-number of pairs, beside the size of each memory. See ``longctx.recall.mqar``.
+number of pairs, beside the size of each memory. See ``longctx.recall.mqar``. The task (:class:`KVTask`, ``decode``) and the memories
+(``softmax_memory``, ``state_memory``) are shared with the needle test, ``longctx.evaluation``.
 """
 
+from longctx.recall.memories import softmax_memory, state_memory, window_keep
 from longctx.recall.mqar import (
     KEY_KINDS,
     MODEL_LABELS,
     MODELS,
-    MQARTask,
-    decode,
     linear_readout,
-    linear_state,
     make_mqar,
     recall_accuracy,
     recall_figure,
@@ -22,24 +21,26 @@ from longctx.recall.mqar import (
     ssm_readout,
     ssm_scan_inputs,
     state_elements,
-    trial_seed,
 )
+from longctx.recall.tasks import KVTask, decode, trial_seed
 
 __all__ = [
     "KEY_KINDS",
+    "KVTask",
     "MODELS",
     "MODEL_LABELS",
-    "MQARTask",
     "decode",
     "linear_readout",
-    "linear_state",
     "make_mqar",
     "recall_accuracy",
     "recall_figure",
     "recall_table",
+    "softmax_memory",
     "softmax_readout",
     "ssm_readout",
     "ssm_scan_inputs",
     "state_elements",
+    "state_memory",
     "trial_seed",
+    "window_keep",
 ]

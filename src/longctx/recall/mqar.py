@@ -1,7 +1,6 @@
 """Multi-query associative recall (MQAR) answered without training: the retrieval gap, shown.
 
-Shape legend (one task; the attention calls add ``[B=1, H=1]`` in front, as in
-``longctx.attention.reference``):
+Shape legend (one :class:`~longctx.recall.tasks.KVTask`):
     keys     [N, d]        N stored pairs, d key dim; unit vectors
     values   [N, d_v]      d_v value dim; unit vectors
     queries  [Q, d]        Q queries, each a copy of one stored key
@@ -46,28 +45,23 @@ elu+1 does badly for a reason training can remove (see :func:`linear_readout`).
 
 from __future__ import annotations
 
-import hashlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from numbers import Integral, Real
+from numbers import Real
 
 import torch
 
-from longctx._checks import positive_int as _positive_int
-from longctx.attention.reference import attention_ref
+from longctx.checks import nonneg_int, positive_int, positive_real
 from longctx.linear.feature_maps import orthogonal_gaussian, resolve_feature_map
-from longctx.linear.reference import linear_attention_ref
+from longctx.recall.memories import softmax_memory, state_memory
+from longctx.recall.tasks import KVTask, check_task, recalled, trial_seed, unit_rows
 from longctx.ssm.selective_scan import selective_scan_ref
 
 __all__ = [
     "KEY_KINDS",
     "MODELS",
     "MODEL_LABELS",
-    "MQARTask",
-    "decode",
     "linear_readout",
-    "linear_state",
     "make_mqar",
     "recall_accuracy",
     "recall_figure",
@@ -76,7 +70,6 @@ __all__ = [
     "ssm_readout",
     "ssm_scan_inputs",
     "state_elements",
-    "trial_seed",
 ]
 
 #: How keys are drawn: random unit vectors, +-1/sqrt(d) signs, or exactly orthogonal (N <= d).
@@ -94,59 +87,14 @@ MODEL_LABELS = {
 }
 
 
-def _int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    return int(value)
-
-
 def _float_dtype(dtype: object) -> torch.dtype:
     if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
         raise TypeError(f"dtype must be a floating torch.dtype, got {dtype!r}")
     return dtype
 
 
-@dataclass(frozen=True)
-class MQARTask:
-    """One MQAR instance: N stored pairs and Q queries.
-
-    Attributes:
-        keys: ``[N, d]`` unit key vectors.
-        values: ``[N, d_v]`` unit value vectors.
-        index: ``[Q]`` long, the pair each query asks for (distinct pairs).
-    """
-
-    keys: torch.Tensor
-    values: torch.Tensor
-    index: torch.Tensor
-
-    @property
-    def queries(self) -> torch.Tensor:
-        """``[Q, d]``: the stored keys the queries repeat, ``keys[index]``."""
-        return self.keys[self.index]
-
-    @property
-    def num_pairs(self) -> int:
-        return self.keys.shape[0]
-
-    @property
-    def dim(self) -> int:
-        return self.keys.shape[1]
-
-    @property
-    def value_dim(self) -> int:
-        return self.values.shape[1]
-
-
-def _check_task(task: object) -> MQARTask:
-    if not isinstance(task, MQARTask):
-        raise TypeError(f"task must be an MQARTask (see make_mqar), got {type(task).__name__}")
-    return task
-
-
-# --8<-- [start:make-mqar]
 def make_mqar(num_pairs: int, *, dim: int, value_dim: int | None = None, num_queries: int | None = None,
-              key_kind: str = "gaussian", seed: int = 0, dtype: torch.dtype = torch.float64) -> MQARTask:
+              key_kind: str = "gaussian", seed: int = 0, dtype: torch.dtype = torch.float64) -> KVTask:
     """Draw one MQAR task: random unit keys and values, queries for a random subset of the keys.
 
     Args:
@@ -160,11 +108,11 @@ def make_mqar(num_pairs: int, *, dim: int, value_dim: int | None = None, num_que
         dtype: floating dtype of keys and values (default float64).
 
     Returns:
-        An :class:`MQARTask` with ``keys [N, d]``, ``values [N, d_v]``, ``index [Q]``.
+        A :class:`~longctx.recall.tasks.KVTask` with ``keys [N, d]``, ``values [N, d_v]``, ``index [Q]``.
     """
-    N, d = _positive_int("num_pairs", num_pairs), _positive_int("dim", dim)
-    dv = d if value_dim is None else _positive_int("value_dim", value_dim)
-    Q = N if num_queries is None else _positive_int("num_queries", num_queries)
+    N, d = positive_int("num_pairs", num_pairs), positive_int("dim", dim)
+    dv = d if value_dim is None else positive_int("value_dim", value_dim)
+    Q = N if num_queries is None else positive_int("num_queries", num_queries)
     if Q > N:
         raise ValueError(f"num_queries must be at most num_pairs = {N} (queries ask for distinct pairs), got {Q}")
     if key_kind not in KEY_KINDS:
@@ -172,72 +120,38 @@ def make_mqar(num_pairs: int, *, dim: int, value_dim: int | None = None, num_que
     if key_kind == "orthogonal" and N > d:
         raise ValueError(f"key_kind 'orthogonal' needs num_pairs <= dim, got num_pairs = {N} > dim = {d}")
     dtype = _float_dtype(dtype)
-    gen = torch.Generator().manual_seed(_int("seed", seed))
+    gen = torch.Generator().manual_seed(nonneg_int("seed", seed))
     if key_kind == "gaussian":
         keys = torch.randn(N, d, generator=gen, dtype=torch.float64)  # [N, d]
     elif key_kind == "rademacher":
         keys = torch.randint(0, 2, (N, d), generator=gen).double() * 2 - 1  # [N, d], entries +-1
     else:
         keys = orthogonal_gaussian(N, d, generator=gen)  # [N, d], orthogonal rows (one block)
-    keys = keys / keys.norm(dim=1, keepdim=True)  # unit rows
-    values = torch.randn(N, dv, generator=gen, dtype=torch.float64)  # [N, d_v]
-    values = values / values.norm(dim=1, keepdim=True)
+    values = unit_rows(torch.randn(N, dv, generator=gen, dtype=torch.float64))  # [N, d_v]
     index = torch.randperm(N, generator=gen)[:Q]  # [Q], distinct pairs
-    return MQARTask(keys.to(dtype), values.to(dtype), index)
-# --8<-- [end:make-mqar]
+    return KVTask(unit_rows(keys).to(dtype), values.to(dtype), index)
 
 
-# --8<-- [start:decode]
-def decode(readout: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
-    """The stored value each readout is nearest to: ``argmax_j readout . v_j``.
-
-    With unit-norm values the largest dot product is the smallest Euclidean distance. A positive
-    rescaling of a readout (a normaliser) never changes its answer.
-
-    Args:
-        readout: ``[Q, d_v]`` floating.
-        values: ``[N, d_v]`` floating, the stored values.
-
-    Returns:
-        ``[Q]`` long: the decoded pair for each query.
-    """
-    for name, t in (("readout", readout), ("values", values)):
-        if not isinstance(t, torch.Tensor) or not t.dtype.is_floating_point or t.dim() != 2:
-            raise TypeError(f"{name} must be a 2-dim floating tensor, got {getattr(t, 'shape', type(t))}")
-    if readout.shape[1] != values.shape[1]:
-        raise ValueError(f"readout's dim {readout.shape[1]} differs from values' {values.shape[1]}")
-    sims = readout.double() @ values.double().T  # [Q, N]
-    return sims.argmax(dim=1)  # [Q]
-# --8<-- [end:decode]
+def _accuracy(readout: torch.Tensor, task: KVTask) -> float:
+    return float(recalled(readout, task).double().mean())
 
 
-def _accuracy(readout: torch.Tensor, task: MQARTask) -> float:
-    return float((decode(readout, task.values) == task.index).double().mean())
-
-
-# --8<-- [start:softmax-readout]
-def softmax_readout(task: MQARTask, *, scale: float = 100.0) -> torch.Tensor:
-    """Softmax attention over the stored pairs: ``softmax(scale * q k^T) v``, via ``attention_ref``.
+def softmax_readout(task: KVTask, *, scale: float = 100.0) -> torch.Tensor:
+    """Softmax attention over the stored pairs: ``softmax(scale * q k^T) v`` (:func:`~longctx.recall.memories.softmax_memory`).
 
     Keys are unit vectors, so the matching key scores ``scale`` and another key ``scale * cos``.
     A large scale makes the softmax nearly one-hot on the best match: exact recall while every
     other key's cosine with the query stays clearly below 1.
 
     Args:
-        task: an :class:`MQARTask`.
+        task: an :class:`KVTask`.
         scale: inverse temperature, finite and > 0 (default 100.0).
 
     Returns:
         ``[Q, d_v]`` readout in the task's dtype.
     """
-    task = _check_task(task)
-    if isinstance(scale, bool) or not isinstance(scale, Real) or not (0 < scale < math.inf):
-        raise ValueError(f"scale must be a positive finite number, got {scale!r}")
-    q = task.queries[None, None]  # [1, 1, Q, d]
-    k = task.keys[None, None]  # [1, 1, N, d]
-    v = task.values[None, None]  # [1, 1, N, d_v]
-    return attention_ref(q, k, v, scale=float(scale))[0, 0]  # [Q, d_v]
-# --8<-- [end:softmax-readout]
+    task = check_task(task)
+    return softmax_memory(task.queries, task.keys, task.values, scale=positive_real("scale", scale))
 
 
 def _feature(feature_map: object):
@@ -246,38 +160,11 @@ def _feature(feature_map: object):
     return resolve_feature_map(feature_map)
 
 
-# --8<-- [start:linear-state]
-def linear_state(task: MQARTask, *, feature_map: object = "identity") -> tuple[torch.Tensor, torch.Tensor]:
-    """Write every pair into linear attention's state, one rank-1 update per pair.
-
-    Args:
-        task: an :class:`MQARTask`.
-        feature_map: ``"identity"`` (default), a name in ``longctx.linear.FEATURE_MAPS``
-            (``"elu"`` is elu+1) or a callable ``[..., d] -> [..., F]``.
-
-    Returns:
-        ``(S, z)``: ``S [F, d_v] = sum_j phi(k_j) v_j^T`` and ``z [F] = sum_j phi(k_j)`` (the
-        normaliser's running sum), in the task's dtype.
-    """
-    task = _check_task(task)
-    phi_k = _feature(feature_map)(task.keys)  # [N, F]
-    if not isinstance(phi_k, torch.Tensor) or phi_k.dim() != 2 or phi_k.shape[0] != task.num_pairs:
-        raise ValueError(f"feature_map must map keys [N, d] to [N, F], got {tuple(getattr(phi_k, 'shape', ()))}")
-    S = phi_k.new_zeros(phi_k.shape[1], task.value_dim)  # [F, d_v]
-    z = phi_k.new_zeros(phi_k.shape[1])  # [F]
-    for j in range(task.num_pairs):
-        S = S + phi_k[j, :, None] * task.values[j, None, :]  # rank-1 write: phi(k_j) v_j^T
-        z = z + phi_k[j]
-    return S, z
-# --8<-- [end:linear-state]
-
-
-# --8<-- [start:linear-readout]
-def linear_readout(task: MQARTask, *, feature_map: object = "identity", normalize: bool = False) -> torch.Tensor:
+def linear_readout(task: KVTask, *, feature_map: object = "identity", normalize: bool = False) -> torch.Tensor:
     """Linear attention over the stored pairs: ``phi(q) S`` (divided by ``phi(q) . z`` if normalised).
 
-    Computed by ``longctx.linear.linear_attention_ref`` (non-causal: every query reads the state
-    after all N pairs); equal to reading the state of :func:`linear_state`.
+    Every query reads the state ``S = sum_j phi(k_j) v_j^T`` after all N pairs are written
+    (:func:`~longctx.recall.memories.state_memory`; tested equal to ``linear_attention_ref``).
 
     With the identity map the readout is ``v_i + sum_{j != i} (k_i . k_j) v_j``: exact for
     orthogonal keys, crosstalk otherwise. Do not normalise it: ``q . sum_j k_j`` can be near zero
@@ -287,22 +174,21 @@ def linear_readout(task: MQARTask, *, feature_map: object = "identity", normaliz
     denominator is positive, so ``normalize`` changes no decoded answer, only the state's size.
 
     Args:
-        task: an :class:`MQARTask`.
+        task: an :class:`KVTask`.
         feature_map: ``"identity"`` (default), ``"elu"`` (elu+1), ``"relu"`` or a callable.
         normalize: divide by ``phi(q) . z`` (default False).
 
     Returns:
         ``[Q, d_v]`` readout in the task's dtype.
     """
-    task = _check_task(task)
+    task = check_task(task)
     if not isinstance(normalize, bool):
         raise TypeError(f"normalize must be a bool, got {type(normalize).__name__}")
-    q = task.queries[None, None]  # [1, 1, Q, d]
-    k = task.keys[None, None]  # [1, 1, N, d]
-    v = task.values[None, None]  # [1, 1, N, d_v]
-    out = linear_attention_ref(q, k, v, causal=False, feature_map=_feature(feature_map), normalize=normalize)
-    return out[0, 0]  # [Q, d_v]
-# --8<-- [end:linear-readout]
+    phi = _feature(feature_map)
+    phi_q, phi_k = phi(task.queries), phi(task.keys)  # [Q, F], [N, F]
+    if not isinstance(phi_k, torch.Tensor) or phi_k.dim() != 2 or phi_k.shape[0] != task.num_pairs:
+        raise ValueError(f"feature_map must map keys [N, d] to [N, F], got {tuple(getattr(phi_k, 'shape', ()))}")
+    return state_memory(phi_q, phi_k, task.values, normalize=normalize)  # [Q, d_v]
 
 
 def _decay(decay: object, name: str = "decay") -> float:
@@ -311,8 +197,7 @@ def _decay(decay: object, name: str = "decay") -> float:
     return float(decay)
 
 
-# --8<-- [start:ssm-scan-inputs]
-def ssm_scan_inputs(task: MQARTask, *, decay: float = 1.0) -> dict[str, torch.Tensor]:
+def ssm_scan_inputs(task: KVTask, *, decay: float = 1.0) -> dict[str, torch.Tensor]:
     """The arguments of ``selective_scan_ref`` that write the pairs, then read the queries.
 
     The sequence has ``L = N + Q`` steps: N writes, then Q reads. With
@@ -327,7 +212,7 @@ def ssm_scan_inputs(task: MQARTask, *, decay: float = 1.0) -> dict[str, torch.Te
     softplus, so it is never exactly 0); here they are set by hand to the write and read keys.
 
     Args:
-        task: an :class:`MQARTask`.
+        task: an :class:`KVTask`.
         decay: gamma in ``(0, 1]``, the factor each write step multiplies the state by
             (default 1.0: no forgetting; the readout is then linear attention's).
 
@@ -335,7 +220,7 @@ def ssm_scan_inputs(task: MQARTask, *, decay: float = 1.0) -> dict[str, torch.Te
         ``u [1, d_v, L]``, ``delta [1, d_v, L]``, ``A [d_v, d]`` (all ``log(gamma)``),
         ``B [1, d, L]``, ``C [1, d, L]``, in the task's dtype.
     """
-    task = _check_task(task)
+    task = check_task(task)
     gamma = _decay(decay)
     N, Q, d, dv = task.num_pairs, task.index.shape[0], task.dim, task.value_dim
     L = N + Q
@@ -350,28 +235,25 @@ def ssm_scan_inputs(task: MQARTask, *, decay: float = 1.0) -> dict[str, torch.Te
     C = torch.zeros(1, d, L, **kw)  # [1, d, L]
     C[0, :, N:] = task.queries.T  # read key at each query step
     return {"u": u, "delta": delta, "A": A, "B": B, "C": C}
-# --8<-- [end:ssm-scan-inputs]
 
 
-# --8<-- [start:ssm-readout]
-def ssm_readout(task: MQARTask, *, decay: float = 1.0,
-                return_state: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def ssm_readout(task: KVTask, *, decay: float = 1.0,
+                return_final_state: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Run the selective scan on :func:`ssm_scan_inputs` and keep the outputs of the read steps.
 
     Args:
-        task: an :class:`MQARTask`.
+        task: an :class:`KVTask`.
         decay: gamma in ``(0, 1]`` (default 1.0).
-        return_state: also return the final state.
+        return_final_state: also return the final state.
 
     Returns:
-        ``[Q, d_v]`` readout in the task's dtype; with ``return_state``, also the state
+        ``[Q, d_v]`` readout in the task's dtype; with ``return_final_state``, also the state
         ``x [d_v, d]``: ``d_v * d`` numbers, the size of linear attention's ``S``.
     """
     args = ssm_scan_inputs(task, decay=decay)
     y, x = selective_scan_ref(**args, return_last_state=True)  # y [1, d_v, L], x [1, d_v, d]
     readout = y[0, :, task.num_pairs:].T  # [Q, d_v]: the read steps
-    return (readout, x[0]) if return_state else readout
-# --8<-- [end:ssm-readout]
+    return (readout, x[0]) if return_final_state else readout
 
 
 def state_elements(model: str, num_pairs: int, *, dim: int, value_dim: int | None = None) -> int:
@@ -390,15 +272,15 @@ def state_elements(model: str, num_pairs: int, *, dim: int, value_dim: int | Non
     Returns:
         The count, an int.
     """
-    N, d = _positive_int("num_pairs", num_pairs), _positive_int("dim", dim)
-    dv = d if value_dim is None else _positive_int("value_dim", value_dim)
+    N, d = positive_int("num_pairs", num_pairs), positive_int("dim", dim)
+    dv = d if value_dim is None else positive_int("value_dim", value_dim)
     sizes = {"softmax": N * (d + dv), "linear": d * dv, "linear_elu": d * dv + d, "ssm": d * dv}
     if model not in sizes:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
     return sizes[model]
 
 
-def _readout(model: str, task: MQARTask, softmax_scale: float, ssm_decay: float) -> torch.Tensor:
+def _readout(model: str, task: KVTask, softmax_scale: float, ssm_decay: float) -> torch.Tensor:
     if model == "softmax":
         return softmax_readout(task, scale=softmax_scale)
     if model == "linear":
@@ -410,18 +292,12 @@ def _readout(model: str, task: MQARTask, softmax_scale: float, ssm_decay: float)
     raise ValueError(f"model must be one of {MODELS}, got {model!r}")
 
 
-def trial_seed(seed: int, num_pairs: int, trial: int) -> int:
-    """The seed of trial ``trial`` at ``num_pairs`` pairs: a stable hash of the three (63 bits)."""
-    text = f"{_int('seed', seed)}:{_int('num_pairs', num_pairs)}:{_int('trial', trial)}"
-    return int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "little") >> 1
-
-
 def _pair_counts(pair_counts: object) -> list[int]:
     if isinstance(pair_counts, (str, bytes)) or not isinstance(pair_counts, Sequence):
         raise TypeError(f"pair_counts must be a sequence of positive integers, got {type(pair_counts).__name__}")
     if len(pair_counts) == 0:
         raise ValueError("pair_counts must name at least one number of pairs")
-    return [_positive_int("pair_counts", n) for n in pair_counts]
+    return [positive_int("pair_counts", n) for n in pair_counts]
 
 
 def recall_accuracy(model: str, num_pairs: int, *, dim: int = 32, value_dim: int | None = None, trials: int = 4,
@@ -453,7 +329,6 @@ def recall_accuracy(model: str, num_pairs: int, *, dim: int = 32, value_dim: int
     return rows[0][f"{model}_accuracy"]
 
 
-# --8<-- [start:recall-table]
 def recall_table(pair_counts: Sequence[int], *, dim: int = 32, value_dim: int | None = None, trials: int = 4,
                  seed: int = 0, key_kind: str = "gaussian", softmax_scale: float = 100.0,
                  ssm_decay: float = 0.99, models: Sequence[str] = MODELS) -> list[dict]:
@@ -481,9 +356,9 @@ def recall_table(pair_counts: Sequence[int], *, dim: int = 32, value_dim: int | 
         ``m_state`` (numbers kept, from :func:`state_elements`).
     """
     counts = _pair_counts(pair_counts)
-    d = _positive_int("dim", dim)
-    dv = d if value_dim is None else _positive_int("value_dim", value_dim)
-    n_trials = _positive_int("trials", trials)
+    d = positive_int("dim", dim)
+    dv = d if value_dim is None else positive_int("value_dim", value_dim)
+    n_trials = positive_int("trials", trials)
     if isinstance(models, str) or not models or any(m not in MODELS for m in models):
         raise ValueError(f"models must be a non-empty sequence of names from {MODELS}, got {models!r}")
     _decay(ssm_decay, "ssm_decay")
@@ -500,7 +375,6 @@ def recall_table(pair_counts: Sequence[int], *, dim: int = 32, value_dim: int | 
             row[f"{m}_state"] = state_elements(m, N, dim=d, value_dim=dv)
         rows.append(row)
     return rows
-# --8<-- [end:recall-table]
 
 
 def recall_figure(pair_counts: Sequence[int] = (4, 8, 16, 32, 64, 128, 256, 512), *, dim: int = 32,
