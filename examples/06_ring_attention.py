@@ -49,7 +49,7 @@ full = attention_ref(q, k, v)[:, :, mine]
 for s in range(W):
     src = (rank - s) % W
     blk = slice(src * T_LOCAL, (src + 1) * T_LOCAL)
-    out, lse = merge_partials(out, lse, *block_attention(q[:, :, mine], k[:, :, blk], v[:, :, blk], scale=scale))
+    out, lse = merge_partials(out, lse, *block_attention(q[:, :, mine], k[:, :, blk], v[:, :, blk], scale=scale, return_lse=True))
     seen.append(src)
     idx = torch.cat([torch.arange(b * T_LOCAL, (b + 1) * T_LOCAL) for b in seen])
     partial_ref = attention_ref(q[:, :, mine], k[:, :, idx], v[:, :, idx])
@@ -65,7 +65,7 @@ assert err_full < 1e-12
 
 # %%
 for causal in (False, True):
-    err = (ring_attention_simulated(q, k, v, W, causal) - attention_ref(q, k, v, causal=causal)).abs().max().item()
+    err = (ring_attention_simulated(q, k, v, world_size=W, causal=causal) - attention_ref(q, k, v, causal=causal)).abs().max().item()
     print(f"simulated ring, W = {W}, causal = {causal}: max error {err:.1e}")
     assert err < 1e-12
 print("causal blocks per rank:", causal_blocks_per_rank(W))

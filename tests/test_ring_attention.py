@@ -38,7 +38,7 @@ def qkv(B, H, H_kv, T, D, Dv, *, seed, dtype=torch.float64):
        Dv=st.sampled_from([3, 8]), causal=st.booleans(), seed=st.integers(0, 2**16))
 def test_simulated_matches_reference(world, T_local, B, H_kv, group, D, Dv, causal, seed):
     q, k, v = qkv(B, H_kv * group, H_kv, world * T_local, D, Dv, seed=seed)
-    got = ring_attention_simulated(q, k, v, world, causal)
+    got = ring_attention_simulated(q, k, v, world_size=world, causal=causal)
     assert got.shape == (B, H_kv * group, world * T_local, Dv) and got.dtype == torch.float64
     torch.testing.assert_close(got, attention_ref(q, k, v, causal=causal), rtol=1e-10, atol=1e-10)
 
@@ -46,7 +46,7 @@ def test_simulated_matches_reference(world, T_local, B, H_kv, group, D, Dv, caus
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 def test_simulated_float32(causal):
     q, k, v = qkv(2, 4, 2, 63, 40, 40, seed=3)
-    got = ring_attention_simulated(q.float(), k.float(), v.float(), 3, causal, scale=0.3)
+    got = ring_attention_simulated(q.float(), k.float(), v.float(), world_size=3, causal=causal, scale=0.3)
     assert got.dtype == torch.float32
     torch.testing.assert_close(got.double(), attention_ref(q, k, v, causal=causal, scale=0.3),
                                rtol=1e-5, atol=2e-6)
@@ -66,14 +66,25 @@ def test_merge_of_blocks_in_any_order_is_full_attention(cuts, T, seed, reverse):
     lse = torch.full((1, 2, T), float("-inf"), dtype=torch.float64)
     blocks = list(zip(k.split(cuts, dim=2), v.split(cuts, dim=2)))
     for kb, vb in (reversed(blocks) if reverse else blocks):
-        out, lse = merge_partials(out, lse, *block_attention(q, kb, vb, scale=0.5))
+        out, lse = merge_partials(out, lse, *block_attention(q, kb, vb, scale=0.5, return_lse=True))
     torch.testing.assert_close(out, attention_ref(q, k, v, scale=0.5), rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(lse, torch.logsumexp(q @ k.transpose(-2, -1) * 0.5, -1), rtol=1e-12, atol=1e-12)
 
 
+def test_return_lse_gives_the_rows_log_sum_exp():
+    q, k, v = qkv(1, 4, 2, 12, 8, 5, seed=2)
+    out, lse = ring_attention_simulated(q, k, v, world_size=3, causal=True, return_lse=True)
+    want_out, want_lse = attention_ref(q, k, v, causal=True, return_lse=True)
+    torch.testing.assert_close(out, want_out, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(lse, want_lse, rtol=1e-10, atol=1e-12)
+    plain = block_attention(q, k, v)
+    assert isinstance(plain, torch.Tensor)
+    torch.testing.assert_close(plain, attention_ref(q, k, v), rtol=1e-10, atol=1e-12)
+
+
 def test_rows_that_see_nothing_give_zeros():
     q, k, v = qkv(1, 1, 1, 4, 8, 8, seed=1)
-    out, lse = block_attention(q, k, v, scale=1.0, q_offset=0, k_offset=10, causal=True)  # all keys later
+    out, lse = block_attention(q, k, v, scale=1.0, q_offset=0, k_offset=10, causal=True, return_lse=True)  # all keys later
     assert torch.equal(out, torch.zeros_like(out)) and torch.isneginf(lse).all()
     merged, lse2 = merge_partials(out, lse, out, lse)
     assert torch.equal(merged, torch.zeros_like(merged)) and torch.isneginf(lse2).all()
@@ -82,16 +93,20 @@ def test_rows_that_see_nothing_give_zeros():
 def test_simulated_bad_input():
     q, k, v = qkv(1, 2, 1, 6, 8, 8, seed=0)
     cases = [
-        (lambda: ring_attention_simulated(q, k, v, 4), ValueError, "world_size"),
-        (lambda: ring_attention_simulated(q, k, v, 0), ValueError, "world_size"),
-        (lambda: ring_attention_simulated(q, k, v, 2.0), TypeError, "world_size"),
-        (lambda: ring_attention_simulated(q, k[:, :, :3], v[:, :, :3], 2), ValueError, "k must cover"),
-        (lambda: ring_attention_simulated(q[:, :, :0], k[:, :, :0], v[:, :, :0], 1), ValueError, "T_local"),
-        (lambda: ring_attention_simulated(q[0], k, v, 2), ValueError, "q must have 4 dims"),
-        (lambda: ring_attention_simulated(q.long(), k, v, 2), TypeError, "q must be a floating"),
-        (lambda: ring_attention_simulated(q, k, v, 2, scale=float("inf")), ValueError, "scale"),
+        (lambda: ring_attention_simulated(q, k, v, world_size=4), ValueError, "world_size"),
+        (lambda: ring_attention_simulated(q, k, v, world_size=0), ValueError, "world_size"),
+        (lambda: ring_attention_simulated(q, k, v, world_size=2.0), TypeError, "world_size"),
+        (lambda: ring_attention_simulated(q, k[:, :, :3], v[:, :, :3], world_size=2), ValueError, "k must cover"),
+        (lambda: ring_attention_simulated(q[:, :, :0], k[:, :, :0], v[:, :, :0], world_size=1), ValueError, "T_local"),
+        (lambda: ring_attention_simulated(q[0], k, v, world_size=2), ValueError, "q must have 4 dims"),
+        (lambda: ring_attention_simulated(q.long(), k, v, world_size=2), TypeError, "q must be a floating"),
+        (lambda: ring_attention_simulated(q, k, v, world_size=2, scale=float("inf")), ValueError, "scale"),
         (lambda: ring_attention_simulated(q[:, :1].expand(1, 3, 6, 8), qkv(1, 2, 2, 6, 8, 8, seed=1)[1],
-                                          qkv(1, 2, 2, 6, 8, 8, seed=1)[2], 2), ValueError, "H_kv"),
+                                          qkv(1, 2, 2, 6, 8, 8, seed=1)[2], world_size=2), ValueError, "H_kv"),
+        (lambda: ring_attention_simulated(q, k, v, world_size=2, causal=1), TypeError, "causal"),
+        (lambda: ring_attention_simulated(q, k, v, world_size=2, scale="0.5"), TypeError, "scale"),
+        (lambda: block_attention(q, k, v, q_offset=-1), ValueError, "q_offset"),
+        (lambda: block_attention(q, k, v, return_lse=None), TypeError, "return_lse"),
     ]
     for call, exc, name in cases:
         with pytest.raises(exc, match=name):

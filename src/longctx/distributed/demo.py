@@ -21,29 +21,25 @@ from datetime import timedelta
 
 import torch
 
-from longctx import costs
+from longctx import checks, costs
 
 __all__ = ["causal_blocks_per_rank", "ring_memory_table", "ring_schedule", "ring_schedule_table", "run_demo"]
 
 
-def _int(name: str, value: object, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-    if value < low:
-        raise ValueError(f"{name} must be >= {low}, got {value}")
-    return value
-
-
 # --8<-- [start:ring-schedule]
-def ring_schedule(world_size: int) -> list[list[int]]:
-    """``schedule[s][r]``: the rank whose K/V block rank r holds at step s, ``(r - s) mod W``.
+def ring_blocks(W: int) -> list[list[int]]:
+    """``blocks[s][r]``: the rank whose K/V block rank r holds at step s, ``(r - s) mod W``.
 
     Each step every rank sends its block to rank r + 1 and receives from rank r - 1, so after
     W steps every rank has held every block exactly once.
     """
-    W = _int("world_size", world_size, 1)
     return [[(r - s) % W for r in range(W)] for s in range(W)]
 # --8<-- [end:ring-schedule]
+
+
+def ring_schedule(world_size: int) -> list[list[int]]:
+    """``schedule[s][r]``: the rank whose K/V block rank r holds at step s, ``(r - s) mod W``."""
+    return ring_blocks(checks.positive_int("world_size", world_size))
 
 
 def ring_schedule_table(world_size: int = 4) -> list[dict]:
@@ -58,7 +54,7 @@ def causal_blocks_per_rank(world_size: int) -> list[int]:
     Rank r skips the blocks of ranks after it (all their keys are later than all its queries),
     so the last rank works W times as long as the first while the others wait for it.
     """
-    W = _int("world_size", world_size, 1)
+    W = checks.positive_int("world_size", world_size)
     return [sum(1 for s in range(W) if (r - s) % W <= r) for r in range(W)]
 
 
@@ -76,11 +72,11 @@ def ring_memory_table(seq_len: int = 1_048_576, world_sizes: tuple[int, ...] = (
     ``in_flight_bytes`` (the next K/V block), ``total_bytes``, ``causal_imbalance`` (work of
     the busiest rank over the mean work, contiguous shards, counted in blocks).
     """
-    n = _int("seq_len", seq_len, 1)
+    n = checks.positive_int("seq_len", seq_len)
     b = costs.bytes_per_element(bytes_per_element)
     rows = []
     for W in world_sizes:
-        W = _int("world_size", W, 1)
+        W = checks.positive_int("world_size", W)
         if n % W:
             raise ValueError(f"seq_len={n} must be a multiple of every world size, got {W}")
         t = n // W  # tokens per device
@@ -95,15 +91,17 @@ def ring_memory_table(seq_len: int = 1_048_576, world_sizes: tuple[int, ...] = (
 
 # ----------------------------------------------------------------------------- processes
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 # --8<-- [start:demo-worker]
-def _demo_worker(rank: int, world: int, port: int, out_dir: str, seq_len: int, heads: int,
-                 kv_heads: int, head_dim: int, causal: bool, seed: int) -> None:
+import json
+import os
+import time
+from datetime import timedelta
+
+import torch
+
+
+def demo_worker(rank: int, world: int, port: int, out_dir: str, seq_len: int, heads: int,
+                kv_heads: int, head_dim: int, causal: bool, seed: int) -> None:
     """One rank: make the same random sequence as every rank, keep its shard, run the ring."""
     import torch.distributed as dist
 
@@ -137,6 +135,31 @@ def _demo_worker(rank: int, world: int, port: int, out_dir: str, seq_len: int, h
 
 
 # --8<-- [start:run-demo]
+import json
+import os
+import socket
+import tempfile
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def spawn_ring(W: int, T: int, H: int, H_kv: int, D: int, causal: bool, seed: int) -> dict:
+    """Start W processes running :func:`demo_worker` and return rank 0's result."""
+    import torch.multiprocessing as mp
+
+    with tempfile.TemporaryDirectory() as out_dir:
+        mp.start_processes(demo_worker, args=(W, free_port(), out_dir, T, H, H_kv, D, causal, seed),
+                           nprocs=W, join=True, start_method="spawn")
+        with open(os.path.join(out_dir, "result.json")) as f:
+            return json.load(f)
+# --8<-- [end:run-demo]
+
+
 def run_demo(world_size: int = 3, seq_len: int = 96, *, heads: int = 4, kv_heads: int = 2,
              head_dim: int = 16, causal: bool = True, seed: int = 0) -> dict:
     """Run Ring Attention in ``world_size`` CPU processes (gloo) and compare with full attention.
@@ -154,18 +177,12 @@ def run_demo(world_size: int = 3, seq_len: int = 96, *, heads: int = 4, kv_heads
         ``{"max_abs_error", "rank0_seconds", "shard_shape", "world_size", "seq_len"}``: the
         largest entry of ``|ring - attention_ref|`` over the gathered output.
     """
-    import torch.multiprocessing as mp
-
-    W, T = _int("world_size", world_size, 1), _int("seq_len", seq_len, 1)
-    H, H_kv, D = _int("heads", heads, 1), _int("kv_heads", kv_heads, 1), _int("head_dim", head_dim, 1)
+    W, T = checks.positive_int("world_size", world_size), checks.positive_int("seq_len", seq_len)
+    H, H_kv = checks.positive_int("heads", heads), checks.positive_int("kv_heads", kv_heads)
+    D = checks.positive_int("head_dim", head_dim)
     if T % W:
-        raise ValueError(f"seq_len={T} must be a multiple of world_size={W}")
+        raise ValueError(f"seq_len must be a multiple of world_size={W}, got {T}")
     if H % H_kv:
-        raise ValueError(f"heads={H} must be a multiple of kv_heads={H_kv}")
-    with tempfile.TemporaryDirectory() as out_dir:
-        mp.start_processes(_demo_worker, args=(W, _free_port(), out_dir, T, H, H_kv, D, bool(causal), seed),
-                           nprocs=W, join=True, start_method="spawn")
-        with open(os.path.join(out_dir, "result.json")) as f:
-            result = json.load(f)
+        raise ValueError(f"heads must be a multiple of kv_heads={H_kv}, got {H}")
+    result = spawn_ring(W, T, H, H_kv, D, checks.flag("causal", causal), checks.nonneg_int("seed", seed))
     return {**result, "world_size": W, "seq_len": T}
-# --8<-- [end:run-demo]

@@ -26,44 +26,69 @@ import math
 import torch
 import torch.distributed as dist
 
-from longctx.attention.reference import _check_qkv
+from longctx import checks
+from longctx.attention.reference import position_keep
 
 __all__ = ["block_attention", "merge_partials", "ring_attention", "ring_attention_simulated"]
 
 
 # --8<-- [start:block-attention]
-def block_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scale: float,
-                    q_offset: int = 0, k_offset: int = 0,
-                    causal: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
-    """Attention of one query block on one key/value block, and its log-sum-exp.
+import torch
 
-    Args:
-        q: ``[B, H, Tq, D]``; k: ``[B, H_kv, Tk, D]``; v: ``[B, H_kv, Tk, Dv]``.
-        scale: multiplies the scores.
-        q_offset: global position of the first query of the block.
-        k_offset: global position of the first key of the block.
-        causal: hide keys whose global position is after the query's.
 
-    Returns:
-        ``out [B, H, Tq, Dv]`` (normalised over this block only) and ``lse [B, H, Tq]``,
-        both in float32 or wider; a query that sees no key here gets zeros and ``-inf``.
+def block_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, q_offset: int = 0,
+                 k_offset: int = 0, causal: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    """Attention of one query block on one key/value block: ``(out, lse)``.
+
+    ``q [B, H, Tq, D]``, ``k [B, H_kv, Tk, D]``, ``v [B, H_kv, Tk, Dv]``; the blocks start at
+    global positions ``q_offset`` and ``k_offset``. ``out [B, H, Tq, Dv]`` is normalised over
+    this block only and ``lse [B, H, Tq]`` is the log of its softmax denominator (``-inf`` and
+    zeros for a query that sees no key here), both in float32 or wider.
     """
     work = torch.promote_types(q.dtype, torch.float32)
     group = q.shape[1] // k.shape[1]
     k = k.to(work).repeat_interleave(group, dim=1)  # [B, H, Tk, D]
     v = v.to(work).repeat_interleave(group, dim=1)  # [B, H, Tk, Dv]
     s = q.to(work) @ k.transpose(-2, -1) * scale  # [B, H, Tq, Tk]
-    if causal:
-        q_pos = torch.arange(q.shape[2], device=q.device)[:, None] + q_offset  # [Tq, 1]
-        k_pos = torch.arange(k.shape[2], device=q.device)[None, :] + k_offset  # [1, Tk]
-        s = s.masked_fill(k_pos > q_pos, float("-inf"))
+    if causal:  # global positions: a key after the query is hidden
+        q_pos = torch.arange(q.shape[2], device=q.device) + q_offset  # [Tq]
+        k_pos = torch.arange(k.shape[2], device=q.device) + k_offset  # [Tk]
+        s = s.masked_fill(~position_keep(q_pos, k_pos, (-1, 0)), float("-inf"))
     lse = torch.logsumexp(s, dim=-1)  # [B, H, Tq]; -inf for a row with no visible key
     p = torch.exp(s - torch.where(torch.isfinite(lse), lse, 0.0)[..., None])  # [B, H, Tq, Tk]
     return p @ v, lse
 # --8<-- [end:block-attention]
 
 
+def block_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
+                    scale: float | None = None, q_offset: int = 0, k_offset: int = 0,
+                    return_lse: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Attention of one query block on one key/value block, the building block of Ring Attention.
+
+    Args:
+        q: ``[B, H, Tq, D]``; k: ``[B, H_kv, Tk, D]``; v: ``[B, H_kv, Tk, Dv]``.
+        causal: hide keys whose global position is after the query's.
+        scale: multiplies the scores, a positive finite number; defaults to ``1 / sqrt(D)``.
+        q_offset: global position of the first query of the block.
+        k_offset: global position of the first key of the block.
+        return_lse: also return the block's log-sum-exp, which :func:`merge_partials` needs.
+
+    Returns:
+        ``out [B, H, Tq, Dv]`` (normalised over this block only), in float32 or wider; with
+        ``return_lse=True``, ``(out, lse)`` with ``lse [B, H, Tq]``. A query that sees no key
+        here gets zeros and ``lse = -inf``.
+    """
+    checks.qkv(q, k, v)
+    out, lse = block_attend(q, k, v, checks.attention_scale(scale, q.shape[3]),
+                            checks.nonneg_int("q_offset", q_offset), checks.nonneg_int("k_offset", k_offset),
+                            checks.flag("causal", causal))
+    return (out, lse) if checks.flag("return_lse", return_lse) else out
+
+
 # --8<-- [start:lse-merge]
+import torch
+
+
 def merge_partials(out_a: torch.Tensor, lse_a: torch.Tensor, out_b: torch.Tensor,
                    lse_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Merge two partial attentions over disjoint key sets into one.
@@ -81,28 +106,28 @@ def merge_partials(out_a: torch.Tensor, lse_a: torch.Tensor, out_b: torch.Tensor
 
 
 def _check_shard(q: object, k: object, v: object, scale: object) -> float:
-    _check_qkv(q, k, v)
+    checks.qkv(q, k, v)
     if q.shape[2] == 0:
         raise ValueError("q must hold at least one position per shard, got T_local=0")
     if k.shape[2] != q.shape[2]:
         raise ValueError(f"k must cover the same positions as q (T_local={q.shape[2]}), got {k.shape[2]}")
-    scale = 1.0 / math.sqrt(q.shape[3]) if scale is None else scale
-    if isinstance(scale, bool) or not isinstance(scale, (int, float)) or not math.isfinite(scale):
-        raise ValueError(f"scale must be a finite number or None, got {scale!r}")
-    return float(scale)
+    return checks.attention_scale(scale, q.shape[3])
 
 
 # --8<-- [start:ring-step]
-def _ring_step(out, lse, q, k_blk, v_blk, *, rank, src, T_local, causal, scale):
+import torch
+
+
+def ring_step(out, lse, q, k_blk, v_blk, rank: int, src: int, T_local: int, causal: bool, scale: float):
     """Fold the key/value block that started on rank ``src`` into rank ``rank``'s output."""
     if causal and src > rank:
         return out, lse  # every key of that block comes after every local query
-    out_b, lse_b = block_attention(q, k_blk, v_blk, scale=scale, causal=causal,
-                                   q_offset=rank * T_local, k_offset=src * T_local)
+    out_b, lse_b = block_attend(q, k_blk, v_blk, scale, rank * T_local, src * T_local, causal)
     return merge_partials(out, lse, out_b, lse_b)
 
 
-def _empty_partial(q: torch.Tensor, v: torch.Tensor):
+def empty_partial(q: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The output and lse of a rank that has seen no key yet: zeros and ``-inf``."""
     B, H, T_local, _ = q.shape
     work = torch.promote_types(q.dtype, torch.float32)
     out = torch.zeros(B, H, T_local, v.shape[3], dtype=work, device=q.device)  # [B, H, T_local, Dv]
@@ -112,43 +137,54 @@ def _empty_partial(q: torch.Tensor, v: torch.Tensor):
 
 
 # --8<-- [start:ring-simulated]
-def ring_attention_simulated(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, world_size: int,
-                             causal: bool = False, scale: float | None = None) -> torch.Tensor:
+import torch
+
+
+def simulate_ring(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, world_size: int, causal: bool,
+                  scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Ring Attention on one process: the W ranks and their W steps, one after another: ``(out, lse)``."""
+    T_local = q.shape[2] // world_size
+    q_shards = q.split(T_local, dim=2)  # W x [B, H, T_local, D]
+    k_shards = k.split(T_local, dim=2)  # W x [B, H_kv, T_local, D]
+    v_shards = v.split(T_local, dim=2)  # W x [B, H_kv, T_local, Dv]
+    outs, lses = [], []
+    for rank in range(world_size):
+        out, lse = empty_partial(q_shards[rank], v)
+        for step in range(world_size):
+            src = (rank - step) % world_size  # after `step` hops rank r holds the block of r - step
+            out, lse = ring_step(out, lse, q_shards[rank], k_shards[src], v_shards[src], rank, src,
+                                 T_local, causal, scale)
+        outs.append(out)
+        lses.append(lse)
+    return torch.cat(outs, dim=2).to(q.dtype), torch.cat(lses, dim=2)  # [B, H, T, Dv], [B, H, T]
+# --8<-- [end:ring-simulated]
+
+
+def ring_attention_simulated(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, world_size: int,
+                             causal: bool = False, scale: float | None = None,
+                             return_lse: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Ring Attention on one process: the W ranks and their W steps, run one after another.
 
     Args:
         q: ``[B, H, T, D]``, the full sequence; T must be a multiple of ``world_size``.
         k: ``[B, H_kv, T, D]``; v: ``[B, H_kv, T, Dv]``.
         world_size: W >= 1, the number of simulated ranks.
-        causal: each query sees keys at its own position or before.
-        scale: defaults to ``1 / sqrt(D)``.
+        causal: each query sees keys at its own position or before (``T == S``, so this is
+            ``scaled_dot_product_attention(is_causal=True)``).
+        scale: a positive finite number; defaults to ``1 / sqrt(D)``.
+        return_lse: also return the log-sum-exp of each row.
 
     Returns:
-        ``[B, H, T, Dv]`` in q's dtype, equal to ``attention_ref(q, k, v, causal=causal)``.
+        ``[B, H, T, Dv]`` in q's dtype, equal to ``attention_ref(q, k, v, causal=causal)``;
+        with ``return_lse=True``, ``(out, lse)``, ``lse [B, H, T]``.
     """
     scale = _check_shard(q, k, v, scale)
-    if isinstance(world_size, bool) or not isinstance(world_size, int):
-        raise TypeError(f"world_size must be an int, got {type(world_size).__name__}")
-    if world_size < 1:
-        raise ValueError(f"world_size must be >= 1, got {world_size}")
+    world_size = checks.positive_int("world_size", world_size)
     T = q.shape[2]
     if T % world_size:
-        raise ValueError(f"sequence length T={T} must be a multiple of world_size={world_size} "
-                         "(equal shards)")
-    T_local = T // world_size
-    q_shards = q.split(T_local, dim=2)  # W x [B, H, T_local, D]
-    k_shards = k.split(T_local, dim=2)  # W x [B, H_kv, T_local, D]
-    v_shards = v.split(T_local, dim=2)  # W x [B, H_kv, T_local, Dv]
-    outs = []
-    for rank in range(world_size):
-        out, lse = _empty_partial(q_shards[rank], v)
-        for step in range(world_size):
-            src = (rank - step) % world_size  # after `step` hops rank r holds the block of r - step
-            out, lse = _ring_step(out, lse, q_shards[rank], k_shards[src], v_shards[src], rank=rank,
-                                  src=src, T_local=T_local, causal=causal, scale=scale)
-        outs.append(out)
-    return torch.cat(outs, dim=2).to(q.dtype)  # [B, H, T, Dv]
-# --8<-- [end:ring-simulated]
+        raise ValueError(f"world_size must divide the sequence length T={T} (equal shards), got {world_size}")
+    out, lse = simulate_ring(q, k, v, world_size, checks.flag("causal", causal), scale)
+    return (out, lse) if checks.flag("return_lse", return_lse) else out
 
 
 _DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -185,38 +221,18 @@ def _check_everywhere(q, k, v, scale, group) -> float:
     return scale
 
 
-def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
-                   scale: float | None = None, group: dist.ProcessGroup | None = None) -> torch.Tensor:
-    """Exact attention over a sequence sharded across the ranks of a process group.
+# --8<-- [start:ring-attention]
+import torch
+import torch.distributed as dist
 
-    Args:
-        q: ``[B, H, T_local, D]``, this rank's queries: positions
-            ``[rank * T_local, (rank + 1) * T_local)``.
-        k: ``[B, H_kv, T_local, D]``, this rank's keys (same positions).
-        v: ``[B, H_kv, T_local, Dv]``.
-        causal: each query sees keys at its own global position or before.
-        scale: defaults to ``1 / sqrt(D)``.
-        group: the process group (default: the world). Any backend with point-to-point
-            sends (gloo on CPU, NCCL on GPUs).
 
-    Returns:
-        ``[B, H, T_local, Dv]`` in q's dtype: this rank's rows of the full attention output.
-
-    Raises:
-        RuntimeError: torch.distributed is not initialised.
-        ValueError, TypeError: bad input on any rank, or shards that differ in shape or
-            dtype across ranks; raised on every rank, so none is left waiting.
-    """
-    # --8<-- [start:ring-attention]
-    if not (dist.is_available() and dist.is_initialized()):
-        raise RuntimeError("ring_attention needs torch.distributed initialised (dist.init_process_group)")
-    scale = _check_everywhere(q, k, v, scale, group)
+def ring_loop(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float,
+              group=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """This rank's ``(out, lse)``: W steps, each passing the key/value block on while computing with it."""
     rank, world = dist.get_rank(group), dist.get_world_size(group)
     to_global = (lambda r: r) if group is None else (lambda r: dist.get_global_rank(group, r))
     send_to, recv_from = to_global((rank + 1) % world), to_global((rank - 1) % world)
-    T_local = q.shape[2]
-
-    out, lse = _empty_partial(q, v)
+    out, lse = empty_partial(q, v)
     k_blk, v_blk = k.contiguous(), v.contiguous()
     for step in range(world):
         src = (rank - step) % world  # the rank this block started on
@@ -228,11 +244,43 @@ def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal:
                 dist.P2POp(dist.irecv, k_next, recv_from, group),
                 dist.P2POp(dist.irecv, v_next, recv_from, group),
             ])
-        out, lse = _ring_step(out, lse, q, k_blk, v_blk, rank=rank, src=src, T_local=T_local,
-                              causal=causal, scale=scale)
+        out, lse = ring_step(out, lse, q, k_blk, v_blk, rank, src, q.shape[2], causal, scale)
         if step < world - 1:
             for request in requests:
                 request.wait()
             k_blk, v_blk = k_next, v_next
-    return out.to(q.dtype)
-    # --8<-- [end:ring-attention]
+    return out.to(q.dtype), lse
+# --8<-- [end:ring-attention]
+
+
+def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
+                   scale: float | None = None, group: dist.ProcessGroup | None = None,
+                   return_lse: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+    """Exact attention over a sequence sharded across the ranks of a process group.
+
+    Args:
+        q: ``[B, H, T_local, D]``, this rank's queries: positions
+            ``[rank * T_local, (rank + 1) * T_local)``.
+        k: ``[B, H_kv, T_local, D]``, this rank's keys (same positions).
+        v: ``[B, H_kv, T_local, Dv]``.
+        causal: each query sees keys at its own global position or before.
+        scale: a positive finite number; defaults to ``1 / sqrt(D)``.
+        group: the process group (default: the world). Any backend with point-to-point
+            sends (gloo on CPU, NCCL on GPUs).
+        return_lse: also return the log-sum-exp of this rank's rows.
+
+    Returns:
+        ``[B, H, T_local, Dv]`` in q's dtype: this rank's rows of the full attention output;
+        with ``return_lse=True``, ``(out, lse)``, ``lse [B, H, T_local]``.
+
+    Raises:
+        RuntimeError: torch.distributed is not initialised.
+        ValueError, TypeError: bad input on any rank, or shards that differ in shape or
+            dtype across ranks; raised on every rank, so none is left waiting.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        raise RuntimeError("ring_attention needs torch.distributed initialised (dist.init_process_group)")
+    causal, return_lse = checks.flag("causal", causal), checks.flag("return_lse", return_lse)
+    scale = _check_everywhere(q, k, v, scale, group)
+    out, lse = ring_loop(q, k, v, causal, scale, group)
+    return (out, lse) if return_lse else out
