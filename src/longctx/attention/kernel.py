@@ -11,18 +11,21 @@ of roughly five times that.
 from __future__ import annotations
 
 import torch
+import triton.language as tl
 
-from longctx._triton import check_device, triton
+from longctx._triton import KernelConfig, check_device, interpreting, triton
 
-import triton.language as tl  # noqa: E402  (after longctx._triton chose where kernels run)
-
-__all__ = ["softmax"]
+__all__ = ["CONFIGS", "MAX_COLS", "softmax", "softmax_config"]
 
 #: Widest row one program holds in registers (a power of two).
 MAX_COLS = 16384
 
 
 # --8<-- [start:softmax-kernel]
+import triton
+import triton.language as tl
+
+
 @triton.jit
 def _softmax_kernel(p_x, p_y, stride_x, stride_y, n_cols, BLOCK: tl.constexpr):
     pid_row = tl.program_id(0)  # one program per row
@@ -41,7 +44,35 @@ def _softmax_kernel(p_x, p_y, stride_x, stride_y, n_cols, BLOCK: tl.constexpr):
 # --8<-- [end:softmax-kernel]
 
 
+def softmax_config(n_cols: int, dtype: torch.dtype, gpu: bool | None = None) -> KernelConfig:
+    """``BLOCK``, the row padded to a power of two (at least 128 on a GPU), and warps enough to
+    keep a row at most 32 floats a thread (4 warps up to 4096 columns, 8, then 16)."""
+    gpu = not interpreting() if gpu is None else gpu
+    block = max(128 if gpu else 1, triton.next_power_of_2(n_cols))
+    return KernelConfig.make("_softmax_kernel", dtype, min(16, max(4, block // 1024)), 1, BLOCK=block)
+
+
+#: Every configuration the launcher can choose on a GPU: the compile gate's list.
+CONFIGS = tuple(softmax_config(1 << p, dt, gpu=True) for dt in (torch.float16, torch.bfloat16, torch.float32)
+                for p in range(7, 15))
+KERNELS = {"_softmax_kernel": _softmax_kernel}
+
+
 # --8<-- [start:softmax-launch]
+import torch
+import triton
+
+
+def softmax_rows(x2: torch.Tensor, block: int, num_warps: int = 4) -> torch.Tensor:
+    """Softmax of each row of ``x2 [R, C]`` (last dim at stride 1): one program per row, ``block >= C``."""
+    y2 = torch.empty_like(x2)
+    if x2.shape[0] > 0:
+        _softmax_kernel[(x2.shape[0],)](x2, y2, x2.stride(0), y2.stride(0), x2.shape[1], BLOCK=block,
+                                        num_warps=num_warps)
+    return y2
+# --8<-- [end:softmax-launch]
+
+
 def softmax(x: torch.Tensor) -> torch.Tensor:
     """Softmax over the last dim with the fused Triton kernel.
 
@@ -57,18 +88,16 @@ def softmax(x: torch.Tensor) -> torch.Tensor:
     if x.dtype not in (torch.float32, torch.float16, torch.bfloat16):
         raise TypeError(f"x must be float32, float16 or bfloat16, got {x.dtype}")
     if x.dim() == 0 or x.shape[-1] == 0:
-        raise ValueError(f"x needs a non-empty last dim, got shape {tuple(x.shape)}")
+        raise ValueError(f"x must have a non-empty last dim, got shape {tuple(x.shape)}")
     if x.shape[-1] > MAX_COLS:
-        raise ValueError(f"x's rows hold {x.shape[-1]} elements; this kernel takes at most {MAX_COLS}")
+        raise ValueError(f"x's rows must hold at most {MAX_COLS} elements for this kernel, got {x.shape[-1]}")
     check_device("x", x)
-
     x2 = x.reshape(-1, x.shape[-1])  # [R, C]
-    if x2.stride(-1) != 1:
-        x2 = x2.contiguous()
-    y2 = torch.empty_like(x2)
-    if x2.shape[0] > 0:
-        grid = (x2.shape[0],)
-        _softmax_kernel[grid](x2, y2, x2.stride(0), y2.stride(0), x2.shape[1],
-                              BLOCK=triton.next_power_of_2(x2.shape[1]))
-    return y2.reshape(x.shape)
-# --8<-- [end:softmax-launch]
+    x2 = x2 if x2.stride(-1) == 1 else x2.contiguous()
+    cfg = softmax_config(x2.shape[1], x.dtype)
+    cfg.launch()  # recorded for benchmark records
+    # Triton's interpreter casts float32 to bfloat16 by truncation, where a GPU rounds to nearest:
+    # under the interpreter a bf16 row is computed from, and written to, float32 and PyTorch rounds it.
+    if x.dtype == torch.bfloat16 and interpreting():
+        return softmax_rows(x2.float(), cfg.const("BLOCK")).to(x.dtype).reshape(x.shape)
+    return softmax_rows(x2, cfg.const("BLOCK"), cfg.num_warps).reshape(x.shape)
