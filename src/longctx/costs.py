@@ -29,6 +29,7 @@ __all__ = [
     "GPU_HBM_BANDWIDTH_BYTES_PER_S",
     "GPU_MEMORY_BYTES",
     "GPU_PEAK_FLOPS_PER_S",
+    "GPU_SMEM_PER_BLOCK_BYTES",
     "GPU_SRAM",
     "STATS_BYTES",
     "arithmetic_intensity_flops_per_byte",
@@ -71,6 +72,7 @@ __all__ = [
     "selective_scan_bytes",
     "sequences_that_fit",
     "sliding_window_flops",
+    "smem_per_block_bytes",
     "sliding_window_pairs",
     "sliding_window_receptive_field",
     "sram_bytes",
@@ -491,6 +493,21 @@ GPU_PEAK_FLOPS_PER_S: dict[str, tuple[float, str]] = {
     "H100 SXM": (989e12, "H100 SXM dense FP16/BF16 peak, the 989 TFLOPs/s that "
                          "FlashAttention-3 (arXiv:2407.08608) measures against"),
 }
+
+
+#: Most shared memory one thread block may use (the opt-in dynamic maximum), by card, with the source.
+#: ``scripts/compile_gate.py`` holds every compiled kernel configuration to these limits.
+GPU_SMEM_PER_BLOCK_BYTES: dict[str, tuple[int, str]] = {
+    "A100": (163 * 1024, "CUDA C++ Programming Guide, technical specifications per compute capability: "
+                         "163 KB maximum shared memory per thread block at compute capability 8.0"),
+    "H100": (227 * 1024, "CUDA C++ Programming Guide, technical specifications per compute capability: "
+                         "227 KB maximum shared memory per thread block at compute capability 9.0"),
+}
+
+
+def smem_per_block_bytes(gpu: str = "H100") -> int:
+    """Most shared memory one thread block may use on ``gpu``, from :data:`GPU_SMEM_PER_BLOCK_BYTES`."""
+    return _lookup(GPU_SMEM_PER_BLOCK_BYTES, "gpu", gpu)[0]
 
 
 def _lookup(table: dict, name: str, key: str):
