@@ -34,8 +34,8 @@ def test_no_role_is_left_in_any_docstring(package):
 
 
 def test_a_short_name_resolves_from_the_docstrings_scope(package):
-    # selective_scan_chunked says "Same as :func:`selective_scan_ref`", a name of its own module
-    doc = package["ssm.selective_scan.selective_scan_chunked"].docstring.value
+    # selective_scan_chunked_ref says "Same as :func:`selective_scan_ref`", a name of its own module
+    doc = package["ssm.selective_scan.selective_scan_chunked_ref"].docstring.value
     assert ('<autoref identifier="longctx.ssm.selective_scan.selective_scan_ref" optional>'
             "<code>selective_scan_ref</code></autoref>") in doc
 

@@ -13,7 +13,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from longctx import costs
-from longctx.linear import linear_attention_chunked
+from longctx.linear import linear_attention_chunked_ref
 from longctx.linear.costs import chunk_pairs, crossover_seq_len, linear_attention_flops, softmax_over_linear_flops
 
 
@@ -88,12 +88,12 @@ def test_chunk_pairs_counts_the_lower_triangles():
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_state_terms_match_torch_flop_counter(causal):
-    """PyTorch counts the matmuls of linear_attention_chunked; take away what the model leaves out."""
+    """PyTorch counts the matmuls of linear_attention_chunked_ref; take away what the model leaves out."""
     B, H, T, D, C = 1, 3, 45, 8, 16  # T not a multiple of C
     g = torch.Generator().manual_seed(11)
     q, k, v = (torch.randn(B, H, T, D, generator=g, dtype=torch.float64) for _ in range(3))
     with FlopCounterMode(display=False) as counter:
-        linear_attention_chunked(q, k, v, causal=causal, chunk_size=C)
+        linear_attention_chunked_ref(q, k, v, causal=causal, chunk_size=C)
     counted = counter.get_total_flops()
     normaliser = 2 * T * D * H  # phi(q) @ z, one column more than the values: left out by the model
     if not causal:

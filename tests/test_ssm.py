@@ -14,7 +14,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from longctx.ssm import (s4d_conv, s4d_discretize, s4d_kernel, s4d_recurrent, segsum, selective_scan_chunked,
+from longctx.ssm import (s4d_conv, s4d_discretize, s4d_kernel, s4d_recurrent, segsum, selective_scan_chunked_ref,
                          selective_scan_ref, ssd_chunked, ssd_quadratic, ssd_recurrent)
 
 F64 = torch.float64
@@ -211,7 +211,7 @@ def test_selective_scan_ref_equals_chunked_float64(seed, Bsz, Dch, N, L, chunk, 
     kw = dict(delta_bias=d["delta_bias"] if with_bias else None, delta_softplus=softplus_on)
     want = naive_selective_scan(*args, **kw)
     ref, ref_state = selective_scan_ref(*args, **kw, return_last_state=True)
-    got, got_state = selective_scan_chunked(*args, **kw, chunk_size=chunk, return_last_state=True)
+    got, got_state = selective_scan_chunked_ref(*args, **kw, chunk_size=chunk, return_final_state=True)
     assert ref.shape == got.shape == (Bsz, Dch, L) and got.dtype == F64 and got_state.shape == (Bsz, Dch, N)
     torch.testing.assert_close(ref, want, **TOL64)
     torch.testing.assert_close(got, want, **TOL64)
@@ -236,7 +236,7 @@ def test_selective_scan_float32(L, chunk):
     want = naive_selective_scan(**d, delta_softplus=True)
     kw = dict(delta_softplus=True)
     d32 = to32(d)
-    for got in (selective_scan_ref(**d32, **kw), selective_scan_chunked(**d32, **kw, chunk_size=chunk)):
+    for got in (selective_scan_ref(**d32, **kw), selective_scan_chunked_ref(**d32, **kw, chunk_size=chunk)):
         assert got.dtype == torch.float32
         torch.testing.assert_close(got.double(), want, **TOL32)
 
@@ -377,7 +377,7 @@ SCAN_BAD = [
 ]
 
 
-@pytest.mark.parametrize("fn", [selective_scan_ref, selective_scan_chunked])
+@pytest.mark.parametrize("fn", [selective_scan_ref, selective_scan_chunked_ref])
 @pytest.mark.parametrize("name, bad, exc", SCAN_BAD)
 def test_selective_scan_bad_input(fn, name, bad, exc):
     d = scan_inputs(0, 2, 3, 4, 5, True)
@@ -390,7 +390,7 @@ def test_selective_scan_bad_input(fn, name, bad, exc):
 def test_chunk_size_must_be_positive_int(chunk, exc):
     d = scan_inputs(0, 1, 2, 3, 5, True)
     with pytest.raises(exc, match="chunk_size"):
-        selective_scan_chunked(**d, chunk_size=chunk)
+        selective_scan_chunked_ref(**d, chunk_size=chunk)
     e = ssd_inputs(0, 1, 5, 2, 2, 1, 3)
     with pytest.raises(exc, match="chunk_size"):
         ssd_chunked(**e, chunk_size=chunk)
@@ -434,7 +434,7 @@ def test_ssd_bad_input(fn, name, bad, exc):
 @pytest.mark.parametrize("fn", [ssd_recurrent, ssd_quadratic, ssd_chunked])
 def test_ssd_heads_must_be_a_multiple_of_groups(fn):
     d = ssd_inputs(0, 2, 5, 4, 3, 3, 3)  # H = 4 heads, G = 3 groups
-    with pytest.raises(ValueError, match=r"H = 4 must be a multiple of B's groups G = 3"):
+    with pytest.raises(ValueError, match=r"B's groups G must divide the number of heads H = 4, got G = 3"):
         fn(**d)
 
 

@@ -25,12 +25,14 @@ from numbers import Integral
 import torch
 import torch.nn.functional as F
 
-from longctx._checks import positive_int as _positive_int
+from longctx import checks
 
 __all__ = [
     "FEATURE_MAPS",
     "FavorFeatures",
     "elu_feature",
+    "favor_features",
+    "gaussian_rows",
     "orthogonal_gaussian",
     "relu_feature",
     "resolve_feature_map",
@@ -38,6 +40,10 @@ __all__ = [
 
 
 # --8<-- [start:elu-feature]
+import torch
+import torch.nn.functional as F
+
+
 def elu_feature(x: torch.Tensor) -> torch.Tensor:
     """``elu(x) + 1``: x + 1 for x > 0, exp(x) otherwise; always > 0.
 
@@ -66,7 +72,7 @@ FEATURE_MAPS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 def _generator(seed: int | None, generator: torch.Generator | None) -> torch.Generator:
     """A CPU generator from exactly one of ``seed`` / ``generator`` (seed 0 when both are None)."""
     if seed is not None and generator is not None:
-        raise ValueError("pass seed or generator, not both")
+        raise ValueError(f"seed must be None when a generator is given, got seed={seed!r}")
     if generator is not None:
         if not isinstance(generator, torch.Generator):
             raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
@@ -78,16 +84,39 @@ def _generator(seed: int | None, generator: torch.Generator | None) -> torch.Gen
 
 
 # --8<-- [start:orthogonal-gaussian]
+import math
+
+import torch
+
+
+def gaussian_rows(m: int, d: int, generator: torch.Generator, orthogonal: bool = True) -> torch.Tensor:
+    """``m`` random rows in ``R^d``, each marginally ``N(0, I_d)``, orthogonal in blocks of ``d``.
+
+    With ``orthogonal=True`` the rows within a block of ``d`` are exactly orthogonal (the Q of a
+    Gaussian matrix's QR, signs fixed so Q is uniformly random), and each row gets the length of
+    an independent Gaussian vector (chi-distributed with d degrees of freedom), so every row
+    still has the law of a Gaussian vector. The last block is cut to fit ``m``. With
+    ``orthogonal=False`` the rows are i.i.d. Gaussian.
+
+    Returns:
+        ``[m, d]`` float64 on the CPU.
+    """
+    if not orthogonal:
+        return torch.randn(m, d, generator=generator, dtype=torch.float64)
+    n_blocks = math.ceil(m / d)
+    g = torch.randn(n_blocks, d, d, generator=generator, dtype=torch.float64)  # [n_blocks, d, d]
+    q, r = torch.linalg.qr(g)  # q [n_blocks, d, d], orthonormal columns in each block
+    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))[:, None, :]  # sign fix: Haar-distributed q
+    w = q.transpose(-2, -1).reshape(n_blocks * d, d)[:m]  # [m, d]: unit rows, orthogonal per block
+    lengths = torch.randn(m, d, generator=generator, dtype=torch.float64).norm(dim=1)  # [m] ~ chi_d
+    return w * lengths[:, None]  # [m, d]
+# --8<-- [end:orthogonal-gaussian]
+
+
 def orthogonal_gaussian(m: int, d: int, *, seed: int | None = None,
                         generator: torch.Generator | None = None,
                         orthogonal: bool = True) -> torch.Tensor:
-    """``m`` random projection rows in ``R^d``, each marginally ``N(0, I_d)``.
-
-    With ``orthogonal=True`` the rows come in blocks of ``d``: within a block they are
-    exactly orthogonal (the Q of a Gaussian matrix's QR, signs fixed so Q is uniformly
-    random), and each row gets the length of an independent Gaussian vector (chi-distributed
-    with d degrees of freedom), so every row still has the law of a Gaussian vector. The last
-    block is cut to fit ``m``. With ``orthogonal=False`` the rows are i.i.d. Gaussian.
+    """``m`` random projection rows in ``R^d``, each marginally ``N(0, I_d)`` (:func:`gaussian_rows`).
 
     Args:
         m: number of rows (random features), ``m >= 1``.
@@ -99,18 +128,32 @@ def orthogonal_gaussian(m: int, d: int, *, seed: int | None = None,
     Returns:
         ``[m, d]`` float64 on the CPU; cast it where it is used.
     """
-    m, d = _positive_int("m", m), _positive_int("d", d)
-    gen = _generator(seed, generator)
-    if not orthogonal:
-        return torch.randn(m, d, generator=gen, dtype=torch.float64)
-    n_blocks = math.ceil(m / d)
-    g = torch.randn(n_blocks, d, d, generator=gen, dtype=torch.float64)  # [n_blocks, d, d]
-    q, r = torch.linalg.qr(g)  # q [n_blocks, d, d], orthonormal columns in each block
-    q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1))[:, None, :]  # sign fix: Haar-distributed q
-    w = q.transpose(-2, -1).reshape(n_blocks * d, d)[:m]  # [m, d]: unit rows, orthogonal per block
-    lengths = torch.randn(m, d, generator=gen, dtype=torch.float64).norm(dim=1)  # [m] ~ chi_d
-    return w * lengths[:, None]  # [m, d]
-# --8<-- [end:orthogonal-gaussian]
+    m, d = checks.positive_int("m", m), checks.positive_int("d", d)
+    return gaussian_rows(m, d, _generator(seed, generator), checks.flag("orthogonal", orthogonal))
+
+
+# --8<-- [start:favor-features]
+import math
+
+import torch
+
+
+def favor_features(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """FAVOR+ positive random features: ``phi(x) = exp(W x - |x|^2 / 2) / sqrt(m)``.
+
+    Args:
+        x: ``[..., D]`` floating tensor.
+        w: ``[m, D]`` projection rows (e.g. :func:`gaussian_rows`).
+
+    Returns:
+        ``[..., m]`` positive features in the dtype of ``x``; ``phi(x) . phi(y)`` estimates
+        ``exp(x . y)`` without bias.
+    """
+    w = w.to(device=x.device, dtype=x.dtype)  # [m, D]
+    proj = x @ w.T  # [..., m]: w_i . x for every row i
+    half_sq = 0.5 * (x * x).sum(dim=-1, keepdim=True)  # [..., 1]: |x|^2 / 2
+    return torch.exp(proj - half_sq) / math.sqrt(w.shape[0])  # [..., m]
+# --8<-- [end:favor-features]
 
 
 class FavorFeatures:
@@ -136,9 +179,9 @@ class FavorFeatures:
 
     def __init__(self, head_dim: int, num_features: int, *, seed: int | None = None,
                  generator: torch.Generator | None = None, orthogonal: bool = True) -> None:
-        self.head_dim = _positive_int("head_dim", head_dim)
-        self.num_features = _positive_int("num_features", num_features)
-        self.orthogonal = bool(orthogonal)
+        self.head_dim = checks.positive_int("head_dim", head_dim)
+        self.num_features = checks.positive_int("num_features", num_features)
+        self.orthogonal = checks.flag("orthogonal", orthogonal)
         self.weights = orthogonal_gaussian(self.num_features, self.head_dim, seed=seed,
                                            generator=generator, orthogonal=self.orthogonal)
 
@@ -146,18 +189,12 @@ class FavorFeatures:
         return (f"FavorFeatures(head_dim={self.head_dim}, num_features={self.num_features}, "
                 f"orthogonal={self.orthogonal})")
 
-    # --8<-- [start:favor-features]
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """``[..., D] -> [..., m]`` positive features, in the dtype of ``x``."""
-        if not isinstance(x, torch.Tensor) or not x.dtype.is_floating_point:
-            raise TypeError(f"x must be a floating-point torch.Tensor, got {getattr(x, 'dtype', type(x))}")
+        """``[..., D] -> [..., m]`` positive features, in the dtype of ``x`` (:func:`favor_features`)."""
+        checks.float_tensor("x", x)
         if x.shape[-1] != self.head_dim:
-            raise ValueError(f"x's last dim {x.shape[-1]} differs from head_dim {self.head_dim}")
-        w = self.weights.to(device=x.device, dtype=x.dtype)  # [m, D]
-        proj = x @ w.T  # [..., m]: w_i . x for every row i
-        half_sq = 0.5 * (x * x).sum(dim=-1, keepdim=True)  # [..., 1]: |x|^2 / 2
-        return torch.exp(proj - half_sq) / math.sqrt(self.num_features)  # [..., m]
-    # --8<-- [end:favor-features]
+            raise ValueError(f"x must have a last dim of head_dim = {self.head_dim}, got {x.shape[-1]}")
+        return favor_features(x, self.weights)
 
 
 def resolve_feature_map(feature_map: object) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -19,23 +19,52 @@ exponentially many features: that is why the error table draws them with a small
 from __future__ import annotations
 
 from collections.abc import Sequence
-from numbers import Integral, Real
+from numbers import Integral
 
 import torch
 
+from longctx import checks
 from longctx.attention.reference import attention_ref
-from longctx.linear.feature_maps import FavorFeatures, _positive_int
-from longctx.linear.reference import linear_attention_chunked
+from longctx.linear.feature_maps import favor_features, orthogonal_gaussian
+from longctx.linear.reference import _check_options, linear_chunked
 
-__all__ = ["performer_attention", "performer_error_table", "relative_error"]
+__all__ = ["performer_attention", "performer_error_table", "performer_estimate", "relative_error"]
 
 
 # --8<-- [start:performer-attention]
+import torch
+
+
+def performer_estimate(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w: torch.Tensor, *,
+                       causal: bool = False, chunk_size: int = 64) -> torch.Tensor:
+    """Softmax attention (scale ``1/sqrt(D)``) estimated with the FAVOR+ features of the rows ``w``.
+
+    Args:
+        q: ``[B, H, T, D]`` queries.
+        k: ``[B, H, S, D]`` keys, one head per query head.
+        v: ``[B, H, S, Dv]`` values.
+        w: ``[m, D]`` random projection rows (:func:`gaussian_rows`).
+        causal: query i sees keys ``j <= i`` (``T == S``).
+        chunk_size: chunk length of :func:`linear_chunked`.
+
+    Returns:
+        ``[B, H, T, Dv]``, a random estimate of ``softmax(q k^T / sqrt(D)) v``.
+    """
+    quarter = q.shape[-1] ** -0.25  # q' . k' = q . k / sqrt(D)
+    phi_q, phi_k = favor_features(q * quarter, w), favor_features(k * quarter, w)  # [B, H, *, m]
+    out, _, _ = linear_chunked(phi_q, phi_k, v, causal=causal, chunk_size=chunk_size)
+    return out
+# --8<-- [end:performer-attention]
+
+
 def performer_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, num_features: int = 256,
                         causal: bool = False, seed: int | None = None,
                         generator: torch.Generator | None = None, orthogonal: bool = True,
                         chunk_size: int = 64) -> torch.Tensor:
     """Estimate ``attention_ref(q, k, v, causal=causal)`` (scale ``1/sqrt(D)``) with FAVOR+.
+
+    Checks the arguments, draws the projection (:func:`orthogonal_gaussian`), gives every query
+    head its key/value head, and calls :func:`performer_estimate` in float32 or wider.
 
     Args:
         q: ``[B, H, T, D]`` floating queries.
@@ -51,14 +80,16 @@ def performer_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, nu
     Returns:
         ``[B, H, T, Dv]`` in the input dtype, a random estimate of softmax attention.
     """
-    if not isinstance(q, torch.Tensor) or q.dim() != 4:
-        raise ValueError(f"q must be a 4-dim tensor [B, H, T, D], got {getattr(q, 'shape', type(q))}")
-    D = q.shape[-1]
-    phi = FavorFeatures(D, num_features, seed=seed, generator=generator, orthogonal=orthogonal)
-    quarter = D ** -0.25  # q' . k' = q . k / sqrt(D)
-    return linear_attention_chunked(q * quarter, k * quarter, v, causal=causal, feature_map=phi,
-                                    normalize=True, chunk_size=chunk_size)
-# --8<-- [end:performer-attention]
+    checks.qkv(q, k, v, nonempty=True)
+    B, H, T, D = q.shape
+    _check_options(T, k.shape[2], causal, True, 0.0)
+    chunk_size = checks.positive_int("chunk_size", chunk_size)
+    w = orthogonal_gaussian(checks.positive_int("num_features", num_features), D, seed=seed,
+                            generator=generator, orthogonal=orthogonal)
+    work = torch.promote_types(q.dtype, torch.float32)
+    group = H // k.shape[1]
+    k, v = (t.to(work).repeat_interleave(group, dim=1) for t in (k, v))  # [B, H, S, *]
+    return performer_estimate(q.to(work), k, v, w, causal=causal, chunk_size=chunk_size).to(q.dtype)
 
 
 def relative_error(approx: torch.Tensor, exact: torch.Tensor) -> float:
@@ -88,14 +119,12 @@ def performer_error_table(num_features: Sequence[int] = (16, 32, 64, 128, 256, 5
     seeds = list(seeds)
     if not seeds or any(isinstance(s, bool) or not isinstance(s, Integral) for s in seeds):
         raise ValueError(f"seeds must be a non-empty sequence of integers, got {seeds!r}")
-    ms = [_positive_int("num_features", m) for m in num_features]
+    ms = [checks.positive_int("num_features", m) for m in num_features]
     if not ms:
         raise ValueError("num_features must name at least one m")
-    shape = (_positive_int("batch", batch), _positive_int("heads", heads),
-             _positive_int("seq_len", seq_len), _positive_int("head_dim", head_dim))
-    if isinstance(input_std, bool) or not isinstance(input_std, Real) or not 0 < input_std < float("inf"):
-        raise ValueError(f"input_std must be a positive finite number, got {input_std!r}")
-    # --8<-- [start:performer-error-table]
+    shape = (checks.positive_int("batch", batch), checks.positive_int("heads", heads),
+             checks.positive_int("seq_len", seq_len), checks.positive_int("head_dim", head_dim))
+    input_std = checks.positive_real("input_std", input_std)
     gen = torch.Generator().manual_seed(data_seed)
     q, k, v = (torch.randn(shape, generator=gen, dtype=torch.float64) for _ in range(3))  # [B, H, T, D]
     q, k = q * input_std, k * input_std
@@ -107,4 +136,3 @@ def performer_error_table(num_features: Sequence[int] = (16, 32, 64, 128, 256, 5
         rows.append({"num_features": m, "seeds": len(errs), "mean_rel_error": sum(errs) / len(errs),
                      "min_rel_error": min(errs), "max_rel_error": max(errs)})
     return rows
-    # --8<-- [end:performer-error-table]
