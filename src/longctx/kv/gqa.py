@@ -25,6 +25,17 @@ __all__ = ["gqa_to_mha", "kv_elements_per_token", "mha_to_gqa", "repeat_kv"]
 
 
 # --8<-- [start:repeat-kv]
+import torch
+
+
+def repeat_kv_heads(k: torch.Tensor, group: int) -> torch.Tensor:
+    """``[B, H_kv, S, D] -> [B, H_kv * group, S, D]``: query head h gets key/value head ``h // group``."""
+    B, H_kv, S, D = k.shape
+    k = k[:, :, None].expand(B, H_kv, group, S, D)  # [B, H_kv, group, S, D], no copy
+    return k.reshape(B, H_kv * group, S, D)  # [B, H, S, D]
+# --8<-- [end:repeat-kv]
+
+
 def repeat_kv(k: torch.Tensor, group: int) -> torch.Tensor:
     """Give every query head its own copy of its key/value head.
 
@@ -36,11 +47,7 @@ def repeat_kv(k: torch.Tensor, group: int) -> torch.Tensor:
         ``[B, H_kv * group, S, D]``; head h is ``k[:, h // group]``.
     """
     float_tensor("k", k, 4)
-    group = positive_int("group", group)
-    B, H_kv, S, D = k.shape
-    k = k[:, :, None].expand(B, H_kv, group, S, D)  # [B, H_kv, group, S, D], no copy
-    return k.reshape(B, H_kv * group, S, D)  # [B, H, S, D]
-# --8<-- [end:repeat-kv]
+    return repeat_kv_heads(k, positive_int("group", group))
 
 
 def _heads(w: torch.Tensor, n: int, D: int) -> torch.Tensor:

@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import torch
 
-from longctx.attention import attention_ref
+from longctx.attention.reference import naive_attention, position_keep
 from longctx.checks import float_tensor, positive_int
-from longctx.kv.rope import apply_rope
+from longctx.position.rope import rope_rotate, rope_theta
 
 __all__ = ["MLACache", "MLAConfig", "init_mla", "mla_absorbed", "mla_cache_elements_per_token", "mla_naive"]
 
@@ -92,24 +92,57 @@ class MLACache:
         return self.c_kv, self.k_rope
 
 
-def _project(cfg: MLAConfig, p: dict, x: torch.Tensor, cache: MLACache | None):
-    """Queries for x's T tokens, and the cache after appending them (positions continue the cache)."""
+def _checked_cache(cfg: MLAConfig, x: torch.Tensor, cache: MLACache | None) -> MLACache:
+    """Check ``x`` against ``cfg``; return ``cache`` or a fresh :class:`MLACache`."""
+    if not isinstance(cfg, MLAConfig):
+        raise TypeError(f"cfg must be an MLAConfig, got {type(cfg).__name__}")
     float_tensor("x", x, 3)
     if x.shape[2] != cfg.d_model:
         raise ValueError(f"x's last dim {x.shape[2]} differs from d_model {cfg.d_model}")
     if x.shape[1] == 0:
         raise ValueError("x must hold at least one token (T >= 1)")
-    cache = MLACache() if cache is None else cache
-    B, T, _ = x.shape
-    H = cfg.n_heads
-    pos = torch.arange(cache.length, cache.length + T, device=x.device)  # [T]
-    q_nope = (x @ p["w_q"]).reshape(B, T, H, cfg.d_nope).transpose(1, 2)  # [B, H, T, d_nope]
-    q_rope = apply_rope((x @ p["w_qr"]).reshape(B, T, H, cfg.d_rope).transpose(1, 2), pos)  # [B, H, T, d_rope]
-    c_kv, k_rope = cache.extend(x @ p["w_dkv"], apply_rope(x @ p["w_kr"], pos))  # [B, S, d_c], [B, S, d_rope]
-    return q_nope, q_rope, c_kv, k_rope, cache
+    if cache is not None and not isinstance(cache, MLACache):
+        raise TypeError(f"cache must be an MLACache or None, got {type(cache).__name__}")
+    return MLACache() if cache is None else cache
 
 
 # --8<-- [start:mla-naive]
+import math
+
+import torch
+
+
+def mla_project(cfg, p: dict, x: torch.Tensor, cache) -> tuple[torch.Tensor, ...]:
+    """Queries of x's T tokens and the cache after appending their latent and rotated rope key.
+
+    Returns ``q_nope [B, H, T, d_nope]``, ``q_rope [B, H, T, d_rope]`` and the whole cache,
+    ``c_kv [B, S, d_c]`` and ``k_rope [B, S, d_rope]``; positions continue the cache.
+    """
+    B, T, _ = x.shape
+    H, theta = cfg.n_heads, rope_theta(cfg.d_rope)
+    pos = torch.arange(cache.length, cache.length + T, device=x.device)  # [T]
+    q_nope = (x @ p["w_q"]).reshape(B, T, H, cfg.d_nope).transpose(1, 2)  # [B, H, T, d_nope]
+    q_rope = rope_rotate((x @ p["w_qr"]).reshape(B, T, H, cfg.d_rope).transpose(1, 2), pos, theta)
+    k_rope = rope_rotate((x @ p["w_kr"])[:, None], pos, theta)[:, 0]  # [B, T, d_rope]: one head for all
+    c_kv, k_rope = cache.extend(x @ p["w_dkv"], k_rope)  # [B, S, d_c], [B, S, d_rope]
+    return q_nope, q_rope, c_kv, k_rope
+
+
+def mla_naive_attend(cfg, p: dict, q_nope, q_rope, c_kv, k_rope) -> torch.Tensor:
+    """MLA by up-projection: rebuild per-head K and V from the latent, then ordinary attention."""
+    B, S, _ = c_kv.shape
+    H, T = cfg.n_heads, q_nope.shape[2]
+    k_nope = (c_kv @ p["w_uk"]).reshape(B, S, H, cfg.d_nope).transpose(1, 2)  # [B, H, S, d_nope]
+    v = (c_kv @ p["w_uv"]).reshape(B, S, H, cfg.d_v).transpose(1, 2)  # [B, H, S, d_v]
+    k_r = k_rope[:, None].expand(B, H, S, cfg.d_rope)  # [B, H, S, d_rope]: one rope key for all heads
+    q = torch.cat([q_nope, q_rope], dim=-1)  # [B, H, T, d_nope + d_rope]
+    k = torch.cat([k_nope, k_r], dim=-1)  # [B, H, S, d_nope + d_rope]
+    keep = position_keep(torch.arange(T, device=c_kv.device) + S - T, torch.arange(S, device=c_kv.device), (-1, 0))  # causal
+    o, _ = naive_attention(q, k, v, keep, 1 / math.sqrt(q.shape[-1]))  # [B, H, T, d_v]
+    return o.transpose(1, 2).reshape(B, T, H * cfg.d_v) @ p["w_o"]  # [B, T, H*d_v] -> [B, T, d_model]
+# --8<-- [end:mla-naive]
+
+
 def mla_naive(cfg: MLAConfig, p: dict[str, torch.Tensor], x: torch.Tensor,
               cache: MLACache | None = None) -> torch.Tensor:
     """MLA by up-projection: rebuild per-head K and V from the latent, then ordinary attention.
@@ -122,37 +155,38 @@ def mla_naive(cfg: MLAConfig, p: dict[str, torch.Tensor], x: torch.Tensor,
     Returns:
         ``[B, T, d_model]``.
     """
-    q_nope, q_rope, c_kv, k_rope, _ = _project(cfg, p, x, cache)
-    B, S, _ = c_kv.shape
-    H = cfg.n_heads
-    k_nope = (c_kv @ p["w_uk"]).reshape(B, S, H, cfg.d_nope).transpose(1, 2)  # [B, H, S, d_nope]
-    v = (c_kv @ p["w_uv"]).reshape(B, S, H, cfg.d_v).transpose(1, 2)  # [B, H, S, d_v]
-    k_r = k_rope[:, None].expand(B, H, S, cfg.d_rope)  # [B, H, S, d_rope]: one rope key for all heads
-    q = torch.cat([q_nope, q_rope], dim=-1)  # [B, H, T, d_nope + d_rope]
-    k = torch.cat([k_nope, k_r], dim=-1)  # [B, H, S, d_nope + d_rope]
-    o = attention_ref(q, k, v, causal=True)  # [B, H, T, d_v]
-    T = o.shape[2]
-    return o.transpose(1, 2).reshape(B, T, H * cfg.d_v) @ p["w_o"]  # [B, T, H*d_v] -> [B, T, d_model]
-# --8<-- [end:mla-naive]
+    cache = _checked_cache(cfg, x, cache)
+    return mla_naive_attend(cfg, p, *mla_project(cfg, p, x, cache))
 
 
 # --8<-- [start:mla-absorbed]
-def mla_absorbed(cfg: MLAConfig, p: dict[str, torch.Tensor], x: torch.Tensor,
-                 cache: MLACache | None = None) -> torch.Tensor:
-    """MLA with W_UK folded into the query and W_UV into the output: attention on the latent.
+import math
 
-    Same arguments and result as :func:`mla_naive`; per-head keys and values are never built.
-    """
-    q_nope, q_rope, c_kv, k_rope, _ = _project(cfg, p, x, cache)
-    B, H = x.shape[0], cfg.n_heads
+import torch
+
+
+def mla_absorbed_attend(cfg, p: dict, q_nope, q_rope, c_kv, k_rope) -> torch.Tensor:
+    """MLA with W_UK folded into the query and W_UV into the output: attention on the latent."""
+    B, S, _ = c_kv.shape
+    H, T = cfg.n_heads, q_nope.shape[2]
     w_uk = p["w_uk"].reshape(cfg.d_c, H, cfg.d_nope)  # [d_c, H, d_nope]
     w_uv = p["w_uv"].reshape(cfg.d_c, H, cfg.d_v)  # [d_c, H, d_v]
     q_lat = torch.einsum("bhtn,chn->bhtc", q_nope, w_uk)  # [B, H, T, d_c]: q_nope W_UK_h^T
     q = torch.cat([q_lat, q_rope], dim=-1)  # [B, H, T, d_c + d_rope]
     k = torch.cat([c_kv, k_rope], dim=-1)[:, None]  # [B, 1, S, d_c + d_rope]: one shared "head"
     scale = 1.0 / math.sqrt(cfg.d_nope + cfg.d_rope)  # the naive form's head width, not d_c's
-    o_lat = attention_ref(q, k, c_kv[:, None], causal=True, scale=scale)  # [B, H, T, d_c]
+    keep = position_keep(torch.arange(T, device=c_kv.device) + S - T, torch.arange(S, device=c_kv.device), (-1, 0))  # causal
+    o_lat, _ = naive_attention(q, k, c_kv[:, None], keep, scale)  # [B, H, T, d_c]
     o = torch.einsum("bhtc,chv->bhtv", o_lat, w_uv)  # [B, H, T, d_v]
-    T = o.shape[2]
     return o.transpose(1, 2).reshape(B, T, H * cfg.d_v) @ p["w_o"]  # [B, T, d_model]
 # --8<-- [end:mla-absorbed]
+
+
+def mla_absorbed(cfg: MLAConfig, p: dict[str, torch.Tensor], x: torch.Tensor,
+                 cache: MLACache | None = None) -> torch.Tensor:
+    """MLA with W_UK folded into the query and W_UV into the output: attention on the latent.
+
+    Same arguments and result as :func:`mla_naive`; per-head keys and values are never built.
+    """
+    cache = _checked_cache(cfg, x, cache)
+    return mla_absorbed_attend(cfg, p, *mla_project(cfg, p, x, cache))

@@ -23,11 +23,11 @@ from longctx.checks import float_tensor, positive_int
 __all__ = ["BlockAllocator", "OutOfBlocksError", "PagedKVCache", "paging_waste", "paging_waste_table"]
 
 
+# --8<-- [start:block-allocator]
 class OutOfBlocksError(RuntimeError):
     """The pool has no free block left (a server would preempt or queue a sequence here)."""
 
 
-# --8<-- [start:block-allocator]
 class BlockAllocator:
     """Hands out block ids ``0 .. num_blocks-1`` from a free list; ``free`` gives them back.
 
@@ -36,7 +36,11 @@ class BlockAllocator:
     """
 
     def __init__(self, num_blocks: int) -> None:
-        self.num_blocks = positive_int("num_blocks", num_blocks)
+        if isinstance(num_blocks, bool) or not isinstance(num_blocks, int):
+            raise TypeError(f"num_blocks must be a positive integer, got {type(num_blocks).__name__}")
+        if num_blocks < 1:
+            raise ValueError(f"num_blocks must be a positive integer, got {num_blocks}")
+        self.num_blocks = num_blocks
         self.free_list = list(range(num_blocks - 1, -1, -1))  # pop() hands out 0 first
 
     @property
@@ -58,6 +62,41 @@ class BlockAllocator:
             raise ValueError(f"block {block} is already free (double free)")
         self.free_list.append(block)
 # --8<-- [end:block-allocator]
+
+
+# --8<-- [start:paged-append]
+import torch
+
+
+def write_tokens(k_cache: torch.Tensor, v_cache: torch.Tensor, table: list[int], start: int,
+                 k: torch.Tensor, v: torch.Tensor) -> None:
+    """Write tokens ``start .. start + T - 1`` (``k``, ``v``: ``[H_kv, T, D]``) into their pool slots.
+
+    Position ``pos`` lives in block ``table[pos // bs]`` at offset ``pos % bs``, where ``bs`` is
+    the pool's block size (``k_cache [num_blocks, bs, H_kv, D]``).
+    """
+    bs = k_cache.shape[1]
+    for t in range(k.shape[1]):  # one slot per token
+        pos = start + t
+        block, off = table[pos // bs], pos % bs
+        k_cache[block, off] = k[:, t]  # [H_kv, D]
+        v_cache[block, off] = v[:, t]
+# --8<-- [end:paged-append]
+
+
+# --8<-- [start:paged-gather]
+import torch
+
+
+def gather_blocks(k_cache: torch.Tensor, v_cache: torch.Tensor, table: list[int],
+                  S: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """A sequence's S keys and values as contiguous ``[H_kv, S, D]`` tensors (a copy), from its block table."""
+    idx = torch.tensor(table, dtype=torch.long)  # [n_blocks]
+    N, bs, H_kv, D = k_cache.shape
+    k = k_cache[idx].reshape(-1, H_kv, D)[:S]  # [n_blocks, bs, H_kv, D] -> [S, H_kv, D]
+    v = v_cache[idx].reshape(-1, H_kv, D)[:S]
+    return k.transpose(0, 1), v.transpose(0, 1)  # [H_kv, S, D] each
+# --8<-- [end:paged-gather]
 
 
 class PagedKVCache:
@@ -83,7 +122,6 @@ class PagedKVCache:
         self.block_tables: dict[object, list[int]] = {}
         self.lengths: dict[object, int] = {}
 
-    # --8<-- [start:paged-append]
     def append(self, seq_id: object, k: torch.Tensor, v: torch.Tensor) -> None:
         """Write ``T`` tokens of sequence ``seq_id`` (``k``, ``v``: ``[H_kv, T, D]``), taking blocks as needed.
 
@@ -103,24 +141,14 @@ class PagedKVCache:
             raise OutOfBlocksError(f"sequence {seq_id!r} needs {need} more blocks, only "
                                    f"{self.allocator.num_free} of {self.allocator.num_blocks} are free")
         table.extend(self.allocator.allocate() for _ in range(need))
-        for t in range(T):  # one slot per token: block table[pos // bs], offset pos % bs
-            pos = start + t
-            block, off = table[pos // self.block_size], pos % self.block_size
-            self.k_cache[block, off] = k[:, t]  # [H_kv, D]
-            self.v_cache[block, off] = v[:, t]
+        write_tokens(self.k_cache, self.v_cache, table, start, k, v)
         self.lengths[seq_id] = start + T
-    # --8<-- [end:paged-append]
 
-    # --8<-- [start:paged-gather]
     def gather(self, seq_id: object) -> tuple[torch.Tensor, torch.Tensor]:
         """The sequence's keys and values as contiguous ``[H_kv, S, D]`` tensors (a copy)."""
-        table = torch.tensor(self.block_tables[seq_id], dtype=torch.long)  # [n_blocks]
-        S = self.lengths[seq_id]
-        N, bs, H_kv, D = self.k_cache.shape
-        k = self.k_cache[table].reshape(-1, H_kv, D)[:S]  # [n_blocks, bs, H_kv, D] -> [S, H_kv, D]
-        v = self.v_cache[table].reshape(-1, H_kv, D)[:S]
-        return k.transpose(0, 1), v.transpose(0, 1)  # [H_kv, S, D] each
-    # --8<-- [end:paged-gather]
+        if seq_id not in self.block_tables:
+            raise KeyError(f"seq_id {seq_id!r} is not in the cache")
+        return gather_blocks(self.k_cache, self.v_cache, self.block_tables[seq_id], self.lengths[seq_id])
 
     def gather_loop(self, seq_id: object) -> tuple[torch.Tensor, torch.Tensor]:
         """Same as :meth:`gather`, one token at a time (the slow form, for tests and reading)."""
@@ -147,7 +175,6 @@ class PagedKVCache:
         del self.lengths[seq_id]
 
 
-# --8<-- [start:paging-waste]
 def paging_waste(*, num_requests: int = 100, max_len: int = 2048, block_size: int = 16,
                  bytes_per_token: float = 2 * 32 * 8 * 128 * 2, seed: int = 0) -> dict[str, float]:
     """Memory reserved for a random batch of requests: max-length contiguous vs paged.
@@ -186,7 +213,6 @@ def paging_waste(*, num_requests: int = 100, max_len: int = 2048, block_size: in
     return {"used_bytes": used * bytes_per_token, "contiguous_bytes": contiguous * bytes_per_token,
             "paged_bytes": paged * bytes_per_token, "contiguous_waste": 1 - used / contiguous,
             "paged_waste": 1 - used / paged}
-# --8<-- [end:paging-waste]
 
 
 def paging_waste_table(block_sizes: tuple[int, ...] = (1, 8, 16, 32, 128), **kwargs) -> list[dict[str, float]]:

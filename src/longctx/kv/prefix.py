@@ -19,7 +19,7 @@ import random
 
 from longctx import checks
 
-__all__ = ["PrefixTrie", "multi_turn_requests", "prefix_cache_hit_rate", "prefix_cache_table"]
+__all__ = ["PrefixTrie", "multi_turn_requests", "prefix_cache_hit_rate", "prefix_cache_table", "prefill_saving"]
 
 
 # --8<-- [start:prefix-trie]
@@ -137,3 +137,9 @@ def prefix_cache_table(capacities: tuple[int, ...] = (1_000, 4_000, 16_000, 64_0
         r = prefix_cache_hit_rate(requests, c)
         rows.append({"capacity": c, **r})
     return rows
+
+
+def prefill_saving(capacity_tokens: int = 64_000) -> float:
+    """Prompt tokens over prefill tokens left to compute, for the default workload at one capacity."""
+    r = prefix_cache_hit_rate(multi_turn_requests(), capacity_tokens)
+    return r["prompt_tokens"] / r["prefill_tokens"]

@@ -45,6 +45,9 @@ class QuantizedTensor:
 
 
 # --8<-- [start:pack-int4]
+import torch
+
+
 def pack_int4(q: torch.Tensor) -> torch.Tensor:
     """Pack int4 codes in [-8, 7] (an int8 tensor ``[..., n]``) two per byte: ``uint8 [..., ceil(n/2)]``."""
     if q.dtype != torch.int8:
@@ -65,21 +68,40 @@ def unpack_int4(packed: torch.Tensor, n: int) -> torch.Tensor:
 # --8<-- [end:pack-int4]
 
 
-def _grouped(x: torch.Tensor, axis: str, g: int) -> torch.Tensor:
-    """View ``x [B, H, S, D]`` with the group as the last dim."""
+# --8<-- [start:quantize]
+import torch
+
+
+def group_view(x: torch.Tensor, axis: str, g: int) -> torch.Tensor:
+    """View ``x [B, H, S, D]`` with each group of ``g`` elements that share a scale as the last dim."""
     B, H, S, D = x.shape
     if axis == "token":
-        return x.reshape(B, H, S, D // g, g)  # [B, H, S, D/g, g]
-    return x.reshape(B, H, S // g, g, D).transpose(-1, -2)  # [B, H, S/g, g, D] -> [B, H, S/g, D, g]
+        return x.reshape(B, H, S, D // g, g)  # [B, H, S, D/g, g]: groups along D
+    return x.reshape(B, H, S // g, g, D).transpose(-1, -2)  # [B, H, S/g, D, g]: groups along S
 
 
-def _ungrouped(x: torch.Tensor, axis: str, shape: tuple[int, ...]) -> torch.Tensor:
-    if axis == "token":
-        return x.reshape(shape)  # [B, H, S, D/g, g] -> [B, H, S, D]
-    return x.transpose(-1, -2).reshape(shape)  # [B, H, S/g, D, g] -> [B, H, S/g, g, D] -> [B, H, S, D]
+def ungroup(x: torch.Tensor, axis: str, shape: tuple[int, ...]) -> torch.Tensor:
+    """Inverse of :func:`group_view`: back to ``shape`` ``[B, H, S, D]``."""
+    return x.reshape(shape) if axis == "token" else x.transpose(-1, -2).reshape(shape)
 
 
-# --8<-- [start:quantize]
+def absmax_quantize(x: torch.Tensor, bits: int, axis: str, g: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Symmetric absmax codes: ``(q int8 [B, H, S, D], scale [..., n_groups])``, ``x ~ q * scale``."""
+    qmax = 2 ** (bits - 1) - 1  # 127 for int8, 7 for int4
+    xg = group_view(x.to(torch.promote_types(x.dtype, torch.float32)), axis, g)  # [..., g]
+    scale = xg.abs().amax(dim=-1, keepdim=True) / qmax  # [..., 1]: the largest |x| maps to qmax
+    safe = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero group: codes 0
+    q = torch.round(xg / safe).clamp(-qmax, qmax).to(torch.int8)  # [..., g]
+    return ungroup(q, axis, tuple(x.shape)), scale.squeeze(-1)
+
+
+def absmax_dequantize(q: torch.Tensor, scale: torch.Tensor, axis: str, g: int) -> torch.Tensor:
+    """Back to floats, ``q * scale`` group by group, in the scale's dtype."""
+    qg = group_view(q.to(scale.dtype), axis, g)  # [..., g]
+    return ungroup(qg * scale[..., None], axis, tuple(q.shape))
+# --8<-- [end:quantize]
+
+
 def quantize(x: torch.Tensor, bits: int = 8, axis: str = "token", group_size: int | None = None) -> QuantizedTensor:
     """Symmetric absmax quantization of ``x [B, H_kv, S, D]``.
 
@@ -101,24 +123,19 @@ def quantize(x: torch.Tensor, bits: int = 8, axis: str = "token", group_size: in
     along = x.shape[3] if axis == "token" else x.shape[2]
     g = along if group_size is None else positive_int("group_size", group_size)
     if along % g:
-        raise ValueError(f"group_size {g} must divide the {'head dim D' if axis == 'token' else 'length S'} ({along})")
-    qmax = 2 ** (bits - 1) - 1
-    work = torch.promote_types(x.dtype, torch.float32)
-    xg = _grouped(x.to(work), axis, g)  # [..., g]
-    scale = xg.abs().amax(dim=-1, keepdim=True) / qmax  # [..., 1]
-    safe = torch.where(scale > 0, scale, torch.ones_like(scale))  # an all-zero group: codes 0
-    q = torch.round(xg / safe).clamp(-qmax, qmax).to(torch.int8)  # [..., g]
-    q = _ungrouped(q, axis, tuple(x.shape))  # [B, H_kv, S, D]
+        raise ValueError(f"group_size must divide the {'head dim D' if axis == 'token' else 'length S'} "
+                         f"({along}), got {g}")
+    q, scale = absmax_quantize(x, bits, axis, g)
     data = pack_int4(q) if bits == 4 else q
-    return QuantizedTensor(data, scale.squeeze(-1), bits, axis, g, tuple(x.shape), x.dtype)
+    return QuantizedTensor(data, scale, bits, axis, g, tuple(x.shape), x.dtype)
 
 
 def dequantize(qt: QuantizedTensor) -> torch.Tensor:
     """Back to floats: ``q * scale``, shape and dtype of the original tensor."""
+    if not isinstance(qt, QuantizedTensor):
+        raise TypeError(f"qt must be a QuantizedTensor, got {type(qt).__name__}")
     q = unpack_int4(qt.data, qt.shape[3]) if qt.bits == 4 else qt.data  # [B, H_kv, S, D]
-    qg = _grouped(q.to(qt.scale.dtype), qt.axis, qt.group_size)  # [..., g]
-    return _ungrouped(qg * qt.scale[..., None], qt.axis, qt.shape).to(qt.dtype)
-# --8<-- [end:quantize]
+    return absmax_dequantize(q, qt.scale, qt.axis, qt.group_size).to(qt.dtype)
 
 
 def quantized_attention_error(*, B: int = 1, H: int = 8, H_kv: int = 2, T: int = 1, S: int = 256, D: int = 64,
