@@ -31,18 +31,29 @@ Tensors:
     tensor_dtype(name, t, allowed) -> Tensor   its dtype is one of ``allowed``
     complex_or_float_tensor(name, t, dims=None) -> Tensor  a floating-point or complex tensor
     shape(name, t, expected, legend="") -> Tensor  exactly the shape ``expected``
+
+Decorator:
+    arguments(**checkers)  check named arguments before the call: ``checker(name, value)``
+        returns the value in its normal form (or raises), and the function gets that form.
+        Lets a formula shown on a page stay free of checks (the decorator sits above the
+        page's section), while the package's function still checks every call.
+    optional(check)        a checker that lets None through and checks anything else
     same_device(**tensors) -> torch.device     all on one device
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from numbers import Integral, Real
 
 import torch
 
 __all__ = [
+    "arguments",
+    "optional",
     "attention_mask",
     "attention_scale",
     "complex_or_float_tensor",
@@ -267,3 +278,43 @@ def same_device(**tensors: torch.Tensor) -> torch.device:
         if t.device != first.device:
             raise ValueError(f"{name} must be on {first_name}'s device {first.device}, got {t.device}")
     return first.device
+
+
+# ---------------------------------------------------------------- decorator
+
+
+def arguments(**checkers: Callable[[str, object], object]) -> Callable:
+    """Check the named arguments of every call with ``checker(name, value)``, passing on what it returns.
+
+    Example: ``@arguments(seq_len=positive_int, causal=flag)`` above ``def f(seq_len, *, causal=False)``.
+    Arguments left at their defaults are checked too. A name that is not a parameter of the
+    decorated function is a programming error, reported when the module is imported.
+    """
+
+    def decorate(fn: Callable) -> Callable:
+        signature = inspect.signature(fn)
+        unknown = set(checkers) - set(signature.parameters)
+        if unknown:
+            raise TypeError(f"arguments: {fn.__qualname__} has no parameter {', '.join(sorted(unknown))}")
+
+        @functools.wraps(fn)
+        def checked(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            for name, check in checkers.items():
+                bound.arguments[name] = check(name, bound.arguments[name])
+            return fn(*bound.args, **bound.kwargs)
+
+        return checked
+
+    return decorate
+
+
+def optional(check: Callable[[str, object], object]) -> Callable[[str, object], object]:
+    """A checker for :func:`arguments` that passes ``None`` through and applies ``check`` to anything else."""
+
+    def check_unless_none(name: str, value: object) -> object:
+        return None if value is None else check(name, value)
+
+    return check_unless_none
+
