@@ -7,6 +7,8 @@
 //
 //   causal          causal_mask(n, n)
 //   sliding window  sliding_window_mask(n, n, (w, right))            right = 0 if "look back only", else w
+//                   (longctx's window=(left, right): (w, 0) is a causal window of w + 1 keys;
+//                   Mistral 7B's W = 4,096 keys is (4095, 0))
 //   dilated         dilated_window_mask(n, n, (w, right), dilation)
 //   global + local  global_local_mask(n, n, globals, (w, right))
 //   BigBird         bigbird_mask(n, n, (w, right), globals, r, seed=seed)
@@ -294,7 +296,7 @@
       W.box("lc-mask", { class: "lc-mask__field lc-mask__field--pattern", "data-field": "pattern" }, [
         el("label", { for: select.id }, ["Pattern"]), select]),
       field("n", "Tokens n", d.n || "64", "2 to " + MAX_N),
-      field("window", "Window w", d.window || "8", "keys on each side of a query"),
+      field("window", "Window w", d.window || "8", "keys on each side of a query: window=(w, w), or (w, 0) looking back only, w + 1 keys"),
       W.box("lc-mask", { class: "lc-widget__field--check lc-mask__field lc-mask__field--check", "data-field": "one_sided" }, [
         oneSided, el("label", { for: oneSided.id }, ["look back only (causal window)"])]),
       field("dilation", "Dilation", d.dilation || "2", "gap between attended keys"),
