@@ -21,7 +21,9 @@ The section rule (issue 9), checked on the source alone:
 
 * a shown section is one or more WHOLE top-level functions or classes (decorators included),
   plus imports: no section starts or ends inside a function, and none holds other top-level
-  statements, so that a reader can paste it;
+  statements, so that a reader can paste it. One exception: an argument-check decorator,
+  ``@checks.arguments(...)``, may sit just above the start marker (the package checks the
+  arguments; the page shows the function without its checks);
 * at most 40 lines of code, not counting docstrings, comments and blank lines;
 * every ``--8<-- [start:NAME]`` marker in ``src/`` is included by some page (or is removed).
 
@@ -160,9 +162,24 @@ _DEFS = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
 _IMPORTS = (ast.Import, ast.ImportFrom)
 
 
-def _first_line(node: ast.stmt) -> int:
-    """A statement's first line, its decorators included."""
-    return min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+def _is_argument_check(decorator: ast.expr) -> bool:
+    """``@arguments(...)`` or ``@checks.arguments(...)``: longctx.checks' argument-check decorator."""
+    func = decorator.func if isinstance(decorator, ast.Call) else None
+    return (isinstance(func, ast.Name) and func.id == "arguments") or (
+        isinstance(func, ast.Attribute) and func.attr == "arguments"
+        and isinstance(func.value, ast.Name) and func.value.id == "checks")
+
+
+def _first_line(node: ast.stmt, start: int = 0) -> int:
+    """A statement's first line, its decorators included.
+
+    Argument-check decorators (``@checks.arguments(...)``) above ``start`` do not count: the
+    package checks the arguments there, and the section shows the function without them.
+    """
+    decorators = getattr(node, "decorator_list", [])
+    kept = [d.lineno for i, d in enumerate(decorators)
+            if not (d.end_lineno < start and all(_is_argument_check(e) for e in decorators[:i + 1]))]
+    return min([node.lineno] + kept)
 
 
 def _describe(node: ast.stmt) -> str:
@@ -207,7 +224,7 @@ def section_rule(source: Path, name: str) -> tuple[int, list[str]]:
         return 0, [f"{source.name} does not parse: {err}"]
     problems, defs = [], 0
     for node in tree.body:
-        first, last = _first_line(node), node.end_lineno
+        first, last = _first_line(node, start), node.end_lineno
         if last < start or first > end:
             continue
         if start < first and last < end:

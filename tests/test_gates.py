@@ -272,6 +272,29 @@ def forty(x):
 # --8<-- [end:forty]
 
 
+@checks.arguments(x=checks.positive_int)
+@other_decorator
+# --8<-- [start:checked]
+def checked_outside(x):
+    return x
+# --8<-- [end:checked]
+
+
+@other_decorator
+@checks.arguments(x=checks.positive_int)
+# --8<-- [start:wrong-order]
+def checked_after_other(x):
+    return x
+# --8<-- [end:wrong-order]
+
+
+@checks.arguments(x=checks.positive_int)
+# --8<-- [start:argcheck]
+def argcheck(x):
+    return x
+# --8<-- [end:argcheck]
+
+
 # --8<-- [start:unshown]
 def unshown_helper():
     return 0
@@ -280,7 +303,8 @@ def unshown_helper():
            body39="\n".join("    x = x + 1" for _ in range(38)) + "\n    return x")
 
 RULE_PAGE = "".join(f'```python\n--8<-- "tiny/rules.py:{name}"\n```\n\n'
-                    for name in ("whole", "inside", "loose", "half", "long", "forty"))
+                    for name in ("whole", "inside", "loose", "half", "long", "forty", "checked", "wrong-order",
+                                 "argcheck"))
 
 
 def _rule_project(tmp_path: Path) -> Path:
@@ -305,6 +329,11 @@ def test_section_rule_per_section(tmp_path):
                    "a section holds only whole functions, classes and imports"]
     _, why = cov_gate.section_rule(source, "half")
     assert len(why) == 1 and why[0].startswith("starts inside function cut_in_two")
+    assert cov_gate.section_rule(source, "argcheck") == (2, [])  # the argument check stays outside
+    _, why = cov_gate.section_rule(source, "checked")  # but no other decorator may
+    assert len(why) == 1 and why[0].startswith("starts inside function checked_outside")
+    _, why = cov_gate.section_rule(source, "wrong-order")
+    assert len(why) == 1 and why[0].startswith("starts inside function checked_after_other")
     loc, why = cov_gate.section_rule(source, "long")
     assert loc == 42 and why == ["42 lines of code, more than 40 (docstrings, comments and blank lines "
                                  "not counted): split it into named steps"]
@@ -314,8 +343,10 @@ def test_section_rule_table_names_file_and_section(tmp_path, capsys):
     project = _rule_project(tmp_path)
     results = {r.target: r for r in cov_gate.check_sections(project, rule_only=True)}
     assert sorted(results) == [f"tiny/rules.py:{n}" for n in sorted(("whole", "inside", "loose", "half", "long",
-                                                                      "forty", "unshown"))]
-    assert [t for t, r in results.items() if r.ok] == ["tiny/rules.py:forty", "tiny/rules.py:whole"]
+                                                                      "forty", "unshown", "checked",
+                                                                      "wrong-order", "argcheck"))]
+    assert [t for t, r in results.items() if r.ok] == ["tiny/rules.py:argcheck", "tiny/rules.py:forty",
+                                                         "tiny/rules.py:whole"]
     assert results["tiny/rules.py:unshown"].error.startswith("marked in src/ but included by no page")
     rc = cov_gate.main(["--root", str(project), "--rule-only"])
     out = capsys.readouterr().out
@@ -326,7 +357,7 @@ def test_section_rule_table_names_file_and_section(tmp_path, capsys):
                         ("tiny/rules.py:long", "42 lines of code, more than 40"),
                         ("tiny/rules.py:unshown", "included by no page")]:
         assert any(line.startswith(target) and why in line for line in table.splitlines()), (target, out)
-    assert "tiny/rules.py:whole" not in table and "2 of 7 sections obey the section rule; 5 LOW" in out
+    assert "tiny/rules.py:whole" not in table and "3 of 10 sections obey the section rule; 7 LOW" in out
 
 
 def test_section_rule_fails_the_coverage_run_too(tmp_path, capsys):
