@@ -159,10 +159,12 @@ def test_flop_share_rejects_bad_length():
 # ---------------------------------------------------------------- gpu_memory_fraction
 
 def test_gpu_memory_fraction_against_the_datasheet_sizes():
-    assert costs.gpu_memory_fraction(20e9, gpu="A100 40GB") == 0.5
-    assert costs.gpu_memory_fraction(20e9) == 0.25  # the default is the 80 GB card
+    # vendors' "40 GB" and "80 GB" cards hold 40 and 80 GiB
+    assert costs.gpu_memory_fraction(20 * 2**30, gpu="A100 40GB") == 0.5
+    assert costs.gpu_memory_fraction(20 * 2**30) == 0.25  # the default is the 80 GB card
+    assert math.isclose(costs.gpu_memory_fraction(20e9, gpu="A100 40GB"), 20e9 / 42_949_672_960, rel_tol=1e-15)
     assert costs.gpu_memory_fraction(0) == 0.0
-    assert math.isclose(costs.gpu_memory_fraction(6.6e12, gpu="A100 80GB"), 82.5, rel_tol=1e-15)
+    assert math.isclose(costs.gpu_memory_fraction(6.6e12, gpu="A100 80GB"), 6.6e12 / (81920 * 2**20), rel_tol=1e-15)
 
 
 @pytest.mark.parametrize("nbytes, gpu, exc, name", [

@@ -112,3 +112,42 @@ def test_bad_input_names_the_argument():
     for call, exc, name in cases:
         with pytest.raises(exc, match=name):
             call()
+
+
+def test_recall_measurements_against_an_independent_replay():
+    from longctx.linear.delta import delta_overwrite_recall, delta_recall_table
+    from longctx.recall import make_mqar, trial_seed
+
+    def write(keys, values):  # S <- S (I - k k^T) + v k^T, beta = 1, float64 loop
+        S = torch.zeros(values.shape[1], keys.shape[1], dtype=torch.float64)
+        for k, v in zip(keys, values):
+            S = S @ (torch.eye(len(k), dtype=torch.float64) - torch.outer(k, k)) + torch.outer(v, k)
+        return S
+
+    rows = delta_recall_table((5, 12), dim=8, trials=2, seed=3)
+    for row in rows:
+        acc = {"delta": 0.0, "linear": 0.0}
+        for t in range(2):
+            task = make_mqar(row["pairs"], dim=8, seed=trial_seed(3, row["pairs"], t))
+            q = task.keys[task.index]
+            for name, S in (("delta", write(task.keys, task.values)), ("linear", task.values.T @ task.keys)):
+                acc[name] += float(((q @ S.T @ task.values.T).argmax(-1) == task.index).double().mean()) / 2
+        assert row["delta_accuracy"] == pytest.approx(acc["delta"]) and row["linear_accuracy"] == pytest.approx(acc["linear"])
+        assert row["delta_error"] < row["linear_error"]  # the delta rule's reads stay closer to the values
+    over = delta_overwrite_recall(6, dim=16, trials=2)
+    hits = {"delta": 0.0, "linear": 0.0}
+    for t in range(2):
+        task = make_mqar(6, dim=16, seed=trial_seed(0, 6, t))
+        new = make_mqar(6, dim=16, seed=trial_seed(1, 6, t)).values
+        keys, values = torch.cat((task.keys, task.keys)), torch.cat((task.values, new))
+        for name, S in (("delta", write(keys, values)), ("linear", values.T @ keys)):
+            hits[name] += float(((task.keys @ S.T @ values.T).argmax(-1) == torch.arange(6) + 6).double().mean()) / 2
+    assert over["delta_accuracy"] == pytest.approx(hits["delta"]) and over["linear_accuracy"] == pytest.approx(hits["linear"])
+    assert over["delta_accuracy"] > over["linear_accuracy"]
+    with pytest.raises(ValueError, match="beta"):
+        delta_recall_table((4,), beta=1.5)
+    from longctx.linear.delta import delta_overwrite_accuracy
+
+    assert delta_overwrite_accuracy("delta", 6) == delta_overwrite_recall(6)["delta_accuracy"]
+    with pytest.raises(ValueError, match="model"):
+        delta_overwrite_accuracy("softmax")

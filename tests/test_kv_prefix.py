@@ -72,3 +72,10 @@ def test_bad_input_names_the_argument():
     ]:
         with pytest.raises(exc, match=name):
             call()
+
+
+def test_prefill_saving_is_prompt_over_prefill():
+    r = prefix_cache_hit_rate(multi_turn_requests(), 64_000)
+    from longctx.kv.prefix import prefill_saving
+
+    assert prefill_saving(64_000) == pytest.approx(r["prompt_tokens"] / r["prefill_tokens"])

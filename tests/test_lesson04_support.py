@@ -44,7 +44,7 @@ def test_sizing_table_is_llama2_70b_arithmetic():
         assert row["tokens"] == n
         assert row["bytes"] == per_token * n
         assert row["mha_bytes"] == 2 * 80 * 64 * 128 * 2 * n
-        assert row["a100_80gb"] == pytest.approx(per_token * n / 80e9, rel=1e-15)
+        assert row["a100_80gb"] == pytest.approx(per_token * n / (81920 * 2**20), rel=1e-15)  # 80 GiB
     assert round(rows[0]["bytes"] / 1e9, 2) == 1.34 and round(rows[1]["bytes"] / 1e9, 2) == 42.95
     assert fkv.kv_sizing_table("llama-2-7b", contexts=(10,), bytes_per_element="int4")[0]["bytes"] == \
         2 * 32 * 32 * 128 * 0.5 * 10

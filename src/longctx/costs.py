@@ -93,10 +93,12 @@ BYTES_PER_ELEMENT: dict[str, float] = {
     "int4": 0.5,
 }
 
-#: Memory of the GPUs marked on the lesson's figure, in bytes, with the source of each.
+#: Memory of the GPUs marked on the lesson's figure, in bytes, with the source of each. Vendors
+#: ship the "40 GB" and "80 GB" A100 as 40 GiB and 80 GiB (nvidia-smi: 40,960 and 81,920 MiB),
+#: so every share of a card divides by the binary size.
 GPU_MEMORY_BYTES: dict[str, tuple[float, str]] = {
-    "A100 40GB": (40e9, "NVIDIA A100 Tensor Core GPU datasheet (40 GB HBM2)"),
-    "A100 80GB": (80e9, "NVIDIA A100 Tensor Core GPU datasheet (80 GB HBM2e)"),
+    "A100 40GB": (40 * 2**30, "NVIDIA A100 Tensor Core GPU datasheet (40 GB HBM2), 40,960 MiB in nvidia-smi"),
+    "A100 80GB": (80 * 2**30, "NVIDIA A100 Tensor Core GPU datasheet (80 GB HBM2e), 81,920 MiB in nvidia-smi"),
 }
 
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from longctx.figures import evaluation, kv, linear, position, sparse, wall
+from longctx.figures import evaluation, frontier, kv, linear, position, sparse, wall
 from longctx.figures.wall import attention_share, quadratic_wall
 
 __all__ = ["DARK_BACKGROUND", "FIGURES", "attention_share", "dark", "min_font_px", "quadratic_wall"]
 
 #: Every figure the site draws, by file name.
-FIGURES = {**wall.FIGURES, **sparse.FIGURES, **linear.FIGURES, **kv.FIGURES, **position.FIGURES, **evaluation.FIGURES}
+FIGURES = {**wall.FIGURES, **sparse.FIGURES, **linear.FIGURES, **kv.FIGURES, **position.FIGURES, **evaluation.FIGURES,
+           **frontier.FIGURES}
 
 #: Material's slate background (``--md-default-bg-color``: hsl(232, 15%, 14%)), behind dark figures.
 DARK_BACKGROUND = "#1e2029"

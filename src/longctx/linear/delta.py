@@ -31,8 +31,8 @@ import torch
 
 from longctx import checks
 
-__all__ = ["delta_chunk_ut", "delta_rule_chunked_ref", "delta_rule_chunks", "delta_rule_recurrence",
-           "delta_rule_ref"]
+__all__ = ["delta_chunk_ut", "delta_overwrite_accuracy", "delta_overwrite_recall", "delta_recall_table", "delta_rule_chunked_ref", "delta_rule_chunks",
+           "delta_rule_recurrence", "delta_rule_ref"]
 
 
 # --8<-- [start:delta-rule]
@@ -202,3 +202,86 @@ def delta_rule_chunked_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, be
     out, state = delta_rule_chunks(*args[:5], scale, args[5], chunk_size)
     out = out.to(q.dtype)
     return (out, state) if return_final_state else out
+
+
+def delta_recall_table(pair_counts: tuple[int, ...] = (16, 32, 48, 64, 128), *, dim: int = 32, trials: int = 4,
+                       seed: int = 0, beta: float = 1.0) -> list[dict]:
+    """Lesson 3's associative-recall measurement (:mod:`longctx.recall`) with the delta rule beside
+    plain linear attention, on the same tasks.
+
+    The N pairs of a task (unit keys and values, ``dim`` wide) are written in order into a
+    ``[d_v, d]`` state, by the delta rule with a constant ``beta`` (:func:`delta_rule_ref`) and by
+    linear attention with the identity map (``longctx.recall.linear_readout``); every stored key
+    is then read back. Both states hold ``d * d_v`` numbers.
+
+    Returns:
+        One dict per N: ``pairs``; ``delta_accuracy`` and ``linear_accuracy``, the fraction of
+        reads whose nearest stored value is the right one; ``delta_error`` and ``linear_error``,
+        the mean distance between a read and the right value.
+    """
+    from longctx.recall import linear_readout, make_mqar, trial_seed
+
+    d = checks.positive_int("dim", dim)
+    n_trials = checks.positive_int("trials", trials)
+    beta = checks.positive_real("beta", beta)
+    if beta > 1:
+        raise ValueError(f"beta must be in (0, 1], got {beta}")
+    rows = []
+    for N in pair_counts:
+        N = checks.positive_int("pair_counts", N)
+        acc = {"delta": 0.0, "linear": 0.0}
+        err = {"delta": 0.0, "linear": 0.0}
+        for t in range(n_trials):
+            task = make_mqar(N, dim=d, seed=trial_seed(seed, N, t))
+            keys, values = task.keys[None, None], task.values[None, None]  # [1, 1, N, d], [1, 1, N, d_v]
+            _, state = delta_rule_ref(keys, keys, values, torch.full((1, 1, N), beta, dtype=keys.dtype),
+                                      return_final_state=True)
+            queries = task.keys[task.index]  # [Q, d]: each query repeats a stored key
+            reads = {"delta": queries @ state[0, 0].T, "linear": linear_readout(task)}
+            for name, r in reads.items():
+                nearest = (r @ task.values.T).argmax(-1)
+                acc[name] += float((nearest == task.index).double().mean()) / n_trials
+                err[name] += float((r - task.values[task.index]).norm(dim=-1).mean()) / n_trials
+        rows.append({"pairs": N, "delta_accuracy": acc["delta"], "linear_accuracy": acc["linear"],
+                     "delta_error": err["delta"], "linear_error": err["linear"]})
+    return rows
+
+
+def delta_overwrite_recall(num_pairs: int = 16, *, dim: int = 32, trials: int = 4, seed: int = 0) -> dict:
+    """A memory that must *update*: N pairs are written, then the same N keys again with new values.
+
+    Each read of a key is decoded to the nearest of all 2N values, old and new; it is right when
+    that is the new value. The delta rule (``beta = 1``) replaces what a key returns, so it
+    returns the new value; plain linear attention adds, so it returns old + new and is right
+    only by chance. Tasks from ``longctx.recall.make_mqar`` (keys, old values) and a second task
+    of the same seed offset for the new values.
+
+    Returns:
+        dict with ``pairs``, ``delta_accuracy`` and ``linear_accuracy``.
+    """
+    from longctx.recall import make_mqar, trial_seed
+
+    N = checks.positive_int("num_pairs", num_pairs)
+    d = checks.positive_int("dim", dim)
+    n_trials = checks.positive_int("trials", trials)
+    acc = {"delta": 0.0, "linear": 0.0}
+    for t in range(n_trials):
+        task = make_mqar(N, dim=d, seed=trial_seed(seed, N, t))
+        new_values = make_mqar(N, dim=d, seed=trial_seed(seed + 1, N, t)).values  # [N, d_v]
+        keys = torch.cat((task.keys, task.keys))[None, None]  # [1, 1, 2N, d]: every key written twice
+        values = torch.cat((task.values, new_values))[None, None]  # [1, 1, 2N, d_v]
+        _, state = delta_rule_ref(keys, keys, values, torch.ones(1, 1, 2 * N, dtype=keys.dtype),
+                                  return_final_state=True)
+        linear_state = values[0, 0].T @ keys[0, 0]  # [d_v, d]: sum of v k^T, plain linear attention
+        every_value = values[0, 0]  # [2N, d_v]: old values first, then the new ones
+        for name, S in (("delta", state[0, 0]), ("linear", linear_state)):
+            nearest = ((task.keys @ S.T) @ every_value.T).argmax(-1)  # [N]
+            acc[name] += float((nearest == torch.arange(N) + N).double().mean()) / n_trials
+    return {"pairs": N, "delta_accuracy": acc["delta"], "linear_accuracy": acc["linear"]}
+
+
+def delta_overwrite_accuracy(model: str, num_pairs: int = 16) -> float:
+    """``delta_overwrite_recall(num_pairs)``'s accuracy for ``model``, ``"delta"`` or ``"linear"``."""
+    if model not in ("delta", "linear"):
+        raise ValueError(f"model must be 'delta' or 'linear', got {model!r}")
+    return delta_overwrite_recall(num_pairs)[f"{model}_accuracy"]
