@@ -151,3 +151,12 @@ def test_recall_measurements_against_an_independent_replay():
     assert delta_overwrite_accuracy("delta", 6) == delta_overwrite_recall(6)["delta_accuracy"]
     with pytest.raises(ValueError, match="model"):
         delta_overwrite_accuracy("softmax")
+
+
+def test_state_bytes():
+    from longctx.linear.delta import delta_state_bytes
+
+    assert delta_state_bytes(heads=16, key_dim=128, value_dim=96, layers=3) == 3 * 16 * 96 * 128 * 4
+    assert delta_state_bytes(heads=2, key_dim=4, value_dim=4, bytes_per_element=2) == 64
+    with pytest.raises(ValueError, match="heads"):
+        delta_state_bytes(heads=0, key_dim=4, value_dim=4)

@@ -79,3 +79,10 @@ def test_prefill_saving_is_prompt_over_prefill():
     from longctx.kv.prefix import prefill_saving
 
     assert prefill_saving(64_000) == pytest.approx(r["prompt_tokens"] / r["prefill_tokens"])
+
+
+@pytest.mark.parametrize("R, P, U", [(100, 2000, 500), (3, 7, 1), (1, 10, 10)])
+def test_shared_prompt_hit_rate(R, P, U):
+    from longctx.kv.prefix import shared_prompt_hit_rate
+
+    assert shared_prompt_hit_rate(R, P, U) == pytest.approx((R - 1) * P / (R * (P + U)))

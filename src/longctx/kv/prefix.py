@@ -19,7 +19,8 @@ import random
 
 from longctx import checks
 
-__all__ = ["PrefixTrie", "multi_turn_requests", "prefix_cache_hit_rate", "prefix_cache_table", "prefill_saving"]
+__all__ = ["PrefixTrie", "multi_turn_requests", "prefill_saving", "prefix_cache_hit_rate", "prefix_cache_table",
+           "shared_prompt_hit_rate"]
 
 
 # --8<-- [start:prefix-trie]
@@ -143,3 +144,12 @@ def prefill_saving(capacity_tokens: int = 64_000) -> float:
     """Prompt tokens over prefill tokens left to compute, for the default workload at one capacity."""
     r = prefix_cache_hit_rate(multi_turn_requests(), capacity_tokens)
     return r["prompt_tokens"] / r["prefill_tokens"]
+
+
+def shared_prompt_hit_rate(requests: int, system_tokens: int, user_tokens: int, *,
+                           capacity_tokens: int = 10**7) -> float:
+    """Hit rate when ``requests`` single-turn requests share one system prompt of ``system_tokens``
+    tokens, each followed by ``user_tokens`` of its own: ``(R - 1) P / (R (P + U))`` when the
+    cache holds them all."""
+    reqs = multi_turn_requests(requests, 1, system_tokens=system_tokens, user_tokens=user_tokens, reply_tokens=0)
+    return prefix_cache_hit_rate(reqs, capacity_tokens)["hit_rate"]

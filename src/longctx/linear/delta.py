@@ -31,7 +31,7 @@ import torch
 
 from longctx import checks
 
-__all__ = ["delta_chunk_ut", "delta_overwrite_accuracy", "delta_overwrite_recall", "delta_recall_table", "delta_rule_chunked_ref", "delta_rule_chunks",
+__all__ = ["delta_state_bytes", "delta_chunk_ut", "delta_overwrite_accuracy", "delta_overwrite_recall", "delta_recall_table", "delta_rule_chunked_ref", "delta_rule_chunks",
            "delta_rule_recurrence", "delta_rule_ref"]
 
 
@@ -285,3 +285,12 @@ def delta_overwrite_accuracy(model: str, num_pairs: int = 16) -> float:
     if model not in ("delta", "linear"):
         raise ValueError(f"model must be 'delta' or 'linear', got {model!r}")
     return delta_overwrite_recall(num_pairs)[f"{model}_accuracy"]
+
+
+def delta_state_bytes(*, heads: int, key_dim: int, value_dim: int, layers: int = 1,
+                      bytes_per_element: float = 4) -> int:
+    """Bytes of a delta-rule (or any linear-attention) decoding state: ``layers * heads * Dv * Dk``
+    elements, float32 by default, whatever the context length."""
+    n = (checks.positive_int("layers", layers) * checks.positive_int("heads", heads)
+         * checks.positive_int("value_dim", value_dim) * checks.positive_int("key_dim", key_dim))
+    return int(n * checks.positive_real("bytes_per_element", bytes_per_element))
