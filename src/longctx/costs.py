@@ -21,7 +21,7 @@ import math
 from collections.abc import Iterable
 from numbers import Real
 
-from longctx._checks import nonneg_int as _nonneg_int
+from longctx import checks
 from longctx._checks import positive_int as _positive_int
 
 __all__ = [
@@ -136,8 +136,7 @@ _bytes = bytes_per_element
 # --8<-- [start:score-matrix]
 def score_entries(seq_len: int, *, heads: int = 1) -> int:
     """Entries of the score matrix ``S = Q K^T``: ``heads * n * n`` for one layer."""
-    n = _positive_int("seq_len", seq_len)
-    return _positive_int("heads", heads) * n * n
+    return heads * seq_len * seq_len
 
 
 def score_matrix_bytes(seq_len: int, *, heads: int = 1, bytes_per_element: str | float = 2) -> float:
@@ -146,12 +145,12 @@ def score_matrix_bytes(seq_len: int, *, heads: int = 1, bytes_per_element: str |
     Args:
         seq_len: n, tokens in the sequence.
         heads: attention heads in the layer (each has its own n x n matrix).
-        bytes_per_element: a dtype name such as ``"fp16"`` or a number of bytes.
+        bytes_per_element: bytes of one element (the package also takes a dtype name such as ``"fp16"``).
 
     Returns:
         ``heads * n**2 * bytes_per_element``.
     """
-    return score_entries(seq_len, heads=heads) * _bytes(bytes_per_element)
+    return score_entries(seq_len, heads=heads) * bytes_per_element
 # --8<-- [end:score-matrix]
 
 
@@ -172,13 +171,9 @@ def attention_flops(seq_len: int, head_dim: int, *, heads: int = 1, causal: bool
     Returns:
         ``4 * pairs * d * heads`` with ``pairs = n**2`` (or ``n (n + 1) / 2`` if causal).
     """
-    n = _positive_int("seq_len", seq_len)
-    d = _positive_int("head_dim", head_dim)
-    h = _positive_int("heads", heads)
-    if not isinstance(causal, bool):
-        raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
+    n = seq_len
     pairs = n * (n + 1) // 2 if causal else n * n
-    return 4 * pairs * d * h
+    return 4 * pairs * head_dim * heads
 # --8<-- [end:attention-flops]
 
 
@@ -189,9 +184,7 @@ def cost_multiplier(n_from: int, n_to: int) -> float:
     Both the score-matrix memory and the FLOPs scale as n squared, so the factor is
     ``(n_to / n_from) ** 2``: 4 for twice the length, 100 for ten times.
     """
-    a = _positive_int("n_from", n_from)
-    b = _positive_int("n_to", n_to)
-    return (b / a) ** 2
+    return (n_to / n_from) ** 2
 # --8<-- [end:multiplier]
 
 
@@ -211,9 +204,8 @@ def transformer_layer_flops(seq_len: int, *, d_model: int, d_ff: int | None = No
         projections (``8 n d_model^2``) and the MLP (``4 n d_model d_ff``) grow linearly
         in n; only the attention core (:func:`attention_flops` over all heads) grows as n^2.
     """
-    n = _positive_int("seq_len", seq_len)
-    dm = _positive_int("d_model", d_model)
-    ff = 4 * dm if d_ff is None else _positive_int("d_ff", d_ff)
+    n, dm = seq_len, d_model
+    ff = 4 * dm if d_ff is None else d_ff
     return {
         "projections": 2 * n * 4 * dm * dm,
         # attention_flops is per head; summed over heads it only needs d_model = heads * head_dim
@@ -229,10 +221,8 @@ def model_cost_multiplier(n_from: int, n_to: int, *, d_model: int, d_ff: int | N
     Always between ``n_to / n_from`` (all linear terms) and ``(n_to / n_from) ** 2`` (all
     attention): the wider the model, the longer the linear terms dominate.
     """
-    a = _positive_int("n_from", n_from)
-    b = _positive_int("n_to", n_to)
-    before = sum(transformer_layer_flops(a, d_model=d_model, d_ff=d_ff, causal=causal).values())
-    after = sum(transformer_layer_flops(b, d_model=d_model, d_ff=d_ff, causal=causal).values())
+    before = sum(transformer_layer_flops(n_from, d_model=d_model, d_ff=d_ff, causal=causal).values())
+    after = sum(transformer_layer_flops(n_to, d_model=d_model, d_ff=d_ff, causal=causal).values())
     return after / before
 # --8<-- [end:layer-flops]
 
@@ -252,12 +242,9 @@ def kv_cache_bytes(*, layers: int, kv_heads: int, head_dim: int, tokens: int, ba
         head_dim: width of one head.
         tokens: cached tokens per sequence.
         batch: sequences held at once.
-        bytes_per_element: a dtype name such as ``"fp16"`` or a number of bytes.
+        bytes_per_element: bytes of one element (the package also takes a dtype name such as ``"fp16"``).
     """
-    elements = (2 * _positive_int("layers", layers) * _positive_int("kv_heads", kv_heads)
-                * _positive_int("head_dim", head_dim) * _positive_int("tokens", tokens)
-                * _positive_int("batch", batch))
-    return elements * _bytes(bytes_per_element)
+    return 2 * layers * kv_heads * head_dim * tokens * batch * bytes_per_element
 # --8<-- [end:kv-cache]
 
 
@@ -287,12 +274,6 @@ def quadratic_cost_table(seq_lens: tuple[int, ...] = TABLE_SEQ_LENS, *, head_dim
     ]
 
 
-def _layer_flops_total(seq_len: int, d_model: int, d_ff: int | None, causal: bool) -> tuple[int, int]:
-    """``(attention core, everything else)`` forward FLOPs of one layer."""
-    parts = transformer_layer_flops(seq_len, d_model=d_model, d_ff=d_ff, causal=causal)
-    return parts["attention"], parts["projections"] + parts["mlp"]
-
-
 # --8<-- [start:attention-share]
 def attention_flop_share(seq_len: int, *, d_model: int, d_ff: int | None = None, causal: bool = False) -> float:
     """Fraction of one layer's forward FLOPs spent in the attention core (``QK^T`` and ``PV``).
@@ -307,8 +288,8 @@ def attention_flop_share(seq_len: int, *, d_model: int, d_ff: int | None = None,
         ``attention / (attention + projections + mlp)`` from :func:`transformer_layer_flops`,
         a number between 0 and 1 that grows towards 1 as n grows.
     """
-    attention, linear = _layer_flops_total(seq_len, d_model, d_ff, causal)
-    return attention / (attention + linear)
+    parts = transformer_layer_flops(seq_len, d_model=d_model, d_ff=d_ff, causal=causal)
+    return parts["attention"] / sum(parts.values())
 
 
 def attention_crossover_len(*, d_model: int, d_ff: int | None = None, causal: bool = False) -> int:
@@ -328,11 +309,8 @@ def attention_crossover_len(*, d_model: int, d_ff: int | None = None, causal: bo
     Returns:
         That length in tokens.
     """
-    dm = _positive_int("d_model", d_model)
-    ff = 4 * dm if d_ff is None else _positive_int("d_ff", d_ff)
-    if not isinstance(causal, bool):
-        raise TypeError(f"causal must be a bool, got {type(causal).__name__}")
-    return 4 * dm + 2 * ff - 1 if causal else 2 * dm + ff
+    ff = 4 * d_model if d_ff is None else d_ff
+    return 4 * d_model + 2 * ff - 1 if causal else 2 * d_model + ff
 # --8<-- [end:attention-share]
 
 
@@ -383,11 +361,9 @@ def attention_cost_summary(seq_len: int, *, reference_len: int, heads: int, laye
         entries and bytes for one head of one layer, one layer and all layers; forward FLOPs
         of the attention core likewise; ``(n / reference_len) ** 2``.
     """
-    ref = _positive_int("reference_len", reference_len)
-    n_layers = _positive_int("layers", layers)
     per_head = score_matrix_bytes(seq_len, bytes_per_element=bytes_per_element)
     flops_head = attention_flops(seq_len, head_dim, causal=causal)
-    h = _positive_int("heads", heads)
+    h, n_layers = heads, layers
     return {
         "entries": score_entries(seq_len),
         "bytes_head": per_head,
@@ -396,7 +372,7 @@ def attention_cost_summary(seq_len: int, *, reference_len: int, heads: int, laye
         "flops_head": flops_head,
         "flops_layer": flops_head * h,
         "flops_model": flops_head * h * n_layers,
-        "multiplier": cost_multiplier(ref, seq_len),
+        "multiplier": cost_multiplier(reference_len, seq_len),
     }
 # --8<-- [end:calculator]
 
@@ -450,7 +426,7 @@ def attention_backward_flops(seq_len: int, head_dim: int, *, heads: int = 1, cau
         ``5/2`` (or ``4/2``) times :func:`attention_flops`, an exact integer.
     """
     forward = attention_flops(seq_len, head_dim, heads=heads, causal=causal)  # two matmuls
-    matmuls = 5 if _flag("recompute", recompute) else 4
+    matmuls = 5 if recompute else 4
     return forward * matmuls // 2
 
 
@@ -572,17 +548,19 @@ def standard_attention_hbm_bytes(seq_len: int, head_dim: int, *, heads: int = 1,
     Returns:
         Bytes moved for one layer: ``heads * (4nd + 4n^2) * bytes_per_element``.
     """
-    n = _positive_int("seq_len", seq_len)
-    d = _positive_int("head_dim", head_dim)
-    h = _positive_int("heads", heads)
+    n, d = seq_len, head_dim
     matrices = 4 * n * n  # S written, S read, P written, P read
-    vectors = 4 * n * d if _flag("include_qkvo", include_qkvo) else 0  # Q, K, V read; O written
-    return h * (matrices + vectors) * _bytes(bytes_per_element)
+    vectors = 4 * n * d if include_qkvo else 0  # Q, K, V read; O written
+    return heads * (matrices + vectors) * bytes_per_element
 # --8<-- [end:standard-hbm]
 
 
 #: Bytes of one softmax statistic (row max, row sum or log-sum-exp): kernels keep them in fp32.
 STATS_BYTES = 4
+
+
+# --8<-- [start:flash-hbm]
+import math
 
 
 def flash_attention_block_size(head_dim: int, *, sram_bytes: float, bytes_per_element: str | float = 2) -> int:
@@ -603,8 +581,8 @@ def flash_attention_block_size(head_dim: int, *, sram_bytes: float, bytes_per_el
     Raises:
         ValueError: ``sram_bytes`` too small to hold four rows of width d.
     """
-    d = _positive_int("head_dim", head_dim)
-    m_elements = _real("sram_bytes", sram_bytes, positive=True) / _bytes(bytes_per_element)
+    d = head_dim
+    m_elements = sram_bytes / bytes_per_element
     block = int(m_elements // (4 * d))
     if block < 1:
         raise ValueError(f"sram_bytes={sram_bytes} holds {m_elements:g} elements, fewer than the "
@@ -612,7 +590,6 @@ def flash_attention_block_size(head_dim: int, *, sram_bytes: float, bytes_per_el
     return block
 
 
-# --8<-- [start:flash-hbm]
 def flash_attention_hbm_bytes(seq_len: int, head_dim: int, *, sram_bytes: float, heads: int = 1,
                               bytes_per_element: str | float = 2, loop_order: str = "q_outer") -> float:
     """HBM traffic of tiled FlashAttention's forward pass, with explicit constants.
@@ -643,18 +620,16 @@ def flash_attention_hbm_bytes(seq_len: int, head_dim: int, *, sram_bytes: float,
     Returns:
         Bytes moved for one layer.
     """
-    n = _positive_int("seq_len", seq_len)
-    d = _positive_int("head_dim", head_dim)
-    h = _positive_int("heads", heads)
-    b = _bytes(bytes_per_element)
+    n, d, b = seq_len, head_dim, bytes_per_element
+    stats = 4  # bytes of one softmax statistic (row max, row sum or log-sum-exp): kernels keep them in fp32
     tiles = math.ceil(n / min(flash_attention_block_size(d, sram_bytes=sram_bytes, bytes_per_element=b), n))
     if loop_order == "q_outer":
-        per_head = (2 * n * d + tiles * 2 * n * d) * b + n * STATS_BYTES
+        per_head = (2 * n * d + tiles * 2 * n * d) * b + n * stats
     elif loop_order == "kv_outer":
-        per_head = (n * d + 2 * n * d + tiles * 3 * n * d) * b + (2 * n + tiles * 4 * n) * STATS_BYTES
+        per_head = (n * d + 2 * n * d + tiles * 3 * n * d) * b + (2 * n + tiles * 4 * n) * stats
     else:
         raise ValueError(f"loop_order must be 'q_outer' or 'kv_outer', got {loop_order!r}")
-    return h * per_head
+    return heads * per_head
 # --8<-- [end:flash-hbm]
 
 
@@ -693,8 +668,7 @@ def mla_cache_bytes_per_token(*, layers: int, latent_dim: int, rope_dim: int,
         rope_dim: d_rope, the width of the shared RoPE key (``qk_rope_head_dim``; 0 for none).
         bytes_per_element: a dtype name such as ``"fp16"`` or a number of bytes.
     """
-    per_layer = _positive_int("latent_dim", latent_dim) + _nonneg_int("rope_dim", rope_dim)
-    return _positive_int("layers", layers) * per_layer * _bytes(bytes_per_element)
+    return layers * (latent_dim + rope_dim) * bytes_per_element
 
 
 def mla_cache_bytes(*, layers: int, latent_dim: int, rope_dim: int, tokens: int, batch: int = 1,
@@ -702,7 +676,7 @@ def mla_cache_bytes(*, layers: int, latent_dim: int, rope_dim: int, tokens: int,
     """Bytes of an MLA cache: :func:`mla_cache_bytes_per_token` times ``tokens * batch``."""
     per_token = mla_cache_bytes_per_token(layers=layers, latent_dim=latent_dim, rope_dim=rope_dim,
                                           bytes_per_element=bytes_per_element)
-    return per_token * _positive_int("tokens", tokens) * _positive_int("batch", batch)
+    return per_token * tokens * batch
 # --8<-- [end:kv-per-token]
 
 
@@ -728,8 +702,7 @@ def sliding_window_pairs(seq_len: int, window: int) -> int:
     Returns:
         The number of kept pairs, at most ``n (w + 1)``.
     """
-    n = _positive_int("seq_len", seq_len)
-    w = _nonneg_int("window", window)
+    n, w = seq_len, window
     if n <= w + 1:
         return n * (n + 1) // 2
     return (w + 1) * (2 * n - w) // 2
@@ -741,8 +714,7 @@ def sliding_window_flops(seq_len: int, head_dim: int, window: int, *, heads: int
     The two matmuls of :func:`attention_flops`, done only for the pairs
     :func:`sliding_window_pairs` keeps: linear in n once the window is full.
     """
-    d = _positive_int("head_dim", head_dim)
-    return 4 * sliding_window_pairs(seq_len, window) * d * _positive_int("heads", heads)
+    return 4 * sliding_window_pairs(seq_len, window) * head_dim * heads
 
 
 def sliding_window_receptive_field(*, layers: int, window: int) -> int:
@@ -751,7 +723,7 @@ def sliding_window_receptive_field(*, layers: int, window: int) -> int:
     Each layer reaches w positions further back through the previous layer's outputs. For
     Mistral 7B, 32 layers of w = 4096 reach 131,072 positions (arXiv:2310.06825, §2).
     """
-    return _positive_int("layers", layers) * _nonneg_int("window", window)
+    return layers * window
 
 
 def rolling_buffer_kv_bytes(*, window: int, layers: int, kv_heads: int, head_dim: int, batch: int = 1,
@@ -772,8 +744,7 @@ def rolling_buffer_kv_bytes(*, window: int, layers: int, kv_heads: int, head_dim
         batch: sequences held at once.
         bytes_per_element: a dtype name such as ``"fp16"`` or a number of bytes.
     """
-    w = _positive_int("window", window)
-    return kv_cache_bytes(layers=layers, kv_heads=kv_heads, head_dim=head_dim, tokens=w, batch=batch,
+    return kv_cache_bytes(layers=layers, kv_heads=kv_heads, head_dim=head_dim, tokens=window, batch=batch,
                           bytes_per_element=bytes_per_element)
 # --8<-- [end:sliding-window-cost]
 
@@ -798,10 +769,8 @@ def linear_attention_state_elements(*, key_dim: int, value_dim: int, heads: int 
     Returns:
         ``layers * heads * (d_k * d_v + d_k)`` (without ``+ d_k`` if ``normalizer=False``).
     """
-    dk = _positive_int("key_dim", key_dim)
-    dv = _positive_int("value_dim", value_dim)
-    per_head = dk * dv + (dk if _flag("normalizer", normalizer) else 0)
-    return _positive_int("layers", layers) * _positive_int("heads", heads) * per_head
+    per_head = key_dim * value_dim + (key_dim if normalizer else 0)
+    return layers * heads * per_head
 
 
 def mamba_state_elements(*, d_inner: int, state_dim: int, layers: int = 1) -> int:
@@ -810,8 +779,7 @@ def mamba_state_elements(*, d_inner: int, state_dim: int, layers: int = 1) -> in
     Each of the ``d_inner`` channels keeps its own N-dimensional state (arXiv:2312.00752).
     The short causal convolution's buffer of the last few inputs is left out.
     """
-    return (_positive_int("layers", layers) * _positive_int("d_inner", d_inner)
-            * _positive_int("state_dim", state_dim))
+    return layers * d_inner * state_dim
 
 
 def mamba2_state_elements(*, heads: int, head_dim: int, state_dim: int, layers: int = 1) -> int:
@@ -820,8 +788,7 @@ def mamba2_state_elements(*, heads: int, head_dim: int, state_dim: int, layers: 
     Each head of width P keeps a ``P x N`` state (arXiv:2405.21060); the convolution buffer is
     left out, as in :func:`mamba_state_elements`.
     """
-    return (_positive_int("layers", layers) * _positive_int("heads", heads)
-            * _positive_int("head_dim", head_dim) * _positive_int("state_dim", state_dim))
+    return layers * heads * head_dim * state_dim
 
 
 def state_bytes(elements: int, *, batch: int = 1, bytes_per_element: str | float = 4) -> float:
@@ -833,20 +800,11 @@ def state_bytes(elements: int, *, batch: int = 1, bytes_per_element: str | float
         batch: sequences held at once.
         bytes_per_element: a dtype name or a number of bytes; defaults to 4 (fp32).
     """
-    return _positive_int("elements", elements) * _positive_int("batch", batch) * _bytes(bytes_per_element)
+    return elements * batch * bytes_per_element
 # --8<-- [end:state-size]
 
 
 # --------------------------------------------------------------------- paged KV cache
-
-def _lengths(lengths: object) -> list[int]:
-    if isinstance(lengths, (str, bytes)) or not hasattr(lengths, "__iter__"):
-        raise TypeError(f"lengths must be a sequence of positive integers, got {type(lengths).__name__}")
-    out = [_positive_int(f"lengths[{i}]", v) for i, v in enumerate(lengths)]
-    if not out:
-        raise ValueError("lengths must hold at least one length")
-    return out
-
 
 # --8<-- [start:paged-waste]
 def contiguous_kv_slots(lengths: Iterable[int], *, max_len: int) -> int:
@@ -859,8 +817,7 @@ def contiguous_kv_slots(lengths: Iterable[int], *, max_len: int) -> int:
     Returns:
         ``len(lengths) * max_len``.
     """
-    lens = _lengths(lengths)
-    m = _positive_int("max_len", max_len)
+    lens, m = list(lengths), max_len
     if max(lens) > m:
         raise ValueError(f"lengths: a request of {max(lens)} tokens does not fit max_len={m}")
     return len(lens) * m
@@ -878,9 +835,7 @@ def paged_kv_slots(lengths: Iterable[int], *, block_size: int) -> int:
     Returns:
         ``sum(ceil(len / block_size) * block_size for len in lengths)``.
     """
-    lens = _lengths(lengths)
-    b = _positive_int("block_size", block_size)
-    return sum(-(-n // b) * b for n in lens)
+    return sum(-(-n // block_size) * block_size for n in lengths)
 
 
 def kv_allocation_waste(lengths: Iterable[int], *, max_len: int, block_size: int) -> dict[str, float]:
@@ -897,7 +852,7 @@ def kv_allocation_waste(lengths: Iterable[int], *, max_len: int, block_size: int
         reservation left empty, ``(reserved - used) / reserved``. Multiply slots by
         :func:`kv_cache_bytes_per_token` for bytes.
     """
-    lens = _lengths(lengths)  # once: ``lengths`` may be a one-shot iterator
+    lens = list(lengths)  # once: ``lengths`` may be a one-shot iterator
     used = sum(lens)
     contiguous = contiguous_kv_slots(lens, max_len=max_len)
     paged = paged_kv_slots(lens, block_size=block_size)
@@ -916,7 +871,7 @@ def paged_expected_waste_slots(block_size: int) -> float:
     Holds when a request's length is equally likely to end anywhere within its last block
     (its remainder mod ``block_size`` uniform); the worst case is ``block_size - 1``.
     """
-    return (_positive_int("block_size", block_size) - 1) / 2
+    return (block_size - 1) / 2
 # --8<-- [end:paged-waste]
 
 
@@ -942,21 +897,17 @@ def roofline_time_s(flops: float, bytes_moved: float, peak_flops_per_s: float,
     Returns:
         Seconds.
     """
-    compute = _real("flops", flops, positive=False) / _real("peak_flops_per_s", peak_flops_per_s, positive=True)
-    memory = (_real("bytes_moved", bytes_moved, positive=False)
-              / _real("bandwidth_bytes_per_s", bandwidth_bytes_per_s, positive=True))
-    return max(compute, memory)
+    return max(flops / peak_flops_per_s, bytes_moved / bandwidth_bytes_per_s)
 
 
 def arithmetic_intensity_flops_per_byte(flops: float, bytes_moved: float) -> float:
     """FLOPs per byte moved: ``flops / bytes_moved``."""
-    return _real("flops", flops, positive=False) / _real("bytes_moved", bytes_moved, positive=True)
+    return flops / bytes_moved
 
 
 def ridge_point_flops_per_byte(peak_flops_per_s: float, bandwidth_bytes_per_s: float) -> float:
     """The arithmetic intensity (FLOPs per byte) above which a kernel is compute-bound."""
-    return (_real("peak_flops_per_s", peak_flops_per_s, positive=True)
-            / _real("bandwidth_bytes_per_s", bandwidth_bytes_per_s, positive=True))
+    return peak_flops_per_s / bandwidth_bytes_per_s
 
 
 def decode_time_per_token_s(*, weight_bytes: float, kv_bytes: float, bandwidth_bytes_per_s: float) -> float:
@@ -974,8 +925,7 @@ def decode_time_per_token_s(*, weight_bytes: float, kv_bytes: float, bandwidth_b
     Returns:
         Seconds per decoding step.
     """
-    total = _real("weight_bytes", weight_bytes, positive=False) + _real("kv_bytes", kv_bytes, positive=False)
-    return total / _real("bandwidth_bytes_per_s", bandwidth_bytes_per_s, positive=True)
+    return (weight_bytes + kv_bytes) / bandwidth_bytes_per_s
 # --8<-- [end:roofline]
 
 
@@ -1045,3 +995,78 @@ def selective_scan_bytes(batch: int, channels: int, length: int, state: int, *, 
     batch, channels = _positive_int("batch", batch), _positive_int("channels", channels)
     length, state = _positive_int("length", length), _positive_int("state", state)
     return _positive_int("itemsize", itemsize) * batch * length * (4 * channels + 2 * state) + 4 * channels * (state + 2)
+
+
+# --------------------------------------------------------------------- argument checks
+# The formulas the pages show are plain arithmetic, so that a reader can paste them. Every call
+# of the package's functions is checked all the same: each name below is rebound, once, at
+# import, to the function wrapped by ``longctx.checks.arguments`` (same name, signature and
+# docstring; the plain formula stays reachable as ``fn.__wrapped__``).
+
+
+def _dtype_bytes(name: str, value: object) -> float:
+    """A checker for ``bytes_per_element``: a dtype name or a positive number, as bytes."""
+    return bytes_per_element(value)
+
+
+def _lengths(name: str, value: object) -> list[int]:
+    """A checker for request lengths: a non-empty sequence of positive integers, as a list."""
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of positive integers, got {type(value).__name__}")
+    out = [checks.positive_int(f"{name}[{i}]", v) for i, v in enumerate(value)]
+    if not out:
+        raise ValueError(f"{name} must hold at least one length, got none")
+    return out
+
+
+def _nonneg_real(name: str, value: object) -> float:
+    """A checker for a finite real number >= 0."""
+    if checks.finite_real(name, value) < 0:
+        raise ValueError(f"{name} must be finite and >= 0, got {value}")
+    return value
+
+
+_P, _N, _F, _B = checks.positive_int, checks.nonneg_int, checks.flag, _dtype_bytes
+_R, _R0, _OPT = checks.positive_real, _nonneg_real, checks.optional(checks.positive_int)
+_CHECKED = {
+    "score_entries": dict(seq_len=_P, heads=_P),
+    "score_matrix_bytes": dict(seq_len=_P, heads=_P, bytes_per_element=_B),
+    "attention_flops": dict(seq_len=_P, head_dim=_P, heads=_P, causal=_F),
+    "cost_multiplier": dict(n_from=_P, n_to=_P),
+    "transformer_layer_flops": dict(seq_len=_P, d_model=_P, d_ff=_OPT, causal=_F),
+    "model_cost_multiplier": dict(n_from=_P, n_to=_P, d_model=_P, d_ff=_OPT, causal=_F),
+    "kv_cache_bytes": dict(layers=_P, kv_heads=_P, head_dim=_P, tokens=_P, batch=_P, bytes_per_element=_B),
+    "attention_flop_share": dict(seq_len=_P, d_model=_P, d_ff=_OPT, causal=_F),
+    "attention_crossover_len": dict(d_model=_P, d_ff=_OPT, causal=_F),
+    "attention_cost_summary": dict(seq_len=_P, reference_len=_P, heads=_P, layers=_P, head_dim=_P,
+                                   bytes_per_element=_B, causal=_F),
+    "attention_backward_flops": dict(seq_len=_P, head_dim=_P, heads=_P, causal=_F, recompute=_F),
+    "attention_train_flops": dict(seq_len=_P, head_dim=_P, heads=_P, causal=_F, recompute=_F),
+    "standard_attention_hbm_bytes": dict(seq_len=_P, head_dim=_P, heads=_P, bytes_per_element=_B,
+                                         include_qkvo=_F),
+    "flash_attention_block_size": dict(head_dim=_P, sram_bytes=_R, bytes_per_element=_B),
+    "flash_attention_hbm_bytes": dict(seq_len=_P, head_dim=_P, sram_bytes=_R, heads=_P, bytes_per_element=_B),
+    "kv_cache_bytes_per_token": dict(layers=_P, kv_heads=_P, head_dim=_P, bytes_per_element=_B),
+    "mla_cache_bytes_per_token": dict(layers=_P, latent_dim=_P, rope_dim=_N, bytes_per_element=_B),
+    "mla_cache_bytes": dict(layers=_P, latent_dim=_P, rope_dim=_N, tokens=_P, batch=_P, bytes_per_element=_B),
+    "sliding_window_pairs": dict(seq_len=_P, window=_N),
+    "sliding_window_flops": dict(seq_len=_P, head_dim=_P, window=_N, heads=_P),
+    "sliding_window_receptive_field": dict(layers=_P, window=_N),
+    "rolling_buffer_kv_bytes": dict(window=_P, layers=_P, kv_heads=_P, head_dim=_P, batch=_P, bytes_per_element=_B),
+    "linear_attention_state_elements": dict(key_dim=_P, value_dim=_P, heads=_P, layers=_P, normalizer=_F),
+    "mamba_state_elements": dict(d_inner=_P, state_dim=_P, layers=_P),
+    "mamba2_state_elements": dict(heads=_P, head_dim=_P, state_dim=_P, layers=_P),
+    "state_bytes": dict(elements=_P, batch=_P, bytes_per_element=_B),
+    "contiguous_kv_slots": dict(lengths=_lengths, max_len=_P),
+    "paged_kv_slots": dict(lengths=_lengths, block_size=_P),
+    "kv_allocation_waste": dict(lengths=_lengths, max_len=_P, block_size=_P),
+    "paged_expected_waste_slots": dict(block_size=_P),
+    "roofline_time_s": dict(flops=_R0, bytes_moved=_R0, peak_flops_per_s=_R, bandwidth_bytes_per_s=_R),
+    "arithmetic_intensity_flops_per_byte": dict(flops=_R0, bytes_moved=_R),
+    "ridge_point_flops_per_byte": dict(peak_flops_per_s=_R, bandwidth_bytes_per_s=_R),
+    "decode_time_per_token_s": dict(weight_bytes=_R0, kv_bytes=_R0, bandwidth_bytes_per_s=_R),
+}
+for _name, _checkers in _CHECKED.items():
+    globals()[_name] = checks.arguments(**_checkers)(globals()[_name])
+del _name, _checkers
+

@@ -23,7 +23,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from numbers import Integral
 
-from longctx import costs
+from longctx import checks, costs
+from longctx.costs import kv_cache_bytes_per_token, mla_cache_bytes_per_token
 
 __all__ = [
     "ATTENTION_KINDS",
@@ -49,7 +50,6 @@ def _check_int(key: str, name: str, value: object, *, optional: bool = False) ->
         raise ValueError(f"{key}: {name} must be a positive integer, got {value}")
 
 
-# --8<-- [start:model-preset]
 @dataclass(frozen=True)
 class ModelPreset:
     """The attention-relevant shape of one published model.
@@ -115,7 +115,6 @@ class ModelPreset:
             raise ValueError(f"{k}: mla_latent_dim and mla_rope_dim are set exactly when attention is 'mla'")
         if not self.source.strip():
             raise ValueError(f"{k}: source must name the paper or configuration the numbers come from")
-# --8<-- [end:model-preset]
 
 
 _PRESET_LIST = [
@@ -220,7 +219,7 @@ def get_preset(preset: ModelPreset | str) -> ModelPreset:
 
 
 # --8<-- [start:preset-kv]
-def kv_bytes_per_token(preset: ModelPreset | str, bytes_per_element: str | float = "fp16") -> float:
+def kv_bytes_per_token(preset: ModelPreset, bytes_per_element: str | float = 2) -> float:
     """Bytes one token adds to the model's KV cache, all layers together.
 
     MHA, GQA and MQA store a key and a value per KV head
@@ -228,37 +227,33 @@ def kv_bytes_per_token(preset: ModelPreset | str, bytes_per_element: str | float
     (:func:`longctx.costs.mla_cache_bytes_per_token`).
 
     Args:
-        preset: a :class:`ModelPreset` or a key of :data:`PRESETS`.
-        bytes_per_element: a dtype name such as ``"fp16"`` or a number of bytes.
+        preset: a :class:`ModelPreset` (the package also takes a key of :data:`PRESETS`).
+        bytes_per_element: bytes of one element, 2 for fp16 (the package also takes a dtype name).
     """
-    p = get_preset(preset)
+    p = preset
     if p.attention == "mla":
-        return costs.mla_cache_bytes_per_token(layers=p.layers, latent_dim=p.mla_latent_dim,
-                                               rope_dim=p.mla_rope_dim, bytes_per_element=bytes_per_element)
-    return costs.kv_cache_bytes_per_token(layers=p.layers, kv_heads=p.n_kv_heads, head_dim=p.head_dim,
-                                          bytes_per_element=bytes_per_element)
+        return mla_cache_bytes_per_token(layers=p.layers, latent_dim=p.mla_latent_dim,
+                                         rope_dim=p.mla_rope_dim, bytes_per_element=bytes_per_element)
+    return kv_cache_bytes_per_token(layers=p.layers, kv_heads=p.n_kv_heads, head_dim=p.head_dim,
+                                    bytes_per_element=bytes_per_element)
 
 
-def model_kv_cache_bytes(preset: ModelPreset | str, tokens: int, *, batch: int = 1,
-                   bytes_per_element: str | float = "fp16", rolling_buffer: bool = False) -> float:
+def model_kv_cache_bytes(preset: ModelPreset, tokens: int, *, batch: int = 1,
+                         bytes_per_element: str | float = 2, rolling_buffer: bool = False) -> float:
     """Bytes of the model's KV cache for ``batch`` sequences of ``tokens`` tokens.
 
     Args:
-        preset: a :class:`ModelPreset` or a key of :data:`PRESETS`.
+        preset: a :class:`ModelPreset` (the package also takes a key of :data:`PRESETS`).
         tokens: cached tokens per sequence (may exceed the context length: it is arithmetic).
         batch: sequences held at once.
-        bytes_per_element: a dtype name such as ``"fp16"`` or a number of bytes.
+        bytes_per_element: bytes of one element, 2 for fp16 (the package also takes a dtype name).
         rolling_buffer: for a sliding-window model, keep only the last ``window`` tokens
             (Mistral's rolling buffer); ignored for a model without a window.
     """
-    p = get_preset(preset)
-    n = costs._positive_int("tokens", tokens)
-    if not isinstance(rolling_buffer, bool):
-        raise TypeError(f"rolling_buffer must be a bool, got {type(rolling_buffer).__name__}")
-    if rolling_buffer and p.window is not None:
-        n = min(n, p.window)
-    per_token = kv_bytes_per_token(p, bytes_per_element)
-    return per_token * n * costs._positive_int("batch", batch)
+    n = tokens
+    if rolling_buffer and preset.window is not None:
+        n = min(n, preset.window)
+    return kv_bytes_per_token(preset, bytes_per_element) * n * batch
 # --8<-- [end:preset-kv]
 
 
@@ -304,3 +299,19 @@ def presets_json() -> dict:
         item["kv_elements_per_token"] = int(kv_bytes_per_token(p, 1))
         out.append(item)
     return {"presets": out, "bytes_per_element": dict(costs.BYTES_PER_ELEMENT)}
+
+
+# The two functions the drill book shows are plain arithmetic on a preset; every call of the
+# package's functions still checks its arguments (a preset key becomes its ModelPreset, a dtype
+# name its bytes): each is rebound once, here, to its wrapped form (see longctx.checks.arguments).
+_PRESET_CHECKS = dict(preset=lambda name, value: get_preset(value),
+                      bytes_per_element=lambda name, value: costs.bytes_per_element(value))
+_CHECKED = {
+    "kv_bytes_per_token": _PRESET_CHECKS,
+    "model_kv_cache_bytes": dict(tokens=checks.positive_int, batch=checks.positive_int, rolling_buffer=checks.flag,
+                                 **_PRESET_CHECKS),
+}
+for _name, _checkers in _CHECKED.items():
+    globals()[_name] = checks.arguments(**_checkers)(globals()[_name])
+del _name, _checkers
+

@@ -19,11 +19,21 @@ Everything is for **one layer and one sequence**:
 
 from __future__ import annotations
 
-from longctx import costs
-from longctx._checks import nonneg_int as _nonneg
+from longctx import checks, costs
+from longctx.costs import (
+    attention_flops,
+    kv_cache_bytes,
+    linear_attention_state_elements,
+    mamba_state_elements,
+    mla_cache_bytes_per_token,
+    score_matrix_bytes,
+    sliding_window_pairs,
+    state_bytes,
+)
 from longctx.linear.costs import linear_attention_flops
 
-__all__ = ["DEFAULTS", "VARIANTS", "bigbird_pairs", "cost_summary_rows", "default", "log_sum_exp_bytes", "ssm_scan_flops", "window_band_pairs"]
+__all__ = ["DEFAULTS", "VARIANTS", "bigbird_pairs", "cost_summary_rows", "default", "log_sum_exp_bytes", "ssm_scan_flops",
+           "summary_table", "window_band_pairs"]
 
 #: Settings of the page's table and the widget's start values.
 DEFAULTS: dict[str, int | str] = {
@@ -71,7 +81,7 @@ def window_band_pairs(seq_len: int, window: int) -> int:
     the diagonal is counted in both, so ``2 * sliding_window_pairs(n, w) - n``: about
     ``n (2w + 1)`` once n is much larger than w, ``n^2`` once ``w >= n - 1``.
     """
-    return 2 * costs.sliding_window_pairs(seq_len, window) - seq_len
+    return 2 * sliding_window_pairs(seq_len, window) - seq_len
 
 
 def bigbird_pairs(seq_len: int, window: int, global_tokens: int, random_tokens: int) -> int:
@@ -86,12 +96,9 @@ def bigbird_pairs(seq_len: int, window: int, global_tokens: int, random_tokens: 
     Raises:
         ValueError: more global tokens than tokens.
     """
-    n = costs._positive_int("seq_len", seq_len)
-    w = _nonneg("window", window)
-    g = _nonneg("global_tokens", global_tokens)
-    r = _nonneg("random_tokens", random_tokens)
+    n, w, g, r = seq_len, window, global_tokens, random_tokens
     if g > n:
-        raise ValueError(f"global_tokens={g} is more than seq_len={n}")
+        raise ValueError(f"global_tokens must be at most seq_len = {n}, got {g}")
     return g * n + (n - g) * min(n, 2 * w + 1 + g + r)
 # --8<-- [end:pattern-pairs]
 
@@ -110,8 +117,7 @@ def ssm_scan_flops(seq_len: int, d_inner: int, state_dim: int) -> int:
         d_inner: D, channels of the scan (Mamba: twice the model width).
         state_dim: N, state elements per channel.
     """
-    n = costs._positive_int("seq_len", seq_len)
-    return 6 * n * costs._positive_int("d_inner", d_inner) * costs._positive_int("state_dim", state_dim)
+    return 6 * seq_len * d_inner * state_dim
 # --8<-- [end:ssm-flops]
 
 
@@ -152,59 +158,75 @@ def cost_summary_rows(seq_len: int = DEFAULTS["seq_len"], head_dim: int = DEFAUL
     Raises:
         ValueError: a setting out of range (each is named), or ``kv_heads`` not dividing h.
     """
-    n, d, h = (costs._positive_int(k, v) for k, v in (("seq_len", seq_len), ("head_dim", head_dim),
-                                                      ("heads", heads)))
-    w = _nonneg("window", window)
-    g = costs._positive_int("kv_heads", kv_heads)
-    if h % g:
-        raise ValueError(f"kv_heads={g} must divide heads={h}")
-    for name, value in (("feature_dim", feature_dim), ("state_dim", state_dim), ("latent_dim", latent_dim)):
-        costs._positive_int(name, value)  # checked here so the message names the page's setting
-    _nonneg("rope_dim", rope_dim)
-    b = costs.bytes_per_element(bytes_per_element)
-    sb = costs.bytes_per_element(state_bytes_per_element)
-    full = costs.attention_flops(n, d, heads=h)  # 4 n^2 d h
-    scores = costs.score_matrix_bytes(n, heads=h, bytes_per_element=b)  # h n^2 b
-
-    def kv(kv_h: int, tokens: int) -> float:  # one layer, one sequence
-        return costs.kv_cache_bytes(layers=1, kv_heads=kv_h, head_dim=d, tokens=tokens, bytes_per_element=b)
-
-    band = window_band_pairs(n, w)
-    bird = bigbird_pairs(n, w, global_tokens, random_tokens)
-    lin_state = costs.linear_attention_state_elements(key_dim=feature_dim, value_dim=d, heads=h)
-    d_inner = costs._positive_int("expand", expand) * h * d
-    ssm_state = costs.mamba_state_elements(d_inner=d_inner, state_dim=state_dim)
-    mla = costs.mla_cache_bytes(layers=1, latent_dim=latent_dim, rope_dim=rope_dim, tokens=n, bytes_per_element=b)
-    mla_token = costs.mla_cache_bytes_per_token(layers=1, latent_dim=latent_dim, rope_dim=rope_dim,
-                                                bytes_per_element=b)
-
-    def row(key, variant, flops, score_bytes, per_token, cache, exact, f_flops, f_score, f_cache):
-        return {"key": key, "variant": variant, "flops": flops, "score_bytes": score_bytes,
-                "cache_per_token_bytes": per_token, "cache_bytes": cache, "exact": exact,
-                "flops_formula": f_flops, "score_formula": f_score, "cache_formula": f_cache}
-
-    return [
-        row("standard", "Standard attention", full, scores, kv(h, 1), kv(h, n), "yes",
-            "4 n² d h", "h n² b", "2 h d n b"),
-        row("flash", "FlashAttention", full, h * n * costs.STATS_BYTES, kv(h, 1), kv(h, n),
-            "yes (same result, other rounding)", "4 n² d h", "h n · 4 (fp32 log-sum-exp)", "2 h d n b"),
-        row("sliding", "Sliding window", 4 * band * d * h, band * h * b, kv(h, 1), kv(h, min(n, w + 1)),
-            "no: nothing beyond w", "4 d h · pairs, pairs ≈ n (2w + 1)", "h b · pairs",
-            "2 h d min(n, w + 1) b"),
-        row("bigbird", "BigBird (window + global + random)", 4 * bird * d * h, bird * h * b, kv(h, 1), kv(h, n),
-            "no: a sparse pattern", "4 d h · pairs, pairs ≤ g n + (n − g)(2w + 1 + g + r)", "h b · pairs",
-            "2 h d n b"),
-        row("linear", "Linear attention", linear_attention_flops(n, d, feature_dim=feature_dim, heads=h),
-            0, 0, costs.state_bytes(lin_state, bytes_per_element=sb), "no: another similarity",
-            "4 n F d h", "none", "h (F d + F) s"),
-        row("ssm", "SSM (Mamba-style scan)", ssm_scan_flops(n, d_inner, state_dim), 0, 0,
-            costs.state_bytes(ssm_state, bytes_per_element=sb), "no: another model",
-            "6 n D N, D = expand · h d", "none", "D N s"),
-        row("mqa", "MQA (1 KV head)", full, scores, kv(1, 1), kv(1, n), "yes (one shared K, V)",
-            "4 n² d h", "h n² b", "2 d n b"),
-        row("gqa", "GQA (G KV heads)", full, scores, kv(g, 1), kv(g, n), "yes (G shared K, V)",
-            "4 n² d h", "h n² b", "2 G d n b"),
-        row("mla", "MLA (latent cache)", full, scores, mla_token, mla, "yes (K, V rebuilt from the latent)",
-            "4 n² d h", "h n² b", "(d_c + d_rope) n b"),
-    ]
+    n, d, h, w, b = seq_len, head_dim, heads, window, bytes_per_element
+    if h % kv_heads:
+        raise ValueError(f"kv_heads must divide heads = {h}, got {kv_heads}")
+    d_inner = expand * h * d
+    lin_state = linear_attention_state_elements(key_dim=feature_dim, value_dim=d, heads=h)
+    ssm_state = mamba_state_elements(d_inner=d_inner, state_dim=state_dim)
+    cost = {
+        "full": attention_flops(n, d, heads=h),  # 4 n^2 d h
+        "scores": score_matrix_bytes(n, heads=h, bytes_per_element=b),  # h n^2 b
+        "band": window_band_pairs(n, w),
+        "bird": bigbird_pairs(n, w, global_tokens, random_tokens),
+        "linear": linear_attention_flops(n, d, feature_dim=feature_dim, heads=h),
+        "linear_state": state_bytes(lin_state, bytes_per_element=state_bytes_per_element),
+        "ssm": ssm_scan_flops(n, d_inner, state_dim),
+        "ssm_state": state_bytes(ssm_state, bytes_per_element=state_bytes_per_element),
+        "mla_token": mla_cache_bytes_per_token(layers=1, latent_dim=latent_dim, rope_dim=rope_dim,
+                                               bytes_per_element=b),
+    }
+    kv_token = {g: kv_cache_bytes(layers=1, kv_heads=g, head_dim=d, tokens=1, bytes_per_element=b)
+                for g in (h, kv_heads, 1)}  # one layer, one token
+    return summary_table(n, d, h, w, b, kv_heads, kv_token, cost)
 # --8<-- [end:summary-rows]
+
+
+# --8<-- [start:summary-table]
+def summary_table(n: int, d: int, h: int, w: int, b: float, kv_heads: int, kv_token: dict[int, float],
+                  cost: dict[str, float]) -> list[dict]:
+    """The rows of :func:`cost_summary_rows` from its numbers: ``kv_token`` by KV heads, ``cost`` by name."""
+    full, scores, band, bird = cost["full"], cost["scores"], cost["band"], cost["bird"]
+    kv_h, kv_g, kv_1 = kv_token[h], kv_token[kv_heads], kv_token[1]
+    rows = [
+        ("standard", "Standard attention", full, scores, kv_h, n * kv_h, "yes", "4 n² d h", "h n² b", "2 h d n b"),
+        ("flash", "FlashAttention", full, h * n * 4, kv_h, n * kv_h, "yes (same result, other rounding)",
+         "4 n² d h", "h n · 4 (fp32 log-sum-exp)", "2 h d n b"),
+        ("sliding", "Sliding window", 4 * band * d * h, band * h * b, kv_h, min(n, w + 1) * kv_h,
+         "no: nothing beyond w", "4 d h · pairs, pairs ≈ n (2w + 1)", "h b · pairs", "2 h d min(n, w + 1) b"),
+        ("bigbird", "BigBird (window + global + random)", 4 * bird * d * h, bird * h * b, kv_h, n * kv_h,
+         "no: a sparse pattern", "4 d h · pairs, pairs ≤ g n + (n − g)(2w + 1 + g + r)", "h b · pairs",
+         "2 h d n b"),
+        ("linear", "Linear attention", cost["linear"], 0, 0, cost["linear_state"], "no: another similarity",
+         "4 n F d h", "none", "h (F d + F) s"),
+        ("ssm", "SSM (Mamba-style scan)", cost["ssm"], 0, 0, cost["ssm_state"], "no: another model",
+         "6 n D N, D = expand · h d", "none", "D N s"),
+        ("mqa", "MQA (1 KV head)", full, scores, kv_1, n * kv_1, "yes (one shared K, V)", "4 n² d h", "h n² b",
+         "2 d n b"),
+        ("gqa", "GQA (G KV heads)", full, scores, kv_g, n * kv_g, "yes (G shared K, V)", "4 n² d h", "h n² b",
+         "2 G d n b"),
+        ("mla", "MLA (latent cache)", full, scores, cost["mla_token"], n * cost["mla_token"],
+         "yes (K, V rebuilt from the latent)", "4 n² d h", "h n² b", "(d_c + d_rope) n b"),
+    ]
+    fields = ("key", "variant", "flops", "score_bytes", "cache_per_token_bytes", "cache_bytes", "exact",
+              "flops_formula", "score_formula", "cache_formula")
+    return [dict(zip(fields, row)) for row in rows]
+# --8<-- [end:summary-table]
+
+
+# The formulas the pages show are plain arithmetic; every call of the package's functions still
+# checks its arguments: each is rebound once, here, to its wrapped form (longctx.checks.arguments).
+_P, _N = checks.positive_int, checks.nonneg_int
+_CHECKED = {
+    "window_band_pairs": dict(seq_len=_P, window=_N),
+    "bigbird_pairs": dict(seq_len=_P, window=_N, global_tokens=_N, random_tokens=_N),
+    "ssm_scan_flops": dict(seq_len=_P, d_inner=_P, state_dim=_P),
+    "cost_summary_rows": dict(seq_len=_P, head_dim=_P, heads=_P, window=_N, global_tokens=_N, random_tokens=_N,
+                              feature_dim=_P, state_dim=_P, expand=_P, kv_heads=_P, latent_dim=_P, rope_dim=_N,
+                              bytes_per_element=lambda name, value: costs.bytes_per_element(value),
+                              state_bytes_per_element=lambda name, value: costs.bytes_per_element(value)),
+}
+for _name, _checkers in _CHECKED.items():
+    globals()[_name] = checks.arguments(**_checkers)(globals()[_name])
+del _name, _checkers
+

@@ -22,7 +22,12 @@ from longctx.linear.feature_maps import (
     relu_feature,
     resolve_feature_map,
 )
-from longctx.linear.performer import performer_attention, performer_error_table, performer_estimate, relative_error
+from longctx.linear.performer import (
+    performer_attention,
+    performer_error_table,
+    performer_estimate,
+    relative_error,
+)
 from longctx.linear.reference import (
     linear_attention_chunked_ref,
     linear_attention_recurrent_ref,

@@ -17,41 +17,36 @@ Per head, for n tokens:
   on or below the diagonal: ``2 (F + d)`` FLOPs per pair, ``c (c + 1) / 2`` pairs per chunk of c;
 * FAVOR+ features are a projection ``W x`` first: ``2 n d F`` for the queries and as much for
   the keys.
+
+Each function's arguments are checked by a ``@checks.arguments`` decorator, above the section
+that Lesson 3 and the drill book show, so that the formula on the page is the whole function.
 """
 
 from __future__ import annotations
 
-from longctx._checks import positive_int as _positive_int
+from longctx import checks
 from longctx.costs import attention_flops
 
 __all__ = ["chunk_pairs", "crossover_seq_len", "linear_attention_flops", "softmax_over_linear_flops"]
 
-
-def _flag(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, got {type(value).__name__}")
-    return value
+_OPTIONS = dict(head_dim=checks.positive_int, feature_dim=checks.optional(checks.positive_int), causal=checks.flag,
+                chunk_size=checks.optional(checks.positive_int), projection=checks.flag)
 
 
-def _options(head_dim, feature_dim, causal, chunk_size, projection) -> tuple[int, int, bool, int | None, bool]:
-    d = _positive_int("head_dim", head_dim)
-    f = d if feature_dim is None else _positive_int("feature_dim", feature_dim)
-    causal = _flag("causal", causal)
-    c = None if chunk_size is None else _positive_int("chunk_size", chunk_size)
-    return d, f, causal, c, _flag("projection", projection)
-
-
-# --8<-- [start:linear-flops]
+@checks.arguments(seq_len=checks.positive_int, chunk_size=checks.positive_int)
+# --8<-- [start:chunk-pairs]
 def chunk_pairs(seq_len: int, chunk_size: int) -> int:
     """Query-key pairs on or below the diagonal inside the chunks of a causal chunked pass.
 
     ``n = q C + r``: q full chunks of ``C (C + 1) / 2`` pairs and a last one of ``r (r + 1) / 2``.
     """
-    n, c = _positive_int("seq_len", seq_len), _positive_int("chunk_size", chunk_size)
-    full, rest = divmod(n, c)
-    return full * c * (c + 1) // 2 + rest * (rest + 1) // 2
+    full, rest = divmod(seq_len, chunk_size)
+    return full * chunk_size * (chunk_size + 1) // 2 + rest * (rest + 1) // 2
+# --8<-- [end:chunk-pairs]
 
 
+@checks.arguments(seq_len=checks.positive_int, heads=checks.positive_int, **_OPTIONS)
+# --8<-- [start:linear-flops]
 def linear_attention_flops(seq_len: int, head_dim: int, *, feature_dim: int | None = None, heads: int = 1,
                            causal: bool = False, chunk_size: int | None = None, projection: bool = False) -> int:
     """Forward FLOPs of linear attention for one layer (``heads`` heads), by the conventions above.
@@ -70,16 +65,19 @@ def linear_attention_flops(seq_len: int, head_dim: int, *, feature_dim: int | No
     Returns:
         ``heads * (4 n F d + [causal, chunked] 2 (F + d) pairs + [projection] 4 n d F)``.
     """
-    n, h = _positive_int("seq_len", seq_len), _positive_int("heads", heads)
-    d, f, causal, c, projection = _options(head_dim, feature_dim, causal, chunk_size, projection)
+    n, d = seq_len, head_dim
+    f = d if feature_dim is None else feature_dim
     flops = 4 * n * f * d  # build S = phi(K)^T V and read phi(Q) S
-    if causal and c is not None:
-        flops += 2 * (f + d) * chunk_pairs(n, c)  # phi(Q_c) phi(K_c)^T and A_c V_c, j <= i
+    if causal and chunk_size is not None:
+        flops += 2 * (f + d) * chunk_pairs(n, chunk_size)  # phi(Q_c) phi(K_c)^T and A_c V_c, j <= i
     if projection:
         flops += 4 * n * d * f  # phi(x) = exp(W x - |x|^2/2) / sqrt(m): W x for q and for k
-    return h * flops
+    return heads * flops
+# --8<-- [end:linear-flops]
 
 
+@checks.arguments(seq_len=checks.positive_int, **_OPTIONS)
+# --8<-- [start:softmax-over-linear]
 def softmax_over_linear_flops(seq_len: int, head_dim: int, *, feature_dim: int | None = None,
                               causal: bool = False, chunk_size: int | None = None,
                               projection: bool = False) -> float:
@@ -88,12 +86,13 @@ def softmax_over_linear_flops(seq_len: int, head_dim: int, *, feature_dim: int |
     ``attention_flops / linear_attention_flops`` with the same options (heads cancel): above 1
     linear attention is cheaper, below 1 softmax attention is.
     """
-    d, f, causal, c, projection = _options(head_dim, feature_dim, causal, chunk_size, projection)
-    linear = linear_attention_flops(seq_len, d, feature_dim=f, causal=causal, chunk_size=c, projection=projection)
-    return attention_flops(seq_len, d, causal=causal) / linear
-# --8<-- [end:linear-flops]
+    linear = linear_attention_flops(seq_len, head_dim, feature_dim=feature_dim, causal=causal,
+                                    chunk_size=chunk_size, projection=projection)
+    return attention_flops(seq_len, head_dim, causal=causal) / linear
+# --8<-- [end:softmax-over-linear]
 
 
+@checks.arguments(**_OPTIONS)
 # --8<-- [start:crossover]
 def crossover_seq_len(head_dim: int, *, feature_dim: int | None = None, causal: bool = False,
                       chunk_size: int | None = None, projection: bool = False) -> int:
@@ -119,17 +118,19 @@ def crossover_seq_len(head_dim: int, *, feature_dim: int | None = None, causal: 
     Returns:
         That length n, ``>= 1``.
     """
-    d, f, causal, c, projection = _options(head_dim, feature_dim, causal, chunk_size, projection)
+    d = head_dim
+    f = d if feature_dim is None else feature_dim
     k = 2 if projection else 1
     if not causal:
         n = max(1, f * k)  # 4 n^2 d >= 4 n F d k  <=>  n >= F k
     else:
-        extra = (f + d) * (c + 1) if c is not None else 0
+        extra = (f + d) * (chunk_size + 1) if chunk_size is not None else 0
         n = max(1, -(-(4 * f * d * k + extra) // (2 * d)) - 1)  # 2 d (n + 1) >= 4 F d k + extra
 
     def fits(m: int) -> bool:
-        return (linear_attention_flops(m, d, feature_dim=f, causal=causal, chunk_size=c, projection=projection)
-                <= attention_flops(m, d, causal=causal))
+        linear = linear_attention_flops(m, d, feature_dim=f, causal=causal, chunk_size=chunk_size,
+                                        projection=projection)
+        return linear <= attention_flops(m, d, causal=causal)
 
     while n > 1 and fits(n - 1):
         n -= 1

@@ -33,7 +33,15 @@ from longctx.ssm.selective_scan import (
     selective_scan_ref,
     selective_scan_sequential,
 )
-from longctx.ssm.ssd import segment_sum, segsum, ssd_chunked, ssd_chunks, ssd_masked, ssd_quadratic, ssd_recurrent
+from longctx.ssm.ssd import (
+    segment_sum,
+    segsum,
+    ssd_chunked,
+    ssd_chunks,
+    ssd_masked,
+    ssd_quadratic,
+    ssd_recurrent,
+)
 
 __all__ = [
     "conv_kernel",

@@ -75,7 +75,10 @@ def _prepare(u, delta, A, B, C, D, z, delta_bias, delta_softplus):
         delta = delta + delta_bias.to(work)[:, None]  # [B, D, L]
     if delta_softplus:
         delta = F.softplus(delta)
-    cast = (lambda t: None if t is None else t.to(work))
+
+    def cast(t):
+        return None if t is None else t.to(work)
+
     return u.to(work), delta, A.to(work), B.to(work), C.to(work), cast(D), cast(z)
 
 

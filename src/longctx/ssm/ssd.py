@@ -66,7 +66,10 @@ def _prepare(x, dt, A, B, C, D, initial_state=None):
     work = torch.float64 if wide else torch.float32
     B = B.to(work).repeat_interleave(H // G, dim=2)  # [B, L, H, N]
     C = C.to(work).repeat_interleave(H // G, dim=2)  # [B, L, H, N]
-    cast = (lambda t: None if t is None else t.to(work))
+
+    def cast(t):
+        return None if t is None else t.to(work)
+
     return x.to(work), dt.to(work), A.to(work), B, C, cast(D), cast(initial_state)
 
 
