@@ -248,3 +248,48 @@ def test_causal_must_be_a_bool(causal):
 def test_empty_table_is_refused():
     with pytest.raises(ValueError, match="seq_lens"):
         costs.quadratic_cost_table(())
+
+
+# --- the checks around the formulas a page shows -------------------------------------------------
+
+
+def test_every_shown_formula_is_checked_and_its_plain_form_is_kept():
+    """costs, summary, presets and linear.costs rebind each shown formula to a checked wrapper."""
+    from longctx import presets, summary
+    from longctx.linear import costs as linear_costs
+
+    for module, names in ((costs, costs._CHECKED), (summary, summary._CHECKED), (presets, presets._CHECKED),
+                          (linear_costs, linear_costs.__all__)):
+        for name in names:
+            fn = getattr(module, name)
+            assert hasattr(fn, "__wrapped__"), f"{module.__name__}.{name} is not checked"
+            assert fn.__doc__ == fn.__wrapped__.__doc__ and fn.__name__ == name
+    # the plain formula is plain arithmetic; the package's function refuses what it cannot mean
+    assert costs.attention_flops.__wrapped__(10, 4) == 4 * 10 * 10 * 4 == costs.attention_flops(10, 4)
+    assert costs.score_matrix_bytes(10, bytes_per_element="fp16") == 200
+    with pytest.raises(TypeError, match="causal must be a bool"):
+        costs.attention_flops(10, 4, causal=1)
+    with pytest.raises(ValueError, match="seq_len must be a positive integer"):
+        costs.attention_flops(0, 4)
+    with pytest.raises(ValueError, match="lengths must hold at least one length"):
+        costs.paged_kv_slots([], block_size=16)
+    with pytest.raises(TypeError, match=r"lengths\[1\] must be a positive integer"):
+        costs.paged_kv_slots([3, 2.5], block_size=16)
+    with pytest.raises(ValueError, match="flops must be finite and >= 0"):
+        costs.roofline_time_s(-1.0, 1.0, 1.0, 1.0)
+
+
+def test_the_argument_decorator():
+    from longctx import checks
+
+    @checks.arguments(n=checks.positive_int, d=checks.optional(checks.positive_int))
+    def f(n, *, d=None):
+        return n, d
+
+    assert f(3) == (3, None) and f(n=2, d=5) == (2, 5)
+    with pytest.raises(ValueError, match="d must be a positive integer, got 0"):
+        f(1, d=0)
+    with pytest.raises(TypeError, match="n must be a positive integer"):
+        f(True)
+    with pytest.raises(TypeError, match="has no parameter x"):
+        checks.arguments(x=checks.flag)(lambda n: n)
