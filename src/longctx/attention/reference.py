@@ -140,26 +140,31 @@ def softmax_ref(x: torch.Tensor) -> torch.Tensor:
 import torch
 
 
-def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor,
-                    scale: float, bias: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """``softmax(q k^T * scale + bias)`` over the kept keys, times ``v``, with the n x n matrix in full.
+def masked_scores(q: torch.Tensor, k: torch.Tensor, keep: torch.Tensor, scale: float,
+                  bias: torch.Tensor | None = None) -> torch.Tensor:
+    """The full ``[B, H, T, S]`` matrix ``q k^T * scale + bias``, ``-inf`` where ``keep`` is False.
 
-    ``q [B, H, T, D]``, ``k [B, H_kv, S, D]``, ``v [B, H_kv, S, Dv]``: query head h reads
-    key/value head ``h // (H // H_kv)`` (grouped-query attention). ``keep`` is a bool mask
-    that broadcasts to ``[B, H, T, S]`` (True = may attend). Returns ``out [B, H, T, Dv]`` in
-    q's dtype and ``lse [B, H, T]``, the log-sum-exp of each row (``-inf`` if it keeps no key,
-    and then the row's output is zero).
+    ``q [B, H, T, D]``, ``k [B, H_kv, S, D]``: query head h reads key head ``h // (H // H_kv)``
+    (grouped-query attention). fp16/bf16 are computed in fp32.
     """
-    work = torch.promote_types(q.dtype, torch.float32)  # fp16/bf16 are computed in fp32
-    group = q.shape[1] // k.shape[1]
-    k = k.to(work).repeat_interleave(group, dim=1)  # [B, H, S, D]
-    v = v.to(work).repeat_interleave(group, dim=1)  # [B, H, S, Dv]
+    work = torch.promote_types(q.dtype, torch.float32)
+    k = k.to(work).repeat_interleave(q.shape[1] // k.shape[1], dim=1)  # [B, H, S, D]
     s = q.to(work) @ k.transpose(-2, -1) * scale  # [B, H, T, S]: the n^2 matrix
     if bias is not None:
         s = s + bias.to(work)
-    s = s.masked_fill(~keep, float("-inf"))
-    p = softmax_ref(s)  # [B, H, T, S]
-    return (p @ v).to(q.dtype), torch.logsumexp(s, dim=-1)
+    return s.masked_fill(~keep, float("-inf"))
+
+
+def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor,
+                    scale: float, bias: torch.Tensor | None = None) -> torch.Tensor:
+    """``softmax(q k^T * scale + bias)`` over the kept keys, times ``v``: ``out [B, H, T, Dv]``.
+
+    ``v [B, H_kv, S, Dv]``; ``keep`` is a bool mask that broadcasts to ``[B, H, T, S]`` (True =
+    may attend). A row that keeps no key outputs zeros. The result has q's dtype.
+    """
+    p = softmax_ref(masked_scores(q, k, keep, scale, bias))  # [B, H, T, S]
+    v = v.to(p.dtype).repeat_interleave(q.shape[1] // v.shape[1], dim=1)  # [B, H, S, Dv]
+    return (p @ v).to(q.dtype)
 # --8<-- [end:attention-ref]
 
 
@@ -204,5 +209,7 @@ def attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: 
         keep = keep & mask
     elif mask is not None:
         bias = mask
-    out, lse = naive_attention(q, k, v, keep, scale, bias)
-    return (out, lse) if return_lse else out
+    out = naive_attention(q, k, v, keep, scale, bias)
+    if not return_lse:
+        return out
+    return out, torch.logsumexp(masked_scores(q, k, keep, scale, bias), dim=-1)  # recomputed: asked for

@@ -143,7 +143,7 @@ def block_forward(cfg, p: dict, x: torch.Tensor, q_pos: torch.Tensor, cache) -> 
     k_all, v_all, k_pos = cache.extend(k, v)  # [B, H_kv, S, D] x2, [S]
     left = -1 if cfg.window is None else cfg.window[0]
     keep = position_keep(q_pos, k_pos, (left, 0))  # [T, S]: causal, within the window
-    o, _ = naive_attention(q, k_all, v_all, keep, 1 / math.sqrt(D))  # [B, H, T, D]
+    o = naive_attention(q, k_all, v_all, keep, 1 / math.sqrt(D))  # [B, H, T, D]
     B, _, T, _ = o.shape
     x = x + o.transpose(1, 2).reshape(B, T, H * D) @ p["wo"]  # [B, H, T, D] -> [B, T, H*D]
     if cfg.d_ff:

@@ -138,7 +138,7 @@ def mla_naive_attend(cfg, p: dict, q_nope, q_rope, c_kv, k_rope) -> torch.Tensor
     q = torch.cat([q_nope, q_rope], dim=-1)  # [B, H, T, d_nope + d_rope]
     k = torch.cat([k_nope, k_r], dim=-1)  # [B, H, S, d_nope + d_rope]
     keep = position_keep(torch.arange(T, device=c_kv.device) + S - T, torch.arange(S, device=c_kv.device), (-1, 0))  # causal
-    o, _ = naive_attention(q, k, v, keep, 1 / math.sqrt(q.shape[-1]))  # [B, H, T, d_v]
+    o = naive_attention(q, k, v, keep, 1 / math.sqrt(q.shape[-1]))  # [B, H, T, d_v]
     return o.transpose(1, 2).reshape(B, T, H * cfg.d_v) @ p["w_o"]  # [B, T, H*d_v] -> [B, T, d_model]
 # --8<-- [end:mla-naive]
 
@@ -176,7 +176,7 @@ def mla_absorbed_attend(cfg, p: dict, q_nope, q_rope, c_kv, k_rope) -> torch.Ten
     k = torch.cat([c_kv, k_rope], dim=-1)[:, None]  # [B, 1, S, d_c + d_rope]: one shared "head"
     scale = 1.0 / math.sqrt(cfg.d_nope + cfg.d_rope)  # the naive form's head width, not d_c's
     keep = position_keep(torch.arange(T, device=c_kv.device) + S - T, torch.arange(S, device=c_kv.device), (-1, 0))  # causal
-    o_lat, _ = naive_attention(q, k, c_kv[:, None], keep, scale)  # [B, H, T, d_c]
+    o_lat = naive_attention(q, k, c_kv[:, None], keep, scale)  # [B, H, T, d_c]
     o = torch.einsum("bhtc,chv->bhtv", o_lat, w_uv)  # [B, H, T, d_v]
     return o.transpose(1, 2).reshape(B, T, H * cfg.d_v) @ p["w_o"]  # [B, T, d_model]
 # --8<-- [end:mla-absorbed]
