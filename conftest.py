@@ -43,3 +43,33 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.skip(reason="snippet include: its code is tested in tests/ and by the coverage gate"))
         if "gpu" in item.keywords and not _gpu:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU (none here)"))
+
+
+_MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector):
+    """A test module that imports a package this machine lacks is skipped, naming the package.
+
+    The GPU machine has only torch, triton, numpy, pytest, hypothesis, pyyaml, matplotlib and
+    tqdm: modules that test the site (mkdocs, griffe, markdown) must not stop ``pytest -m gpu``
+    there. Only a package that is really not installed qualifies (a broken import of an installed
+    one still fails), so on a machine with requirements.txt installed nothing changes;
+    scripts/check.sh proves the GPU tests collect with every other package hidden.
+    """
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed and isinstance(collector, pytest.Module):
+        match = _MISSING_MODULE.search(str(report.longrepr))
+        if match:
+            import importlib.util
+
+            top = match.group(1).split(".")[0]
+            try:
+                installed = importlib.util.find_spec(top) is not None
+            except (ImportError, ValueError):
+                installed = False
+            if not installed and top != "longctx":
+                report.outcome = "skipped"
+                report.longrepr = (str(collector.path), 0, f"Skipped: needs {top}, which is not installed here")

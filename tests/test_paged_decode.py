@@ -366,7 +366,7 @@ def test_every_gpu_choice_is_a_listed_configuration():
         for D in range(16, 257):
             merge = paged_configs("_paged_decode_merge_kernel", head_dim=D, dtype=dtype, num_splits=64, gpu=True)
             assert merge in listed and merge.const("BLOCK_D") >= D
-            for group in range(1, 65, 3 if D % 8 else 1):
+            for group in range(1, 17):
                 for k_mode, v_mode in SCALE_MODES:
                     cfg = paged_configs("_paged_decode_split_kernel", head_dim=D, dtype=dtype, group=group,
                                         k_mode=k_mode, v_mode=v_mode, gpu=True)
@@ -403,10 +403,13 @@ def bad(**over):
      ValueError, "head dim D must be in 16..256 for the kernel, got D=8"),
     (dict(q=lambda c: torch.zeros(2, 4, 300), k_cache=lambda c: torch.zeros(4, 16, 2, 300),
           v_cache=lambda c: torch.zeros(4, 16, 2, 300)), ValueError, "got D=300"),
-    (dict(q=lambda c: torch.zeros(2, 130, 16), k_cache=lambda c: torch.zeros(4, 16, 2, 16),
-          v_cache=lambda c: torch.zeros(4, 16, 2, 16)), ValueError, "H // H_kv must be at most 64, got 65"),
+    (dict(q=lambda c: torch.zeros(2, 34, 16), k_cache=lambda c: torch.zeros(4, 16, 2, 16),
+          v_cache=lambda c: torch.zeros(4, 16, 2, 16)), ValueError, "H // H_kv must be at most 16, got 17"),
     (dict(k_cache=lambda c: c.k_cache.to(torch.int8), k_scale=lambda c: torch.ones(2, 16)), TypeError,
      "k_cache and v_cache must both be int8"),
+    (dict(k_cache=lambda c: c.k_cache.to(torch.int8), k_scale=lambda c: torch.ones(c.k_cache.shape[:3]),
+          v_cache=lambda c: c.v_cache.to(torch.int8), v_scale=lambda c: torch.ones(2, 16)), ValueError,
+     "k_scale must be per channel"),
     (dict(q=lambda c: c.q[..., :15]), ValueError, "head dim"),
     (dict(k_cache=lambda c: c.k_cache[:0], v_cache=lambda c: c.v_cache[:0]), ValueError, "holds no slots"),
     (dict(block_table=lambda c: c.table.long()), TypeError, "block_table must be int32"),

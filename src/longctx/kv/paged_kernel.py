@@ -48,8 +48,9 @@ __all__ = ["CONFIGS", "HEAD_BLOCKS", "MAX_AUTO_SPLITS", "MAX_GROUP", "MAX_HEAD_D
 #: Head dims the kernel takes (padded inside, with masks: 64, 128 or 256 on a GPU).
 MIN_HEAD_DIM, MAX_HEAD_DIM = 16, 256
 HEAD_BLOCKS = (64, 128, 256)
-#: Most query heads per KV head (the GQA group is one tile of 16 or 64 rows).
-MAX_GROUP = 64
+#: Most query heads per KV head: the GQA group is one tile of 16 rows (tl.dot's smallest), which
+#: covers the models of this course (Llama 3 70B has 8); a larger group would need a second variant.
+MAX_GROUP = 16
 #: Auto split: each split holds at least this many tokens (fewer is all overhead) ...
 MIN_SPLIT_TOKENS = 256
 #: ... and splits are added until the grid has about this many programs (a few per SM on an H100).
@@ -186,8 +187,9 @@ def _paged_decode_merge_kernel(p_lse, p_o, p_out, p_lse_out, num_splits, D,
 KERNELS = {"_paged_decode_split_kernel": _paged_decode_split_kernel,
            "_paged_decode_merge_kernel": _paged_decode_merge_kernel}
 #: Scale layouts (k, v) the kernels take: none (float caches) or int8 codes with scales for both.
+#: Keys per channel with values per token is KIVI's choice; values per channel with keys per token is not offered.
 SCALE_MODES = ((_NO_SCALE, _NO_SCALE), (_PER_TOKEN, _PER_TOKEN), (_PER_CHANNEL, _PER_TOKEN),
-               (_PER_TOKEN, _PER_CHANNEL), (_PER_CHANNEL, _PER_CHANNEL))
+               (_PER_CHANNEL, _PER_CHANNEL))
 
 
 def paged_configs(kernel: str, *, head_dim: int, dtype: torch.dtype, group: int = 1, k_mode: int = 0,
@@ -202,7 +204,7 @@ def paged_configs(kernel: str, *, head_dim: int, dtype: torch.dtype, group: int 
     if kernel == "_paged_decode_merge_kernel":
         block_s = MAX_SPLITS if gpu else max(2, triton.next_power_of_2(num_splits))  # >= 2: no 1-wide tile
         return KernelConfig.make(kernel, dtype, 4, 1, BLOCK_S=block_s, BLOCK_D=block_d)
-    block_g = (16 if group <= 16 else MAX_GROUP) if gpu else max(16, triton.next_power_of_2(group))
+    block_g = MAX_GROUP  # the group's rows, padded to one 16-row tile
     block_n = {16: 64, 32: 64, 64: 64, 128: 32, 256: 16}[block_d]  # tokens per tile: fewer for wide heads
     warps = 4 if block_g * block_d <= 16 * 128 else 8
     return KernelConfig.make(kernel, dtype, warps, 2, K_SCALE=k_mode, V_SCALE=v_mode,
@@ -215,10 +217,9 @@ def _gpu_configs() -> tuple[KernelConfig, ...]:
     for dtype in _FLOATS:
         for hb in HEAD_BLOCKS:
             configs.append(paged_configs("_paged_decode_merge_kernel", head_dim=hb, dtype=dtype, gpu=True))
-            for group in (16, MAX_GROUP):
-                for k_mode, v_mode in SCALE_MODES:
-                    configs.append(paged_configs("_paged_decode_split_kernel", head_dim=hb, dtype=dtype, group=group,
-                                                 k_mode=k_mode, v_mode=v_mode, gpu=True))
+            for k_mode, v_mode in SCALE_MODES:
+                configs.append(paged_configs("_paged_decode_split_kernel", head_dim=hb, dtype=dtype,
+                                             k_mode=k_mode, v_mode=v_mode, gpu=True))
     return tuple(dict.fromkeys(configs))
 
 
@@ -282,6 +283,9 @@ def _check_inputs(q, k_cache, v_cache, block_table, seq_lens, scale, k_scale, v_
     if (k_mode == _NO_SCALE) != (v_mode == _NO_SCALE):
         raise TypeError(f"k_cache and v_cache must both be int8 (with scales) or both float, got "
                         f"{k_cache.dtype} and {v_cache.dtype}")
+    if (k_mode, v_mode) not in SCALE_MODES:
+        raise ValueError("k_scale must be per channel ([H_kv, D]) when v_scale is: the layouts taken are "
+                         "per token for both, per channel for both, or keys per channel with values per token")
 
     B, H, D = q.shape
     N, bs, H_kv, D_kv = k_cache.shape
@@ -411,7 +415,7 @@ def paged_decode(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, 
 
     Args:
         q: ``[B, H, D]`` float16, bfloat16 or float32; ``16 <= D <= 256`` (any D, padded inside);
-            at most 64 query heads per KV head.
+            at most 16 query heads per KV head.
         k_cache: ``[num_blocks, block_size, H_kv, D]``, q's dtype, or int8 codes with ``k_scale``.
             Any ``block_size >= 1`` works (a power of two >= 16 is what a server would use).
         v_cache: like ``k_cache``, with ``v_scale`` when int8 (both caches int8, or neither).
