@@ -17,7 +17,14 @@ from longctx.linear import (
     linear_attention_recurrent_ref,
     linear_attention_ref,
 )
-from longctx.linear.kernel import CONFIGS, MAX_CHUNK, MAX_HEAD_DIM, MIN_BLOCK, linear_attention, linear_configs
+from longctx.linear.kernel import (
+    CONFIGS,
+    MAX_CHUNK,
+    MAX_HEAD_DIM,
+    MIN_BLOCK,
+    linear_attention,
+    linear_configs,
+)
 
 # Relative-RMS bounds against float64. The kernel computes in float32 throughout, so fp32 is
 # exact up to rounding; fp16/bf16 outputs carry the final rounding to 11/8 significant bits.

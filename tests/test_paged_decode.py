@@ -173,7 +173,7 @@ def test_returned_lse_is_the_log_sum_exp_of_the_scores():
     case = Case([1, 30, 50], 4, 2, 40, 16, seed=13)
     scale = 0.3
     _, lse = case.run(num_splits=3, return_lse=True, scale=scale)
-    for b, S in enumerate(case.lens):
+    for b, _S in enumerate(case.lens):
         k = case.k[b].repeat_interleave(2, dim=0)  # [H, S, D]
         s = torch.einsum("hd,hsd->hs", case.q[b].double(), k) * scale  # [H, S]
         torch.testing.assert_close(lse[b].double(), torch.logsumexp(s, dim=-1), rtol=0, atol=1e-5)
@@ -261,7 +261,7 @@ def int8_case(k_axis, v_axis, seed):
 def dequantized_sequences(case, pool, axis):
     """Each sequence's K or V as ``quantize``/``dequantize`` return them: [H_kv, S, D] float64."""
     seqs = []
-    for b, S in enumerate(case.lens):
+    for b, _S in enumerate(case.lens):
         x = (case.k if pool == "k" else case.v)[b].float()[None]  # [1, H_kv, S, D]
         if axis == "token":  # per-token scales depend on the token only: quantize the sequence
             seqs.append(dequantize(quantize(x, 8, "token"))[0].double())
