@@ -90,8 +90,12 @@ pc = _sibling("preview_cache")
 
 def _figure_module(draw) -> str:
     """The module whose code draws a figure (through ``functools.partial`` too)."""
-    return getattr(draw, "__module__", None) or getattr(getattr(draw, "func", None), "__module__", None) \
-        or "longctx.figures"
+    return getattr(getattr(draw, "func", draw), "__module__", None) or "longctx.figures"
+
+
+def _draw(draw) -> str:
+    with pc.DRAW_LOCK:  # pyplot is not thread-safe, and the preview may draw in the background
+        return draw()
 
 
 def _figures(files: Files, config) -> None:
@@ -100,17 +104,24 @@ def _figures(files: Files, config) -> None:
     store = pc.Store() if pc.enabled() else None
     for name, draw in figures.FIGURES.items():
         if store is None:
-            svg = draw()
+            svg = _draw(draw)
         else:
             key = pc.modules_key("figure", {_figure_module(draw)}, name=name)
             record = store.get("figure", key)
+            last = store.get("figure-last", name)
             if record is not None:
                 svg = record["svg"]
                 pc.REPORT.hit("figures", name)
+            elif last is not None and pc.serving() and pc.defer(
+                    "figure", key, lambda draw=draw, name=name: {"svg": _draw(draw), "name": name}, f"figure {name}"):
+                svg = last["svg"]  # the last drawing, until the new one is ready (the server then rebuilds)
+                pc.REPORT.miss("figures", f"{name} (redrawing in the background)")
             else:
-                svg = draw()
+                svg = _draw(draw)
                 store.put("figure", key, {"svg": svg, "name": name})
                 pc.REPORT.miss("figures", name)
+            if last is None or last.get("svg") != svg:
+                store.put("figure-last", name, {"svg": svg})
         files.append(File.generated(config, f"assets/figures/{name}.svg", content=svg))
 
 

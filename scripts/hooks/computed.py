@@ -186,20 +186,39 @@ def modules_called(inner: str) -> set[str] | None:
 
 
 def _cached(inner: str, where: str) -> str:
-    """``_compute``, or its value from the preview cache while the code it runs is unchanged."""
+    """``_compute``, or its value from the preview cache while the code it runs is unchanged.
+
+    While a preview server is up, a value whose code changed is shown as it last was, the page
+    says so, and the value is computed in the background; the server then rebuilds the page.
+    """
     modules = modules_called(inner) if pc.enabled() else None
     if modules is None or not all(pc.module_file(m) for m in modules):
         return _compute(inner, where)  # uncached, or an error to report
     key = pc.modules_key("value", modules, expression=inner)
     store = pc.Store()
+    last_key = pc.last_key(where, inner)
     record = store.get("value", key)
     if record is not None:
         pc.REPORT.hit("numbers", inner)
+        last = store.get("value-last", last_key)
+        if last is None or last.get("text") != record["text"]:
+            store.put("value-last", last_key, {"text": record["text"]})
         return record["text"]
+    last = store.get("value-last", last_key) if pc.serving() else None
+    if last is not None and pc.defer("value", key, lambda: {"text": _compute(inner, where), "expression": inner},
+                                     f"{where}: {inner[:40]}"):
+        pc.STALE_PAGES.add(where.removeprefix("page "))
+        pc.REPORT.miss("numbers", f"{where.removeprefix('page ')}: {inner[:40]} (recomputing in the background)")
+        return last["text"]
     text = _compute(inner, where)
     store.put("value", key, {"text": text, "expression": inner})
+    store.put("value-last", last_key, {"text": text})
     pc.REPORT.miss("numbers", f"{where.removeprefix('page ')}: {inner[:40]}")
     return text
+
+
+STALE_NOTE = ('!!! warning "Preview: recomputing"\n    Some numbers on this page are from before your last edit; '
+              "they are being computed again and the page updates by itself when they are ready.\n\n")
 
 
 def _expand(text: str, where: str) -> str:
@@ -227,4 +246,9 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         else:
             chunk.append(line)
     out.append(_expand("".join(chunk), where))
-    return "".join(out)
+    text = "".join(out)
+    if page.file.src_uri in pc.STALE_PAGES:  # only while a preview server is up
+        h1 = re.search(r"^# .*\n", text.split("```")[0], re.M)  # the title, if it comes before any code
+        at = h1.end() if h1 else 0
+        return f"{text[:at]}\n{STALE_NOTE}{text[at:]}"
+    return text

@@ -26,11 +26,14 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import logging
 import os
 import re
+import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from mkdocs.plugins import event_priority
@@ -94,6 +97,7 @@ def on_config(config):
         shown = ", ".join(_STATE["changed"][:5]) + (" ..." if len(_STATE["changed"]) > 5 else "")
         log.info(f"preview: src changed ({shown}): longctx is imported afresh")
     pc.REPORT.clear()
+    pc.STALE_PAGES.clear()
     _PENDING.clear()
     return config
 
@@ -217,11 +221,61 @@ def on_nav(nav, config, files):
     return nav
 
 
-# ---- labs from the cache ------------------------------------------------------------------------------
+# ---- labs from the cache, or executed beside the build --------------------------------------------------
+
+#: Labs executed at once, each in a process of its own, while the build renders the other pages.
+LAB_WORKERS = int(os.environ.get("LONGCTX_PREVIEW_LAB_WORKERS", "2"))
+_JOBS: dict[str, object] = {}      # lab key -> Future of (exit code, stderr tail)
+_FAILED: set[str] = set()          # lab keys whose background run failed: executed in the build instead
 
 #: Said on a lab page whose outputs the preview reused; never in a build without the cache.
 CACHED_NOTE = ('<p class="lc-preview-cached" data-preview-cache="reused"><em>Preview: these outputs were reused '
                'from the run of {when}; nothing the lab reads has changed since.</em></p>')
+#: Said on a lab page shown from its last run while the lab runs again after an edit.
+STALE_NOTE = ('<div class="admonition warning lc-preview-stale" data-preview-cache="stale"><p class="admonition-title">'
+              'Preview: re-running</p><p>Something this lab reads changed. These are the outputs of its run of {when}; '
+              'the page updates by itself when the new run ends.</p></div>')
+
+
+def _run_lab(path: Path, options: dict, key: str) -> tuple[int, str]:
+    done = subprocess.run([sys.executable, str(Path(pc.__file__)), str(path), json.dumps(options), key],
+                          capture_output=True, text=True, check=False)
+    if done.returncode:
+        _FAILED.add(key)
+    if pc.serving():  # a rebuild picks up the new outputs
+        pc.done_dir().mkdir(parents=True, exist_ok=True)
+        (pc.done_dir() / f"{path.stem}.txt").write_text(f"{key} {done.returncode}\n", encoding="utf-8")
+    return done.returncode, done.stderr[-2000:]
+
+
+def on_serve(server, config, builder):
+    """From now on, work may be deferred: rebuild when a lab, figure or number done in the background is ready."""
+    if pc.enabled():
+        pc.done_dir().mkdir(parents=True, exist_ok=True)
+        server.watch(str(pc.done_dir()))
+        pc.set_serving(True)
+    return server
+
+
+@event_priority(-100)  # after mkdocs-jupyter has taken the notebooks
+def on_files(files, config):
+    """Start executing, in the background, every lab the cache lacks."""
+    if not pc.enabled() or LAB_WORKERS < 1:
+        return files
+    store, options = pc.Store(), _jupyter_options(config)
+    missing = []
+    for file in files.documentation_pages():
+        if _is_lab(file):
+            key = _lab_key(Path(file.abs_src_path), config)
+            if store.get("lab", key) is None and key not in _JOBS and key not in _FAILED:
+                missing.append((Path(file.abs_src_path), key))
+    if missing:
+        pool = ThreadPoolExecutor(max_workers=LAB_WORKERS, thread_name_prefix="lab")
+        for path, key in missing:
+            _JOBS[key] = pool.submit(_run_lab, path, options, key)
+        pool.shutdown(wait=False)
+        log.info(f"preview: executing {len(missing)} lab(s) in the background: {', '.join(p.stem for p, _ in missing)}")
+    return files
 
 
 def toc_tokens(toc) -> list[dict]:
@@ -238,22 +292,46 @@ def on_pre_page(page, config, files):
     execute = page.render
     ignore_h1 = bool(_jupyter_options(config).get("ignore_h1_titles"))
 
+    def show(self, record, note: str = "") -> None:
+        self.content, self.toc = record["content"] + note, get_toc(record["toc"])
+        if record["title"] is not None and not ignore_h1:
+            self.title = record["title"]
+
     def render(self, config, files):
+        started = time.monotonic()
+        job = _JOBS.get(key)
+        if job is not None and not job.done():
+            last = store.get("lab-last", path.stem)
+            record = store.get("lab", last["key"]) if last else None
+            if record is not None and pc.serving():  # show the last run; rebuild when this one ends
+                show(self, record, STALE_NOTE.format(when=record.get("executed", "an earlier build")))
+                _PENDING[page.file.src_uri] = "stale"
+                pc.REPORT.miss("labs", f"{path.stem} (re-running in the background; last run shown)")
+                return
+            job.result()
+        if job is not None:
+            _JOBS.pop(key, None)
+            record = store.get("lab", key)
+            if record is not None:
+                show(self, record)
+                store.put("lab-last", path.stem, {"key": key})
+                pc.REPORT.miss("labs", f"{path.stem} (ran in the background; waited {time.monotonic() - started:.1f}s)")
+                return
+            log.info(f"preview: {path.stem} failed in the background; executing it here to report why")
         record = store.get("lab", key)
         if record is not None:
-            self.content = record["content"] + CACHED_NOTE.format(when=record.get("executed", "an earlier build"))
-            self.toc = get_toc(record["toc"])
-            if record["title"] is not None and not ignore_h1:
-                self.title = record["title"]
+            show(self, record, CACHED_NOTE.format(when=record.get("executed", "an earlier build")))
+            store.put("lab-last", path.stem, {"key": key})
             pc.REPORT.hit("labs", path.stem)
             return
-        started = time.monotonic()
         execute(config, files)
         tokens = toc_tokens(self.toc)
         title = next((t["name"] for t in tokens if t["level"] == 1), None)
         executed = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
         store.put("lab", key, {"content": self.content, "toc": tokens, "title": title, "lab": path.name,
                                "executed": executed})
+        store.put("lab-last", path.stem, {"key": key})
+        _FAILED.discard(key)
         pc.REPORT.miss("labs", f"{path.stem} {time.monotonic() - started:.1f}s")
 
     page.render = render.__get__(page, Page)
@@ -261,7 +339,13 @@ def on_pre_page(page, config, files):
 
 
 def on_post_build(config):
-    _BUILT.setdefault(config.site_dir, {}).update(_PENDING)
+    built = _BUILT.setdefault(config.site_dir, {})
+    built.update(_PENDING)
+    for uri in pc.STALE_PAGES:  # shown with a last value: render again once it is computed
+        built[uri] = "stale"
     for line in pc.REPORT.lines():
         log.info(line)
+    waiting = pc.in_flight() + sum(1 for job in _JOBS.values() if not job.done())
+    if waiting:
+        log.info(f"preview: {waiting} result(s) still computing in the background; their pages update when ready")
     log.info(f"preview: built in {time.monotonic() - _STATE['start']:.1f}s")

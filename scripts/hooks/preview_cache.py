@@ -39,6 +39,7 @@ import os
 import platform
 import sys
 import tempfile
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -166,20 +167,21 @@ def all_modules(src: Path = SRC) -> set[str]:
 
 def closure(modules, src: Path = SRC) -> set[str]:
     """Every ``longctx`` module whose source the given modules run (see the module docstring)."""
-    seen: set[str] = set()
-    todo = [m for m in modules if module_file(m, src)]
+    scanned: set[str] = set()
+    parents: set[str] = set()  # run on import, but what they import is not followed
+    todo = sorted(m for m in modules if module_file(m, src))
     while todo:
         name = todo.pop()
-        if name in seen:
+        if name in scanned:
             continue
-        seen.add(name)
+        scanned.add(name)
         path = module_file(name, src)
         imports, dynamic = _scan_file(str(path), file_digest(path), name, str(src))
         if dynamic and name not in DYNAMIC_IMPORTS_KEYED_ELSEWHERE:
             return all_modules(src)
-        seen.update(p for p in _parents(name) if module_file(p, src))  # their file only
-        todo.extend(imports - seen)
-    return seen
+        parents.update(p for p in _parents(name) if module_file(p, src))
+        todo.extend(sorted(imports - scanned))
+    return scanned | parents
 
 
 def data_files(src: Path = SRC) -> list[Path]:
@@ -317,3 +319,96 @@ class Report:
 
 
 REPORT = Report()
+
+
+# ---- work deferred while a server shows the last result --------------------------------------------
+
+_STATE = {"serving": False}
+STALE_PAGES: set[str] = set()      # pages this build showed with a last value: rendered again later
+_IN_FLIGHT: set[tuple[str, str]] = set()
+_FAILED: set[tuple[str, str]] = set()
+_POOL = None
+#: pyplot is not thread-safe: every figure is drawn under this lock.
+DRAW_LOCK = threading.Lock()
+
+
+def serving() -> bool:
+    """Whether a preview server is up (its first build is done): work may then be deferred."""
+    return _STATE["serving"] and enabled()
+
+
+def set_serving(on: bool = True) -> None:
+    _STATE["serving"] = on
+
+
+def done_dir() -> Path:
+    """Written to when deferred work ends; the server watches it and rebuilds."""
+    return cache_dir() / "done"
+
+
+def defer(kind: str, key: str, compute, label: str) -> bool:
+    """Compute ``compute()`` in the background and store it as ``(kind, key)``; False if it failed before.
+
+    When nothing is left in flight, a file in ``done_dir()`` tells the server to rebuild.
+    """
+    global _POOL
+    if (kind, key) in _FAILED:
+        return False
+    if (kind, key) in _IN_FLIGHT:
+        return True
+    if _POOL is None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preview")
+    _IN_FLIGHT.add((kind, key))
+
+    def run():
+        try:
+            Store().put(kind, key, compute())
+        except Exception as err:  # reported by the build that computes it in the foreground
+            _FAILED.add((kind, key))
+            log.info(f"preview: {label} failed in the background ({type(err).__name__}); the next build reports it")
+        finally:
+            _IN_FLIGHT.discard((kind, key))
+            if not _IN_FLIGHT:
+                done_dir().mkdir(parents=True, exist_ok=True)
+                (done_dir() / "deferred.txt").write_text(f"{kind} {key}\n", encoding="utf-8")
+
+    _POOL.submit(run)
+    return True
+
+
+def last_key(*parts: str) -> str:
+    return hashlib.sha256("\0".join(parts).encode()).hexdigest()
+
+
+def in_flight() -> int:
+    return len(_IN_FLIGHT)
+
+
+# ---- labs executed beside the build -------------------------------------------------------------
+
+def execute_lab(lab: Path, options: dict, key: str, store: Store | None = None) -> None:
+    """Execute and render one lab as mkdocs-jupyter would, and store the page under ``key``.
+
+    The preview runs this in a process of its own for each lab missing from the cache (see
+    ``preview.py``), so that the labs run while the build renders the other pages.
+    """
+    import time
+
+    from mkdocs_jupyter import convert
+    from mkdocs_jupyter.plugin import _get_nb_toc_tokens
+
+    body = convert.nb2html(
+        str(lab), execute=options["execute"], kernel_name=options["kernel_name"], theme=options["theme"],
+        allow_errors=options["allow_errors"], show_input=options["show_input"], no_input=options["no_input"],
+        no_prompt=options["no_prompt"], remove_tag_config=options["remove_tag_config"],
+        highlight_extra_classes=options["highlight_extra_classes"], include_requirejs=options["include_requirejs"],
+        custom_mathjax_url=options["custom_mathjax_url"])
+    tokens, title = _get_nb_toc_tokens(str(lab), options["toc_depth"])
+    (store or Store()).put("lab", key, {"content": body, "toc": tokens, "title": title, "lab": Path(lab).name,
+                                        "executed": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+
+
+if __name__ == "__main__":  # python preview_cache.py LAB OPTIONS_JSON KEY
+    execute_lab(Path(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3])
