@@ -65,6 +65,7 @@ def test_bad_only_is_a_usage_error():
     assert cli.build_parser().parse_args(["--only", "decode, flash,decode"]).only == ("decode", "flash")
 
 
+@pytest.mark.slow
 def test_importing_the_command_imports_neither_triton_nor_torch(tmp_path):
     code = ("import sys, longctx.bench, longctx.bench.plan, longctx.bench.report, longctx.bench.timing, "
             "longctx.bench.cli, longctx.bench.__main__; "
@@ -75,6 +76,7 @@ def test_importing_the_command_imports_neither_triton_nor_torch(tmp_path):
     assert done.returncode == 0, done.stderr
 
 
+@pytest.mark.slow
 def test_cpu_path_prints_the_memory_table_and_writes_stamped_json(tmp_path):
     before = datetime.now(timezone.utc).replace(microsecond=0)
     out = tmp_path / "sub" / "r.json"

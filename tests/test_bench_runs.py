@@ -79,6 +79,7 @@ def test_decode_inputs_are_what_paged_decode_bytes_counts():
         assert sum(t.numel() * t.element_size() for t in touched) == counted + unused
 
 
+@pytest.mark.slow
 def test_the_gpu_run_goes_through_on_the_cpu(tmp_path, capsys):
     """run_gpu end to end with tiny sizes, kernels in the interpreter, fp32 and a wall clock.
 
@@ -125,7 +126,8 @@ def test_the_gpu_run_goes_through_on_the_cpu(tmp_path, capsys):
     decode = [r for r in rows if r.bench == "decode"]
     assert [r.params["cache"] for r in decode] == ["fp16", "int8"]
     for r in decode:
-        assert r.metrics["us"] > 0
+        assert r.metrics["us"] > 0 and r.metrics["api_us"] > 0  # the kernels alone, and the whole call
+        assert set(r.params["configs"]) == {"_paged_decode_split_kernel", "_paged_decode_merge_kernel"}
         assert r.metrics["gbps"] == pytest.approx(r.metrics["bytes"] / (r.metrics["us"] / 1e6) / 1e9)
         assert r.metrics["share_of_copy"] == pytest.approx(r.metrics["gbps"] / data["ceilings"]["gbps"])
     window = [r for r in rows if r.bench == "window"]

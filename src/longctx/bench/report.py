@@ -335,9 +335,10 @@ def gpu_tables(rows: Sequence[Row]) -> list[str]:
     if "decode" in by:
         cells = [[r.params["cache"], r.params["batch"], f"{r.params['context']:,}",
                   fixed(r.metrics["bytes"] / 1e6 if r.metrics.get("bytes") else None, 1),
-                  fixed(r.metrics.get("us"), 1), fixed(r.metrics.get("gbps"), 0),
+                  fixed(r.metrics.get("us"), 1), fixed(r.metrics.get("api_us"), 1), fixed(r.metrics.get("gbps"), 0),
                   percent(r.metrics.get("share_of_copy")), r.note] for r in by["decode"]]
-        out.append(format_table(["cache", "batch", "context", "MB read+written", "us", "GB/s", "of copy", "note"],
+        out.append(format_table(["cache", "batch", "context", "MB read+written", "kernels us", "API us", "GB/s",
+                                 "of copy", "note"],
                                 cells, title=(f"Paged decode, H={DECODE_HEADS}, H_kv={DECODE_KV_HEADS}, "
                                               f"d={DECODE_HEAD_DIM}, pages of {DECODE_BLOCK_SIZE}, L2 flushed")))
     if "window" in by:
