@@ -254,3 +254,66 @@ def test_a_cached_lab_page_says_so_and_keeps_its_headings(preview, monkeypatch, 
     assert page.content.startswith("<h1 id='lab'>Lab</h1><p>out</p>")
     assert 'data-preview-cache="reused"' in page.content
     assert [a.id for a in page.toc] == ["lab"] and page.title == "Lab"
+
+
+# ---- partial builds (mkdocs serve --dirty) -----------------------------------------------------------
+
+class _File:
+    def __init__(self, src_uri, url, page=None, dest=None):
+        self.src_uri, self.url, self.page, self.abs_dest_path = src_uri, url, page, dest
+
+
+class _Files:
+    def __init__(self, files):
+        self._files = files
+
+    def documentation_pages(self):
+        return self._files
+
+
+def test_quiz_links_are_checked_against_pages_this_build_did_not_render(tmp_path, monkeypatch):
+    """A dirty build renders only some pages: the others' headings come from memory or their HTML."""
+    quiz_hook = _load("quiz_hook_partial_test", ROOT / "quizzes" / "hook.py")
+    write(tmp_path / "t-quiz.yml", """\
+        mode: test
+        questions:
+          - type: choice
+            prompt: "Which?"
+            choices:
+              - {text: "A", explanation: "Because."}
+              - {text: "B", explanation: "Not so."}
+            answer: 0
+            teaches: "lessons/a.md#first-part"
+    """)
+    monkeypatch.setattr(quiz_hook, "QUIZ_DIR", tmp_path)
+    monkeypatch.setattr(quiz_hook, "quiz_ids", lambda quiz_dir=tmp_path: ["t-quiz"])
+    monkeypatch.setattr(quiz_hook, "load_quiz", lambda qid, quiz_dir=tmp_path, _l=quiz_hook.load_quiz: _l(qid, tmp_path))
+    built = write(tmp_path / "site/lessons/a/index.html",
+                  '<html><article><h1 id="lesson-a">Lesson A</h1>'
+                  '<h2 id="first-part">First part<a class="headerlink" href="#first-part">&para;</a></h2></article></html>')
+    lesson = _File("lessons/a.md", "lessons/a/", dest=str(built))
+    lesson.page = SimpleNamespace(title="1. A", toc=get_toc([]), content=None, file=lesson)  # not rendered now
+    course = _File("course/t.md", "course/t/")
+    course.page = SimpleNamespace(title="Test", toc=get_toc([]), content=None, file=course)
+    files = _Files([course, lesson])
+
+    quiz_hook.on_pre_build({})
+    md = quiz_hook.on_page_markdown("# Test\n\n<!-- quiz: t-quiz -->\n", course.page, {}, files)
+    course.page.content = md  # rendered this build
+    quiz_hook.on_env(None, {}, files)
+    assert '<a href="../../lessons/a/#first-part">1. A \u203a First part</a>' in course.page.content
+
+    built.write_text('<html><article><h1 id="lesson-a">Lesson A</h1><h2 id="renamed">Renamed</h2></article></html>')
+    quiz_hook._KNOWN.clear()
+    with pytest.raises(Exception, match="has no heading with id 'first-part'"):
+        quiz_hook.on_env(None, {}, files)
+
+
+def test_the_dirty_notice_does_not_count_as_a_warning(preview):
+    import logging
+
+    record = logging.LogRecord("mkdocs.commands.build", logging.WARNING, __file__, 1,
+                               "A 'dirty' build is being performed, this will likely lead to inaccurate navigation", None, None)
+    other = logging.LogRecord("mkdocs.commands.build", logging.WARNING, __file__, 1, "Doc file contains a link", None, None)
+    f = preview._DirtyNotice()
+    assert not f.filter(record) and f.filter(other)
