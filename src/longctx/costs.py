@@ -807,6 +807,9 @@ def state_bytes(elements: int, *, batch: int = 1, bytes_per_element: str | float
 # --------------------------------------------------------------------- paged KV cache
 
 # --8<-- [start:paged-waste]
+from collections.abc import Iterable
+
+
 def contiguous_kv_slots(lengths: Iterable[int], *, max_len: int) -> int:
     """Token slots reserved when every request gets one contiguous region of ``max_len``.
 

@@ -219,7 +219,7 @@ def get_preset(preset: ModelPreset | str) -> ModelPreset:
 
 
 # --8<-- [start:preset-kv]
-def kv_bytes_per_token(preset: ModelPreset, bytes_per_element: str | float = 2) -> float:
+def kv_bytes_per_token(preset, bytes_per_element: str | float = 2) -> float:
     """Bytes one token adds to the model's KV cache, all layers together.
 
     MHA, GQA and MQA store a key and a value per KV head
@@ -238,7 +238,7 @@ def kv_bytes_per_token(preset: ModelPreset, bytes_per_element: str | float = 2) 
                                     bytes_per_element=bytes_per_element)
 
 
-def model_kv_cache_bytes(preset: ModelPreset, tokens: int, *, batch: int = 1,
+def model_kv_cache_bytes(preset, tokens: int, *, batch: int = 1,
                          bytes_per_element: str | float = 2, rolling_buffer: bool = False) -> float:
     """Bytes of the model's KV cache for ``batch`` sequences of ``tokens`` tokens.
 
