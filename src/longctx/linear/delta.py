@@ -189,8 +189,9 @@ def delta_rule_chunked_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, be
     one chunk to the next. Equal to :func:`delta_rule_ref` within rounding for every T, a
     multiple of ``chunk_size`` or not.
 
+    The other arguments are those of :func:`delta_rule_ref`.
+
     Args:
-        q, k, v, beta, g, scale, initial_state, return_final_state: as :func:`delta_rule_ref`.
         chunk_size: positions per chunk, >= 1 (64 as in flash-linear-attention).
 
     Returns:
