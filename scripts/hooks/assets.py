@@ -93,18 +93,13 @@ def _figure_module(draw) -> str:
     return getattr(getattr(draw, "func", draw), "__module__", None) or "longctx.figures"
 
 
-def _draw(draw) -> str:
-    with pc.DRAW_LOCK:  # pyplot is not thread-safe, and the preview may draw in the background
-        return draw()
-
-
 def _figures(files: Files, config) -> None:
     from longctx import figures
 
     store = pc.Store() if pc.enabled() else None
     for name, draw in figures.FIGURES.items():
         if store is None:
-            svg = _draw(draw)
+            svg = draw()
         else:
             key = pc.modules_key("figure", {_figure_module(draw)}, name=name)
             record = store.get("figure", key)
@@ -112,12 +107,11 @@ def _figures(files: Files, config) -> None:
             if record is not None:
                 svg = record["svg"]
                 pc.REPORT.hit("figures", name)
-            elif last is not None and pc.serving() and pc.defer(
-                    "figure", key, lambda draw=draw, name=name: {"svg": _draw(draw), "name": name}, f"figure {name}"):
+            elif last is not None and pc.serving() and pc.defer("figure", key, {"figure": name}):
                 svg = last["svg"]  # the last drawing, until the new one is ready (the server then rebuilds)
                 pc.REPORT.miss("figures", f"{name} (redrawing in the background)")
             else:
-                svg = _draw(draw)
+                svg = draw()
                 store.put("figure", key, {"svg": svg, "name": name})
                 pc.REPORT.miss("figures", name)
             if last is None or last.get("svg") != svg:

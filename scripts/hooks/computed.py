@@ -205,8 +205,7 @@ def _cached(inner: str, where: str) -> str:
             store.put("value-last", last_key, {"text": record["text"]})
         return record["text"]
     last = store.get("value-last", last_key) if pc.serving() else None
-    if last is not None and pc.defer("value", key, lambda: {"text": _compute(inner, where), "expression": inner},
-                                     f"{where}: {inner[:40]}"):
+    if last is not None and pc.defer("value", key, {"value": inner, "where": where}):
         pc.STALE_PAGES.add(where.removeprefix("page "))
         pc.REPORT.miss("numbers", f"{where.removeprefix('page ')}: {inner[:40]} (recomputing in the background)")
         return last["text"]

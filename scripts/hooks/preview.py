@@ -98,6 +98,7 @@ def on_config(config):
         log.info(f"preview: src changed ({shown}): longctx is imported afresh")
     pc.REPORT.clear()
     pc.STALE_PAGES.clear()
+    pc.drop_queue()
     _PENDING.clear()
     return config
 
@@ -128,7 +129,7 @@ def _module_of(dotted: str) -> str | None:
 def shared_key(config, files) -> str:
     """What every page reads: config, hooks, includes, theme overrides, the list of pages, versions."""
     paths = [Path(config.config_file_path)]
-    for folder, pattern in (("scripts/hooks", "*.py"), ("quizzes", "*.py"), ("docs/includes", "**/*"),
+    for folder, pattern in (("scripts/hooks", "**/*.py"), ("quizzes", "*.py"), ("docs/includes", "**/*"),
                             ("docs/overrides", "**/*")):
         paths += sorted(p for p in (ROOT / folder).glob(pattern) if p.is_file())
     pages = sorted((f.src_uri, f.url) for f in files.documentation_pages())
@@ -205,10 +206,10 @@ def _lab_key(path: Path, config) -> str:
 @event_priority(-100)  # after every hook and plugin has added its files
 def on_nav(nav, config, files):
     """On a dirty build, mark as modified exactly the pages whose key changed."""
+    shared = _STATE["shared"] = shared_key(config, files) if (pc.enabled() or _STATE["dirty"]) else ""
     if not _STATE["dirty"]:
         return nav
     built = _BUILT.setdefault(config.site_dir, {})
-    shared = shared_key(config, files)
     rendered, reused = [], []
     for file in files.documentation_pages():
         key = page_key(file, config, shared)
@@ -282,9 +283,63 @@ def toc_tokens(toc) -> list[dict]:
     return [{"level": a.level, "id": a.id, "name": a.title, "children": toc_tokens(a.children)} for a in toc]
 
 
+def _autorefs(config):
+    plugins = getattr(config, "plugins", None) or {}
+    return next((p for p in plugins.values() if type(p).__name__ == "AutorefsPlugin"), None)
+
+
+def _cache_render(page, config) -> None:
+    """A Markdown page's HTML from the cache while its key and its Markdown (numbers in) are unchanged.
+
+    What the page registered with autorefs while it was rendered (mkdocstrings' objects, headings)
+    is registered again, so that other pages' cross-references still resolve.
+    """
+    store, render = pc.Store(), page.render
+
+    def cached(self, config, files):
+        key = pc.make_key("render", page=page_key(self.file, config, _STATE.get("shared", "")), uri=self.file.src_uri,
+                          markdown=hashlib.sha256((self.markdown or "").encode()).hexdigest())
+        autorefs = _autorefs(config)
+        record = store.get("render", key)
+        if record is not None:
+            self.content, self.toc = record["content"], get_toc(record["toc"])
+            self._title_from_render = record["title"]
+            self.present_anchor_ids = set(record["anchors"])
+            for call in record["autorefs"] if autorefs else ():
+                autorefs.register_anchor(self, call["identifier"], call["anchor"], title=call["title"],
+                                         primary=call["primary"])
+            pc.REPORT.hit("pages", self.file.src_uri)
+            return
+        calls = []
+        if autorefs is not None:
+            real = autorefs.register_anchor
+
+            def record_anchor(page_, identifier, anchor=None, *, title=None, primary=True):
+                if page_ is self:
+                    calls.append({"identifier": identifier, "anchor": anchor, "title": title, "primary": primary})
+                return real(page_, identifier, anchor, title=title, primary=primary)
+
+            autorefs.register_anchor = record_anchor
+        try:
+            render(config, files)
+        finally:
+            if autorefs is not None:
+                del autorefs.register_anchor
+        store.put("render", key, {"content": self.content, "toc": toc_tokens(self.toc), "uri": self.file.src_uri,
+                                  "title": getattr(self, "_title_from_render", None), "autorefs": calls,
+                                  "anchors": sorted(getattr(self, "present_anchor_ids", None) or ())})
+        pc.REPORT.miss("pages", self.file.src_uri)
+
+    page.render = cached.__get__(page, Page)
+
+
 @event_priority(-100)  # after mkdocs-jupyter has put its renderer on the page
 def on_pre_page(page, config, files):
-    if not (pc.enabled() and _is_lab(page.file)):
+    if not pc.enabled():
+        return page
+    if not _is_lab(page.file):
+        if page.file.src_uri.endswith(".md") and _STATE.get("shared"):
+            _cache_render(page, config)
         return page
     path = Path(page.file.abs_src_path)
     key = _lab_key(path, config)
@@ -345,6 +400,9 @@ def on_post_build(config):
         built[uri] = "stale"
     for line in pc.REPORT.lines():
         log.info(line)
+    started = pc.start_deferred()
+    if started:
+        log.info(f"preview: {started} figure(s) and number(s) of this build are computing in the background")
     waiting = pc.in_flight() + sum(1 for job in _JOBS.values() if not job.done())
     if waiting:
         log.info(f"preview: {waiting} result(s) still computing in the background; their pages update when ready")

@@ -33,6 +33,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import importlib.metadata
+import importlib.util
 import json
 import logging
 import os
@@ -40,6 +41,7 @@ import platform
 import sys
 import tempfile
 import threading
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -325,11 +327,9 @@ REPORT = Report()
 
 _STATE = {"serving": False}
 STALE_PAGES: set[str] = set()      # pages this build showed with a last value: rendered again later
+_QUEUED: list[dict] = []           # tasks deferred by this build, run by one process after it
 _IN_FLIGHT: set[tuple[str, str]] = set()
 _FAILED: set[tuple[str, str]] = set()
-_POOL = None
-#: pyplot is not thread-safe: every figure is drawn under this lock.
-DRAW_LOCK = threading.Lock()
 
 
 def serving() -> bool:
@@ -342,40 +342,73 @@ def set_serving(on: bool = True) -> None:
 
 
 def done_dir() -> Path:
-    """Written to when deferred work ends; the server watches it and rebuilds."""
+    """Written to when background work ends; the server watches it and rebuilds."""
     return cache_dir() / "done"
 
 
-def defer(kind: str, key: str, compute, label: str) -> bool:
-    """Compute ``compute()`` in the background and store it as ``(kind, key)``; False if it failed before.
+def defer(kind: str, key: str, task: dict) -> bool:
+    """Queue ``task`` (stored as ``(kind, key)`` when done) for the background; False if it failed before.
 
-    When nothing is left in flight, a file in ``done_dir()`` tells the server to rebuild.
+    ``task`` is ``{"figure": name}`` or ``{"value": expression, "where": "page ..."}``. The queue
+    runs in a process of its own (``run_deferred``), started by ``start_deferred`` after the build.
     """
-    global _POOL
     if (kind, key) in _FAILED:
         return False
-    if (kind, key) in _IN_FLIGHT:
-        return True
-    if _POOL is None:
-        from concurrent.futures import ThreadPoolExecutor
+    if (kind, key) not in _IN_FLIGHT:
+        _IN_FLIGHT.add((kind, key))
+        _QUEUED.append({"kind": kind, "key": key, **task})
+    return True
 
-        _POOL = ThreadPoolExecutor(max_workers=1, thread_name_prefix="preview")
-    _IN_FLIGHT.add((kind, key))
+
+def drop_queue() -> None:
+    """Forget tasks queued by a build that failed before it could start them."""
+    for t in _QUEUED:
+        _IN_FLIGHT.discard((t["kind"], t["key"]))
+    _QUEUED.clear()
+
+
+def start_deferred() -> int:
+    """Run the queued tasks in one background process; a file in ``done_dir()`` says when it ends."""
+    tasks, _QUEUED[:] = list(_QUEUED), []
+    if not tasks:
+        return 0
+    import subprocess
 
     def run():
-        try:
-            Store().put(kind, key, compute())
-        except Exception as err:  # reported by the build that computes it in the foreground
-            _FAILED.add((kind, key))
-            log.info(f"preview: {label} failed in the background ({type(err).__name__}); the next build reports it")
-        finally:
-            _IN_FLIGHT.discard((kind, key))
-            if not _IN_FLIGHT:
-                done_dir().mkdir(parents=True, exist_ok=True)
-                (done_dir() / "deferred.txt").write_text(f"{kind} {key}\n", encoding="utf-8")
+        done = subprocess.run([sys.executable, __file__, "--deferred", json.dumps(tasks)], capture_output=True,
+                              text=True, check=False)
+        store = Store()
+        for t in tasks:
+            _IN_FLIGHT.discard((t["kind"], t["key"]))
+            if store.get(t["kind"], t["key"]) is None:
+                _FAILED.add((t["kind"], t["key"]))  # the next build computes it in the foreground and reports why
+        if done.returncode:
+            log.info(f"preview: background work ended with exit {done.returncode}: {done.stderr[-500:]}")
+        done_dir().mkdir(parents=True, exist_ok=True)
+        (done_dir() / "deferred.txt").write_text(f"{len(tasks)} {time.time()}\n", encoding="utf-8")
 
-    _POOL.submit(run)
-    return True
+    threading.Thread(target=run, name="preview-deferred", daemon=True).start()
+    return len(tasks)
+
+
+def run_deferred(tasks: list[dict]) -> None:
+    """In the background process: draw the figures and compute the numbers, storing each under its key."""
+    store = Store()
+    computed = None
+    for t in tasks:
+        try:
+            if "figure" in t:
+                from longctx import figures
+
+                store.put(t["kind"], t["key"], {"svg": figures.FIGURES[t["figure"]](), "name": t["figure"]})
+            else:
+                if computed is None:
+                    spec = importlib.util.spec_from_file_location("computed_deferred", Path(__file__).with_name("computed.py"))
+                    computed = importlib.util.module_from_spec(spec)
+                    spec.loader.exec_module(computed)
+                store.put(t["kind"], t["key"], {"text": computed._compute(t["value"], t["where"]), "expression": t["value"]})
+        except Exception as err:  # noqa: BLE001 - the foreground build reports it
+            print(f"{t.get('figure') or t.get('value')}: {type(err).__name__}: {err}", file=sys.stderr)
 
 
 def last_key(*parts: str) -> str:
@@ -410,5 +443,8 @@ def execute_lab(lab: Path, options: dict, key: str, store: Store | None = None) 
                                         "executed": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
 
 
-if __name__ == "__main__":  # python preview_cache.py LAB OPTIONS_JSON KEY
-    execute_lab(Path(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3])
+if __name__ == "__main__":  # python preview_cache.py LAB OPTIONS_JSON KEY | --deferred TASKS_JSON
+    if sys.argv[1] == "--deferred":
+        run_deferred(json.loads(sys.argv[2]))
+    else:
+        execute_lab(Path(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3])
