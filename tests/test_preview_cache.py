@@ -317,3 +317,44 @@ def test_the_dirty_notice_does_not_count_as_a_warning(preview):
     other = logging.LogRecord("mkdocs.commands.build", logging.WARNING, __file__, 1, "Doc file contains a link", None, None)
     f = preview._DirtyNotice()
     assert not f.filter(record) and f.filter(other)
+
+
+def test_a_cached_page_registers_its_autorefs_anchors_again(preview, monkeypatch, tmp_path):
+    """A page rendered from the cache must still be a cross-reference target (mkdocstrings' objects)."""
+    monkeypatch.setenv("LONGCTX_PREVIEW_CACHE", "1")
+    monkeypatch.setenv("LONGCTX_CACHE_DIR", str(tmp_path / "cache"))
+    source = write(tmp_path / "docs" / "api.md", "# API\n\n::: longctx.costs\n")
+
+    class AutorefsPlugin:
+        def __init__(self):
+            self.anchors = []
+
+        def register_anchor(self, page, identifier, anchor=None, *, title=None, primary=True):
+            self.anchors.append((page.file.src_uri, identifier, anchor, title, primary))
+
+    autorefs = AutorefsPlugin()
+    config = SimpleNamespace(plugins={"autorefs": autorefs})
+    monkeypatch.setitem(preview._STATE, "shared", "shared-key")
+    renders = []
+
+    def render(config, files):
+        renders.append(1)
+        autorefs.register_anchor(page, "longctx.costs.f", "f", title="f()", primary=True)
+        page.content, page.toc = '<h1 id="api">API</h1>', get_toc([{"level": 1, "id": "api", "name": "API", "children": []}])
+        page._title_from_render, page.present_anchor_ids = "API", {"api", "f"}
+
+    for _ in range(2):
+        page = SimpleNamespace(file=SimpleNamespace(src_uri="api.md", abs_src_path=str(source)), render=render,
+                               markdown=source.read_text())
+        preview.on_pre_page(page, config, None)
+        page.render(config, None)
+    assert len(renders) == 1, "the second build must reuse the rendered page"
+    assert autorefs.anchors == [("api.md", "longctx.costs.f", "f", "f()", True)] * 2
+    assert page.content == '<h1 id="api">API</h1>' and page._title_from_render == "API"
+    assert page.present_anchor_ids == {"api", "f"} and [a.id for a in page.toc] == ["api"]
+
+    page = SimpleNamespace(file=SimpleNamespace(src_uri="api.md", abs_src_path=str(source)), render=render,
+                           markdown=source.read_text() + "\nNew sentence.\n")
+    preview.on_pre_page(page, config, None)
+    page.render(config, None)
+    assert len(renders) == 2, "new Markdown is rendered again"
