@@ -126,7 +126,7 @@ def test_matches_the_pytorch_flash_reference():
     for causal, window in [(True, (9, -1)), (False, (-1, 2))]:
         out, lse = flash_attention(q, k, v, causal=causal, window=window, return_lse=True)
         ref_out, ref_lse = flash_attention_ref(q.double(), k.double(), v.double(), causal=causal, window=window,
-                                               block_q=16, block_k=16)
+                                               block_q=16, block_k=16, return_lse=True)
         torch.testing.assert_close(out.double(), ref_out, rtol=1e-5, atol=2e-6)
         torch.testing.assert_close(lse.double(), ref_lse, rtol=1e-5, atol=2e-6)
 
