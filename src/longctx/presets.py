@@ -227,7 +227,7 @@ def kv_bytes_per_token(preset, bytes_per_element: str | float = 2) -> float:
     (:func:`longctx.costs.mla_cache_bytes_per_token`).
 
     Args:
-        preset: a :class:`ModelPreset` (the package also takes a key of :data:`PRESETS`).
+        preset (ModelPreset): the model (the package also takes a key of :data:`PRESETS`).
         bytes_per_element: bytes of one element, 2 for fp16 (the package also takes a dtype name).
     """
     p = preset
@@ -243,7 +243,7 @@ def model_kv_cache_bytes(preset, tokens: int, *, batch: int = 1,
     """Bytes of the model's KV cache for ``batch`` sequences of ``tokens`` tokens.
 
     Args:
-        preset: a :class:`ModelPreset` (the package also takes a key of :data:`PRESETS`).
+        preset (ModelPreset): the model (the package also takes a key of :data:`PRESETS`).
         tokens: cached tokens per sequence (may exceed the context length: it is arithmetic).
         batch: sequences held at once.
         bytes_per_element: bytes of one element, 2 for fp16 (the package also takes a dtype name).

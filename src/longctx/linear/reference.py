@@ -236,7 +236,8 @@ def linear_attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, c
 
 def linear_attention_recurrent_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = True,
                                    feature_map: str | Callable = "elu", normalize: bool = True, eps: float = 0.0,
-                                   return_final_state: bool = False):
+                                   return_final_state: bool = False
+                                   ) -> torch.Tensor | tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """Linear attention as a recurrence over positions (:func:`linear_recurrent`), slow on purpose.
 
     Arguments as in :func:`linear_attention_ref`, plus:
@@ -257,7 +258,8 @@ def linear_attention_recurrent_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Te
 
 def linear_attention_chunked_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = True,
                                  feature_map: str | Callable = "elu", normalize: bool = True, eps: float = 0.0,
-                                 chunk_size: int = 64, return_final_state: bool = False):
+                                 chunk_size: int = 64, return_final_state: bool = False
+                                 ) -> torch.Tensor | tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """Linear attention in chunks (:func:`linear_chunked`): the form the Triton kernel ``linear_attention`` runs.
 
     Arguments as in :func:`linear_attention_ref`, plus:

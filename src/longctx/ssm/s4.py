@@ -116,7 +116,9 @@ def conv_kernel(A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, delta: torch.
     """The length-``L`` convolution kernel ``K[:, l] = Re(sum_n C[:, n] Abar[:, n]^l Bbar[:, n])``.
 
     Args:
-        A, B, C: ``[D, N]`` real or complex (``Re(A) < 0``).
+        A: ``[D, N]`` real or complex, ``Re(A) < 0``.
+        B: ``[D, N]`` real or complex.
+        C: ``[D, N]`` real or complex.
         delta: ``[D]`` positive step per channel.
         L: number of taps.
 
@@ -141,7 +143,11 @@ def conv_mode(u: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor
 
     Args:
         u: ``[B, D, L]`` real input.
-        A, B, C: ``[D, N]`` real or complex; delta: ``[D]``; D: optional ``[D]`` skip term.
+        A: ``[D, N]`` real or complex, ``Re(A) < 0``.
+        B: ``[D, N]`` real or complex (input projection).
+        C: ``[D, N]`` real or complex (output projection).
+        delta: ``[D]`` positive step per channel.
+        D: optional ``[D]`` skip term.
         method: ``"fft"`` (zero-pad to ``2L`` so the circular convolution is a causal one,
             ``O(L log L)``) or ``"direct"`` (the sum ``y_t = sum_{l<=t} K_l u_{t-l}``, ``O(L^2)``).
 

@@ -96,7 +96,8 @@ def selective_scan_sequential(u: torch.Tensor, delta: torch.Tensor, A: torch.Ten
         u: ``[B, D, L]`` input.
         delta: ``[B, D, L]`` step sizes (bias and softplus already applied).
         A: ``[D, N]`` real state matrix (diagonal per channel; Mamba keeps it negative).
-        B, C: ``[B, N, L]`` input and output projections per position.
+        B: ``[B, N, L]`` input projection per position.
+        C: ``[B, N, L]`` output projection per position.
         D: optional ``[D]`` skip term, added as ``D u``.
         z: optional ``[B, D, L]`` gate; the output is multiplied by ``silu(z)``.
 

@@ -158,8 +158,11 @@ def ssd_masked(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tens
     Costs ``O(L^2)`` like attention, with the decay mask ``L`` in place of softmax.
 
     Args:
-        x: ``[B, L, H, P]`` input; dt: ``[B, L, H]`` steps; A: ``[H]`` negative decay rates.
-        B, C: ``[B, L, H, N]`` input and output projections, one per head.
+        x: ``[B, L, H, P]`` input.
+        dt: ``[B, L, H]`` step sizes.
+        A: ``[H]`` negative decay rates.
+        B: ``[B, L, H, N]`` input projections, one per head.
+        C: ``[B, L, H, N]`` output projections, one per head.
 
     Returns:
         ``y [B, L, H, P]`` without the skip term.
