@@ -168,15 +168,30 @@ def page_inputs(markdown: str, src: Path = pc.SRC, docs: Path = ROOT / "docs") -
                 modules.add(name)
         files += [docs / page for page in _TEACHES.findall(text)]
     for dotted in _API.findall(markdown):
-        name = _module_of(dotted)
-        if name:
-            modules.add(name)
+        files += api_sources(dotted, src)
     if any(marker in markdown for marker in _BENCH_MARKERS):
         modules.add("longctx.bench.results")
         files += sorted((docs / "data" / "benchmarks").glob("*"))
     if modules:
         modules.add("longctx.units")
     return files, modules
+
+
+def api_sources(dotted: str, src: Path = pc.SRC) -> list[Path]:
+    """What a ``::: longctx.x`` block is rendered from: griffe reads source, it runs nothing.
+
+    The module's file (all of a package's files), its parents' ``__init__.py``, and the files of
+    the ``longctx`` modules the module's own file imports directly (what it may re-export).
+    """
+    name = _module_of(dotted)
+    if not name:
+        return []
+    path = pc.module_file(name, src)
+    own = sorted(path.parent.rglob("*.py")) if path.name == "__init__.py" else [path]
+    parents = [pc.module_file(p, src) for p in pc._parents(name)]
+    found, _ = pc.scan_imports(path.read_text(encoding="utf-8"), name, path.name == "__init__.py", src)
+    imported = {pc.module_file(m, src) for m in found}
+    return sorted(set(own) | {p for p in parents if p} | imported)
 
 
 def page_key(file, config, shared: str) -> str:
@@ -239,13 +254,14 @@ STALE_NOTE = ('<div class="admonition warning lc-preview-stale" data-preview-cac
 
 
 def _run_lab(path: Path, options: dict, key: str) -> tuple[int, str]:
-    done = subprocess.run([sys.executable, str(Path(pc.__file__)), str(path), json.dumps(options), key],
-                          capture_output=True, text=True, check=False)
+    try:
+        done = subprocess.run([sys.executable, str(Path(pc.__file__)), str(path), json.dumps(options), key],
+                              capture_output=True, text=True, check=False)
+    finally:
+        pc.LABS_RUNNING.discard(key)
     if done.returncode:
         _FAILED.add(key)
-    if pc.serving():  # a rebuild picks up the new outputs
-        pc.done_dir().mkdir(parents=True, exist_ok=True)
-        (pc.done_dir() / f"{path.stem}.txt").write_text(f"{key} {done.returncode}\n", encoding="utf-8")
+    pc.signal_if_idle()  # the rebuild after the last background result picks up the new outputs
     return done.returncode, done.stderr[-2000:]
 
 
@@ -273,6 +289,7 @@ def on_files(files, config):
     if missing:
         pool = ThreadPoolExecutor(max_workers=LAB_WORKERS, thread_name_prefix="lab")
         for path, key in missing:
+            pc.LABS_RUNNING.add(key)  # from now until it ends, queued or running
             _JOBS[key] = pool.submit(_run_lab, path, options, key)
         pool.shutdown(wait=False)
         log.info(f"preview: executing {len(missing)} lab(s) in the background: {', '.join(p.stem for p, _ in missing)}")

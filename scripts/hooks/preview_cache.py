@@ -330,6 +330,7 @@ STALE_PAGES: set[str] = set()      # pages this build showed with a last value: 
 _QUEUED: list[dict] = []           # tasks deferred by this build, run by one process after it
 _IN_FLIGHT: set[tuple[str, str]] = set()
 _FAILED: set[tuple[str, str]] = set()
+LABS_RUNNING: set[str] = set()     # lab keys executing in processes of their own (preview.py)
 
 
 def serving() -> bool:
@@ -384,8 +385,7 @@ def start_deferred() -> int:
                 _FAILED.add((t["kind"], t["key"]))  # the next build computes it in the foreground and reports why
         if done.returncode:
             log.info(f"preview: background work ended with exit {done.returncode}: {done.stderr[-500:]}")
-        done_dir().mkdir(parents=True, exist_ok=True)
-        (done_dir() / "deferred.txt").write_text(f"{len(tasks)} {time.time()}\n", encoding="utf-8")
+        signal_if_idle()
 
     threading.Thread(target=run, name="preview-deferred", daemon=True).start()
     return len(tasks)
@@ -409,6 +409,13 @@ def run_deferred(tasks: list[dict]) -> None:
                 store.put(t["kind"], t["key"], {"text": computed._compute(t["value"], t["where"]), "expression": t["value"]})
         except Exception as err:  # noqa: BLE001 - the foreground build reports it
             print(f"{t.get('figure') or t.get('value')}: {type(err).__name__}: {err}", file=sys.stderr)
+
+
+def signal_if_idle() -> None:
+    """Once nothing runs in the background any more, tell the server to rebuild (one rebuild, not one each)."""
+    if not _IN_FLIGHT and not LABS_RUNNING and serving():
+        done_dir().mkdir(parents=True, exist_ok=True)
+        (done_dir() / "done.txt").write_text(f"{time.time()}\n", encoding="utf-8")
 
 
 def last_key(*parts: str) -> str:
