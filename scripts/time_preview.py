@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import shutil
 import signal
 import subprocess
@@ -153,16 +154,21 @@ def main() -> None:
     env = {**os.environ, "LONGCTX_CACHE_DIR": str(cache), "LONGCTX_PREVIEW_CACHE": "1",
            "PYTHONPATH": str(tree / "src")}  # the copy's package, not the checkout's editable install
     results = {}
-    print(f"load average at start: {os.getloadavg()}; tree copied to {tree}")
+    print(f"load average at start: {os.getloadavg()}; tree copied to {tree}", flush=True)
     try:
         for run in ("cold", "warm"):
             log = work / f"serve-{run}.log"
             server = Server(tree, args.port, env, log)
             results[f"{run} start to first page"] = server.wait()
             lines, seen = log_lines(log, 0)
-            print(f"{run}: first page after {results[f'{run} start to first page']:.1f} s", *lines, sep="\n  ")
+            print(f"{run}: first page after {results[f'{run} start to first page']:.1f} s", *lines, sep="\n  ", flush=True)
             if run == "cold":
+                cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 server.stop()
+                cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+                used = cpu.ru_utime + cpu.ru_stime - cpu0.ru_utime - cpu0.ru_stime
+                print(f"cold: the server and everything it ran used {used:.0f} CPU seconds "
+                      f"(at least {used / (os.cpu_count() or 1):.0f} s of wall time on {os.cpu_count()} idle cores)")
 
         lesson = tree / LESSON
         sentence = f"Preview timing sentence {time.time_ns()}."
@@ -178,6 +184,8 @@ def main() -> None:
         src = path.read_text(encoding="utf-8")
         results["src edit to page served"] = edit_and_wait(server, path, src.replace(head, head + f"{indent}# {marker}\n", 1),
                                                             LESSON_URL, marker)
+        print(f"src edit ({path.relative_to(tree)}:{section}): page with the new code after "
+              f"{results['src edit to page served']:.1f} s; waiting for the background work", flush=True)
         mark = seen
         results["src edit to every result recomputed"] = settled(server, log, mark, LESSON_URL, marker)
         lines, seen = log_lines(log, seen)
