@@ -4,7 +4,7 @@
 // * KaTeX (script, auto-render, katex-init.js and its stylesheet) only when the page has math:
 //   arithmatex's spans, a quiz (questions may hold TeX), or $...$ in a lab's markdown cells.
 // * Each widget's script only where its root element is on the page, after widgets.js (the shared
-//   library); the module test after quiz.js, whose helpers it uses.
+//   library, which also holds the quiz core that quiz.js and module-test.js share).
 // * Material's navigation.instant swaps the page's content without a reload, so all of this runs
 //   again on every page Material shows: it subscribes to Material's document$ (a replaying
 //   observable: a late subscriber still sees the current page). A script is loaded at most once;
@@ -28,8 +28,8 @@
     [".lc-xover", ["javascripts/crossover.js"]],
     [".lc-kv", ["javascripts/kv-calculator.js"]],
     [".lc-cost", ["javascripts/cost-summary.js"]],
-    [".quiz[data-quiz]", ["javascripts/quiz.js"]],
-    [".quiz[data-quiz-mode='test']", ["javascripts/quiz.js", "javascripts/module-test.js"]],
+    [".quiz[data-quiz]:not([data-quiz-mode='test'])", ["javascripts/quiz.js"]],
+    [".quiz[data-quiz-mode='test']", ["javascripts/module-test.js"]],
     ["[data-progress-quiz]", ["javascripts/progress.js"]],
   ];
   var SCROLL_BOXES = ".md-typeset .katex-display, .md-typeset .highlight-ipynb, .md-typeset .md-typeset__scrollwrap, " +
@@ -50,10 +50,12 @@
     return loading[path];
   }
 
+  // Material's instant navigation may swap what the head holds: a stylesheet is added again
+  // whenever it is missing (the browser has it cached by then).
   function stylesheet(path) {
-    if (loading[path]) return;
-    loading[path] = Promise.resolve();
+    if (document.querySelector('link[data-lc-css="' + path + '"]')) return;
     var link = document.createElement("link");
+    link.setAttribute("data-lc-css", path);
     link.rel = "stylesheet";
     link.href = new URL(path, ROOT).href;
     document.head.appendChild(link);
@@ -72,8 +74,29 @@
     return false;
   }
 
+  // Wide tables and widget results get a visible cue above them while they hide columns.
+  var CUED = ".md-typeset .md-typeset__scrollwrap, .md-typeset .lc-widget__out, .md-typeset .lc-fig-box";
+
+  function cue(box, wide) {
+    var prev = box.previousElementSibling;
+    var has = prev && prev.classList.contains("lc-scroll-cue");
+    if (wide && !has) {
+      var p = document.createElement("p");
+      p.className = "lc-scroll-cue";
+      p.setAttribute("aria-hidden", "true");  // the box itself is a focusable, scrollable region
+      p.textContent = box.classList.contains("lc-fig-box") ? "Scroll sideways for the whole figure \u2192"
+                                                            : "Scroll sideways for more columns \u2192";
+      box.parentNode.insertBefore(p, box);
+    } else if (!wide && has) {
+      prev.remove();
+    }
+  }
+
   // Gives each overflowing scroll box a Tab stop, and takes it back from one that no longer overflows.
   function markScrollBoxes() {
+    Array.prototype.forEach.call(document.querySelectorAll(CUED), function (box) {
+      cue(box, box.scrollWidth > box.clientWidth + 1);
+    });
     var boxes = document.querySelectorAll(SCROLL_BOXES);
     Array.prototype.forEach.call(boxes, function (box) {
       var scrolls = box.scrollWidth > box.clientWidth + 1 || box.scrollHeight > box.clientHeight + 1;
@@ -87,6 +110,10 @@
       }
     });
   }
+
+  document.addEventListener("input", function (e) {
+    if (e.target && e.target.closest && e.target.closest(".lc-widget__form")) requestAnimationFrame(markScrollBoxes);
+  });
 
   var resizeTimer = null;
   window.addEventListener("resize", function () {

@@ -6,14 +6,14 @@
 // * State lives in localStorage["longctx-quiz:<id>"]: the answers in progress, the last result
 //   and whether the review is showing. It survives a reload and Material's instant navigation;
 //   when storage is refused the test still works for the visit, and says so.
-// * Numbers are parsed and judged by the same helpers as the lesson quizzes (quiz.js exports
-//   them as window.longctxQuizLib; this file is loaded after it).
+// * Numbers are parsed and judged by the same quiz core as the lesson quizzes
+//   (window.longctxWidgets.quiz, in widgets.js).
 // * Every text from the data is inserted with textContent, never as HTML.
 (function () {
   "use strict";
 
-  var lib = window.longctxQuizLib;
-  if (!lib) return;  // quiz.js missing: the readable HTML version of the test stays
+  var lib = window.longctxWidgets && window.longctxWidgets.quiz;
+  if (!lib) return;  // widgets.js missing: the readable HTML version of the test stays
   var el = lib.el;
 
   function sanitizeAnswers(qs, raw, parsed) {

@@ -6,8 +6,8 @@
 //   instant navigation; if storage is refused the quiz still works, and says so. The saved
 //   record also carries the score (right, answered, total), which the home page's course map
 //   shows (progress.js).
-// * A quiz with data-quiz-mode="test" (the module test) is left to module-test.js, which uses
-//   the helpers this file exports as window.longctxQuizLib.
+// * A quiz with data-quiz-mode="test" (the module test) is left to module-test.js; both use the
+//   quiz core of the widgets library (window.longctxWidgets.quiz in widgets.js).
 // * An answered question is locked until Reset; the score counts first answers.
 // * Material's instant navigation swaps the page without a reload: init runs on every
 //   document$ emission (DOMContentLoaded without Material), and data-quiz-ready keeps a quiz
@@ -15,80 +15,12 @@
 (function () {
   "use strict";
 
-  var PREFIX = "longctx-quiz:";
-
-  // ---- storage that may be missing or throw on any access --------------------------------
-  function storageGet(key) {
-    try {
-      var raw = window.localStorage.getItem(key);
-      return { ok: true, value: raw === null ? null : JSON.parse(raw) };
-    } catch (e) {
-      return { ok: false, value: null };
-    }
-  }
-  function storageSet(key, value) {
-    try {
-      if (value === null) window.localStorage.removeItem(key);
-      else window.localStorage.setItem(key, JSON.stringify(value));
-      return true;
-    } catch (e) {
-      return false;
-    }
-  }
-
-  // ---- small DOM helpers --------------------------------------------------------------------
-  function el(tag, attrs, text) {
-    var node = document.createElement(tag);
-    if (attrs) {
-      Object.keys(attrs).forEach(function (k) {
-        if (k === "className") node.className = attrs[k];
-        else node.setAttribute(k, attrs[k]);
-      });
-    }
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-  function typeset(node) {
-    if (typeof window.longctxRenderMath === "function") {
-      try { window.longctxRenderMath(node); } catch (e) { /* leave the TeX source readable */ }
-    }
-  }
-  function letter(i) { return String.fromCharCode(65 + i); }
-  // " Taught in: <a>page › section</a>", for a question whose data names the section.
-  function teachesLink(teaches) {
-    if (!teaches || !teaches.url) return null;
-    var span = el("span", { className: "quiz-teaches" }, " Taught in: ");
-    span.appendChild(el("a", { href: teaches.url }, teaches.title || teaches.url));
-    return span;
-  }
-  function withUnit(text, unit) { return /^[A-Za-z0-9]/.test(unit) ? text + " " + unit : text + unit; }
-
-  // ---- numbers typed by a reader -------------------------------------------------------------
-  // Accepts "16", "-2.5", "1e10", "1,000,000", "20 GB" (the question's own unit), "16x" for ×.
-  // Returns {value} or {error}; never NaN.
-  function parseNumber(raw, unit) {
-    var s = String(raw).trim();
-    if (s === "") return { error: "Type a number first." };
-    var u = unit.toLowerCase();
-    var lower = s.toLowerCase();
-    if (u && lower.slice(-u.length) === u) s = s.slice(0, s.length - u.length).trim();
-    else if (unit === "×" && /[x×]$/i.test(s)) s = s.slice(0, -1).trim();
-    s = s.replace(/[\s_\u00a0\u202f]/g, "");
-    if (/^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$/.test(s)) s = s.replace(/,/g, "");
-    if (!/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(s)) {
-      return { error: "\u201c" + String(raw).trim() + "\u201d is not a number. Type digits only, such as 12 or 1.5e3." };
-    }
-    var value = Number(s);
-    if (!Number.isFinite(value)) return { error: "That number is too large." };
-    return { value: value };
-  }
-  function numericCorrect(q, value) {
-    return Math.abs(value - q.answer) <= q.tolerance * Math.abs(q.answer) * (1 + 1e-12);
-  }
-  function shortNumber(v) {
-    if (Number.isInteger(v) && Math.abs(v) < 1e15) return v.toLocaleString("en-US");
-    return Number(v.toPrecision(6)).toLocaleString("en-US", { maximumFractionDigits: 6 });
-  }
+  // The quiz core (storage, parsing and judging a typed number, small DOM helpers) lives in the
+  // widgets library (widgets.js, loaded first), shared with module-test.js.
+  var lib = window.longctxWidgets.quiz;
+  var PREFIX = lib.PREFIX, storageGet = lib.storageGet, storageSet = lib.storageSet, el = lib.el,
+      typeset = lib.typeset, letter = lib.letter, teachesLink = lib.teachesLink, withUnit = lib.withUnit,
+      parseNumber = lib.parseNumber, numericCorrect = lib.numericCorrect, shortNumber = lib.shortNumber;
 
   // ---- one quiz ---------------------------------------------------------------------------------
   function Quiz(root, data) {
@@ -328,12 +260,6 @@
   };
 
   // ---- wiring -------------------------------------------------------------------------------
-  // Shared with module-test.js (loaded after this file), so that both parse and judge alike.
-  window.longctxQuizLib = {
-    PREFIX: PREFIX, storageGet: storageGet, storageSet: storageSet, el: el, typeset: typeset,
-    letter: letter, withUnit: withUnit, parseNumber: parseNumber, numericCorrect: numericCorrect,
-    shortNumber: shortNumber, teachesLink: teachesLink,
-  };
   window.longctxQuizInit = window.longctxWidgets.mountJson(
     '.quiz[data-quiz]:not([data-quiz-mode="test"])', "data-quiz-ready",
     function (root, data) { root.longctxQuiz = new Quiz(root, data); });

@@ -194,6 +194,8 @@
 
   var SUFFIX = { "": 1, k: 1024, m: 1048576, g: 1073741824 };  // 4K = 4,096 tokens
   var NUMBER = /^([-+]?)(\d{1,3}(?:[,\s]\d{3})+|\d*)(\.\d*)?(?:e([-+]?\d+))?\s*(?:([kmg])(?![a-z]))?\s*([a-z][a-z/]*)?$/i;
+  // Unit words a reader may write after a number ("4096 tokens", "80 GB"): read, then ignored.
+  var UNITS = /^(tokens?|sequences?|seqs?|layers?|heads?|keys?|quer(y|ies)|positions?|features?|elements?|channels?|dims?|gb|gib|gb\/s|gbps|bytes?|b)$/i;
 
   function forms(opts) {
     return "write digits, e.g. " + (opts.integer === false ? "80, 13.5" : "4096") + ", 4,096" +
@@ -218,7 +220,7 @@
       return opts.optional ? { value: null } : { error: label + ": enter a number; " + forms(o) + "." };
     }
     var m = NUMBER.exec(t);
-    if (!m || (m[2] === "" && !(m[3] && m[3].length > 1)) || (m[5] && !o.suffix)) {
+    if (!m || (m[2] === "" && !(m[3] && m[3].length > 1)) || (m[5] && !o.suffix) || (m[6] && !UNITS.test(m[6]))) {
       var why = m && m[5] && !o.suffix ? " (K, M and G are for counts of tokens, not this field)" : "";
       return { error: label + ": \u201c" + t + "\u201d is not a number" + why + "; " + forms(o) + "." };
     }
@@ -273,18 +275,11 @@
   // link): "?kv.context=128K&kv.preset=llama-3-8b". The address wins over storage, storage over
   // the page's start values. Storage that is refused only loses the reload part.
 
-  function storageGet(key) {
-    try { return JSON.parse(window.localStorage.getItem(key) || "null"); } catch (e) { return null; }
-  }
-  function storageSet(key, value) {
-    try { window.localStorage.setItem(key, JSON.stringify(value)); } catch (e) { /* storage refused */ }
-  }
-
   // Fills form's named inputs and selects from the address and from storage (name "kv" for the
   // keys "kv.<field>"); returns {saved, names}: the values applied and which came from the reader.
   // Then keep(form, name) writes them back on every change.
   function restore(form, name) {
-    var saved = storageGet("longctx-widget:" + name) || {};
+    var saved = quiz.storageGet("longctx-widget:" + name).value || {};  // the same guarded storage as the quizzes
     var params = new URLSearchParams(window.location.search);
     var applied = {};
     Array.prototype.forEach.call(form.elements, function (input) {
@@ -309,7 +304,7 @@
         if (!input.name || input.disabled) return;
         values[input.name] = input.type === "checkbox" ? input.checked : input.value;
       });
-      storageSet("longctx-widget:" + name, values);
+      quiz.storageSet("longctx-widget:" + name, values);
       var url = new URL(window.location.href);
       Object.keys(values).forEach(function (k) { url.searchParams.set(name + "." + k, String(values[k])); });
       try { window.history.replaceState(window.history.state, "", url.href); } catch (e) { /* file:// */ }
@@ -440,13 +435,101 @@
     return init;
   }
 
+  // ------------------------------------------------------------------ the quiz core
+  //
+  // What the lesson quizzes (quiz.js) and the module test (module-test.js) share: their stored
+  // progress, parsing and judging a typed answer, and small DOM helpers.
+
+  var quiz = (function () {
+    var PREFIX = "longctx-quiz:";
+
+    // ---- storage that may be missing or throw on any access --------------------------------
+    function storageGet(key) {
+      try {
+        var raw = window.localStorage.getItem(key);
+        return { ok: true, value: raw === null ? null : JSON.parse(raw) };
+      } catch (e) {
+        return { ok: false, value: null };
+      }
+    }
+    function storageSet(key, value) {
+      try {
+        if (value === null) window.localStorage.removeItem(key);
+        else window.localStorage.setItem(key, JSON.stringify(value));
+        return true;
+      } catch (e) {
+        return false;
+      }
+    }
+
+    // ---- small DOM helpers --------------------------------------------------------------------
+    function el(tag, attrs, text) {
+      var node = document.createElement(tag);
+      if (attrs) {
+        Object.keys(attrs).forEach(function (k) {
+          if (k === "className") node.className = attrs[k];
+          else node.setAttribute(k, attrs[k]);
+        });
+      }
+      if (text !== undefined && text !== null) node.textContent = String(text);
+      return node;
+    }
+    function typeset(node) {
+      if (typeof window.longctxRenderMath === "function") {
+        try { window.longctxRenderMath(node); } catch (e) { /* leave the TeX source readable */ }
+      }
+    }
+    function letter(i) { return String.fromCharCode(65 + i); }
+    // " Taught in: <a>page › section</a>", for a question whose data names the section.
+    function teachesLink(teaches) {
+      if (!teaches || !teaches.url) return null;
+      var span = el("span", { className: "quiz-teaches" }, " Taught in: ");
+      span.appendChild(el("a", { href: teaches.url }, teaches.title || teaches.url));
+      return span;
+    }
+    function withUnit(text, unit) { return /^[A-Za-z0-9]/.test(unit) ? text + " " + unit : text + unit; }
+
+    // ---- numbers typed by a reader -------------------------------------------------------------
+    // Accepts "16", "-2.5", "1e10", "1,000,000", "20 GB" (the question's own unit), "16x" for ×.
+    // Returns {value} or {error}; never NaN.
+    function parseNumber(raw, unit) {
+      var s = String(raw).trim();
+      if (s === "") return { error: "Type a number first." };
+      var u = unit.toLowerCase();
+      var lower = s.toLowerCase();
+      if (u && lower.slice(-u.length) === u) s = s.slice(0, s.length - u.length).trim();
+      else if (unit === "×" && /[x×]$/i.test(s)) s = s.slice(0, -1).trim();
+      s = s.replace(/[\s_\u00a0\u202f]/g, "");
+      if (/^[+-]?\d{1,3}(,\d{3})+(\.\d*)?$/.test(s)) s = s.replace(/,/g, "");
+      if (!/^[+-]?(\d+\.?\d*|\.\d+)(e[+-]?\d+)?$/i.test(s)) {
+        return { error: "\u201c" + String(raw).trim() + "\u201d is not a number. Type digits only, such as 12 or 1.5e3." };
+      }
+      var value = Number(s);
+      if (!Number.isFinite(value)) return { error: "That number is too large." };
+      return { value: value };
+    }
+    function numericCorrect(q, value) {
+      return Math.abs(value - q.answer) <= q.tolerance * Math.abs(q.answer) * (1 + 1e-12);
+    }
+    function shortNumber(v) {
+      if (Number.isInteger(v) && Math.abs(v) < 1e15) return v.toLocaleString("en-US");
+      return Number(v.toPrecision(6)).toLocaleString("en-US", { maximumFractionDigits: 6 });
+    }
+
+    return {
+      PREFIX: PREFIX, storageGet: storageGet, storageSet: storageSet, el: el, typeset: typeset,
+      letter: letter, withUnit: withUnit, parseNumber: parseNumber, numericCorrect: numericCorrect,
+      shortNumber: shortNumber, teachesLink: teachesLink,
+    };
+  })();
+
   window.longctxWidgets = {
     el: el, newId: newId, field: field, box: box, select: select, form: form, msgBox: msgBox, outBox: outBox,
     check: check, showErrors: showErrors,
     fmtInt: fmtInt, fmtScaled: fmtScaled, fmtTimes: fmtTimes, fmtPct: fmtPct, fmtLength: fmtLength,
     fmtDuration: fmtDuration, fmtRate: fmtRate, format: format, FORMATS: FORMATS,
     parseNumber: parseNumber, parseCount: parseCount, parseLengths: parseLengths,
-    restore: restore, keep: keep,
+    restore: restore, keep: keep, quiz: quiz,
     loadData: loadData, onPage: onPage, mount: mount, mountWithData: mountWithData, mountJson: mountJson,
   };
 })();

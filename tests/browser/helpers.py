@@ -110,3 +110,50 @@ class Widget:
     @property
     def out(self):
         return self.root.locator(".lc-widget__out")
+
+    def locator(self, selector: str):
+        return self.root.locator(selector)
+
+    def inner_text(self) -> str:
+        return self.root.inner_text()
+
+    def evaluate(self, script: str, arg=None):
+        return self.root.evaluate(script, arg)
+
+    def set(self, **values) -> None:
+        """Selects first (a preset or a GPU may reset other fields), then checkboxes, then text fields."""
+        kinds = self.root.evaluate("""(root, names) => Object.fromEntries(names.map(n => {
+            const e = root.querySelector(`[name='${n}']`);
+            return [n, !e ? 'missing' : e.tagName === 'SELECT' ? 'select' : e.type === 'checkbox' ? 'check' : 'text'];
+        }))""", list(values))
+        missing = [n for n, k in kinds.items() if k == "missing"]
+        assert not missing, f"no field named {missing}"
+        for kind in ("select", "check", "text"):
+            for name, value in values.items():
+                if kinds[name] != kind or value is None:
+                    continue
+                if kind == "select":
+                    self.choose(name, value)
+                elif kind == "check":
+                    self.tick(name, bool(value))
+                else:
+                    self.fill(name, value)
+
+    def snapshot(self) -> dict:
+        """Everything the widget shows, in one round trip: state, text, message, the fields' values,
+        each result's raw value by data-key, and the rows (tr[data-n] / tr[data-variant]) of its table."""
+        return self.root.evaluate("""root => ({
+            state: root.dataset.state,
+            text: root.innerText,
+            message: (root.querySelector('.lc-widget__msg') || {}).innerText || '',
+            fields: Object.fromEntries([...root.querySelectorAll('input[name], select[name]')].map(
+                i => [i.name, i.type === 'checkbox' ? i.checked : i.value])),
+            values: Object.fromEntries([...root.querySelectorAll('[data-key][data-value]')]
+                .filter(e => !e.closest('tr[data-n], tr[data-variant]'))
+                .map(e => [e.dataset.key, e.dataset.value])),
+            rows: [...root.querySelectorAll('tr[data-n], tr[data-variant]')].map(tr => ({
+                n: tr.dataset.n, variant: tr.dataset.variant,
+                cells: Object.fromEntries([...tr.querySelectorAll('td[data-key]')].map(
+                    td => [td.dataset.key, td.dataset.value])),
+            })),
+        })""")

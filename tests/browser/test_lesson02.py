@@ -150,15 +150,16 @@ def test_bigbird_seed_changes_the_draw_like_longctx(page: Page, base_url, net):
 
 
 @pytest.mark.parametrize("field, value, needle", [
-    ("n", "abc", "Tokens n: not a number"),
+    ("n", "abc", "Tokens n: \u201cabc\u201d is not a number"),
     ("n", "1", "Tokens n: must be from 2"),
     ("n", "100000", "Tokens n: must be from 2 to 256"),
     ("n", "12.5", "whole number"),
     ("window", "-3", "Window w: must be from 0"),
     ("block", "0", "Tile size b: must be from 1"),
-    ("layers", "", "Layers L: enter a whole number"),
+    ("layers", "", "Layers L: enter a number"),
     ("globals", "0 999", "Positions count from 0 and must be below n"),
-    ("seed", "1e9", "Seed: must be a whole number"),
+    ("seed", "1e10", "Seed: must be from 0 to 4,294,967,295"),
+    ("seed", "1.5", "Seed: must be a whole number"),
 ])
 def test_nonsense_input_gives_a_message(page: Page, base_url, net, field, value, needle):
     widget = _open(page, base_url)

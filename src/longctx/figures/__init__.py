@@ -58,9 +58,12 @@ def dark(draw: Callable[[], str]) -> str:
     with matplotlib.rc_context(rc):
         out = draw()
     # colours a figure names outright: black marker edges and reference lines become light,
-    # white separators become the background
-    out = re.sub(r"#000000\b", _DARK_TEXT, out)
-    return re.sub(r"#ffffff\b", DARK_BACKGROUND, out)
+    # white separators become the background, and the mask pictures of longctx.sparse.mask_svg
+    # (not matplotlib) get a dark ground, lighter cells and a brighter red
+    for day, night in (("#000000", _DARK_TEXT), ("#ffffff", DARK_BACKGROUND), ("#eeeeee", "#2e3140"),
+                       ("#3f51b5", "#8c9eff"), ("#e53935", "#ff7060")):
+        out = re.sub(day + r"\b", night, out, flags=re.I)
+    return out
 
 
 _FONT = re.compile(r"font(?:-size)?:\s*(?:[a-z]+\s+)*([\d.]+)px")
