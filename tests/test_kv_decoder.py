@@ -239,3 +239,21 @@ def test_bad_inputs():
         c.extend(torch.zeros(1, 2, 1, 2), torch.zeros(1, 2, 1, 2))
     with pytest.raises(TypeError, match="cfg"):
         init_decoder({"d_model": 8})
+
+
+@pytest.mark.parametrize("cache", [KVCache, lambda: RollingKVCache(3)], ids=["contiguous", "rolling"])
+def test_caches_refuse_chunks_they_cannot_hold(cache):
+    c = cache()
+    good = torch.zeros(1, 2, 2, 4, dtype=torch.float64)
+    for bad in (good.tolist(), good.long(), good[0]):
+        with pytest.raises(TypeError, match=r"k_new must be a 4-D floating-point torch.Tensor"):
+            c.extend(bad, good)
+        with pytest.raises(TypeError, match=r"v_new must be a 4-D floating-point torch.Tensor"):
+            c.extend(good, bad)
+    with pytest.raises(ValueError, match=r"k_new and v_new must agree on \[B, H_kv, T\] and dtype"):
+        c.extend(good, good[:, :1])
+    with pytest.raises(ValueError, match=r"k_new and v_new must agree"):
+        c.extend(good, good.float())
+    c.extend(good, good)
+    with pytest.raises(ValueError, match="k_new must match the"):
+        c.extend(torch.zeros(1, 2, 1, 5, dtype=torch.float64), torch.zeros(1, 2, 1, 5, dtype=torch.float64))

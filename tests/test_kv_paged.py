@@ -132,3 +132,10 @@ def test_waste_table_grows_with_block_size():
     assert rows[0]["paged_waste"] == 0
     assert all(a["paged_bytes"] <= b["paged_bytes"] for a, b in zip(rows, rows[1:]))  # block sizes divide
     assert len({r["contiguous_bytes"] for r in rows}) == 1
+
+
+@pytest.mark.parametrize("num_blocks, error", [(0, ValueError), (-2, ValueError), (2.0, TypeError), (True, TypeError),
+                                               ("4", TypeError)])
+def test_allocator_refuses_a_bad_pool_size(num_blocks, error):
+    with pytest.raises(error, match="^num_blocks must be a positive integer, got"):
+        BlockAllocator(num_blocks)
