@@ -32,6 +32,7 @@ import os
 import re
 import subprocess
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -243,6 +244,7 @@ def on_nav(nav, config, files):
 LAB_WORKERS = int(os.environ.get("LONGCTX_PREVIEW_LAB_WORKERS", "2"))
 _JOBS: dict[str, object] = {}      # lab key -> Future of (exit code, stderr tail)
 _FAILED: set[str] = set()          # lab keys whose background run failed: executed in the build instead
+_GATES: list[threading.Event] = []  # set when the labs queued by a build may start
 
 #: Said on a lab page whose outputs the preview reused; never in a build without the cache.
 CACHED_NOTE = ('<p class="lc-preview-cached" data-preview-cache="reused"><em>Preview: these outputs were reused '
@@ -253,7 +255,18 @@ STALE_NOTE = ('<div class="admonition warning lc-preview-stale" data-preview-cac
               'the page updates by itself when the new run ends.</p></div>')
 
 
-def _run_lab(path: Path, options: dict, key: str) -> tuple[int, str]:
+def _release_labs() -> None:
+    for gate in _GATES:
+        gate.set()
+    _GATES.clear()
+
+
+def on_build_error(error):
+    _release_labs()  # labs queued by a build that failed still run
+
+
+def _run_lab(path: Path, options: dict, key: str, gate: threading.Event) -> tuple[int, str]:
+    gate.wait()
     try:
         done = subprocess.run([sys.executable, str(Path(pc.__file__)), str(path), json.dumps(options), key],
                               capture_output=True, text=True, check=False)
@@ -287,12 +300,20 @@ def on_files(files, config):
             if store.get("lab", key) is None and key not in _JOBS and key not in _FAILED:
                 missing.append((Path(file.abs_src_path), key))
     if missing:
+        # On the first build the labs run while the other pages render; after an edit, once this build
+        # has served its pages (on_post_build), so that they do not slow it down.
+        gate = threading.Event()
+        if not pc.serving():
+            gate.set()
+        _GATES.append(gate)
         pool = ThreadPoolExecutor(max_workers=LAB_WORKERS, thread_name_prefix="lab")
         for path, key in missing:
             pc.LABS_RUNNING.add(key)  # from now until it ends, queued or running
-            _JOBS[key] = pool.submit(_run_lab, path, options, key)
+            _JOBS[key] = pool.submit(_run_lab, path, options, key, gate)
         pool.shutdown(wait=False)
-        log.info(f"preview: executing {len(missing)} lab(s) in the background: {', '.join(p.stem for p, _ in missing)}")
+        when = "now" if gate.is_set() else "after this build"
+        log.info(f"preview: executing {len(missing)} lab(s) in the background ({when}): "
+                 f"{', '.join(p.stem for p, _ in missing)}")
     return files
 
 
@@ -380,6 +401,7 @@ def on_pre_page(page, config, files):
                 _PENDING[page.file.src_uri] = "stale"
                 pc.REPORT.miss("labs", f"{path.stem} (re-running in the background; last run shown)")
                 return
+            _release_labs()  # nothing to show meanwhile: this build waits for the lab
             job.result()
         if job is not None:
             _JOBS.pop(key, None)
@@ -417,6 +439,7 @@ def on_post_build(config):
         built[uri] = "stale"
     for line in pc.REPORT.lines():
         log.info(line)
+    _release_labs()
     started = pc.start_deferred()
     if started:
         log.info(f"preview: {started} figure(s) and number(s) of this build are computing in the background")
