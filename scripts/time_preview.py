@@ -72,11 +72,11 @@ def fetch(url: str) -> str | None:
 
 
 class Server:
-    def __init__(self, tree: Path, port: int, env: dict, log: Path):
+    def __init__(self, tree: Path, port: int, env: dict, log: Path, extra: list[str] = ()):
         self.url = f"http://127.0.0.1:{port}/"
         self.log = log
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(["scripts/serve.sh"], cwd=tree, env={**env, "LONGCTX_SERVE_ADDR": f"127.0.0.1:{port}"},
+        self.proc = subprocess.Popen(["scripts/serve.sh", *extra], cwd=tree, env={**env, "LONGCTX_SERVE_ADDR": f"127.0.0.1:{port}"},
                                      stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
 
     def wait(self, path: str = "", needle: str | None = None, timeout: float = 600) -> float:
@@ -113,7 +113,7 @@ def edit_and_wait(server: Server, path: Path, new_text: str, page: str, needle: 
     return server.wait(page, needle)
 
 
-def settled(server: Server, log: Path, since: int, page: str, needle: str, timeout: float = 900) -> float:
+def settled(server: Server, log: Path, since: int, page: str, needle: str, timeout: float = 600) -> float:
     """Seconds from the edit until a build left nothing computing in the background and the page is final."""
     while time.monotonic() - server.started < timeout:
         lines = log.read_text(errors="replace").splitlines()[since:]
@@ -145,10 +145,12 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8123)
     ap.add_argument("--keep", action="store_true", help="keep the temporary tree and its logs")
     ap.add_argument("--rev", help="time this commit (git archive) instead of the working tree")
+    ap.add_argument("--cache", type=Path, help="use this cache folder and skip the cold start (it was filled before)")
+    ap.add_argument("--no-strict", action="store_true", help="serve with --no-strict (warnings only logged)")
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="longctx-preview-"))
-    tree, cache = work / "tree", work / "cache"
+    tree, cache = work / "tree", (args.cache.resolve() if args.cache else work / "cache")
     tree.mkdir()
     copy_tree(tree, args.rev)
     env = {**os.environ, "LONGCTX_CACHE_DIR": str(cache), "LONGCTX_PREVIEW_CACHE": "1",
@@ -156,9 +158,9 @@ def main() -> None:
     results = {}
     print(f"load average at start: {os.getloadavg()}; tree copied to {tree}", flush=True)
     try:
-        for run in ("cold", "warm"):
+        for run in ("warm",) if args.cache else ("cold", "warm"):
             log = work / f"serve-{run}.log"
-            server = Server(tree, args.port, env, log)
+            server = Server(tree, args.port, env, log, ["--no-strict"] if args.no_strict else [])
             results[f"{run} start to first page"] = server.wait()
             lines, seen = log_lines(log, 0)
             print(f"{run}: first page after {results[f'{run} start to first page']:.1f} s", *lines, sep="\n  ", flush=True)
