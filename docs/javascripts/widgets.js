@@ -222,7 +222,7 @@
     var m = NUMBER.exec(t);
     if (!m || (m[2] === "" && !(m[3] && m[3].length > 1)) || (m[5] && !o.suffix) || (m[6] && !UNITS.test(m[6]))) {
       var why = m && m[5] && !o.suffix ? " (K, M and G are for counts of tokens, not this field)" : "";
-      return { error: label + ": \u201c" + t + "\u201d is not a number" + why + "; " + forms(o) + "." };
+      return { error: label + ": not a number" + why + "; " + forms(o) + "." };
     }
     var value = Number(m[1] + m[2].replace(/[,\s]/g, "") + (m[3] || "") + (m[4] ? "e" + m[4] : "")) *
                 SUFFIX[(m[5] || "").toLowerCase()];
