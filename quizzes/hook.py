@@ -48,9 +48,18 @@ QUIZ_DIR = schema.QUIZ_DIR
 DEFAULT_PASS_FRACTION = schema.DEFAULT_PASS_FRACTION
 MODES = schema.MODES
 compute_answer, load_quiz, number_text = schema.compute_answer, schema.load_quiz, schema.number_text
-pass_mark, quiz_ids, validate_quiz, with_unit = schema.pass_mark, schema.quiz_ids, schema.validate_quiz, schema.with_unit
+pass_mark, quiz_ids, validate_quiz, with_unit = (
+    schema.pass_mark,
+    schema.quiz_ids,
+    schema.validate_quiz,
+    schema.with_unit,
+)
 add_progress_attributes, check_teaches = render.add_progress_attributes, render.check_teaches
-render_quiz, replace_markers, resolve_teaches = render.render_quiz, render.replace_markers, render.resolve_teaches
+render_quiz, replace_markers, resolve_teaches = (
+    render.render_quiz,
+    render.replace_markers,
+    render.resolve_teaches,
+)
 toc_anchors, with_titles = render.toc_anchors, render.with_titles
 
 # Quizzes placed on pages during this build: src_uri -> [(quiz, html)], completed in on_env.
@@ -65,7 +74,9 @@ _PERMALINK = re.compile(r'<a class="headerlink"[^>]*>.*?</a>', re.S)
 def anchors_from_html(text: str) -> dict[str, str]:
     """Heading ids of a built page and their text, read from its HTML (a page this build skipped)."""
     article = text.partition("<article")[2] or text
-    return {m.group(2): render._heading_text(_PERMALINK.sub("", m.group(3))) for m in _HEADING.finditer(article)}
+    return {
+        m.group(2): render._heading_text(_PERMALINK.sub("", m.group(3))) for m in _HEADING.finditer(article)
+    }
 
 
 def _page_headings(f) -> tuple[str, dict[str, str]] | None:
@@ -81,7 +92,9 @@ def _page_headings(f) -> tuple[str, dict[str, str]] | None:
         return _KNOWN[f.src_uri]
     dest = getattr(f, "abs_dest_path", None)
     if dest and Path(dest).is_file():
-        return render._heading_text(page.title or ""), anchors_from_html(Path(dest).read_text(encoding="utf-8"))
+        return render._heading_text(page.title or ""), anchors_from_html(
+            Path(dest).read_text(encoding="utf-8")
+        )
     return None
 
 
@@ -101,8 +114,9 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
         resolve = lambda quiz: resolve_teaches(quiz, page.file.url, page_urls)  # noqa: E731
         rendered = _PLACED.setdefault(page.file.src_uri, [])
         rendered.clear()
-    return replace_markers(markdown, f"page {page.file.src_uri}", quiz_dir=QUIZ_DIR, resolve=resolve,
-                           rendered=rendered)
+    return replace_markers(
+        markdown, f"page {page.file.src_uri}", quiz_dir=QUIZ_DIR, resolve=resolve, rendered=rendered
+    )
 
 
 def on_page_content(html_text: str, page, config, files) -> str:
@@ -126,7 +140,9 @@ def on_env(env, config, files):
                 continue
             final = render_quiz(with_titles(quiz, check_teaches(quiz, pages)))
             if f.page.content is None or block not in f.page.content:
-                raise PluginError(f"page {f.src_uri}: quiz {quiz['id']!r} was changed after it was placed "
-                                  "(another extension rewrote its HTML), so its links cannot be completed")
+                raise PluginError(
+                    f"page {f.src_uri}: quiz {quiz['id']!r} was changed after it was placed "
+                    "(another extension rewrote its HTML), so its links cannot be completed"
+                )
             f.page.content = f.page.content.replace(block, final)
     return env

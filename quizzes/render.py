@@ -46,7 +46,7 @@ def _teaches_html(teaches: dict | None) -> str:
     if not teaches or not teaches.get("url"):
         return ""
     label = teaches.get("title") or f"{teaches['page']}#{teaches['anchor']}"
-    return (f'<p class="quiz-teaches">Taught in: <a href="{_esc(teaches["url"])}">{_esc(label)}</a></p>')
+    return f'<p class="quiz-teaches">Taught in: <a href="{_esc(teaches["url"])}">{_esc(label)}</a></p>'
 
 
 def render_quiz(quiz: dict) -> str:
@@ -67,8 +67,10 @@ def render_quiz(quiz: dict) -> str:
         parts.append(f'<p class="quiz-title">{_esc(quiz["title"])}</p>')
     if test:
         total = len(quiz["questions"])
-        parts.append(f'<p class="quiz-rules">{total} questions. The pass mark is {quiz["pass_mark"]} of '
-                     f'{total} ({quiz["pass_fraction"]:.0%}). Each answer names the section that teaches it.</p>')
+        parts.append(
+            f'<p class="quiz-rules">{total} questions. The pass mark is {quiz["pass_mark"]} of '
+            f"{total} ({quiz['pass_fraction']:.0%}). Each answer names the section that teaches it.</p>"
+        )
     parts.append('<ol class="quiz-fallback">')
     for q in quiz["questions"]:
         parts.append(f'<li class="quiz-fallback-question"><p>{_esc(q["prompt"])}</p>')
@@ -78,7 +80,9 @@ def render_quiz(quiz: dict) -> str:
             parts.append("</ol>")
             right = q["answer"]
             parts.append('<details class="quiz-answer" data-search-exclude><summary>Answer</summary>')
-            parts.append(f"<p><strong>{chr(65 + right)}</strong>: {_esc(q['choices'][right]['text'])}</p><ul>")
+            parts.append(
+                f"<p><strong>{chr(65 + right)}</strong>: {_esc(q['choices'][right]['text'])}</p><ul>"
+            )
             for i, c in enumerate(q["choices"]):
                 verdict = "right" if i == right else "wrong"
                 parts.append(f"<li><strong>{chr(65 + i)} ({verdict}).</strong> {_esc(c['explanation'])}</li>")
@@ -86,24 +90,31 @@ def render_quiz(quiz: dict) -> str:
         else:
             parts.append(f'<p class="quiz-fallback-unit">Answer in {_esc(q["unit"])}.</p>')
             parts.append('<details class="quiz-answer" data-search-exclude><summary>Answer</summary>')
-            parts.append(f"<p><strong>{_esc(q['answer_text'])}</strong> "
-                         f"(answers within {q['tolerance']:.0%} count)</p>")
+            parts.append(
+                f"<p><strong>{_esc(q['answer_text'])}</strong> "
+                f"(answers within {q['tolerance']:.0%} count)</p>"
+            )
             parts.append(f"<p>{_esc(q['explanation'])}</p>")
         parts.append(_teaches_html(q.get("teaches")))
         parts.append("</details></li>")
     parts.append("</ol>")
     if test:
-        parts.append('<noscript data-search-exclude><p class="quiz-noscript">With JavaScript on, you answer every '
-                     "question, submit the test and get your score, with every answer reviewed and your "
-                     "progress kept.</p></noscript>")
+        parts.append(
+            '<noscript data-search-exclude><p class="quiz-noscript">With JavaScript on, you answer every '
+            "question, submit the test and get your score, with every answer reviewed and your "
+            "progress kept.</p></noscript>"
+        )
     else:
-        parts.append('<noscript data-search-exclude><p class="quiz-noscript">With JavaScript on, this quiz checks '
-                     "your answers and keeps your score.</p></noscript>")
+        parts.append(
+            '<noscript data-search-exclude><p class="quiz-noscript">With JavaScript on, this quiz checks '
+            "your answers and keeps your score.</p></noscript>"
+        )
     parts.append("</div>")
     return "".join(parts)
 
 
 # ---- where each question is taught ------------------------------------------------------------
+
 
 def resolve_teaches(quiz: dict, from_url: str, page_urls: dict[str, str]) -> dict:
     """A copy of ``quiz`` whose ``teaches`` carry ``url``: relative to the page at ``from_url``.
@@ -122,8 +133,10 @@ def resolve_teaches(quiz: dict, from_url: str, page_urls: dict[str, str]) -> dic
         if not t:
             continue
         if t["page"] not in page_urls:
-            raise PluginError(f"quizzes/{quiz['id']}.yml, question {n}: teaches {t['page']}#{t['anchor']}: "
-                              f"there is no page {t['page']!r} in docs/")
+            raise PluginError(
+                f"quizzes/{quiz['id']}.yml, question {n}: teaches {t['page']}#{t['anchor']}: "
+                f"there is no page {t['page']!r} in docs/"
+            )
         t["url"] = f"{get_relative_url(page_urls[t['page']], from_url)}#{t['anchor']}"
     return out
 
@@ -166,8 +179,9 @@ def check_teaches(quiz: dict, pages: dict[str, tuple[str, dict[str, str]]]) -> d
         page_title, anchors = pages[t["page"]]
         if t["anchor"] not in anchors:
             known = ", ".join(anchors) or "none"
-            raise PluginError(f"{where}: {t['page']} has no heading with id {t['anchor']!r} "
-                              f"(its heading ids: {known})")
+            raise PluginError(
+                f"{where}: {t['page']} has no heading with id {t['anchor']!r} (its heading ids: {known})"
+            )
         heading = anchors[t["anchor"]]
         titles[(t["page"], t["anchor"])] = f"{page_title} \u203a {heading}" if page_title else heading
     return titles
@@ -185,6 +199,7 @@ def with_titles(quiz: dict, titles: dict[tuple[str, str], str]) -> dict:
 
 # ---- progress on the home page ------------------------------------------------------------------
 
+
 def add_progress_attributes(content: str, where: str, quiz_dir: Path = QUIZ_DIR) -> str:
     """Give each ``data-progress-quiz="<id>"`` element what progress.js needs to read the reader's state.
 
@@ -201,8 +216,10 @@ def add_progress_attributes(content: str, where: str, quiz_dir: Path = QUIZ_DIR)
             except PluginError as err:
                 raise PluginError(f"{where}: data-progress-quiz: {err}") from None
         quiz = cache[qid]
-        extra = (f' data-quiz-version="{quiz["version"]}" data-quiz-total="{len(quiz["questions"])}"'
-                 f' data-quiz-mode="{quiz.get("mode", "practice")}"')
+        extra = (
+            f' data-quiz-version="{quiz["version"]}" data-quiz-total="{len(quiz["questions"])}"'
+            f' data-quiz-mode="{quiz.get("mode", "practice")}"'
+        )
         if quiz.get("mode") == "test":
             extra += f' data-quiz-pass-mark="{quiz["pass_mark"]}"'
         return m.group(0) + extra
@@ -212,8 +229,10 @@ def add_progress_attributes(content: str, where: str, quiz_dir: Path = QUIZ_DIR)
 
 # ---- markers in pages ---------------------------------------------------------------------------
 
-def replace_markers(markdown: str, where: str, quiz_dir: Path = QUIZ_DIR, resolve=None,
-                    rendered: list | None = None) -> str:
+
+def replace_markers(
+    markdown: str, where: str, quiz_dir: Path = QUIZ_DIR, resolve=None, rendered: list | None = None
+) -> str:
     """Replace every ``<!-- quiz: <id> -->`` line outside fenced code with the rendered quiz.
 
     ``resolve``, if given, turns each loaded quiz into the one to render (the build uses it to
@@ -228,8 +247,12 @@ def replace_markers(markdown: str, where: str, quiz_dir: Path = QUIZ_DIR, resolv
     for line in markdown.splitlines(keepends=True):
         m = _FENCE.match(line)
         if fence is not None:
-            if m and m.group(1)[0] == fence[0] and len(m.group(1)) >= len(fence) \
-                    and not line.strip()[len(m.group(1)):]:
+            if (
+                m
+                and m.group(1)[0] == fence[0]
+                and len(m.group(1)) >= len(fence)
+                and not line.strip()[len(m.group(1)) :]
+            ):
                 fence = None
             out.append(line)
             continue
@@ -258,5 +281,3 @@ def replace_markers(markdown: str, where: str, quiz_dir: Path = QUIZ_DIR, resolv
             rendered.append((quiz, block))
         out.append(f"\n{block}\n\n")
     return "".join(out)
-
-

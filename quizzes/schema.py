@@ -32,7 +32,9 @@ _NUMERIC_KEYS = {"type", "prompt", "answer", "unit", "tolerance", "explanation",
 MODES = ("practice", "test")
 DEFAULT_PASS_FRACTION = 0.8
 # docs-relative page path (no leading slash, no "..") and a heading id, as the toc extension makes them
-_TEACHES = re.compile(r"(?P<page>(?:[A-Za-z0-9_][A-Za-z0-9_.-]*/)*[A-Za-z0-9_][A-Za-z0-9_.-]*\.md)#(?P<anchor>[A-Za-z0-9_][A-Za-z0-9_.:-]*)\Z")
+_TEACHES = re.compile(
+    r"(?P<page>(?:[A-Za-z0-9_][A-Za-z0-9_.-]*/)*[A-Za-z0-9_][A-Za-z0-9_.-]*\.md)#(?P<anchor>[A-Za-z0-9_][A-Za-z0-9_.:-]*)\Z"
+)
 _CALL_KEYS = {"call", "args", "kwargs", "scale"}
 
 
@@ -52,8 +54,9 @@ def _text(value: object, what: str, where: str) -> str:
 def _no_unknown_keys(mapping: dict, allowed: set[str], where: str) -> None:
     unknown = sorted(set(mapping) - allowed, key=str)
     if unknown:
-        raise PluginError(f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; "
-                          f"expected {', '.join(sorted(allowed))}")
+        raise PluginError(
+            f"{where}: unknown key(s) {', '.join(map(repr, unknown))}; expected {', '.join(sorted(allowed))}"
+        )
 
 
 def _real(value: object) -> bool:
@@ -76,8 +79,10 @@ def with_unit(number: str, unit: str) -> str:
 def compute_answer(spec: object, where: str) -> float:
     """Value of ``{call, args, kwargs, scale}``: a named function of ``longctx``, times ``scale``."""
     if not isinstance(spec, dict):
-        raise PluginError(f"{where}: answer must be a mapping such as "
-                          f"{{call: costs.cost_multiplier, args: [16384, 65536]}}, got {spec!r}")
+        raise PluginError(
+            f"{where}: answer must be a mapping such as "
+            f"{{call: costs.cost_multiplier, args: [16384, 65536]}}, got {spec!r}"
+        )
     _no_unknown_keys(spec, _CALL_KEYS, f"{where}: answer")
     name = _text(spec.get("call"), "answer.call", where)
     try:
@@ -96,8 +101,9 @@ def compute_answer(spec: object, where: str) -> float:
     try:
         value = func(*args, **kwargs)
     except Exception as err:  # any failure of the call is a broken quiz, named as such
-        raise PluginError(f"{where}: {name}(*{args!r}, **{kwargs!r}) raised "
-                          f"{type(err).__name__}: {err}") from None
+        raise PluginError(
+            f"{where}: {name}(*{args!r}, **{kwargs!r}) raised {type(err).__name__}: {err}"
+        ) from None
     if not _real(value):
         raise PluginError(f"{where}: {name}(...) returned {value!r}, not a finite number")
     return float(value * scale)
@@ -107,16 +113,20 @@ def _teaches(q: dict, where: str, required: bool) -> dict | None:
     """``teaches: "<page>.md#<anchor>"`` as ``{"page", "anchor"}``; its existence is checked later."""
     if "teaches" not in q:
         if required:
-            raise PluginError(f"{where}: a test question needs teaches: \"lessons/<page>.md#<heading-id>\", "
-                              "the section a reader should go back to")
+            raise PluginError(
+                f'{where}: a test question needs teaches: "lessons/<page>.md#<heading-id>", '
+                "the section a reader should go back to"
+            )
         return None
     value = q["teaches"]
     text = _text(value, "teaches", where)
     m = _TEACHES.match(text)
     if not m:
-        raise PluginError(f"{where}: teaches must read '<page>.md#<heading-id>' with the page's path under "
-                          f"docs/ (no leading '/', no '..'), e.g. 'lessons/01-quadratic-wall.md#counting-the-work'; "
-                          f"got {value!r}")
+        raise PluginError(
+            f"{where}: teaches must read '<page>.md#<heading-id>' with the page's path under "
+            f"docs/ (no leading '/', no '..'), e.g. 'lessons/01-quadratic-wall.md#counting-the-work'; "
+            f"got {value!r}"
+        )
     return {"page": m.group("page"), "anchor": m.group("anchor")}
 
 
@@ -132,16 +142,25 @@ def _choice(q: dict, where: str, test: bool = False) -> dict:
         if not isinstance(c, dict):
             raise PluginError(f"{at}: a choice must be a mapping with text and explanation, got {c!r}")
         _no_unknown_keys(c, _CHOICE_ITEM_KEYS, at)
-        out.append({"text": _text(c.get("text"), "text", at),
-                    "explanation": _text(c.get("explanation"), "explanation", at)})
+        out.append(
+            {
+                "text": _text(c.get("text"), "text", at),
+                "explanation": _text(c.get("explanation"), "explanation", at),
+            }
+        )
     answer = q.get("answer")
     if isinstance(answer, bool) or not isinstance(answer, int):
         raise PluginError(f"{where}: answer must be the index of the right choice (from 0), got {answer!r}")
     if not 0 <= answer < len(out):
-        raise PluginError(f"{where}: answer index {answer} is out of range for {len(out)} choices "
-                          f"(0 to {len(out) - 1})")
-    out = {"type": "choice", "prompt": _text(q.get("prompt"), "prompt", where), "choices": out,
-           "answer": answer}
+        raise PluginError(
+            f"{where}: answer index {answer} is out of range for {len(out)} choices (0 to {len(out) - 1})"
+        )
+    out = {
+        "type": "choice",
+        "prompt": _text(q.get("prompt"), "prompt", where),
+        "choices": out,
+        "answer": answer,
+    }
     if teaches:
         out["teaches"] = teaches
     return out
@@ -164,8 +183,15 @@ def _numeric(q: dict, where: str, test: bool = False) -> dict:
     if value == 0:
         raise PluginError(f"{where}: the answer is 0, which a relative tolerance cannot bracket")
     text = with_unit(number_text(value), unit)
-    out = {"type": "numeric", "prompt": prompt, "answer": value, "answer_text": text, "unit": unit,
-           "tolerance": float(tolerance), "explanation": explanation}
+    out = {
+        "type": "numeric",
+        "prompt": prompt,
+        "answer": value,
+        "answer_text": text,
+        "unit": unit,
+        "tolerance": float(tolerance),
+        "explanation": explanation,
+    }
     if teaches:
         out["teaches"] = teaches
     return out
@@ -202,8 +228,9 @@ def validate_quiz(data: object, source: str) -> dict:
         raise PluginError(f"{source}: pass_fraction only applies to a quiz with mode: test")
     fraction = data.get("pass_fraction", DEFAULT_PASS_FRACTION)
     if not _real(fraction) or not 0 < fraction <= 1:
-        raise PluginError(f"{source}: pass_fraction must be a number in (0, 1], such as 0.8 for 80%, "
-                          f"got {fraction!r}")
+        raise PluginError(
+            f"{source}: pass_fraction must be a number in (0, 1], such as 0.8 for 80%, got {fraction!r}"
+        )
     questions = data.get("questions")
     if not isinstance(questions, list) or not questions:
         raise PluginError(f"{source}: 'questions' must be a non-empty list")
@@ -246,4 +273,3 @@ def load_quiz(quiz_id: str, quiz_dir: Path = QUIZ_DIR) -> dict:
 def quiz_ids(quiz_dir: Path = QUIZ_DIR) -> list[str]:
     """Ids of the quizzes in ``quiz_dir``, sorted."""
     return sorted(p.stem for p in Path(quiz_dir).glob("*.yml"))
-

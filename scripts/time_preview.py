@@ -48,8 +48,12 @@ def copy_tree(dest: Path, rev: str | None = None) -> None:
         subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
         listed = []
     else:
-        listed = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-                                cwd=ROOT, capture_output=True, check=True).stdout.split(b"\0")
+        listed = subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=ROOT,
+            capture_output=True,
+            check=True,
+        ).stdout.split(b"\0")
     for raw in listed:
         if not raw:
             continue
@@ -76,8 +80,14 @@ class Server:
         self.url = f"http://127.0.0.1:{port}/"
         self.log = log
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(["scripts/serve.sh", *extra], cwd=tree, env={**env, "LONGCTX_SERVE_ADDR": f"127.0.0.1:{port}"},
-                                     stdout=log.open("w"), stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = subprocess.Popen(
+            ["scripts/serve.sh", *extra],
+            cwd=tree,
+            env={**env, "LONGCTX_SERVE_ADDR": f"127.0.0.1:{port}"},
+            stdout=log.open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
 
     def wait(self, path: str = "", needle: str | None = None, timeout: float = 600) -> float:
         """Seconds from ``self.started`` until ``path`` is served (containing ``needle``)."""
@@ -145,7 +155,9 @@ def main() -> None:
     ap.add_argument("--port", type=int, default=8123)
     ap.add_argument("--keep", action="store_true", help="keep the temporary tree and its logs")
     ap.add_argument("--rev", help="time this commit (git archive) instead of the working tree")
-    ap.add_argument("--cache", type=Path, help="use this cache folder and skip the cold start (it was filled before)")
+    ap.add_argument(
+        "--cache", type=Path, help="use this cache folder and skip the cold start (it was filled before)"
+    )
     ap.add_argument("--no-strict", action="store_true", help="serve with --no-strict (warnings only logged)")
     args = ap.parse_args()
 
@@ -153,8 +165,12 @@ def main() -> None:
     tree, cache = work / "tree", (args.cache.resolve() if args.cache else work / "cache")
     tree.mkdir()
     copy_tree(tree, args.rev)
-    env = {**os.environ, "LONGCTX_CACHE_DIR": str(cache), "LONGCTX_PREVIEW_CACHE": "1",
-           "PYTHONPATH": str(tree / "src")}  # the copy's package, not the checkout's editable install
+    env = {
+        **os.environ,
+        "LONGCTX_CACHE_DIR": str(cache),
+        "LONGCTX_PREVIEW_CACHE": "1",
+        "PYTHONPATH": str(tree / "src"),
+    }  # the copy's package, not the checkout's editable install
     results = {}
     print(f"load average at start: {os.getloadavg()}; tree copied to {tree}", flush=True)
     try:
@@ -163,20 +179,28 @@ def main() -> None:
             server = Server(tree, args.port, env, log, ["--no-strict"] if args.no_strict else [])
             results[f"{run} start to first page"] = server.wait()
             lines, seen = log_lines(log, 0)
-            print(f"{run}: first page after {results[f'{run} start to first page']:.1f} s", *lines, sep="\n  ", flush=True)
+            print(
+                f"{run}: first page after {results[f'{run} start to first page']:.1f} s",
+                *lines,
+                sep="\n  ",
+                flush=True,
+            )
             if run == "cold":
                 cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
                 server.stop()
                 cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
                 used = cpu.ru_utime + cpu.ru_stime - cpu0.ru_utime - cpu0.ru_stime
-                print(f"cold: the server and everything it ran used {used:.0f} CPU seconds "
-                      f"(at least {used / (os.cpu_count() or 1):.0f} s of wall time on {os.cpu_count()} idle cores)")
+                print(
+                    f"cold: the server and everything it ran used {used:.0f} CPU seconds "
+                    f"(at least {used / (os.cpu_count() or 1):.0f} s of wall time on {os.cpu_count()} idle cores)"
+                )
 
         lesson = tree / LESSON
         sentence = f"Preview timing sentence {time.time_ns()}."
         before = lesson.read_text(encoding="utf-8")
-        results["prose edit to page served"] = edit_and_wait(server, lesson, before + f"\n{sentence}\n",
-                                                              LESSON_URL, sentence)
+        results["prose edit to page served"] = edit_and_wait(
+            server, lesson, before + f"\n{sentence}\n", LESSON_URL, sentence
+        )
         time.sleep(2)
         lines, seen = log_lines(log, seen)
         print(f"prose edit: {results['prose edit to page served']:.1f} s", *lines, sep="\n  ")
@@ -184,16 +208,24 @@ def main() -> None:
         path, section, head, indent = shown_function(tree)
         marker = f"preview timing {time.time_ns()}"
         src = path.read_text(encoding="utf-8")
-        results["src edit to page served"] = edit_and_wait(server, path, src.replace(head, head + f"{indent}# {marker}\n", 1),
-                                                            LESSON_URL, marker)
-        print(f"src edit ({path.relative_to(tree)}:{section}): page with the new code after "
-              f"{results['src edit to page served']:.1f} s; waiting for the background work", flush=True)
+        results["src edit to page served"] = edit_and_wait(
+            server, path, src.replace(head, head + f"{indent}# {marker}\n", 1), LESSON_URL, marker
+        )
+        print(
+            f"src edit ({path.relative_to(tree)}:{section}): page with the new code after "
+            f"{results['src edit to page served']:.1f} s; waiting for the background work",
+            flush=True,
+        )
         mark = seen
         results["src edit to every result recomputed"] = settled(server, log, mark, LESSON_URL, marker)
         lines, seen = log_lines(log, seen)
-        print(f"src edit ({path.relative_to(tree)}:{section}): page with the new code after "
-              f"{results['src edit to page served']:.1f} s, everything recomputed after "
-              f"{results['src edit to every result recomputed']:.1f} s", *lines, sep="\n  ")
+        print(
+            f"src edit ({path.relative_to(tree)}:{section}): page with the new code after "
+            f"{results['src edit to page served']:.1f} s, everything recomputed after "
+            f"{results['src edit to every result recomputed']:.1f} s",
+            *lines,
+            sep="\n  ",
+        )
         server.stop()
     finally:
         for proc_owner in [v for v in locals().values() if isinstance(v, Server)]:

@@ -42,7 +42,10 @@ def package(tmp_path):
     write(src / "longctx/c.py", "def h():\n    return 3\n")
     write(src / "longctx/sub/__init__.py", "from longctx.sub.e import k\n")
     write(src / "longctx/sub/e.py", "def k():\n    import longctx.c\n    return longctx.c.h()\n")
-    write(src / "longctx/d.py", 'import importlib\n\ndef load():\n    return importlib.import_module("longctx.b")\n')
+    write(
+        src / "longctx/d.py",
+        'import importlib\n\ndef load():\n    return importlib.import_module("longctx.b")\n',
+    )
     return src
 
 
@@ -55,7 +58,10 @@ def test_scan_follows_relative_absolute_nested_and_literal_imports(package):
 
 
 def test_an_import_by_a_computed_name_depends_on_everything(package):
-    write(package / "longctx/d.py", 'import importlib\n\ndef load(n):\n    return importlib.import_module(f"longctx.{n}")\n')
+    write(
+        package / "longctx/d.py",
+        'import importlib\n\ndef load(n):\n    return importlib.import_module(f"longctx.{n}")\n',
+    )
     assert pc.closure(["longctx.d"], package) == pc.all_modules(package)
     assert len(pc.all_modules(package)) == 7
 
@@ -165,6 +171,7 @@ def test_refresh_forgets_the_modules_after_an_edit(tmp_path):
 
 # ---- the hooks -------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def computed(monkeypatch, tmp_path):
     monkeypatch.setenv("LONGCTX_PREVIEW_CACHE", "1")
@@ -200,7 +207,7 @@ def preview():
 
 
 def test_page_inputs_name_snippets_quizzes_numbers_and_api(preview):
-    markdown = textwrap.dedent('''
+    markdown = textwrap.dedent("""
         ```python
         --8<-- "longctx/costs.py:kv-per-token"
         ```
@@ -209,7 +216,7 @@ def test_page_inputs_name_snippets_quizzes_numbers_and_api(preview):
         <!-- quiz: lesson-01 -->
 
         ::: longctx.position.rope.rope_frequencies
-    ''')
+    """)
     files, modules = preview.page_inputs(markdown)
     names = {Path(f).relative_to(ROOT).as_posix() for f in files}
     assert {"src/longctx/costs.py", "quizzes/lesson-01.yml", "src/longctx/position/rope.py"} <= names
@@ -221,9 +228,13 @@ def test_page_inputs_name_snippets_quizzes_numbers_and_api(preview):
 def test_a_page_key_changes_with_the_code_it_shows_only(preview, tmp_path, monkeypatch):
     src = tmp_path / "src"
     shutil.copytree(ROOT / "src" / "longctx", src / "longctx", ignore=shutil.ignore_patterns("__pycache__"))
-    page = write(tmp_path / "docs" / "p.md", '# P\n\n```python\n--8<-- "longctx/costs.py:kv-per-token"\n```\n')
+    page = write(
+        tmp_path / "docs" / "p.md", '# P\n\n```python\n--8<-- "longctx/costs.py:kv-per-token"\n```\n'
+    )
     monkeypatch.setattr(preview.pc, "SRC", src)
-    monkeypatch.setattr(preview, "page_inputs", lambda md, _real=preview.page_inputs: _real(md, src, tmp_path / "docs"))
+    monkeypatch.setattr(
+        preview, "page_inputs", lambda md, _real=preview.page_inputs: _real(md, src, tmp_path / "docs")
+    )
     file = SimpleNamespace(abs_src_path=str(page), src_uri="p.md")
     key = preview.page_key(file, None, "shared")
     (src / "longctx" / "kv" / "__init__.py").write_text("# edited\n", encoding="utf-8")
@@ -248,8 +259,11 @@ def test_a_cached_lab_page_says_so_and_keeps_its_headings(preview, monkeypatch, 
 
     config = SimpleNamespace(plugins={})
     for _ in range(2):
-        page = SimpleNamespace(file=SimpleNamespace(src_uri=f"examples/{lab.name}", abs_src_path=str(lab)),
-                               render=execute, title=None)
+        page = SimpleNamespace(
+            file=SimpleNamespace(src_uri=f"examples/{lab.name}", abs_src_path=str(lab)),
+            render=execute,
+            title=None,
+        )
         preview.on_pre_page(page, config, None)
         page.render(config, None)
     assert len(runs) == 1
@@ -259,6 +273,7 @@ def test_a_cached_lab_page_says_so_and_keeps_its_headings(preview, monkeypatch, 
 
 
 # ---- partial builds (mkdocs serve --dirty) -----------------------------------------------------------
+
 
 class _File:
     def __init__(self, src_uri, url, page=None, dest=None):
@@ -276,7 +291,9 @@ class _Files:
 def test_quiz_links_are_checked_against_pages_this_build_did_not_render(tmp_path, monkeypatch):
     """A dirty build renders only some pages: the others' headings come from memory or their HTML."""
     quiz_hook = _load("quiz_hook_partial_test", ROOT / "quizzes" / "hook.py")
-    write(tmp_path / "t-quiz.yml", """\
+    write(
+        tmp_path / "t-quiz.yml",
+        """\
         mode: test
         questions:
           - type: choice
@@ -286,15 +303,22 @@ def test_quiz_links_are_checked_against_pages_this_build_did_not_render(tmp_path
               - {text: "B", explanation: "Not so."}
             answer: 0
             teaches: "lessons/a.md#first-part"
-    """)
+    """,
+    )
     monkeypatch.setattr(quiz_hook, "QUIZ_DIR", tmp_path)
     monkeypatch.setattr(quiz_hook, "quiz_ids", lambda quiz_dir=tmp_path: ["t-quiz"])
-    monkeypatch.setattr(quiz_hook, "load_quiz", lambda qid, quiz_dir=tmp_path, _l=quiz_hook.load_quiz: _l(qid, tmp_path))
-    built = write(tmp_path / "site/lessons/a/index.html",
-                  '<html><article><h1 id="lesson-a">Lesson A</h1>'
-                  '<h2 id="first-part">First part<a class="headerlink" href="#first-part">&para;</a></h2></article></html>')
+    monkeypatch.setattr(
+        quiz_hook, "load_quiz", lambda qid, quiz_dir=tmp_path, _l=quiz_hook.load_quiz: _l(qid, tmp_path)
+    )
+    built = write(
+        tmp_path / "site/lessons/a/index.html",
+        '<html><article><h1 id="lesson-a">Lesson A</h1>'
+        '<h2 id="first-part">First part<a class="headerlink" href="#first-part">&para;</a></h2></article></html>',
+    )
     lesson = _File("lessons/a.md", "lessons/a/", dest=str(built))
-    lesson.page = SimpleNamespace(title="1. A", toc=get_toc([]), content=None, file=lesson)  # not rendered now
+    lesson.page = SimpleNamespace(
+        title="1. A", toc=get_toc([]), content=None, file=lesson
+    )  # not rendered now
     course = _File("course/t.md", "course/t/")
     course.page = SimpleNamespace(title="Test", toc=get_toc([]), content=None, file=course)
     files = _Files([course, lesson])
@@ -305,7 +329,9 @@ def test_quiz_links_are_checked_against_pages_this_build_did_not_render(tmp_path
     quiz_hook.on_env(None, {}, files)
     assert '<a href="../../lessons/a/#first-part">1. A \u203a First part</a>' in course.page.content
 
-    built.write_text('<html><article><h1 id="lesson-a">Lesson A</h1><h2 id="renamed">Renamed</h2></article></html>')
+    built.write_text(
+        '<html><article><h1 id="lesson-a">Lesson A</h1><h2 id="renamed">Renamed</h2></article></html>'
+    )
     quiz_hook._KNOWN.clear()
     with pytest.raises(Exception, match="has no heading with id 'first-part'"):
         quiz_hook.on_env(None, {}, files)
@@ -314,9 +340,18 @@ def test_quiz_links_are_checked_against_pages_this_build_did_not_render(tmp_path
 def test_the_dirty_notice_does_not_count_as_a_warning(preview):
     import logging
 
-    record = logging.LogRecord("mkdocs.commands.build", logging.WARNING, __file__, 1,
-                               "A 'dirty' build is being performed, this will likely lead to inaccurate navigation", None, None)
-    other = logging.LogRecord("mkdocs.commands.build", logging.WARNING, __file__, 1, "Doc file contains a link", None, None)
+    record = logging.LogRecord(
+        "mkdocs.commands.build",
+        logging.WARNING,
+        __file__,
+        1,
+        "A 'dirty' build is being performed, this will likely lead to inaccurate navigation",
+        None,
+        None,
+    )
+    other = logging.LogRecord(
+        "mkdocs.commands.build", logging.WARNING, __file__, 1, "Doc file contains a link", None, None
+    )
     f = preview._DirtyNotice()
     assert not f.filter(record) and f.filter(other)
 
@@ -342,12 +377,18 @@ def test_a_cached_page_registers_its_autorefs_anchors_again(preview, monkeypatch
     def render(config, files):
         renders.append(1)
         autorefs.register_anchor(page, "longctx.costs.f", "f", title="f()", primary=True)
-        page.content, page.toc = '<h1 id="api">API</h1>', get_toc([{"level": 1, "id": "api", "name": "API", "children": []}])
+        page.content, page.toc = (
+            '<h1 id="api">API</h1>',
+            get_toc([{"level": 1, "id": "api", "name": "API", "children": []}]),
+        )
         page._title_from_render, page.present_anchor_ids = "API", {"api", "f"}
 
     for _ in range(2):
-        page = SimpleNamespace(file=SimpleNamespace(src_uri="api.md", abs_src_path=str(source)), render=render,
-                               markdown=source.read_text())
+        page = SimpleNamespace(
+            file=SimpleNamespace(src_uri="api.md", abs_src_path=str(source)),
+            render=render,
+            markdown=source.read_text(),
+        )
         preview.on_pre_page(page, config, None)
         page.render(config, None)
     assert len(renders) == 1, "the second build must reuse the rendered page"
@@ -355,8 +396,11 @@ def test_a_cached_page_registers_its_autorefs_anchors_again(preview, monkeypatch
     assert page.content == '<h1 id="api">API</h1>' and page._title_from_render == "API"
     assert page.present_anchor_ids == {"api", "f"} and [a.id for a in page.toc] == ["api"]
 
-    page = SimpleNamespace(file=SimpleNamespace(src_uri="api.md", abs_src_path=str(source)), render=render,
-                           markdown=source.read_text() + "\nNew sentence.\n")
+    page = SimpleNamespace(
+        file=SimpleNamespace(src_uri="api.md", abs_src_path=str(source)),
+        render=render,
+        markdown=source.read_text() + "\nNew sentence.\n",
+    )
     preview.on_pre_page(page, config, None)
     page.render(config, None)
     assert len(renders) == 2, "new Markdown is rendered again"

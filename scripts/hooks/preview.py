@@ -56,11 +56,32 @@ pc = _sibling("preview_cache")
 log = pc.log
 ROOT = pc.ROOT
 
-JUPYTER_OPTIONS = ("execute", "kernel_name", "theme", "allow_errors", "show_input", "no_input", "no_prompt",
-                   "remove_tag_config", "highlight_extra_classes", "include_requirejs", "custom_mathjax_url",
-                   "toc_depth", "ignore_h1_titles", "include_source")
-PAGE_VERSIONED = ("mkdocs", "mkdocs-material", "pymdown-extensions", "markdown", "mkdocstrings",
-                  "mkdocstrings-python", "griffe", "mkdocs-autorefs")
+JUPYTER_OPTIONS = (
+    "execute",
+    "kernel_name",
+    "theme",
+    "allow_errors",
+    "show_input",
+    "no_input",
+    "no_prompt",
+    "remove_tag_config",
+    "highlight_extra_classes",
+    "include_requirejs",
+    "custom_mathjax_url",
+    "toc_depth",
+    "ignore_h1_titles",
+    "include_source",
+)
+PAGE_VERSIONED = (
+    "mkdocs",
+    "mkdocs-material",
+    "pymdown-extensions",
+    "markdown",
+    "mkdocstrings",
+    "mkdocstrings-python",
+    "griffe",
+    "mkdocs-autorefs",
+)
 
 _SNIPPET = re.compile(r"""--8<--\s+["']([^"':]+)""")
 _EXPR = re.compile(r"\{\{(.+?)\}\}", re.S)
@@ -106,6 +127,7 @@ def on_config(config):
 
 # ---- the key of a page ------------------------------------------------------------------------------
 
+
 def _digest(*paths: Path) -> dict[str, str]:
     out = {}
     for path in map(Path, paths):
@@ -130,8 +152,12 @@ def _module_of(dotted: str) -> str | None:
 def shared_key(config, files) -> str:
     """What every page reads: config, hooks, includes, theme overrides, the list of pages, versions."""
     paths = [Path(config.config_file_path)]
-    for folder, pattern in (("scripts/hooks", "**/*.py"), ("quizzes", "*.py"), ("docs/includes", "**/*"),
-                            ("docs/overrides", "**/*")):
+    for folder, pattern in (
+        ("scripts/hooks", "**/*.py"),
+        ("quizzes", "*.py"),
+        ("docs/includes", "**/*"),
+        ("docs/overrides", "**/*"),
+    ):
         paths += sorted(p for p in (ROOT / folder).glob(pattern) if p.is_file())
     pages = sorted((f.src_uri, f.url) for f in files.documentation_pages())
     versions = {d: pc.versions().get(d) or _version(d) for d in PAGE_VERSIONED}
@@ -201,8 +227,13 @@ def page_key(file, config, shared: str) -> str:
         return pc.make_key("lab-page", lab=_lab_key(path, config), shared=shared)
     markdown = path.read_text(encoding="utf-8")
     files, modules = page_inputs(markdown)
-    return pc.make_key("page", text=hashlib.sha256(markdown.encode()).hexdigest(), files=_digest(*files),
-                       sources=pc.source_digest(pc.closure(modules)), shared=shared)
+    return pc.make_key(
+        "page",
+        text=hashlib.sha256(markdown.encode()).hexdigest(),
+        files=_digest(*files),
+        sources=pc.source_digest(pc.closure(modules)),
+        shared=shared,
+    )
 
 
 def _is_lab(file) -> bool:
@@ -233,8 +264,10 @@ def on_nav(nav, config, files):
         same = built.get(file.src_uri) == key and os.path.isfile(file.abs_dest_path)
         file.is_modified = (lambda: False) if same else (lambda: True)  # what a --dirty build asks
         (reused if same else rendered).append(file.src_uri)
-    log.info(f"preview: rendering {len(rendered)} page(s), reusing {len(reused)}"
-             + (f": {', '.join(rendered)}" if rendered and len(rendered) <= 12 else ""))
+    log.info(
+        f"preview: rendering {len(rendered)} page(s), reusing {len(reused)}"
+        + (f": {', '.join(rendered)}" if rendered and len(rendered) <= 12 else "")
+    )
     return nav
 
 
@@ -242,17 +275,21 @@ def on_nav(nav, config, files):
 
 #: Labs executed at once, each in a process of its own, while the build renders the other pages.
 LAB_WORKERS = int(os.environ.get("LONGCTX_PREVIEW_LAB_WORKERS", "2"))
-_JOBS: dict[str, object] = {}      # lab key -> Future of (exit code, stderr tail)
-_FAILED: set[str] = set()          # lab keys whose background run failed: executed in the build instead
+_JOBS: dict[str, object] = {}  # lab key -> Future of (exit code, stderr tail)
+_FAILED: set[str] = set()  # lab keys whose background run failed: executed in the build instead
 _GATES: list[threading.Event] = []  # set when the labs queued by a build may start
 
 #: Said on a lab page whose outputs the preview reused; never in a build without the cache.
-CACHED_NOTE = ('<p class="lc-preview-cached" data-preview-cache="reused"><em>Preview: these outputs were reused '
-               'from the run of {when}; nothing the lab reads has changed since.</em></p>')
+CACHED_NOTE = (
+    '<p class="lc-preview-cached" data-preview-cache="reused"><em>Preview: these outputs were reused '
+    "from the run of {when}; nothing the lab reads has changed since.</em></p>"
+)
 #: Said on a lab page shown from its last run while the lab runs again after an edit.
-STALE_NOTE = ('<div class="admonition warning lc-preview-stale" data-preview-cache="stale"><p class="admonition-title">'
-              'Preview: re-running</p><p>Something this lab reads changed. These are the outputs of its run of {when}; '
-              'the page updates by itself when the new run ends.</p></div>')
+STALE_NOTE = (
+    '<div class="admonition warning lc-preview-stale" data-preview-cache="stale"><p class="admonition-title">'
+    "Preview: re-running</p><p>Something this lab reads changed. These are the outputs of its run of {when}; "
+    "the page updates by itself when the new run ends.</p></div>"
+)
 
 
 def _release_labs() -> None:
@@ -268,8 +305,12 @@ def on_build_error(error):
 def _run_lab(path: Path, options: dict, key: str, gate: threading.Event) -> tuple[int, str]:
     gate.wait()
     try:
-        done = subprocess.run([sys.executable, str(Path(pc.__file__)), str(path), json.dumps(options), key],
-                              capture_output=True, text=True, check=False)
+        done = subprocess.run(
+            [sys.executable, str(Path(pc.__file__)), str(path), json.dumps(options), key],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
     finally:
         pc.LABS_RUNNING.discard(key)
     if done.returncode:
@@ -312,8 +353,10 @@ def on_files(files, config):
             _JOBS[key] = pool.submit(_run_lab, path, options, key, gate)
         pool.shutdown(wait=False)
         when = "now" if gate.is_set() else "after this build"
-        log.info(f"preview: executing {len(missing)} lab(s) in the background ({when}): "
-                 f"{', '.join(p.stem for p, _ in missing)}")
+        log.info(
+            f"preview: executing {len(missing)} lab(s) in the background ({when}): "
+            f"{', '.join(p.stem for p, _ in missing)}"
+        )
     return files
 
 
@@ -335,8 +378,12 @@ def _cache_render(page, config) -> None:
     store, render = pc.Store(), page.render
 
     def cached(self, config, files):
-        key = pc.make_key("render", page=page_key(self.file, config, _STATE.get("shared", "")), uri=self.file.src_uri,
-                          markdown=hashlib.sha256((self.markdown or "").encode()).hexdigest())
+        key = pc.make_key(
+            "render",
+            page=page_key(self.file, config, _STATE.get("shared", "")),
+            uri=self.file.src_uri,
+            markdown=hashlib.sha256((self.markdown or "").encode()).hexdigest(),
+        )
         autorefs = _autorefs(config)
         record = store.get("render", key)
         if record is not None:
@@ -344,8 +391,9 @@ def _cache_render(page, config) -> None:
             self._title_from_render = record["title"]
             self.present_anchor_ids = set(record["anchors"])
             for call in record["autorefs"] if autorefs else ():
-                autorefs.register_anchor(self, call["identifier"], call["anchor"], title=call["title"],
-                                         primary=call["primary"])
+                autorefs.register_anchor(
+                    self, call["identifier"], call["anchor"], title=call["title"], primary=call["primary"]
+                )
             pc.REPORT.hit("pages", self.file.src_uri)
             return
         calls = []
@@ -354,7 +402,9 @@ def _cache_render(page, config) -> None:
 
             def record_anchor(page_, identifier, anchor=None, *, title=None, primary=True):
                 if page_ is self:
-                    calls.append({"identifier": identifier, "anchor": anchor, "title": title, "primary": primary})
+                    calls.append(
+                        {"identifier": identifier, "anchor": anchor, "title": title, "primary": primary}
+                    )
                 return real(page_, identifier, anchor, title=title, primary=primary)
 
             autorefs.register_anchor = record_anchor
@@ -363,9 +413,18 @@ def _cache_render(page, config) -> None:
         finally:
             if autorefs is not None:
                 del autorefs.register_anchor
-        store.put("render", key, {"content": self.content, "toc": toc_tokens(self.toc), "uri": self.file.src_uri,
-                                  "title": getattr(self, "_title_from_render", None), "autorefs": calls,
-                                  "anchors": sorted(getattr(self, "present_anchor_ids", None) or ())})
+        store.put(
+            "render",
+            key,
+            {
+                "content": self.content,
+                "toc": toc_tokens(self.toc),
+                "uri": self.file.src_uri,
+                "title": getattr(self, "_title_from_render", None),
+                "autorefs": calls,
+                "anchors": sorted(getattr(self, "present_anchor_ids", None) or ()),
+            },
+        )
         pc.REPORT.miss("pages", self.file.src_uri)
 
     page.render = cached.__get__(page, Page)
@@ -409,7 +468,9 @@ def on_pre_page(page, config, files):
             if record is not None:
                 show(self, record)
                 store.put("lab-last", path.stem, {"key": key})
-                pc.REPORT.miss("labs", f"{path.stem} (ran in the background; waited {time.monotonic() - started:.1f}s)")
+                pc.REPORT.miss(
+                    "labs", f"{path.stem} (ran in the background; waited {time.monotonic() - started:.1f}s)"
+                )
                 return
             log.info(f"preview: {path.stem} failed in the background; executing it here to report why")
         record = store.get("lab", key)
@@ -422,8 +483,11 @@ def on_pre_page(page, config, files):
         tokens = toc_tokens(self.toc)
         title = next((t["name"] for t in tokens if t["level"] == 1), None)
         executed = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-        store.put("lab", key, {"content": self.content, "toc": tokens, "title": title, "lab": path.name,
-                               "executed": executed})
+        store.put(
+            "lab",
+            key,
+            {"content": self.content, "toc": tokens, "title": title, "lab": path.name, "executed": executed},
+        )
         store.put("lab-last", path.stem, {"key": key})
         _FAILED.discard(key)
         pc.REPORT.miss("labs", f"{path.stem} {time.monotonic() - started:.1f}s")
@@ -445,5 +509,7 @@ def on_post_build(config):
         log.info(f"preview: {started} figure(s) and number(s) of this build are computing in the background")
     waiting = pc.in_flight() + sum(1 for job in _JOBS.values() if not job.done())
     if waiting:
-        log.info(f"preview: {waiting} result(s) still computing in the background; their pages update when ready")
+        log.info(
+            f"preview: {waiting} result(s) still computing in the background; their pages update when ready"
+        )
     log.info(f"preview: built in {time.monotonic() - _STATE['start']:.1f}s")

@@ -54,8 +54,18 @@ DIR_ENV = "LONGCTX_CACHE_DIR"
 log = logging.getLogger("mkdocs.plugins.longctx.preview")
 
 #: Distributions whose version changes what a lab, a figure or a number comes out as.
-VERSIONED = ("torch", "triton", "numpy", "matplotlib", "jupytext", "nbconvert", "nbclient", "ipykernel",
-             "mkdocs-jupyter", "pygments")
+VERSIONED = (
+    "torch",
+    "triton",
+    "numpy",
+    "matplotlib",
+    "jupytext",
+    "nbconvert",
+    "nbclient",
+    "ipykernel",
+    "mkdocs-jupyter",
+    "pygments",
+)
 
 #: Modules that import by a computed name, and why that does not make them depend on everything.
 DYNAMIC_IMPORTS_KEYED_ELSEWHERE = {
@@ -74,6 +84,7 @@ def cache_dir(environ=None) -> Path:
 
 
 # ---- which modules a module reads -----------------------------------------------------------------
+
 
 def module_file(name: str, src: Path = SRC) -> Path | None:
     """``src/longctx/a/b.py`` or ``src/longctx/a/b/__init__.py`` for ``longctx.a.b``, if it exists."""
@@ -100,8 +111,9 @@ def _parents(name: str) -> list[str]:
     return [".".join(parts[:i]) for i in range(1, len(parts))]
 
 
-def scan_imports(source: str, name: str | None = None, is_package: bool = False,
-                 src: Path = SRC) -> tuple[set[str], bool]:
+def scan_imports(
+    source: str, name: str | None = None, is_package: bool = False, src: Path = SRC
+) -> tuple[set[str], bool]:
     """``(longctx modules the source imports, whether it also imports by a computed name)``.
 
     ``name`` is the module's own dotted name (for relative imports); ``None`` for a lab.
@@ -125,7 +137,7 @@ def scan_imports(source: str, name: str | None = None, is_package: bool = False,
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".") if package else []
-                base = base[:len(base) - (node.level - 1)] if node.level > 1 else base
+                base = base[: len(base) - (node.level - 1)] if node.level > 1 else base
                 target = ".".join(base + ([node.module] if node.module else []))
             else:
                 target = node.module or ""
@@ -139,16 +151,20 @@ def scan_imports(source: str, name: str | None = None, is_package: bool = False,
         elif isinstance(node, ast.Call):
             func = node.func
             called = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", "")
-            if called in ("import_module", "__import__") and node.args \
-                    and not (isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str)):
+            if (
+                called in ("import_module", "__import__")
+                and node.args
+                and not (isinstance(node.args[0], ast.Constant) and isinstance(node.args[0].value, str))
+            ):
                 dynamic = True
     return found, dynamic
 
 
 @lru_cache(maxsize=4096)
 def _scan_file(path: str, digest: str, name: str, src: str) -> tuple[frozenset, bool]:
-    imports, dynamic = scan_imports(Path(path).read_text(encoding="utf-8"), name,
-                                    Path(path).name == "__init__.py", Path(src))
+    imports, dynamic = scan_imports(
+        Path(path).read_text(encoding="utf-8"), name, Path(path).name == "__init__.py", Path(src)
+    )
     return frozenset(imports), dynamic
 
 
@@ -188,8 +204,11 @@ def closure(modules, src: Path = SRC) -> set[str]:
 
 def data_files(src: Path = SRC) -> list[Path]:
     """Files of the package that are not Python (tables it may read)."""
-    return sorted(p for p in (src / PACKAGE).rglob("*")
-                  if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts)
+    return sorted(
+        p
+        for p in (src / PACKAGE).rglob("*")
+        if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
+    )
 
 
 def source_digest(modules, src: Path = SRC) -> dict[str, str]:
@@ -227,9 +246,14 @@ def lab_modules(lab: Path, src: Path = SRC) -> set[str]:
 
 def lab_key(lab: Path, options: dict, src: Path = SRC) -> str:
     lab = Path(lab)
-    return make_key("lab", lab=lab.name, text=file_digest(lab), options=options,
-                    sources=source_digest(lab_modules(lab, src), src),
-                    env={k: os.environ.get(k, "") for k in ("TRITON_INTERPRET", "PYTHONHASHSEED")})
+    return make_key(
+        "lab",
+        lab=lab.name,
+        text=file_digest(lab),
+        options=options,
+        sources=source_digest(lab_modules(lab, src), src),
+        env={k: os.environ.get(k, "") for k in ("TRITON_INTERPRET", "PYTHONHASHSEED")},
+    )
 
 
 def modules_key(kind: str, modules, src: Path = SRC, **parts) -> str:
@@ -237,6 +261,7 @@ def modules_key(kind: str, modules, src: Path = SRC, **parts) -> str:
 
 
 # ---- storage --------------------------------------------------------------------------------------
+
 
 class Store:
     """JSON records under ``<cache dir>/<kind>/<key>.json``, written atomically."""
@@ -269,8 +294,11 @@ _loaded: dict[tuple[str, str], dict[str, str]] = {}
 
 
 def package_digest(src: Path = SRC, package: str = PACKAGE) -> dict[str, str]:
-    return {p.relative_to(src).as_posix(): file_digest(p) for p in sorted((src / package).rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts}
+    return {
+        p.relative_to(src).as_posix(): file_digest(p)
+        for p in sorted((src / package).rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 def refresh_package(src: Path = SRC, package: str = PACKAGE) -> list[str]:
@@ -292,6 +320,7 @@ def refresh_package(src: Path = SRC, package: str = PACKAGE) -> list[str]:
 
 
 # ---- what this build reused and rebuilt ----------------------------------------------------------
+
 
 class Report:
     """Counts for the serve log: ``reused`` and ``rebuilt`` names per kind."""
@@ -326,11 +355,11 @@ REPORT = Report()
 # ---- work deferred while a server shows the last result --------------------------------------------
 
 _STATE = {"serving": False}
-STALE_PAGES: set[str] = set()      # pages this build showed with a last value: rendered again later
-_QUEUED: list[dict] = []           # tasks deferred by this build, run by one process after it
+STALE_PAGES: set[str] = set()  # pages this build showed with a last value: rendered again later
+_QUEUED: list[dict] = []  # tasks deferred by this build, run by one process after it
 _IN_FLIGHT: set[tuple[str, str]] = set()
 _FAILED: set[tuple[str, str]] = set()
-LABS_RUNNING: set[str] = set()     # lab keys executing in processes of their own (preview.py)
+LABS_RUNNING: set[str] = set()  # lab keys executing in processes of their own (preview.py)
 
 
 def serving() -> bool:
@@ -376,13 +405,19 @@ def start_deferred() -> int:
     import subprocess
 
     def run():
-        done = subprocess.run([sys.executable, __file__, "--deferred", json.dumps(tasks)], capture_output=True,
-                              text=True, check=False)
+        done = subprocess.run(
+            [sys.executable, __file__, "--deferred", json.dumps(tasks)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         store = Store()
         for t in tasks:
             _IN_FLIGHT.discard((t["kind"], t["key"]))
             if store.get(t["kind"], t["key"]) is None:
-                _FAILED.add((t["kind"], t["key"]))  # the next build computes it in the foreground and reports why
+                _FAILED.add(
+                    (t["kind"], t["key"])
+                )  # the next build computes it in the foreground and reports why
         if done.returncode:
             log.info(f"preview: background work ended with exit {done.returncode}: {done.stderr[-500:]}")
         signal_if_idle()
@@ -403,10 +438,16 @@ def run_deferred(tasks: list[dict]) -> None:
                 store.put(t["kind"], t["key"], {"svg": figures.FIGURES[t["figure"]](), "name": t["figure"]})
             else:
                 if computed is None:
-                    spec = importlib.util.spec_from_file_location("computed_deferred", Path(__file__).with_name("computed.py"))
+                    spec = importlib.util.spec_from_file_location(
+                        "computed_deferred", Path(__file__).with_name("computed.py")
+                    )
                     computed = importlib.util.module_from_spec(spec)
                     spec.loader.exec_module(computed)
-                store.put(t["kind"], t["key"], {"text": computed._compute(t["value"], t["where"]), "expression": t["value"]})
+                store.put(
+                    t["kind"],
+                    t["key"],
+                    {"text": computed._compute(t["value"], t["where"]), "expression": t["value"]},
+                )
         except Exception as err:  # noqa: BLE001 - the foreground build reports it
             print(f"{t.get('figure') or t.get('value')}: {type(err).__name__}: {err}", file=sys.stderr)
 
@@ -428,6 +469,7 @@ def in_flight() -> int:
 
 # ---- labs executed beside the build -------------------------------------------------------------
 
+
 def execute_lab(lab: Path, options: dict, key: str, store: Store | None = None) -> None:
     """Execute and render one lab as mkdocs-jupyter would, and store the page under ``key``.
 
@@ -440,14 +482,31 @@ def execute_lab(lab: Path, options: dict, key: str, store: Store | None = None) 
     from mkdocs_jupyter.plugin import _get_nb_toc_tokens
 
     body = convert.nb2html(
-        str(lab), execute=options["execute"], kernel_name=options["kernel_name"], theme=options["theme"],
-        allow_errors=options["allow_errors"], show_input=options["show_input"], no_input=options["no_input"],
-        no_prompt=options["no_prompt"], remove_tag_config=options["remove_tag_config"],
-        highlight_extra_classes=options["highlight_extra_classes"], include_requirejs=options["include_requirejs"],
-        custom_mathjax_url=options["custom_mathjax_url"])
+        str(lab),
+        execute=options["execute"],
+        kernel_name=options["kernel_name"],
+        theme=options["theme"],
+        allow_errors=options["allow_errors"],
+        show_input=options["show_input"],
+        no_input=options["no_input"],
+        no_prompt=options["no_prompt"],
+        remove_tag_config=options["remove_tag_config"],
+        highlight_extra_classes=options["highlight_extra_classes"],
+        include_requirejs=options["include_requirejs"],
+        custom_mathjax_url=options["custom_mathjax_url"],
+    )
     tokens, title = _get_nb_toc_tokens(str(lab), options["toc_depth"])
-    (store or Store()).put("lab", key, {"content": body, "toc": tokens, "title": title, "lab": Path(lab).name,
-                                        "executed": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+    (store or Store()).put(
+        "lab",
+        key,
+        {
+            "content": body,
+            "toc": tokens,
+            "title": title,
+            "lab": Path(lab).name,
+            "executed": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        },
+    )
 
 
 if __name__ == "__main__":  # python preview_cache.py LAB OPTIONS_JSON KEY | --deferred TASKS_JSON

@@ -38,5 +38,6 @@ def test_every_code_cell_of_the_lab_ran_in_this_build(lab):
     unrun = [c for c in counts if not c.isdigit()]
     assert not unrun, f"{lab.name}: {len(unrun)} code cell(s) were not executed"
     assert [int(c) for c in counts] == list(range(1, code_cells + 1)), (
-        f"{lab.name}: execution counts {counts} are not 1..{code_cells} (one per code cell, in order)")
+        f"{lab.name}: execution counts {counts} are not 1..{code_cells} (one per code cell, in order)"
+    )
     assert 'data-preview-cache="reused"' not in html, f"{lab.name}: outputs reused from the preview cache"
