@@ -326,8 +326,9 @@ def _flash_bwd_dq_kernel(p_q, p_k, p_v, p_do, p_lse, p_delta, p_dq,
 # (BLOCK_M, BLOCK_N, num_warps, num_stages) a GPU may try, by kernel and padded head dim. The
 # 16-bit lists keep those of the tutorial / FlashAttention-2 candidates (128 x 64, 128 x 128,
 # 64 x 64; 4 or 8 warps; 2 to 4 stages) that compile without a spill for both sm_80 and sm_90a
-# (the gate found 128 x 64 spilling at d = 64 on sm_90a and at d = 128 on both, 128 x 128
-# spilling at d = 128); the backward holds two float32 accumulators per key block and takes
+# (the gate found 128 x 64 spilling at d = 64 on sm_90a and at d = 128 and 256 on both, 128 x 128
+# spilling at d = 128; in the backward, dK/dV with 64 x 64 at d = 128 and dQ with 64 x 32 at
+# d = 256 spilled on sm_90a); the backward holds two float32 accumulators per key block and takes
 # narrower tiles. float32 runs its IEEE products on CUDA cores and gets small tiles; its spills
 # are reported, not fatal (scripts/compile_gate.py checks them all).
 _TILES_16 = {
@@ -335,11 +336,11 @@ _TILES_16 = {
     ("_flash_fwd_kernel", 128): ((64, 64, 4, 3), (64, 64, 4, 2)),
     ("_flash_fwd_kernel", 256): ((64, 64, 8, 2),),
     ("_flash_bwd_dkdv_kernel", 64): ((32, 64, 4, 2), (64, 64, 8, 2)),
-    ("_flash_bwd_dkdv_kernel", 128): ((32, 64, 8, 2), (64, 64, 8, 1)),
+    ("_flash_bwd_dkdv_kernel", 128): ((32, 64, 8, 2),),
     ("_flash_bwd_dkdv_kernel", 256): ((32, 32, 8, 1), (16, 32, 8, 1)),
     ("_flash_bwd_dq_kernel", 64): ((64, 64, 4, 2), (64, 32, 4, 2)),
     ("_flash_bwd_dq_kernel", 128): ((64, 32, 8, 2), (64, 64, 8, 2)),
-    ("_flash_bwd_dq_kernel", 256): ((32, 32, 8, 1), (64, 32, 8, 1)),
+    ("_flash_bwd_dq_kernel", 256): ((32, 32, 8, 1),),
 }
 _TILES_32 = {
     ("_flash_fwd_kernel", 64): ((64, 64, 4, 2),),
@@ -352,7 +353,7 @@ _TILES_32 = {
     ("_flash_bwd_dq_kernel", 128): ((32, 32, 4, 1),),
     ("_flash_bwd_dq_kernel", 256): ((32, 32, 8, 1),),
 }
-_PREPROCESS_BLOCK_M = 64
+_PREPROCESS_BLOCK_M = 16  # 64 rows spilled at d = 64 and 256: delta is one pass over O and dO anyway
 
 KERNELS = {"_flash_fwd_kernel": _flash_fwd_kernel, "_flash_bwd_preprocess_kernel": _flash_bwd_preprocess_kernel,
            "_flash_bwd_dkdv_kernel": _flash_bwd_dkdv_kernel, "_flash_bwd_dq_kernel": _flash_bwd_dq_kernel}

@@ -206,7 +206,8 @@ def paged_configs(kernel: str, *, head_dim: int, dtype: torch.dtype, group: int 
         return KernelConfig.make(kernel, dtype, 4, 1, BLOCK_S=block_s, BLOCK_D=block_d)
     block_g = MAX_GROUP  # the group's rows, padded to one 16-row tile
     block_n = {16: 64, 32: 64, 64: 64, 128: 32, 256: 16}[block_d]  # tokens per tile: fewer for wide heads
-    warps = 4 if block_g * block_d <= 16 * 128 else 8
+    # 8 warps past 16 x 128, and for both scales per channel at d = 64 (4 warps spilled there on sm_80)
+    warps = 4 if block_g * block_d <= 16 * 128 and not (k_mode == v_mode == _PER_CHANNEL and block_d == 64) else 8
     return KernelConfig.make(kernel, dtype, warps, 2, K_SCALE=k_mode, V_SCALE=v_mode,
                              F32=dtype == torch.float32 or not gpu, BLOCK_G=block_g, BLOCK_N=block_n,
                              BLOCK_D=block_d)

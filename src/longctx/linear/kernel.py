@@ -62,7 +62,7 @@ MAX_HEAD_DIM = 128
 #: asks for 192 KiB of it, more than an A100 has; C = 64 stays under 100 KiB.
 MAX_CHUNK = 64
 #: Padded head dims (``max(F, Dv)``) compiled for a GPU, and the chunks.
-HEAD_BLOCKS = (32, 64, 128)
+HEAD_BLOCKS = (64, 128)
 CHUNKS = (16, 32, 64)
 
 #: Feature maps applied inside the kernel (the ``feature`` argument). Any other map (a callable
@@ -212,10 +212,10 @@ KERNELS = {"_linear_causal_kernel": _linear_causal_kernel, "_linear_noncausal_ke
 def linear_configs(*, causal: bool, head_dim: int, chunk_size: int, dtype: torch.dtype,
                    gpu: bool | None = None) -> KernelConfig:
     """The configuration for a call: the kernel, ``BLOCK_C = chunk_size`` and the padded head dim
-    ``max(F, Dv)``, with warps and stages by rule. ``gpu`` picks the GPU's (default: where kernels
-    run now); the interpreter pads the head dim only to a power of two >= 16."""
+    ``max(F, Dv)`` (64 or 128 on a GPU), with warps and stages by rule. ``gpu`` picks the GPU's
+    (default: where kernels run now); the interpreter pads the head dim only to a power of two >= 16."""
     gpu = not interpreting() if gpu is None else gpu
-    block_d = max(32 if gpu else MIN_BLOCK, triton.next_power_of_2(head_dim))
+    block_d = max(64 if gpu else MIN_BLOCK, triton.next_power_of_2(head_dim))
     # The fp32 state [BLOCK_D, BLOCK_D] and the [C, C] tile live in registers: more warps spread
     # them thinner past 64 x 64. Loads are double-buffered in shared memory only while one chunk's
     # q, k, v tiles (4 bytes an element) fit in 64 KiB.
