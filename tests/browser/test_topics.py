@@ -20,8 +20,9 @@ pytestmark = pytest.mark.browser
 
 
 def _figures(page: Page) -> dict[str, int]:
+    # the figures shown (the light scheme's: each also has a -dark twin, hidden here)
     return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll('article img')]
-        .filter(i => i.src.includes('/assets/figures/'))
+        .filter(i => i.src.includes('/assets/figures/') && i.offsetParent !== null)
         .map(i => [i.src.split('/').pop(), i.naturalWidth]))""")
 
 
