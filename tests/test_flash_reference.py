@@ -13,6 +13,7 @@ import sys
 
 import pytest
 import torch
+from _helpers import random_qkv as qkv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -56,14 +57,6 @@ def _loop_mask(T, S, causal, window):
         keep.append([(not causal or j <= pos) and (left == -1 or j >= pos - left) and (right == -1 or j <= pos + right)
                      for j in range(S)])
     return keep
-
-
-def qkv(B, H, H_kv, T, S, D, Dv=None, *, dtype=torch.float64, seed=0, requires_grad=False):
-    gen = torch.Generator().manual_seed(seed)
-    Dv = D if Dv is None else Dv
-    shapes = [(B, H, T, D), (B, H_kv, S, D), (B, H_kv, S, Dv)]
-    return [torch.randn(*s, generator=gen, dtype=torch.float64).to(dtype).requires_grad_(requires_grad)
-            for s in shapes]
 
 
 def masked_lse(q, k, keep, scale=None):

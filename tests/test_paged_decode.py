@@ -12,6 +12,7 @@ import math
 
 import pytest
 import torch
+from _helpers import rel_rms
 
 from longctx.attention import attention_ref
 from longctx.kv import PagedKVCache
@@ -33,11 +34,6 @@ from longctx.kv.quant import dequantize, quantize
 # P @ V product and the output is rounded to fp16: about 2^-11 relative, twice for safety.
 RMS_TOL = {torch.float32: 2e-6, torch.float16: 2e-3}
 MAX_TOL = {torch.float32: 1e-5, torch.float16: 4e-3}
-
-
-def rel_rms(got: torch.Tensor, want: torch.Tensor) -> float:
-    diff = got.double() - want
-    return float(diff.pow(2).mean().sqrt() / want.pow(2).mean().sqrt())
 
 
 class Case:

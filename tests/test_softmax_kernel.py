@@ -9,6 +9,7 @@ import math
 
 import pytest
 import torch
+from _helpers import rel_rms
 
 from longctx.attention import softmax_ref
 from longctx.attention.kernel import MAX_COLS, softmax
@@ -16,11 +17,6 @@ from longctx.attention.kernel import MAX_COLS, softmax
 # Relative-RMS bounds: fp32 is exact up to rounding; fp16 loses ~3 decimal digits on the
 # way in and the way out (computed in fp32 inside the kernel).
 RMS_TOL = {torch.float32: 1e-6, torch.float16: 1e-3}
-
-
-def rel_rms(got: torch.Tensor, want: torch.Tensor) -> float:
-    diff = got.double() - want
-    return float(diff.pow(2).mean().sqrt() / want.pow(2).mean().sqrt())
 
 
 def randn(*shape, dtype=torch.float32, seed=0, scale=3.0):

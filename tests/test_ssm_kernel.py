@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _helpers import rel_rms
 
 from longctx.ssm import selective_scan_chunked_ref, selective_scan_ref
 from longctx.ssm.kernel import MAX_STATE, selective_scan_fn
@@ -44,11 +45,6 @@ def make(Bsz=2, Dch=5, L=17, N=4, *, dtype=torch.float32, seed=0, with_=OPTIONAL
 def exact(args, **kw):
     """The reference on the very same (possibly rounded) inputs, in float64."""
     return selective_scan_ref(**{k: v.double() for k, v in args.items()}, **kw)
-
-
-def rel_rms(got: torch.Tensor, want: torch.Tensor) -> float:
-    diff = got.double() - want
-    return float(diff.pow(2).mean().sqrt() / want.pow(2).mean().sqrt().clamp_min(1e-300))
 
 
 def check(args, **kw):
