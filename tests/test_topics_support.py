@@ -141,6 +141,7 @@ def test_ring_helpers_bad_input():
             call()
 
 
+@pytest.mark.slow
 def test_run_demo_in_two_processes():
     """Two real gloo processes: the gathered ring output equals full attention (float64)."""
     result = run_demo(2, 14, heads=4, kv_heads=2, head_dim=8, causal=False, seed=5)
