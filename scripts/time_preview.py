@@ -137,10 +137,12 @@ def settled(server: Server, log: Path, since: int, page: str, needle: str, timeo
     raise SystemExit(f"not settled after {timeout} s; see {log}")
 
 
-def shown_function(tree: Path) -> tuple[Path, str, str, str]:
+def shown_function(tree: Path, only: str | None = None) -> tuple[Path, str, str, str]:
     """A section the lesson shows: (file, section name, its first def up to its body, the body's indent)."""
     text = (tree / LESSON).read_text(encoding="utf-8")
     for rel, section in re.findall(r'--8<-- "([^":]+):([a-z][-_0-9a-z]*)"', text):
+        if only and rel != only:
+            continue
         path = tree / "src" / rel
         src = path.read_text(encoding="utf-8")
         body = src.partition(f"# --8<-- [start:{section}]")[2].partition(f"# --8<-- [end:{section}]")[0]
@@ -159,6 +161,9 @@ def main() -> None:
         "--cache", type=Path, help="use this cache folder and skip the cold start (it was filled before)"
     )
     ap.add_argument("--no-strict", action="store_true", help="serve with --no-strict (warnings only logged)")
+    ap.add_argument(
+        "--src", help="edit a section of this file (under src/, e.g. longctx/costs.py) that the lesson shows"
+    )
     args = ap.parse_args()
 
     work = Path(tempfile.mkdtemp(prefix="longctx-preview-"))
@@ -205,7 +210,7 @@ def main() -> None:
         lines, seen = log_lines(log, seen)
         print(f"prose edit: {results['prose edit to page served']:.1f} s", *lines, sep="\n  ")
 
-        path, section, head, indent = shown_function(tree)
+        path, section, head, indent = shown_function(tree, args.src)
         marker = f"preview timing {time.time_ns()}"
         src = path.read_text(encoding="utf-8")
         results["src edit to page served"] = edit_and_wait(
