@@ -57,6 +57,11 @@ step "GitHub workflows audit (zizmor, offline: pinned actions, no persisted cred
   zizmor --offline --no-progress .github
 step "lint (ruff check)" 5 \
   ruff check --no-cache .
+step "compile gate: every Triton kernel configuration for sm_80 and sm_90a (table cached in docs/data/compiled)" 20 \
+  python scripts/compile_gate.py
+step "GPU tests collect with only the GPU machine's packages (every other package hidden)" 45 \
+  env PYTHONPATH=scripts/gpu_env PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 \
+  python -m pytest --collect-only -q -m gpu tests --ignore=tests/browser -p no:cacheprovider
 
 if $quick; then
   # the tests below on every core, without coverage and without the end-to-end runs marked slow
