@@ -281,7 +281,8 @@ def _check_args(q, k, v, causal, normalize, eps, chunk_size, return_final_state)
 
 def linear_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = True,
                      feature_map: str | Callable = "elu", normalize: bool = True, eps: float = 0.0,
-                     chunk_size: int = 64, return_final_state: bool = False):
+                     chunk_size: int = 64, return_final_state: bool = False,
+                     ) -> torch.Tensor | tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """Linear attention with the chunked Triton kernel (forward only, no autograd).
 
     Computes what :func:`~longctx.linear.linear_attention_ref` computes,
