@@ -384,9 +384,9 @@ def test_receptive_field_equals_the_reach_of_stacked_band_masks(layers, w):
 
 def test_ledger_x13_receptive_fields_and_rolling_buffer():
     assert costs.sliding_window_receptive_field(layers=12, window=128) == 12 * 128 == 1536
-    assert costs.sliding_window_receptive_field(layers=32, window=4096) == 32 * 4096 == 131_072
+    assert costs.sliding_window_receptive_field(layers=32, window=4095) == 32 * 4095 == 131_040
     full = costs.kv_cache_bytes(layers=32, kv_heads=8, head_dim=128, tokens=32768)
-    rolling = costs.rolling_buffer_kv_bytes(window=4096, layers=32, kv_heads=8, head_dim=128)
+    rolling = costs.rolling_buffer_kv_bytes(slots=4096, layers=32, kv_heads=8, head_dim=128)
     assert rolling == 2 * 4096 * 32 * 8 * 128 * 2
     assert full / rolling == 32768 / 4096 == 8
 
@@ -401,7 +401,7 @@ def test_rolling_buffer_bytes_match_a_rolling_cache_of_real_tensors():
         cache.extend(torch.randn(1, H_kv, 1, D, generator=g), torch.randn(1, H_kv, 1, D, generator=g))
     k, v = cache.k, cache.v
     elements = k.numel() + v.numel()
-    assert costs.rolling_buffer_kv_bytes(window=W, layers=1, kv_heads=H_kv, head_dim=D, bytes_per_element=1) == elements
+    assert costs.rolling_buffer_kv_bytes(slots=W, layers=1, kv_heads=H_kv, head_dim=D, bytes_per_element=1) == elements
 
 
 # ================================================================ recurrent states
@@ -513,7 +513,7 @@ def test_gpu_tables_are_sourced():
     for table in (costs.GPU_HBM_BANDWIDTH_BYTES_PER_S, costs.GPU_PEAK_FLOPS_PER_S):
         for name, (value, source) in table.items():
             assert value > 0 and name.split()[0] in source
-    for name, (per_sm, count, source) in costs.GPU_SRAM.items():
+    for per_sm, count, source in costs.GPU_SRAM.values():
         assert per_sm > 0 and count > 0 and "arXiv:" in source
 
 
@@ -558,7 +558,7 @@ BAD = [
     (lambda v: costs.sliding_window_flops(8, v, 2), 0, ValueError, "head_dim"),
     (lambda v: costs.sliding_window_receptive_field(layers=v, window=4), 0, ValueError, "layers"),
     (lambda v: costs.sliding_window_receptive_field(layers=2, window=v), -4, ValueError, "window"),
-    (lambda v: costs.rolling_buffer_kv_bytes(window=v, layers=1, kv_heads=1, head_dim=1), 0, ValueError, "window"),
+    (lambda v: costs.rolling_buffer_kv_bytes(slots=v, layers=1, kv_heads=1, head_dim=1), 0, ValueError, "slots"),
     (lambda v: costs.linear_attention_state_elements(key_dim=v, value_dim=1), 0, ValueError, "key_dim"),
     (lambda v: costs.linear_attention_state_elements(key_dim=1, value_dim=v), None, TypeError, "value_dim"),
     (lambda v: costs.linear_attention_state_elements(key_dim=1, value_dim=1, normalizer=v), 1, TypeError, "normalizer"),

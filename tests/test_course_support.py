@@ -105,7 +105,7 @@ def test_rows_compose_the_costs_functions():
     assert rows["standard"]["flops"] == costs.attention_flops(n, d, heads=h)
     assert rows["standard"]["score_bytes"] == costs.score_matrix_bytes(n, heads=h, bytes_per_element="fp16")
     assert rows["gqa"]["cache_bytes"] == costs.kv_cache_bytes(layers=1, kv_heads=D["kv_heads"], head_dim=d, tokens=n)
-    assert rows["sliding"]["cache_bytes"] == costs.rolling_buffer_kv_bytes(window=D["window"] + 1, layers=1,
+    assert rows["sliding"]["cache_bytes"] == costs.rolling_buffer_kv_bytes(slots=D["window"] + 1, layers=1,
                                                                            kv_heads=h, head_dim=d)
     assert rows["mla"]["cache_bytes"] == costs.mla_cache_bytes(layers=1, latent_dim=512, rope_dim=64, tokens=n)
     assert rows["flash"]["score_bytes"] == h * n * summary.log_sum_exp_bytes()

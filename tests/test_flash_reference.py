@@ -48,7 +48,7 @@ def loop_mask(T, S, causal, window):
     return torch.tensor(_loop_mask(T, S, causal, window), dtype=torch.bool).reshape(T, S)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _loop_mask(T, S, causal, window):
     left, right = window if window is not None else (-1, -1)
     keep = []

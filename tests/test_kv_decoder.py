@@ -10,8 +10,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from longctx.attention import position_mask
-from longctx.kv import (DecoderConfig, KVCache, RollingKVCache, decode, decoder_forward, gqa_to_mha,
-                        init_decoder, kv_elements_per_token, mha_to_gqa, repeat_kv)
+from longctx.kv import (
+    DecoderConfig,
+    KVCache,
+    RollingKVCache,
+    decode,
+    decoder_forward,
+    gqa_to_mha,
+    init_decoder,
+    kv_elements_per_token,
+    mha_to_gqa,
+    repeat_kv,
+)
 
 
 def naive_rope(x, pos, base=10000.0):

@@ -9,7 +9,14 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from longctx.kv.mla import MLACache, MLAConfig, init_mla, mla_absorbed, mla_cache_elements_per_token, mla_naive
+from longctx.kv.mla import (
+    MLACache,
+    MLAConfig,
+    init_mla,
+    mla_absorbed,
+    mla_cache_elements_per_token,
+    mla_naive,
+)
 
 
 def rope_vec(x, pos, base=10000.0):

@@ -63,7 +63,8 @@ def test_allocator_runs_out_and_free_returns_blocks():
     a.free(got[1])
     assert a.allocate() == got[1]
     with pytest.raises(ValueError, match="double free"):
-        a.free(got[0]); a.free(got[0])
+        a.free(got[0])
+        a.free(got[0])
     with pytest.raises(ValueError, match="block must be"):
         a.free(3)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import random
 import re
 
 import pytest
@@ -123,6 +122,6 @@ def test_mistral_numbers_used_by_the_page():
     # 32 layers of W = 4096 reach 131,072 positions; the rolling buffer is 8x smaller at 32K.
     assert costs.sliding_window_receptive_field(layers=32, window=4096) == 2**17
     full = costs.kv_cache_bytes(layers=32, kv_heads=8, head_dim=128, tokens=32768)
-    rolling = costs.rolling_buffer_kv_bytes(window=4096, layers=32, kv_heads=8, head_dim=128)
+    rolling = costs.rolling_buffer_kv_bytes(slots=4096, layers=32, kv_heads=8, head_dim=128)
     assert full / rolling == 8.0
     assert rolling == 2 * 32 * 8 * 128 * 4096 * 2

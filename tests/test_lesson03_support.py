@@ -14,7 +14,12 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from longctx import costs
 from longctx.linear import linear_attention_chunked_ref
-from longctx.linear.costs import chunk_pairs, crossover_seq_len, linear_attention_flops, softmax_over_linear_flops
+from longctx.linear.costs import (
+    chunk_pairs,
+    crossover_seq_len,
+    linear_attention_flops,
+    softmax_over_linear_flops,
+)
 
 
 def _loop_flops(n: int, d: int, f: int, causal: bool, chunk: int | None, projection: bool) -> int:

@@ -118,8 +118,8 @@ def test_eviction_table_rows():
 
 
 def test_eviction_table_matches_a_fresh_run():
-    from longctx.kv import evicted_attention
     from longctx.attention import attention_ref
+    from longctx.kv import evicted_attention
 
     s = fkv.EVICTION_SETTINGS
     gen = torch.Generator().manual_seed(0)  # eviction_error_table's own draw, repeated

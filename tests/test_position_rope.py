@@ -10,7 +10,6 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from longctx.position.rope import yarn_frequencies_differ, yarn_ramp_gap
 from longctx.position import (
     RopeScaling,
     apply_rope,
@@ -26,6 +25,7 @@ from longctx.position import (
     yarn_frequencies,
     yarn_ramp,
 )
+from longctx.position.rope import yarn_frequencies_differ, yarn_ramp_gap
 
 PROPS = settings(max_examples=25, deadline=None)
 

@@ -123,7 +123,7 @@ def test_rolling_buffer_caps_mistral_at_its_window():
     rolling = presets.model_kv_cache_bytes("mistral-7b-v0.1", 32768, rolling_buffer=True)
     assert rolling == 2 * 32 * 8 * 128 * 2 * 4096
     assert full / rolling == 8  # X13: 32,768 / 4,096
-    assert rolling == costs.rolling_buffer_kv_bytes(window=4096, layers=32, kv_heads=8, head_dim=128)
+    assert rolling == costs.rolling_buffer_kv_bytes(slots=4096, layers=32, kv_heads=8, head_dim=128)
     # short sequences, and models without a window, are untouched
     assert presets.model_kv_cache_bytes("mistral-7b-v0.1", 100, rolling_buffer=True) == presets.model_kv_cache_bytes(
         "mistral-7b-v0.1", 100)

@@ -485,7 +485,7 @@ def test_module_test_numbers_from_first_principles():
     assert seen == set(expected)
     # the premises the questions state hold in the package too
     assert costs.kv_cache_bytes(layers=32, kv_heads=8, head_dim=128, tokens=8192) == pytest.approx(
-        2 * costs.rolling_buffer_kv_bytes(window=4096, layers=32, kv_heads=8, head_dim=128))
+        2 * costs.rolling_buffer_kv_bytes(slots=4096, layers=32, kv_heads=8, head_dim=128))
     assert linear_costs.crossover_seq_len(64) <= 65_536
 
 

@@ -14,8 +14,18 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from longctx.ssm import (s4d_conv, s4d_discretize, s4d_kernel, s4d_recurrent, segsum, selective_scan_chunked_ref,
-                         selective_scan_ref, ssd_chunked, ssd_quadratic, ssd_recurrent)
+from longctx.ssm import (
+    s4d_conv,
+    s4d_discretize,
+    s4d_kernel,
+    s4d_recurrent,
+    segsum,
+    selective_scan_chunked_ref,
+    selective_scan_ref,
+    ssd_chunked,
+    ssd_quadratic,
+    ssd_recurrent,
+)
 
 F64 = torch.float64
 

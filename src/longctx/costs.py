@@ -720,15 +720,16 @@ def sliding_window_flops(seq_len: int, head_dim: int, window: int, *, heads: int
 def sliding_window_receptive_field(*, layers: int, window: int) -> int:
     """How far back the last of ``layers`` stacked sliding-window layers can see: ``layers * w``.
 
-    Each layer reaches w positions further back through the previous layer's outputs. For
-    Mistral 7B, 32 layers of w = 4096 reach 131,072 positions (arXiv:2310.06825, §2).
+    ``window`` is w, the keys a query sees before itself (``left`` of ``window=(left, 0)``). Each
+    layer reaches w positions further back through the previous layer's outputs. For Mistral 7B,
+    ``window=(4095, 0)``, 32 layers reach 32 x 4,095 = 131,040 positions (arXiv:2310.06825, §2).
     """
     return layers * window
 
 
-def rolling_buffer_kv_bytes(*, window: int, layers: int, kv_heads: int, head_dim: int, batch: int = 1,
+def rolling_buffer_kv_bytes(*, slots: int, layers: int, kv_heads: int, head_dim: int, batch: int = 1,
                             bytes_per_element: str | float = 2) -> float:
-    """Bytes of a rolling-buffer KV cache of ``window`` slots: ``2 W layers kv_heads d bpe``.
+    """Bytes of a rolling-buffer KV cache of ``slots`` slots: ``2 W layers kv_heads d bpe``.
 
     Mistral 7B (arXiv:2310.06825) writes token i's keys and values to slot ``i mod W``, so
     the cache stops growing at W tokens, whatever the sequence length: against a full cache
@@ -737,14 +738,14 @@ def rolling_buffer_kv_bytes(*, window: int, layers: int, kv_heads: int, head_dim
     ``(w, 0)`` window as counted in :func:`sliding_window_pairs` needs ``w + 1`` slots.
 
     Args:
-        window: W, slots in the buffer.
+        slots: W, the tokens the buffer holds.
         layers: decoder layers.
         kv_heads: key-value heads per layer.
         head_dim: width of one head.
         batch: sequences held at once.
         bytes_per_element: a dtype name such as ``"fp16"`` or a number of bytes.
     """
-    return kv_cache_bytes(layers=layers, kv_heads=kv_heads, head_dim=head_dim, tokens=window, batch=batch,
+    return kv_cache_bytes(layers=layers, kv_heads=kv_heads, head_dim=head_dim, tokens=slots, batch=batch,
                           bytes_per_element=bytes_per_element)
 # --8<-- [end:sliding-window-cost]
 
@@ -1055,7 +1056,7 @@ _CHECKED = {
     "sliding_window_pairs": dict(seq_len=_P, window=_N),
     "sliding_window_flops": dict(seq_len=_P, head_dim=_P, window=_N, heads=_P),
     "sliding_window_receptive_field": dict(layers=_P, window=_N),
-    "rolling_buffer_kv_bytes": dict(window=_P, layers=_P, kv_heads=_P, head_dim=_P, batch=_P, bytes_per_element=_B),
+    "rolling_buffer_kv_bytes": dict(slots=_P, layers=_P, kv_heads=_P, head_dim=_P, batch=_P, bytes_per_element=_B),
     "linear_attention_state_elements": dict(key_dim=_P, value_dim=_P, heads=_P, layers=_P, normalizer=_F),
     "mamba_state_elements": dict(d_inner=_P, state_dim=_P, layers=_P),
     "mamba2_state_elements": dict(heads=_P, head_dim=_P, state_dim=_P, layers=_P),

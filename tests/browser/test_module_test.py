@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from playwright.sync_api import Page, expect
 from helpers import COLOURS_JS, at, contrast, load_quiz_hook, rgb
+from playwright.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
 

@@ -26,10 +26,10 @@ from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from helpers import COLOURS_JS, at, contrast, rgb
 from playwright.sync_api import Page, expect
 
 import longctx
-from helpers import COLOURS_JS, at, contrast, rgb
 
 pytestmark = pytest.mark.browser
 

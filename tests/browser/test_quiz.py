@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from helpers import COLOURS_JS, at, contrast, load_quiz_hook, rgb
 from playwright.sync_api import Page, expect
 
 from longctx import costs
-from helpers import COLOURS_JS, at, contrast, load_quiz_hook, rgb
 
 pytestmark = pytest.mark.browser
 

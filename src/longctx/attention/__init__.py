@@ -3,7 +3,13 @@
 ``softmax`` (Triton) is imported lazily so that ``import longctx.attention`` needs no Triton.
 """
 
-from longctx.attention.reference import attention_ref, causal_mask, position_mask, sliding_window_mask, softmax_ref
+from longctx.attention.reference import (
+    attention_ref,
+    causal_mask,
+    position_mask,
+    sliding_window_mask,
+    softmax_ref,
+)
 
 __all__ = ["attention_ref", "causal_mask", "position_mask", "sliding_window_mask", "softmax", "softmax_ref"]
 

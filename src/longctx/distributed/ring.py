@@ -21,8 +21,6 @@ the point-to-point sends.
 
 from __future__ import annotations
 
-import math
-
 import torch
 import torch.distributed as dist
 

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import math
 
-import torch
-
 from longctx.distributed.demo import causal_blocks_per_rank, ring_schedule
 from longctx.figures.wall import pyplot, svg
 from longctx.position.alibi import alibi_slopes

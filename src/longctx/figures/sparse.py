@@ -7,7 +7,6 @@ set-up). The two table functions feed ``{{ table ... }}`` expressions on the les
 
 from __future__ import annotations
 
-
 import torch
 
 from longctx import costs

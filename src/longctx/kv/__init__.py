@@ -12,10 +12,24 @@ from longctx.kv.decoder import DecoderConfig, decode, decoder_forward, init_deco
 from longctx.kv.eviction import evicted_attention, eviction_error_table, h2o_keep, sink_keep
 from longctx.kv.fp8 import fp8_attention_error, fp8_roundtrip
 from longctx.kv.gqa import gqa_to_mha, kv_elements_per_token, mha_to_gqa, repeat_kv
-from longctx.kv.mla import MLACache, MLAConfig, init_mla, mla_absorbed, mla_cache_elements_per_token, mla_naive
+from longctx.kv.mla import (
+    MLACache,
+    MLAConfig,
+    init_mla,
+    mla_absorbed,
+    mla_cache_elements_per_token,
+    mla_naive,
+)
 from longctx.kv.paged import BlockAllocator, OutOfBlocksError, PagedKVCache, paging_waste, paging_waste_table
 from longctx.kv.prefix import PrefixTrie, multi_turn_requests, prefix_cache_hit_rate
-from longctx.kv.quant import QuantizedTensor, dequantize, pack_int4, quantize, quantized_attention_error, unpack_int4
+from longctx.kv.quant import (
+    QuantizedTensor,
+    dequantize,
+    pack_int4,
+    quantize,
+    quantized_attention_error,
+    unpack_int4,
+)
 
 __all__ = [
     "PrefixTrie",

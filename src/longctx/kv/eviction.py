@@ -21,8 +21,8 @@ import math
 
 import torch
 
-from longctx.attention import attention_ref
 from longctx import checks
+from longctx.attention import attention_ref
 from longctx.checks import float_tensor, nonneg_int, positive_int
 
 __all__ = ["evicted_attention", "eviction_error_table", "h2o_keep", "sink_keep"]

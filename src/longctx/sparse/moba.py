@@ -19,8 +19,6 @@ Shape legend:
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from longctx import checks
