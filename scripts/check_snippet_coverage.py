@@ -141,6 +141,11 @@ def section_span(source: Path, name: str) -> tuple[int, int]:
     return starts[0], ends[0]
 
 
+def markdown_fragment(target: str, docs_dir: Path) -> bool:
+    """True for a whole Markdown file of ``docs/includes/`` (generated prose or tables, not code)."""
+    return target.endswith(".md") and (docs_dir / "includes" / target).is_file()
+
+
 def check_target(target: str, src_dir: Path) -> str | None:
     """Why ``target`` (``path:section``) is not a named section of a file under ``src_dir``, or None."""
     path, section, lines = split_target(target)
@@ -337,6 +342,8 @@ def check_sections(root: Path, data_file: Path | None = None, docs_dir: Path | N
         results[f"{page.relative_to(root)}:{line}"] = SectionResult(f"{page.relative_to(root)}:{line}", error=why,
                                                                     pages=[f"{page.relative_to(root)}:{line}"])
     for inc in includes:
+        if markdown_fragment(inc.target, docs_dir):
+            continue
         res = results.setdefault(inc.target, SectionResult(inc.target))
         res.pages.append(f"{inc.page.relative_to(root)}:{inc.line}")
 

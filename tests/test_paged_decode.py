@@ -548,3 +548,22 @@ def test_gpu_int8_cache(k_axis):
     exact32 = paged_decode_ref(q16, kc, vc, table, lens, k_scale=ks, v_scale=vs)
     ours = (out.double() - exact32).abs().max().item()
     assert ours <= 2 * theirs + 1e-6, f"kernel error {ours:.3g} vs PyTorch's {theirs:.3g}"
+
+
+def test_reference_returns_the_lse_when_asked():
+    torch.manual_seed(3)
+    bs, H, H_kv, D = 4, 4, 2, 19
+    k_pool = torch.randn(6, bs, H_kv, D)
+    v_pool = torch.randn(6, bs, H_kv, D)
+    q = torch.randn(2, H, D)
+    table = torch.tensor([[5, 0, 3], [1, 2, 4]], dtype=torch.int32)
+    lens = torch.tensor([9, 0], dtype=torch.int32)
+    out, lse = paged_decode_ref(q, k_pool, v_pool, table, lens, return_lse=True)
+    assert torch.equal(out, paged_decode_ref(q, k_pool, v_pool, table, lens))
+    # sequence 0: its 9 tokens are pages 5, 0, 3 in that order, query head h reads KV head h // 2
+    k = k_pool[[5, 0, 3]].reshape(-1, H_kv, D)[:9].repeat_interleave(2, dim=1).double()
+    s = torch.einsum("hd,shd->hs", q[0].double(), k) / D**0.5
+    torch.testing.assert_close(lse[0], torch.logsumexp(s, dim=-1), rtol=1e-12, atol=1e-12)
+    assert torch.isneginf(lse[1]).all() and (out[1] == 0).all()
+    with pytest.raises(TypeError, match="return_lse"):
+        paged_decode_ref(q, k_pool, v_pool, table, lens, return_lse="yes")

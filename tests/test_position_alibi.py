@@ -120,3 +120,19 @@ def test_bad_input_names_the_argument():
     for call, exc, name in cases:
         with pytest.raises(exc, match=name):
             call()
+
+
+def test_return_lse_is_the_log_sum_exp_of_the_biased_scores():
+    torch.manual_seed(7)
+    q, k, v = (torch.randn(2, 3, 9, 5, dtype=torch.float64) for _ in range(3))
+    out, lse = alibi_attention(q, k, v, return_lse=True)
+    assert torch.equal(out, alibi_attention(q, k, v))
+    # written out here: the scaled scores, the slope * (j - i) bias, causal, then logsumexp
+    slopes = alibi_slopes(3).to(torch.float64)
+    i = torch.arange(9)[:, None]
+    j = torch.arange(9)[None, :]
+    scores = q @ k.transpose(-1, -2) / 5**0.5 + slopes[:, None, None] * (j - i)
+    scores = scores.masked_fill(j > i, float("-inf"))
+    torch.testing.assert_close(lse, torch.logsumexp(scores, dim=-1), rtol=1e-12, atol=1e-12)
+    with pytest.raises(TypeError, match="return_lse"):
+        alibi_attention(q, k, v, return_lse=1)

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 from numbers import Real
 
 from longctx import checks
-from longctx._checks import positive_int as _positive_int
+from longctx.checks import positive_int as _positive_int
 
 __all__ = [
     "BYTES_PER_ELEMENT",

@@ -26,7 +26,6 @@ from __future__ import annotations
 import torch
 
 from longctx import checks
-from longctx.checks import qkv as _check_qkv  # noqa: F401  (transitional: kernels still import this name)
 
 __all__ = ["attention_ref", "causal_mask", "position_mask", "sliding_window_mask", "softmax_ref"]
 

@@ -495,15 +495,16 @@ import torch
 
 
 def paged_attention_f64(q: torch.Tensor, k_pool: torch.Tensor, v_pool: torch.Tensor, block_table: torch.Tensor,
-                        seq_lens: torch.Tensor, scale: float) -> torch.Tensor:
+                        seq_lens: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
     """Decode attention in float64 by gathering each sequence's pages: what the kernel computes.
 
-    ``q [B, H, D]``; float pools ``[num_blocks, block_size, H_kv, D]``; returns ``[B, H, D]``
-    float64 (zeros for a zero length).
+    ``q [B, H, D]``; float pools ``[num_blocks, block_size, H_kv, D]``; returns ``out [B, H, D]``
+    and ``lse [B, H]``, float64 (zeros and -inf for a zero length).
     """
     B, H, D = q.shape
     bs, H_kv = k_pool.shape[1], k_pool.shape[2]
     out = torch.zeros(B, H, D, dtype=torch.float64, device=q.device)
+    lse = torch.full((B, H), float("-inf"), dtype=torch.float64, device=q.device)
     for b in range(B):
         S = int(seq_lens[b])
         if S == 0:
@@ -515,20 +516,25 @@ def paged_attention_f64(q: torch.Tensor, k_pool: torch.Tensor, v_pool: torch.Ten
         v = v.repeat_interleave(H // H_kv, dim=1)
         s = torch.einsum("hd,shd->hs", q[b].double(), k) * scale  # [H, S]
         out[b] = torch.einsum("hs,shd->hd", torch.softmax(s, dim=-1), v)
-    return out
+        lse[b] = torch.logsumexp(s, dim=-1)
+    return out, lse
 # --8<-- [end:paged-decode-ref]
 
 
 def paged_decode_ref(q: torch.Tensor, k_cache: torch.Tensor, v_cache: torch.Tensor, block_table: torch.Tensor,
                      seq_lens: torch.Tensor, *, scale: float | None = None, k_scale: torch.Tensor | None = None,
-                     v_scale: torch.Tensor | None = None) -> torch.Tensor:
+                     v_scale: torch.Tensor | None = None,
+                     return_lse: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """What :func:`paged_decode` computes, in float64 (:func:`paged_attention_f64`).
 
     Dequantizes int8 pools with :func:`longctx.kv.quant.dequantize`, then gathers each sequence's
     tokens through its block table and attends with the query as a single position.
-    Same arguments as :func:`paged_decode`; returns ``[B, H, D]`` float64 (zeros for a zero length).
+    Same arguments as :func:`paged_decode`; returns ``out [B, H, D]`` float64 (zeros for a zero
+    length), and ``(out, lse [B, H])`` with ``return_lse=True`` (natural log, -inf for a zero length).
     """
+    return_lse = checks.flag("return_lse", return_lse)
     scale = _check_inputs(q, k_cache, v_cache, block_table, seq_lens, scale, k_scale, v_scale, None)[0]
     k_pool = _dequantize_pool(k_cache, k_scale) if k_scale is not None else k_cache.double()
     v_pool = _dequantize_pool(v_cache, v_scale) if v_scale is not None else v_cache.double()
-    return paged_attention_f64(q, k_pool, v_pool, block_table, seq_lens, scale)
+    out, lse = paged_attention_f64(q, k_pool, v_pool, block_table, seq_lens, scale)
+    return (out, lse) if return_lse else out

@@ -18,7 +18,8 @@ import math
 
 import torch
 
-from longctx.attention.reference import _check_qkv, attention_ref
+from longctx import checks
+from longctx.attention.reference import attention_ref
 
 __all__ = ["alibi_attention", "alibi_bias", "alibi_bias_values", "alibi_slope_values", "alibi_slopes",
            "geometric_slopes"]
@@ -98,30 +99,30 @@ def alibi_bias(slopes: torch.Tensor, T: int, S: int | None = None) -> torch.Tens
     if slopes.dim() != 1 or not slopes.dtype.is_floating_point:
         raise ValueError(f"slopes must be a 1-D floating tensor [H], got {tuple(slopes.shape)} {slopes.dtype}")
     S = T if S is None else S
-    for name, value in (("T", T), ("S", S)):
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise TypeError(f"{name} must be an int, got {type(value).__name__}")
-        if value < 1:
-            raise ValueError(f"{name} must be >= 1, got {value}")
+    checks.positive_int("T", T)
+    checks.positive_int("S", S)
     return alibi_bias_values(slopes, T, S)
 
 
 def alibi_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
-                    scale: float | None = None) -> torch.Tensor:
+                    scale: float | None = None,
+                    return_lse: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Causal attention with ALiBi: ``softmax(q k^T * scale + bias) v``.
 
     Args:
         q: ``[B, H, T, D]``; k: ``[B, H_kv, S, D]``; v: ``[B, H_kv, S, Dv]`` (GQA allowed;
             the bias is per query head).
         scale: defaults to ``1 / sqrt(D)``.
+        return_lse: also return the log-sum-exp of each query's scores.
 
     Returns:
-        ``[B, H, T, Dv]`` in q's dtype.
+        ``out [B, H, T, Dv]`` in q's dtype; ``(out, lse [B, H, T])`` with ``return_lse=True``.
     """
-    _check_qkv(q, k, v)
+    checks.qkv(q, k, v)
     H, T, S = q.shape[1], q.shape[2], k.shape[2]
     if T == 0 or S == 0:
         raise ValueError(f"q and k must hold at least one position, got T={T}, S={S}")
     work = torch.promote_types(q.dtype, torch.float32)
     bias = alibi_bias(alibi_slopes(H).to(device=q.device, dtype=work), T, S)  # [H, T, S]
-    return attention_ref(q, k, v, causal=True, scale=scale, mask=bias[None])  # bias [1, H, T, S]
+    return attention_ref(q, k, v, causal=True, scale=scale, mask=bias[None],  # bias [1, H, T, S]
+                         return_lse=return_lse)
