@@ -177,9 +177,9 @@
     form.appendChild(fieldset);
     form.addEventListener("submit", function (ev) {
       ev.preventDefault();
-      if (self.answers[i]) return;
       var parsed = parseNumber(input.value, q.unit);
       if (parsed.error) {
+        message.removeAttribute("data-recheck");
         message.textContent = parsed.error;
         input.setAttribute("aria-invalid", "true");
         input.focus();
@@ -187,6 +187,7 @@
       }
       message.textContent = "";
       input.removeAttribute("aria-invalid");
+      if (self.answers[i]) { self.recheck(i, parsed.value); return; }  // scored already: a second try
       self.answers[i] = { value: parsed.value };
       self.save();
       self.showResult(i, true);
@@ -218,16 +219,30 @@
         : " You picked " + letter(a.choice) + "; the answer is " + letter(q.answer) + ". Each choice's explanation is shown under it."));
     } else {
       v.input.value = shortNumber(a.value);
-      v.input.readOnly = true;
       v.expl.hidden = false;
-      var pct = Math.round(q.tolerance * 100 * 100) / 100;
+      v.check.disabled = false;  // a typo can be corrected and checked again; the score keeps the first
+      v.check.hidden = false;
+      v.check.textContent = "Check again";
       v.feedback.appendChild(document.createTextNode(
         " You answered " + withUnit(shortNumber(a.value), q.unit) +
-        "; the answer is " + q.answer_text + " (within " + pct + "% counts)."));
+        "; the answer is " + q.answer_text + " (within " + tolerancePct(q) + "% counts). " +
+        "The score keeps this first answer; you can still edit it and check again."));
     }
     var link = teachesLink(q.teaches);
     if (link) v.feedback.appendChild(link);
     if (focus) v.feedback.focus();
+  };
+
+  function tolerancePct(q) { return Math.round(q.tolerance * 100 * 100) / 100; }
+
+  // A numeric question already scored: judge another number without changing the score.
+  Quiz.prototype.recheck = function (i, value) {
+    var q = this.data.questions[i], v = this.views[i];
+    var ok = numericCorrect(q, value);
+    v.message.textContent = (ok ? "\u2713 " : "\u2717 ") + withUnit(shortNumber(value), q.unit) +
+      (ok ? " is within " : " is not within ") + tolerancePct(q) + "% of the answer. The score keeps your first answer, " +
+      withUnit(shortNumber(this.answers[i].value), q.unit) + ".";
+    v.message.setAttribute("data-recheck", ok ? "correct" : "wrong");
   };
 
   Quiz.prototype.score = function () {

@@ -184,7 +184,17 @@ def test_numeric_invalid_wrong_and_right(page: Page, base_url, net):
     expect(feedback).to_contain_text("Not quite")
     expect(feedback).to_contain_text(f"the answer is {HOOK.with_unit(HOOK.number_text(MULTIPLIER), '×')}")
     expect(view.locator(".quiz-explanation")).to_be_visible()
-    expect(view.locator(".quiz-input")).to_have_attribute("readonly", "")
+    expect(feedback).to_contain_text("The score keeps this first answer")
+    assert score(page) == (0, 1)
+
+    # the typo corrected: still editable, checked again, judged, and the score keeps the first try
+    expect(view.locator(".quiz-input")).to_be_editable()
+    answer_number(page, i_mult, HOOK.number_text(MULTIPLIER))
+    expect(msg).to_have_attribute("data-recheck", "correct")
+    expect(msg).to_contain_text("The score keeps your first answer")
+    expect(view).to_have_attribute("data-result", "wrong")
+    answer_number(page, i_mult, f"{wrong:g}")
+    expect(msg).to_have_attribute("data-recheck", "wrong")
     assert score(page) == (0, 1)
 
     # a right number, typed with the unit and a little off but inside the tolerance
