@@ -132,6 +132,13 @@ def test_page(page, net, base_url, path):
     box.press_sequentially(words[0], delay=20)  # as written in the title; Material searches on key events
     results = page.locator(".md-search-result__item")
     results.first.wait_for(state="attached", timeout=10_000)
-    hrefs = page.eval_on_selector_all(".md-search-result__link", "els => els.map(e => e.getAttribute('href'))")
+    # one top-level result per page; lessons rank first (search boost), so scroll until every
+    # matching page has been rendered, as a reader scrolling the results would
+    pages_found = ".md-search-result__item > .md-search-result__link"
+    seen = -1
+    while seen != (seen := page.locator(pages_found).count()):
+        page.evaluate("() => { const w = document.querySelector('.md-search__scrollwrap'); w.scrollTop = w.scrollHeight; }")
+        page.wait_for_timeout(250)
+    hrefs = page.eval_on_selector_all(pages_found, "els => els.map(e => e.getAttribute('href'))")
     here = (base_url + path).split("#")[0]
     assert any(re.split(r"[?#]", h)[0] == here for h in hrefs), f"searching {words[0]!r} did not list /{path}: {hrefs[:8]}"

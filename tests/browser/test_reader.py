@@ -96,7 +96,8 @@ def test_the_search_index_loads_when_search_is_first_used(page, base_url, net):
     page.wait_for_load_state("networkidle")
     page.wait_for_timeout(500)
     assert not fetched, "the search index was fetched before search was used"
-    page.locator("input[data-md-component=search-query]").focus()
+    with page.expect_request(lambda r: "search_index.json" in r.url):
+        page.locator("input[data-md-component=search-query]").focus()
     page.wait_for_load_state("networkidle")
     assert len(fetched) == 1
 
