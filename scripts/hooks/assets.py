@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import sys
 from pathlib import Path
@@ -75,17 +74,9 @@ def _downloads(files: Files, config) -> None:
                                     content=nbformat.writes(notebook)))
 
 
-def _sibling(name: str):
-    """``scripts/hooks/<name>.py`` as one shared module, however this hook was loaded."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-pc = _sibling("preview_cache")
+if str(Path(__file__).parent) not in sys.path:  # MkDocs loads hooks by path: make their shared module importable
+    sys.path.insert(0, str(Path(__file__).parent))
+import preview_cache as pc  # noqa: E402
 
 
 def _figure_module(draw) -> str:

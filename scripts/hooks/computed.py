@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import ast
 import importlib
-import importlib.util
 import operator
 import re
 import sys
@@ -32,18 +31,9 @@ from pathlib import Path
 
 from mkdocs.exceptions import PluginError
 
-
-def _sibling(name: str):
-    """``scripts/hooks/<name>.py`` as one shared module, however this hook was loaded."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-pc = _sibling("preview_cache")
+if str(Path(__file__).parent) not in sys.path:  # MkDocs loads hooks by path: make their shared module importable
+    sys.path.insert(0, str(Path(__file__).parent))
+import preview_cache as pc  # noqa: E402
 
 
 def format_value(value, fmt: str) -> str:

@@ -25,7 +25,6 @@ still reloaded after an edit and the hooks still work on a ``--dirty`` build.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import logging
 import os
@@ -41,18 +40,10 @@ from mkdocs.plugins import event_priority
 from mkdocs.structure.pages import Page
 from mkdocs.structure.toc import get_toc
 
+if str(Path(__file__).parent) not in sys.path:  # MkDocs loads hooks by path: make their shared module importable
+    sys.path.insert(0, str(Path(__file__).parent))
+import preview_cache as pc  # noqa: E402
 
-def _sibling(name: str):
-    """``scripts/hooks/<name>.py`` as one shared module, however this hook was loaded."""
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-pc = _sibling("preview_cache")
 log = pc.log
 ROOT = pc.ROOT
 
