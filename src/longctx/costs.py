@@ -4,9 +4,10 @@ Every number the site prints about cost comes from here: the lesson tables, the 
 answers, the quizzes' numeric answers and the values the in-browser calculator is tested
 against. Units are in the names (``_bytes``, ``_flops``, ``_elements``, ``_s``); nothing here
 rounds. Besides the quadratic wall: training FLOPs, HBM traffic of standard attention and
-of FlashAttention, KV-cache bytes (MHA/GQA/MQA/MLA, rolling buffer), sliding-window costs,
-recurrent-state sizes, paged-cache waste and the decode roofline. Model shapes live in
-:mod:`longctx.presets`.
+of FlashAttention, KV-cache bytes (MHA/GQA/MQA/MLA, rolling buffer), sliding-window and
+sparse-pattern costs, recurrent-state sizes, linear attention against softmax attention (Lesson 3),
+the selective scan, paged-cache waste and the decode roofline. Model shapes live in
+:mod:`longctx.presets`; :mod:`longctx.linear.costs` and :mod:`longctx.summary` use these formulas.
 
 Conventions:
     * A multiply-add counts as 2 FLOPs; the softmax's exponentials and the scaling are left
@@ -39,18 +40,23 @@ __all__ = [
     "attention_flop_share",
     "attention_flops",
     "attention_train_flops",
+    "bigbird_pairs",
     "bytes_per_element",
+    "chunk_pairs",
     "contiguous_kv_slots",
     "copy_bytes",
     "cost_multiplier",
+    "crossover_seq_len",
     "decode_time_per_token_s",
     "flash_attention_block_size",
     "flash_attention_hbm_bytes",
+    "flash_attention_stats_bytes",
     "gpu_memory_fraction",
     "hbm_bandwidth_bytes_per_s",
     "kv_allocation_waste",
     "kv_cache_bytes",
     "kv_cache_bytes_per_token",
+    "linear_attention_flops",
     "linear_attention_state_elements",
     "mamba2_state_elements",
     "mamba_state_elements",
@@ -75,10 +81,15 @@ __all__ = [
     "smem_per_block_bytes",
     "sliding_window_pairs",
     "sliding_window_receptive_field",
+    "softmax_over_linear_flops",
+    "sparse_attention_flops",
+    "sparse_score_bytes",
     "sram_bytes",
+    "ssm_scan_flops",
     "standard_attention_hbm_bytes",
     "state_bytes",
     "transformer_layer_flops",
+    "window_band_pairs",
 ]
 
 #: Storage size of one element for the dtype names the site accepts.
@@ -559,6 +570,14 @@ def standard_attention_hbm_bytes(seq_len: int, head_dim: int, *, heads: int = 1,
 STATS_BYTES = 4
 
 
+def flash_attention_stats_bytes(seq_len: int, *, heads: int = 1) -> int:
+    """Bytes of the statistics FlashAttention keeps for the backward pass instead of the scores.
+
+    One fp32 log-sum-exp (:data:`STATS_BYTES`) per query row and head: ``heads * n * 4``.
+    """
+    return heads * seq_len * STATS_BYTES
+
+
 # --8<-- [start:flash-hbm]
 import math
 
@@ -750,6 +769,60 @@ def rolling_buffer_kv_bytes(*, slots: int, layers: int, kv_heads: int, head_dim:
 # --8<-- [end:sliding-window-cost]
 
 
+# --------------------------------------------------------------------- sparse patterns
+
+# --8<-- [start:pattern-pairs]
+def window_band_pairs(seq_len: int, window: int) -> int:
+    """Query-key pairs of a two-sided window: query i sees keys ``i - w .. i + w``.
+
+    Each side is a causal window mirrored (:func:`sliding_window_pairs`), and
+    the diagonal is counted in both, so ``2 * sliding_window_pairs(n, w) - n``: about
+    ``n (2w + 1)`` once n is much larger than w, ``n^2`` once ``w >= n - 1``.
+    """
+    return 2 * sliding_window_pairs(seq_len, window) - seq_len
+
+
+def bigbird_pairs(seq_len: int, window: int, global_tokens: int, random_tokens: int) -> int:
+    """Pairs a BigBird pattern (window + global + random) computes, counted as its budget.
+
+    The ``g`` global tokens (the first g positions) attend to every key; every other query
+    attends to at most ``2w + 1`` window keys, the ``g`` global keys and ``r`` random keys,
+    and never to more than all n: ``g n + (n - g) min(n, 2w + 1 + g + r)``. Near the ends
+    of the sequence the window is cut short and overlaps the global keys, so this is an upper
+    bound on the entries of ``longctx.sparse.bigbird_mask``, and close to it when ``n >> w``.
+
+    Raises:
+        ValueError: more global tokens than tokens.
+    """
+    n, w, g, r = seq_len, window, global_tokens, random_tokens
+    if g > n:
+        raise ValueError(f"global_tokens must be at most seq_len = {n}, got {g}")
+    return g * n + (n - g) * min(n, 2 * w + 1 + g + r)
+# --8<-- [end:pattern-pairs]
+
+
+# --8<-- [start:sparse-cost]
+def sparse_attention_flops(pairs: int, head_dim: int, *, heads: int = 1) -> int:
+    """Forward FLOPs of attention computed only on ``pairs`` query-key pairs: ``4 * pairs * d * heads``.
+
+    The two matmuls of :func:`attention_flops`, two FLOPs per multiply-add, for the pairs a
+    sparse pattern keeps (:func:`window_band_pairs`, :func:`bigbird_pairs`).
+    """
+    return 4 * pairs * head_dim * heads
+
+
+def sparse_score_bytes(pairs: int, *, heads: int = 1, bytes_per_element: str | float = 2) -> float:
+    """Bytes of the scores of a sparse pattern stored as such: ``heads * pairs * bytes_per_element``.
+
+    Args:
+        pairs: query-key pairs the pattern keeps, per head.
+        heads: attention heads in the layer.
+        bytes_per_element: bytes of one element (the package also takes a dtype name such as ``"fp16"``).
+    """
+    return pairs * heads * bytes_per_element
+# --8<-- [end:sparse-cost]
+
+
 # --------------------------------------------------------------------- recurrent states
 
 # --8<-- [start:state-size]
@@ -803,6 +876,145 @@ def state_bytes(elements: int, *, batch: int = 1, bytes_per_element: str | float
     """
     return elements * batch * bytes_per_element
 # --8<-- [end:state-size]
+
+
+# --------------------------------------------------------------------- linear attention against softmax
+# Conventions as above; the values have the head dim d (``d_v = d``), and what is neither a matrix
+# product nor a feature projection (the normaliser's sums, the elementwise feature map, the
+# division) is left out, as the softmax is left out of attention_flops. ``F`` is the number of
+# features of the feature map: ``F = d`` for elu+1, ``F = m`` random features for FAVOR+. Per head,
+# for n tokens:
+#   * softmax attention: ``4 n^2 d``, or ``2 n (n + 1) d`` with a causal mask;
+#   * linear attention, associative or recurrent form: ``2 n F d`` to build the state
+#     ``S = phi(K)^T V`` and ``2 n F d`` to read it, ``phi(Q) S``: ``4 n F d``, causal or not;
+#   * causal and computed in chunks of C (the form kernels use): the same ``4 n F d`` plus, inside
+#     each chunk, ``phi(Q_c) phi(K_c)^T`` and its product with ``V_c`` on the pairs on or below the
+#     diagonal: ``2 (F + d)`` FLOPs per pair, ``c (c + 1) / 2`` pairs per chunk of c;
+#   * FAVOR+ features are a projection ``W x`` first: ``2 n d F`` for the queries and as much for
+#     the keys.
+
+# --8<-- [start:chunk-pairs]
+def chunk_pairs(seq_len: int, chunk_size: int) -> int:
+    """Query-key pairs on or below the diagonal inside the chunks of a causal chunked pass.
+
+    ``n = q C + r``: q full chunks of ``C (C + 1) / 2`` pairs and a last one of ``r (r + 1) / 2``.
+    """
+    full, rest = divmod(seq_len, chunk_size)
+    return full * chunk_size * (chunk_size + 1) // 2 + rest * (rest + 1) // 2
+# --8<-- [end:chunk-pairs]
+
+
+# --8<-- [start:linear-flops]
+def linear_attention_flops(seq_len: int, head_dim: int, *, feature_dim: int | None = None, heads: int = 1,
+                           causal: bool = False, chunk_size: int | None = None, projection: bool = False) -> int:
+    """Forward FLOPs of linear attention for one layer (``heads`` heads).
+
+    The matrix products and the feature projection count; the normaliser's sums, the
+    elementwise feature map and the division are left out, as the softmax is.
+
+    Args:
+        seq_len: n, tokens in the sequence.
+        head_dim: d, the width of a query, key and value.
+        feature_dim: F, features of the map (default d, as for elu+1).
+        heads: heads in the layer.
+        causal: the causal form (default False).
+        chunk_size: C for the causal chunked form; ``None`` (default) counts the recurrent form,
+            one state update and one read per position. Ignored when not causal: there the
+            chunks only build the state over all keys, which costs the same.
+        projection: add FAVOR+'s feature projection, ``2 n d F`` for q and again for k.
+
+    Returns:
+        ``heads * (4 n F d + [causal, chunked] 2 (F + d) pairs + [projection] 4 n d F)``.
+    """
+    n, d = seq_len, head_dim
+    f = d if feature_dim is None else feature_dim
+    flops = 4 * n * f * d  # build S = phi(K)^T V and read phi(Q) S
+    if causal and chunk_size is not None:
+        flops += 2 * (f + d) * chunk_pairs(n, chunk_size)  # phi(Q_c) phi(K_c)^T and A_c V_c, j <= i
+    if projection:
+        flops += 4 * n * d * f  # phi(x) = exp(W x - |x|^2/2) / sqrt(m): W x for q and for k
+    return heads * flops
+# --8<-- [end:linear-flops]
+
+
+# --8<-- [start:softmax-over-linear]
+def softmax_over_linear_flops(seq_len: int, head_dim: int, *, feature_dim: int | None = None,
+                              causal: bool = False, chunk_size: int | None = None,
+                              projection: bool = False) -> float:
+    """How many times more FLOPs softmax attention needs than linear attention at ``seq_len``.
+
+    ``attention_flops / linear_attention_flops`` with the same options (heads cancel): above 1
+    linear attention is cheaper, below 1 softmax attention is.
+    """
+    linear = linear_attention_flops(seq_len, head_dim, feature_dim=feature_dim, causal=causal,
+                                    chunk_size=chunk_size, projection=projection)
+    return attention_flops(seq_len, head_dim, causal=causal) / linear
+# --8<-- [end:softmax-over-linear]
+
+
+# --8<-- [start:crossover]
+def crossover_seq_len(head_dim: int, *, feature_dim: int | None = None, causal: bool = False,
+                      chunk_size: int | None = None, projection: bool = False) -> int:
+    """The shortest length from which linear attention needs no more FLOPs than softmax attention.
+
+    That is the smallest n such that ``linear_attention_flops(m) <= attention_flops(m)`` for
+    every ``m >= n`` (heads cancel). Non-causal it is ``n = F`` (``2F`` with the projection):
+    ``4 n^2 d`` against ``4 n F d``. Causal, the softmax side halves and the crossover about
+    doubles; chunks add about ``(C + 1)(F + d) / (2 d)``.
+
+    How it is found, exactly and in integers: above ``n_up``, the first n at which
+    ``2 n (n + 1) d >= 4 n F d k + n (C + 1)(F + d)`` (``k = 2`` with the projection; the chunk
+    term bounds the pairs, ``chunk_pairs(n, C) <= n (C + 1) / 2``), softmax is never cheaper;
+    from ``n_up`` walk down while linear attention still costs no more.
+
+    Args:
+        head_dim: d.
+        feature_dim: F (default d).
+        causal: compare the causal forms (default False).
+        chunk_size: C of the causal chunked form (``None``: the recurrent form).
+        projection: count FAVOR+'s projection of q and k.
+
+    Returns:
+        That length n, ``>= 1``.
+    """
+    d = head_dim
+    f = d if feature_dim is None else feature_dim
+    k = 2 if projection else 1
+    if not causal:
+        n = max(1, f * k)  # 4 n^2 d >= 4 n F d k  <=>  n >= F k
+    else:
+        extra = (f + d) * (chunk_size + 1) if chunk_size is not None else 0
+        n = max(1, -(-(4 * f * d * k + extra) // (2 * d)) - 1)  # 2 d (n + 1) >= 4 F d k + extra
+
+    def fits(m: int) -> bool:
+        linear = linear_attention_flops(m, d, feature_dim=f, causal=causal, chunk_size=chunk_size,
+                                        projection=projection)
+        return linear <= attention_flops(m, d, causal=causal)
+
+    while n > 1 and fits(n - 1):
+        n -= 1
+    return n
+# --8<-- [end:crossover]
+
+
+# --------------------------------------------------------------------- the selective scan
+
+# --8<-- [start:ssm-flops]
+def ssm_scan_flops(seq_len: int, d_inner: int, state_dim: int) -> int:
+    """Forward FLOPs of a selective scan (Mamba's SSM) over ``seq_len`` tokens: ``6 n D N``.
+
+    Per token, channel and state element, as ``longctx.ssm.selective_scan_ref`` does it:
+    ``delta * A`` (1), ``B * (delta u)`` (1), ``x = dA * x + dBu`` (2) and the readout
+    ``y += C x`` (2). The exponential is left out, as the softmax is for attention, and so
+    are the projections around the scan (attention's are left out too).
+
+    Args:
+        seq_len: n, tokens.
+        d_inner: D, channels of the scan (Mamba: twice the model width).
+        state_dim: N, state elements per channel.
+    """
+    return 6 * seq_len * d_inner * state_dim
+# --8<-- [end:ssm-flops]
 
 
 # --------------------------------------------------------------------- paged KV cache
@@ -1032,6 +1244,7 @@ def _nonneg_real(name: str, value: object) -> float:
 
 _P, _N, _F, _B = checks.positive_int, checks.nonneg_int, checks.flag, _dtype_bytes
 _R, _R0, _OPT = checks.positive_real, _nonneg_real, checks.optional(checks.positive_int)
+_LINEAR = dict(head_dim=_P, feature_dim=_OPT, causal=_F, chunk_size=_OPT, projection=_F)
 _CHECKED = {
     "score_entries": dict(seq_len=_P, heads=_P),
     "score_matrix_bytes": dict(seq_len=_P, heads=_P, bytes_per_element=_B),
@@ -1069,6 +1282,16 @@ _CHECKED = {
     "arithmetic_intensity_flops_per_byte": dict(flops=_R0, bytes_moved=_R),
     "ridge_point_flops_per_byte": dict(peak_flops_per_s=_R, bandwidth_bytes_per_s=_R),
     "decode_time_per_token_s": dict(weight_bytes=_R0, kv_bytes=_R0, bandwidth_bytes_per_s=_R),
+    "flash_attention_stats_bytes": dict(seq_len=_P, heads=_P),
+    "window_band_pairs": dict(seq_len=_P, window=_N),
+    "bigbird_pairs": dict(seq_len=_P, window=_N, global_tokens=_N, random_tokens=_N),
+    "sparse_attention_flops": dict(pairs=_P, head_dim=_P, heads=_P),
+    "sparse_score_bytes": dict(pairs=_P, heads=_P, bytes_per_element=_B),
+    "chunk_pairs": dict(seq_len=_P, chunk_size=_P),
+    "linear_attention_flops": dict(seq_len=_P, heads=_P, **_LINEAR),
+    "softmax_over_linear_flops": dict(seq_len=_P, **_LINEAR),
+    "crossover_seq_len": _LINEAR,
+    "ssm_scan_flops": dict(seq_len=_P, d_inner=_P, state_dim=_P),
 }
 for _name, _checkers in _CHECKED.items():
     globals()[_name] = checks.arguments(**_checkers)(globals()[_name])

@@ -1,4 +1,4 @@
-"""One table of what each attention variant costs, built from :mod:`longctx.costs`.
+"""One table of what each attention variant costs, built from the formulas of :mod:`longctx.costs`.
 
 The course's cost summary page prints :func:`cost_summary_rows` at build time, and its
 in-browser widget (``docs/javascripts/cost-summary.js``) recomputes the same rows for the
@@ -22,16 +22,24 @@ from __future__ import annotations
 from longctx import checks, costs
 from longctx.costs import (
     attention_flops,
+    bigbird_pairs,
+    flash_attention_stats_bytes,
     kv_cache_bytes,
+    linear_attention_flops,
     linear_attention_state_elements,
     mamba_state_elements,
+    mla_cache_bytes,
     mla_cache_bytes_per_token,
+    rolling_buffer_kv_bytes,
     score_matrix_bytes,
-    sliding_window_pairs,
+    sparse_attention_flops,
+    sparse_score_bytes,
+    ssm_scan_flops,
     state_bytes,
+    window_band_pairs,
 )
-from longctx.linear.costs import linear_attention_flops
 
+# bigbird_pairs, ssm_scan_flops and window_band_pairs are longctx.costs' own, named here too for the pages.
 __all__ = ["DEFAULTS", "VARIANTS", "bigbird_pairs", "cost_summary_rows", "default", "log_sum_exp_bytes", "ssm_scan_flops",
            "summary_table", "window_band_pairs"]
 
@@ -71,54 +79,6 @@ def default(name: str) -> int | str:
 def log_sum_exp_bytes() -> int:
     """Bytes FlashAttention keeps per query row and head: one fp32 log-sum-exp (:data:`longctx.costs.STATS_BYTES`)."""
     return costs.STATS_BYTES
-
-
-# --8<-- [start:pattern-pairs]
-def window_band_pairs(seq_len: int, window: int) -> int:
-    """Query-key pairs of a two-sided window: query i sees keys ``i - w .. i + w``.
-
-    Each side is a causal window mirrored (:func:`longctx.costs.sliding_window_pairs`), and
-    the diagonal is counted in both, so ``2 * sliding_window_pairs(n, w) - n``: about
-    ``n (2w + 1)`` once n is much larger than w, ``n^2`` once ``w >= n - 1``.
-    """
-    return 2 * sliding_window_pairs(seq_len, window) - seq_len
-
-
-def bigbird_pairs(seq_len: int, window: int, global_tokens: int, random_tokens: int) -> int:
-    """Pairs a BigBird pattern (window + global + random) computes, counted as its budget.
-
-    The ``g`` global tokens (the first g positions) attend to every key; every other query
-    attends to at most ``2w + 1`` window keys, the ``g`` global keys and ``r`` random keys,
-    and never to more than all n: ``g n + (n - g) min(n, 2w + 1 + g + r)``. Near the ends
-    of the sequence the window is cut short and overlaps the global keys, so this is an upper
-    bound on the entries of ``longctx.sparse.bigbird_mask``, and close to it when ``n >> w``.
-
-    Raises:
-        ValueError: more global tokens than tokens.
-    """
-    n, w, g, r = seq_len, window, global_tokens, random_tokens
-    if g > n:
-        raise ValueError(f"global_tokens must be at most seq_len = {n}, got {g}")
-    return g * n + (n - g) * min(n, 2 * w + 1 + g + r)
-# --8<-- [end:pattern-pairs]
-
-
-# --8<-- [start:ssm-flops]
-def ssm_scan_flops(seq_len: int, d_inner: int, state_dim: int) -> int:
-    """Forward FLOPs of a selective scan (Mamba's SSM) over ``seq_len`` tokens: ``6 n D N``.
-
-    Per token, channel and state element, as ``longctx.ssm.selective_scan_ref`` does it:
-    ``delta * A`` (1), ``B * (delta u)`` (1), ``x = dA * x + dBu`` (2) and the readout
-    ``y += C x`` (2). The exponential is left out, as the softmax is for attention, and so
-    are the projections around the scan (attention's are left out too).
-
-    Args:
-        seq_len: n, tokens.
-        d_inner: D, channels of the scan (Mamba: twice the model width).
-        state_dim: N, state elements per channel.
-    """
-    return 6 * seq_len * d_inner * state_dim
-# --8<-- [end:ssm-flops]
 
 
 # --8<-- [start:summary-rows]
@@ -161,51 +121,55 @@ def cost_summary_rows(seq_len: int = DEFAULTS["seq_len"], head_dim: int = DEFAUL
     n, d, h, w, b = seq_len, head_dim, heads, window, bytes_per_element
     if h % kv_heads:
         raise ValueError(f"kv_heads must divide heads = {h}, got {kv_heads}")
+    band, bird = window_band_pairs(n, w), bigbird_pairs(n, w, global_tokens, random_tokens)
     d_inner = expand * h * d
     lin_state = linear_attention_state_elements(key_dim=feature_dim, value_dim=d, heads=h)
     ssm_state = mamba_state_elements(d_inner=d_inner, state_dim=state_dim)
+    mla = dict(layers=1, latent_dim=latent_dim, rope_dim=rope_dim, bytes_per_element=b)
     cost = {
         "full": attention_flops(n, d, heads=h),  # 4 n^2 d h
         "scores": score_matrix_bytes(n, heads=h, bytes_per_element=b),  # h n^2 b
-        "band": window_band_pairs(n, w),
-        "bird": bigbird_pairs(n, w, global_tokens, random_tokens),
+        "stats": flash_attention_stats_bytes(n, heads=h),  # h n 4
+        "band": sparse_attention_flops(band, d, heads=h),
+        "band_scores": sparse_score_bytes(band, heads=h, bytes_per_element=b),
+        "rolling": rolling_buffer_kv_bytes(slots=min(n, w + 1), layers=1, kv_heads=h, head_dim=d,
+                                           bytes_per_element=b),
+        "bird": sparse_attention_flops(bird, d, heads=h),
+        "bird_scores": sparse_score_bytes(bird, heads=h, bytes_per_element=b),
         "linear": linear_attention_flops(n, d, feature_dim=feature_dim, heads=h),
         "linear_state": state_bytes(lin_state, bytes_per_element=state_bytes_per_element),
         "ssm": ssm_scan_flops(n, d_inner, state_dim),
         "ssm_state": state_bytes(ssm_state, bytes_per_element=state_bytes_per_element),
-        "mla_token": mla_cache_bytes_per_token(layers=1, latent_dim=latent_dim, rope_dim=rope_dim,
-                                               bytes_per_element=b),
+        "mla_token": mla_cache_bytes_per_token(**mla),
+        "mla": mla_cache_bytes(**mla, tokens=n),
     }
-    kv_token = {g: kv_cache_bytes(layers=1, kv_heads=g, head_dim=d, tokens=1, bytes_per_element=b)
-                for g in (h, kv_heads, 1)}  # one layer, one token
-    return summary_table(n, d, h, w, b, kv_heads, kv_token, cost)
+    kv = {g: tuple(kv_cache_bytes(layers=1, kv_heads=g, head_dim=d, tokens=t, bytes_per_element=b) for t in (1, n))
+          for g in (h, kv_heads, 1)}  # one layer: (one token, n tokens)
+    return summary_table(h, kv_heads, kv, cost)
 # --8<-- [end:summary-rows]
 
 
 # --8<-- [start:summary-table]
-def summary_table(n: int, d: int, h: int, w: int, b: float, kv_heads: int, kv_token: dict[int, float],
-                  cost: dict[str, float]) -> list[dict]:
-    """The rows of :func:`cost_summary_rows` from its numbers: ``kv_token`` by KV heads, ``cost`` by name."""
-    full, scores, band, bird = cost["full"], cost["scores"], cost["band"], cost["bird"]
-    kv_h, kv_g, kv_1 = kv_token[h], kv_token[kv_heads], kv_token[1]
+def summary_table(h: int, kv_heads: int, kv: dict[int, tuple[float, float]], cost: dict[str, float]) -> list[dict]:
+    """The rows of :func:`cost_summary_rows` from its numbers: ``kv`` (one token, n tokens) by KV heads, ``cost`` by name."""
+    full, scores = cost["full"], cost["scores"]
+    kv_h, kv_g, kv_1 = kv[h], kv[kv_heads], kv[1]
     rows = [
-        ("standard", "Standard attention", full, scores, kv_h, n * kv_h, "yes", "4 n² d h", "h n² b", "2 h d n b"),
-        ("flash", "FlashAttention", full, h * n * 4, kv_h, n * kv_h, "yes (same result, other rounding)",
+        ("standard", "Standard attention", full, scores, *kv_h, "yes", "4 n² d h", "h n² b", "2 h d n b"),
+        ("flash", "FlashAttention", full, cost["stats"], *kv_h, "yes (same result, other rounding)",
          "4 n² d h", "h n · 4 (fp32 log-sum-exp)", "2 h d n b"),
-        ("sliding", "Sliding window", 4 * band * d * h, band * h * b, kv_h, min(n, w + 1) * kv_h,
+        ("sliding", "Sliding window", cost["band"], cost["band_scores"], kv_h[0], cost["rolling"],
          "no: nothing beyond w", "4 d h · pairs, pairs ≈ n (2w + 1)", "h b · pairs", "2 h d min(n, w + 1) b"),
-        ("bigbird", "BigBird (window + global + random)", 4 * bird * d * h, bird * h * b, kv_h, n * kv_h,
+        ("bigbird", "BigBird (window + global + random)", cost["bird"], cost["bird_scores"], *kv_h,
          "no: a sparse pattern", "4 d h · pairs, pairs ≤ g n + (n − g)(2w + 1 + g + r)", "h b · pairs",
          "2 h d n b"),
         ("linear", "Linear attention", cost["linear"], 0, 0, cost["linear_state"], "no: another similarity",
          "4 n F d h", "none", "h (F d + F) s"),
         ("ssm", "SSM (Mamba-style scan)", cost["ssm"], 0, 0, cost["ssm_state"], "no: another model",
          "6 n D N, D = expand · h d", "none", "D N s"),
-        ("mqa", "MQA (1 KV head)", full, scores, kv_1, n * kv_1, "yes (one shared K, V)", "4 n² d h", "h n² b",
-         "2 d n b"),
-        ("gqa", "GQA (G KV heads)", full, scores, kv_g, n * kv_g, "yes (G shared K, V)", "4 n² d h", "h n² b",
-         "2 G d n b"),
-        ("mla", "MLA (latent cache)", full, scores, cost["mla_token"], n * cost["mla_token"],
+        ("mqa", "MQA (1 KV head)", full, scores, *kv_1, "yes (one shared K, V)", "4 n² d h", "h n² b", "2 d n b"),
+        ("gqa", "GQA (G KV heads)", full, scores, *kv_g, "yes (G shared K, V)", "4 n² d h", "h n² b", "2 G d n b"),
+        ("mla", "MLA (latent cache)", full, scores, cost["mla_token"], cost["mla"],
          "yes (K, V rebuilt from the latent)", "4 n² d h", "h n² b", "(d_c + d_rope) n b"),
     ]
     fields = ("key", "variant", "flops", "score_bytes", "cache_per_token_bytes", "cache_bytes", "exact",
@@ -218,9 +182,6 @@ def summary_table(n: int, d: int, h: int, w: int, b: float, kv_heads: int, kv_to
 # checks its arguments: each is rebound once, here, to its wrapped form (longctx.checks.arguments).
 _P, _N = checks.positive_int, checks.nonneg_int
 _CHECKED = {
-    "window_band_pairs": dict(seq_len=_P, window=_N),
-    "bigbird_pairs": dict(seq_len=_P, window=_N, global_tokens=_N, random_tokens=_N),
-    "ssm_scan_flops": dict(seq_len=_P, d_inner=_P, state_dim=_P),
     "cost_summary_rows": dict(seq_len=_P, head_dim=_P, heads=_P, window=_N, global_tokens=_N, random_tokens=_N,
                               feature_dim=_P, state_dim=_P, expand=_P, kv_heads=_P, latent_dim=_P, rope_dim=_N,
                               bytes_per_element=lambda name, value: costs.bytes_per_element(value),

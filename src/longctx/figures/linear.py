@@ -3,7 +3,7 @@
 * ``performer-error``: FAVOR+'s error against exact softmax attention as the random features
   grow, orthogonal against i.i.d. projections (``longctx.linear.performer_error_table``);
 * ``linear-crossover``: forward FLOPs of one head, softmax against linear attention, with the
-  crossover lengths of ``longctx.linear.costs.crossover_seq_len`` marked;
+  crossover lengths of ``longctx.costs.crossover_seq_len`` marked;
 * ``recall-gap``: ``longctx.recall.recall_figure``, associative recall against the number of
   stored pairs, when that module is present.
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from longctx import costs
+from longctx.costs import crossover_seq_len, linear_attention_flops
 from longctx.figures.wall import pyplot, svg
-from longctx.linear.costs import crossover_seq_len, linear_attention_flops
 
 __all__ = ["FIGURES", "linear_crossover", "performer_error"]
 
@@ -54,7 +54,7 @@ def linear_crossover(head_dim: int = 128, chunk_size: int = 64) -> str:
     """Forward FLOPs of one head against n: softmax attention against linear attention (elu+1).
 
     Left: no mask. Right: causal, the recurrent and the chunked form. Diamonds mark
-    :func:`longctx.linear.costs.crossover_seq_len`.
+    :func:`longctx.costs.crossover_seq_len`.
     """
     plt = pyplot()
     ns = [2**k for k in range(4, 15)]
