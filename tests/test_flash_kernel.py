@@ -359,13 +359,13 @@ def test_every_gpu_choice_is_a_listed_configuration(monkeypatch, dtype):
 
 
 def test_launches_record_their_configuration_and_the_tuner_keeps_the_fastest(monkeypatch):
-    from longctx import _triton
+    from longctx import _triton, last_configs
 
     q, k, v = qkv(1, 2, 1, 20, 20, 16)
     flash_attention(q, k, v, causal=True)
-    assert _triton.last_configs()["_flash_fwd_kernel"].const("MASKED") is True
+    assert last_configs()["_flash_fwd_kernel"].const("MASKED") is True
     flash_attention(q, k, v)
-    assert _triton.last_configs()["_flash_fwd_kernel"].const("MASKED") is False
+    assert last_configs()["_flash_fwd_kernel"].const("MASKED") is False
     # on a GPU the tuner times each candidate once per key; here a fake clock stands in for do_bench
     monkeypatch.setattr(_triton, "interpreting", lambda: False)
     import triton.testing

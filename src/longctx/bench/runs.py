@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any, Protocol
 
-from longctx import costs
+from longctx import costs, last_configs
 from longctx.bench.plan import DECODE_BLOCK_SIZE, DECODE_HEAD_DIM, DECODE_HEADS, DECODE_KV_HEADS, Plan
 from longctx.bench.report import Row, crossover, loglog_slope
 from longctx.bench.timing import Timer, Timing, error_note, try_time
@@ -108,11 +108,11 @@ def _configs(prefix: str) -> dict[str, str]:
     Read from the kernel modules' record of their launches; empty where there is none.
     """
     try:
-        from longctx._triton import last_configs
-    except ImportError:
+        configs = last_configs()
+    except ImportError:  # no Triton: no kernel ran
         return {}
     return {name: f"{cfg.describe()} warps={cfg.num_warps} stages={cfg.num_stages}"
-            for name, cfg in sorted(last_configs().items()) if name.startswith(prefix)}
+            for name, cfg in sorted(configs.items()) if name.startswith(prefix)}
 
 
 def _ms(t: Timing | None) -> float | None:
