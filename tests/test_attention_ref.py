@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pytest
 import torch
 import torch.nn.functional as F
+from _helpers import random_qkv
 
 from longctx.attention import attention_ref, causal_mask, softmax_ref
 
@@ -41,14 +43,7 @@ def naive_attention(q, k, v, *, causal=False, scale=None, mask=None):
     return out
 
 
-def rand(*shape, dtype=torch.float32, gen):
-    return torch.randn(*shape, generator=gen, dtype=torch.float64).to(dtype)
-
-
-def qkv(B, H, H_kv, T, S, D, Dv, *, dtype=torch.float32, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    return (rand(B, H, T, D, dtype=dtype, gen=gen), rand(B, H_kv, S, D, dtype=dtype, gen=gen),
-            rand(B, H_kv, S, Dv, dtype=dtype, gen=gen))
+qkv = partial(random_qkv, dtype=torch.float32)  # float32 unless a test names another dtype
 
 
 def bottom_right(T, S):

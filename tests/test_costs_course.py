@@ -16,6 +16,7 @@ from fractions import Fraction
 
 import pytest
 import torch
+from _helpers import random_qkv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch.utils.flop_counter import FlopCounterMode
@@ -42,8 +43,7 @@ def _counted_flops(fn) -> int:
 def test_backward_without_recompute_matches_autograd_flop_count(n, d, h):
     # Naive attention through autograd: the backward of S = Q K^T and O = P V is four matmuls,
     # exactly the count with recompute=False. FlopCounterMode counts 2 FLOPs per multiply-add.
-    g = torch.Generator().manual_seed(n * 100 + d)
-    q, k, v = (torch.randn(1, h, n, d, generator=g, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    q, k, v = random_qkv(1, h, h, n, n, d, seed=n * 100 + d, requires_grad=True)
 
     def forward():
         s = q @ k.transpose(-1, -2)
@@ -114,8 +114,8 @@ class HBM:
 
 
 def _qkv(n, d, seed):
-    g = torch.Generator().manual_seed(seed)
-    return tuple(torch.randn(n, d, generator=g, dtype=torch.float64) for _ in range(3))
+    """q, k, v ``[n, d]``: one head of the shared builder's draws."""
+    return tuple(t[0, 0] for t in random_qkv(1, 1, 1, n, n, d, seed=seed))
 
 
 def _standard_attention(hbm, q, k, v):

@@ -10,9 +10,11 @@ shapes stay small (tens of tokens, a few heads); the GPU-marked tests at the end
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import pytest
 import torch
+from _helpers import random_qkv
 
 import longctx.flash.kernel as fk
 from longctx.attention import attention_ref
@@ -36,14 +38,7 @@ def band(T, S, causal=False, window=None, device=None):
     return keep
 
 
-def qkv(B, H, H_kv, T, S, D, Dv=None, *, dtype=torch.float32, seed=0, mult=1.0, device="cpu"):
-    """Random q, k, v drawn in float64, scaled (q and k only) by ``mult``, then rounded to ``dtype``."""
-    gen = torch.Generator().manual_seed(seed)
-    Dv = D if Dv is None else Dv
-    q = torch.randn(B, H, T, D, generator=gen, dtype=torch.float64) * mult
-    k = torch.randn(B, H_kv, S, D, generator=gen, dtype=torch.float64) * mult
-    v = torch.randn(B, H_kv, S, Dv, generator=gen, dtype=torch.float64)
-    return [t.to(device=device, dtype=dtype) for t in (q, k, v)]
+qkv = partial(random_qkv, dtype=torch.float32)  # float32 unless a test names another dtype
 
 
 def exact(q, k, v, keep, scale=None):

@@ -4,16 +4,12 @@ from __future__ import annotations
 
 import pytest
 import torch
+from _helpers import random_qkv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from longctx.attention import attention_ref
 from longctx.kv.eviction import evicted_attention, eviction_error_table, h2o_keep, sink_keep
-
-
-def qkv(B, H, H_kv, T, D, seed, dtype=torch.float64):
-    gen = torch.Generator().manual_seed(seed)
-    return [torch.randn(B, h, T, D, generator=gen, dtype=torch.float64).to(dtype) for h in (H, H_kv, H_kv)]
 
 
 @settings(max_examples=30, deadline=None)
@@ -46,7 +42,7 @@ def test_h2o_keep_brute_force(n, budget, data):
        budget=st.integers(1, 18), policy=st.sampled_from(["h2o", "sink"]), seed=st.integers(0, 10**6),
        data=st.data())
 def test_evicted_decode_is_masked_attention(H_kv, group, T, D, budget, policy, seed, data):
-    q, k, v = qkv(1, H_kv * group, H_kv, T, D, seed)
+    q, k, v = random_qkv(1, H_kv * group, H_kv, T, T, D, seed=seed)
     n_sink = data.draw(st.integers(0, budget))
     out, kept = evicted_attention(q, k, v, policy=policy, budget=budget, n_sink=n_sink, return_kept=True)
     assert kept.shape == (1, H_kv, T, T)
@@ -61,7 +57,7 @@ def test_evicted_decode_is_masked_attention(H_kv, group, T, D, budget, policy, s
 
 
 def test_float32():
-    q, k, v = qkv(1, 4, 2, 17, 40, 3, dtype=torch.float32)
+    q, k, v = random_qkv(1, 4, 2, 17, 17, 40, seed=3, dtype=torch.float32)
     out, kept = evicted_attention(q, k, v, budget=6, return_kept=True)
     assert out.dtype == torch.float32
     mask = kept.repeat_interleave(2, dim=1)
@@ -89,16 +85,16 @@ def test_error_zero_at_full_budget_and_grows_as_budget_shrinks():
     (dict(budget=4, recent=-1), ValueError, "recent"),
 ])
 def test_bad_arguments(kwargs, exc, match):
-    q, k, v = qkv(1, 2, 1, 5, 4, 0)
+    q, k, v = random_qkv(1, 2, 1, 5, 5, 4, seed=0)
     with pytest.raises(exc, match=match):
         evicted_attention(q, k, v, **kwargs)
 
 
 def test_bad_tensors():
-    q, k, v = qkv(1, 3, 2, 5, 4, 0)
+    q, k, v = random_qkv(1, 3, 2, 5, 5, 4, seed=0)
     with pytest.raises(ValueError, match="multiple of H_kv"):
         evicted_attention(q, k, v, budget=2)
-    q, k, v = qkv(1, 2, 1, 5, 4, 0)
+    q, k, v = random_qkv(1, 2, 1, 5, 5, 4, seed=0)
     with pytest.raises(ValueError, match="disagree"):
         evicted_attention(q, k[:, :, :3], v[:, :, :3], budget=2)
     with pytest.raises(ValueError, match="T >= 1"):
@@ -108,9 +104,7 @@ def test_bad_tensors():
 
 
 def test_returns_the_output_alone_unless_kept_is_asked_for():
-    gen = torch.Generator().manual_seed(7)
-    q = torch.randn(1, 2, 9, 4, generator=gen, dtype=torch.float64)
-    k, v = (torch.randn(1, 1, 9, 4, generator=gen, dtype=torch.float64) for _ in range(2))
+    q, k, v = random_qkv(1, 2, 1, 9, 9, 4, seed=7)
     out = evicted_attention(q, k, v, budget=4)
     assert isinstance(out, torch.Tensor)
     pair = evicted_attention(q, k, v, budget=4, return_kept=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 
 import pytest
-import torch
+from _helpers import random_qkv
 from torch.utils.flop_counter import FlopCounterMode
 
 from longctx import costs
@@ -95,8 +95,7 @@ def test_chunk_pairs_counts_the_lower_triangles():
 def test_state_terms_match_torch_flop_counter(causal):
     """PyTorch counts the matmuls of linear_attention_chunked_ref; take away what the model leaves out."""
     B, H, T, D, C = 1, 3, 45, 8, 16  # T not a multiple of C
-    g = torch.Generator().manual_seed(11)
-    q, k, v = (torch.randn(B, H, T, D, generator=g, dtype=torch.float64) for _ in range(3))
+    q, k, v = random_qkv(B, H, H, T, T, D, seed=11)
     with FlopCounterMode(display=False) as counter:
         linear_attention_chunked_ref(q, k, v, causal=causal, chunk_size=C)
     counted = counter.get_total_flops()

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from _helpers import random_qkv as qkv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -69,14 +70,6 @@ def naive_linear(q, k, v, *, causal, phi, normalize):
     return out
 
 
-def qkv(B, H, H_kv, T, S, D, Dv, *, dtype=torch.float64, seed=0, scale=1.0):
-    gen = torch.Generator().manual_seed(seed)
-    q = torch.randn(B, H, T, D, generator=gen, dtype=torch.float64) * scale
-    k = torch.randn(B, H_kv, S, D, generator=gen, dtype=torch.float64) * scale
-    v = torch.randn(B, H_kv, S, Dv, generator=gen, dtype=torch.float64)
-    return q.to(dtype), k.to(dtype), v.to(dtype)
-
-
 def maps(name, D, seed):
     """(what the package is given, the test's own phi) for a feature-map name."""
     if name == "elu":
@@ -98,7 +91,7 @@ def maps(name, D, seed):
 def test_forms_match_naive_float64(T, S, C, D, Dv, group, causal, normalize, fmap, seed):
     S = T if causal else S  # causal linear attention is defined for T == S
     # FAVOR+ inputs at the scale performer_attention uses; its features are sums of exponentials
-    q, k, v = qkv(1, 2 * group, 2, T, S, D, Dv, seed=seed, scale=D ** -0.25 if fmap == "favor" else 1.0)
+    q, k, v = qkv(1, 2 * group, 2, T, S, D, Dv, seed=seed, mult=D ** -0.25 if fmap == "favor" else 1.0)
     given_map, phi = maps(fmap, D, seed)
     want = naive_linear(q, k, v, causal=causal, phi=phi, normalize=normalize)
     kw = dict(causal=causal, feature_map=given_map, normalize=normalize)
@@ -113,14 +106,14 @@ def test_forms_match_naive_float64(T, S, C, D, Dv, group, causal, normalize, fma
 @pytest.mark.parametrize("C", [1, 5, 16, 64, 100])
 def test_chunked_odd_sizes_head_dim_40(T, C):
     """Lengths that are multiples of no chunk size, head dim 40, Dv != D."""
-    q, k, v = qkv(2, 2, 1, T, T, 40, 24, seed=T * 7 + C, scale=0.3)
+    q, k, v = qkv(2, 2, 1, T, T, 40, 24, seed=T * 7 + C, mult=0.3)
     want = naive_linear(q, k, v, causal=True, phi=elu_plus_one, normalize=True)
     torch.testing.assert_close(linear_attention_chunked_ref(q, k, v, chunk_size=C), want, rtol=1e-10, atol=1e-12)
     torch.testing.assert_close(linear_attention_ref(q, k, v), want, rtol=1e-10, atol=1e-12)
 
 
 def test_non_causal_t_differs_from_s():
-    q, k, v = qkv(1, 3, 3, 17, 63, 40, 8, seed=5, scale=0.3)
+    q, k, v = qkv(1, 3, 3, 17, 63, 40, 8, seed=5, mult=0.3)
     want = naive_linear(q, k, v, causal=False, phi=elu_plus_one, normalize=True)
     for name, form in FORMS.items():
         torch.testing.assert_close(form(q, k, v, causal=False), want, rtol=1e-10, atol=1e-12,
@@ -149,7 +142,7 @@ def test_callable_feature_map_is_used():
 @pytest.mark.parametrize("fmap", ["elu", "relu"])
 @pytest.mark.parametrize("causal", [True, False])
 def test_float32_within_tolerance(fmap, causal):
-    q, k, v = qkv(1, 2, 2, 63, 63, 40, 24, dtype=torch.float32, seed=11, scale=0.5)
+    q, k, v = qkv(1, 2, 2, 63, 63, 40, 24, dtype=torch.float32, seed=11, mult=0.5)
     phi = elu_plus_one if fmap == "elu" else relu
     want = naive_linear(q, k, v, causal=causal, phi=phi, normalize=True)
     for name, form in FORMS.items():

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from _helpers import random_qkv
 
 from longctx.sparse import moba_attention_ref
 from longctx.sparse.moba import moba_attention_flops, moba_block_mask, moba_flops_saved, moba_mask
@@ -52,10 +53,7 @@ CASES = [  # B, H, H_kv, T, D, Dv, block_size, top_k
 
 @pytest.mark.parametrize("B, H, Hkv, T, D, Dv, bs, top_k", CASES)
 def test_moba_matches_the_loop(B, H, Hkv, T, D, Dv, bs, top_k):
-    g = torch.Generator().manual_seed(T * 31 + bs)
-    q = torch.randn(B, H, T, D, generator=g, dtype=torch.float64)
-    k = torch.randn(B, Hkv, T, D, generator=g, dtype=torch.float64)
-    v = torch.randn(B, Hkv, T, Dv, generator=g, dtype=torch.float64)
+    q, k, v = random_qkv(B, H, Hkv, T, T, D, Dv, seed=T * 31 + bs)
     out, lse = moba_attention_ref(q, k, v, block_size=bs, top_k=top_k, return_lse=True)
     want, want_lse = loop_moba(q, k, v, bs, top_k)
     torch.testing.assert_close(out, want, rtol=1e-10, atol=1e-12)

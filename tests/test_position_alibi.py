@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from _helpers import random_qkv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -75,17 +76,13 @@ def naive_alibi(q, k, v):
 @given(B=st.integers(1, 2), H_kv=st.sampled_from([1, 2]), group=st.sampled_from([1, 3]),
        T=st.integers(1, 17), extra=st.integers(0, 9), D=st.sampled_from([1, 8, 40]), seed=st.integers(0, 2**16))
 def test_attention_matches_loop(B, H_kv, group, T, extra, D, seed):
-    gen = torch.Generator().manual_seed(seed)
     H, S = H_kv * group, T + extra
-    q = torch.randn(B, H, T, D, generator=gen, dtype=torch.float64)
-    k = torch.randn(B, H_kv, S, D, generator=gen, dtype=torch.float64)
-    v = torch.randn(B, H_kv, S, 5, generator=gen, dtype=torch.float64)
+    q, k, v = random_qkv(B, H, H_kv, T, S, D, 5, seed=seed)
     torch.testing.assert_close(alibi_attention(q, k, v), naive_alibi(q, k, v), rtol=1e-10, atol=1e-12)
 
 
 def test_float32_close_to_float64():
-    gen = torch.Generator().manual_seed(1)
-    q, k, v = (torch.randn(2, 4, 63, 40, generator=gen, dtype=torch.float64) for _ in range(3))
+    q, k, v = random_qkv(2, 4, 4, 63, 63, 40, seed=1)
     got = alibi_attention(q.float(), k.float(), v.float())
     assert got.dtype == torch.float32
     torch.testing.assert_close(got.double(), naive_alibi(q, k, v), rtol=1e-5, atol=2e-6)
@@ -95,8 +92,7 @@ def test_bias_changes_the_output():
     """The test above would not notice a bias of zero unless attention differs without it."""
     from longctx.attention import attention_ref
 
-    gen = torch.Generator().manual_seed(2)
-    q, k, v = (torch.randn(1, 2, 17, 8, generator=gen, dtype=torch.float64) for _ in range(3))
+    q, k, v = random_qkv(1, 2, 2, 17, 17, 8, seed=2)
     assert (alibi_attention(q, k, v) - attention_ref(q, k, v, causal=True)).abs().max() > 1e-2
 
 

@@ -15,19 +15,12 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from _helpers import random_qkv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from longctx.attention import attention_ref
 from longctx.distributed import block_attention, merge_partials, ring_attention, ring_attention_simulated
-
-
-def qkv(B, H, H_kv, T, D, Dv, *, seed, dtype=torch.float64):
-    gen = torch.Generator().manual_seed(seed)
-    return (torch.randn(B, H, T, D, generator=gen, dtype=torch.float64).to(dtype),
-            torch.randn(B, H_kv, T, D, generator=gen, dtype=torch.float64).to(dtype),
-            torch.randn(B, H_kv, T, Dv, generator=gen, dtype=torch.float64).to(dtype))
-
 
 # ------------------------------------------------------------------------------- one process
 
@@ -37,15 +30,16 @@ def qkv(B, H, H_kv, T, D, Dv, *, seed, dtype=torch.float64):
        H_kv=st.sampled_from([1, 2]), group=st.sampled_from([1, 2, 3]), D=st.sampled_from([1, 8, 40]),
        Dv=st.sampled_from([3, 8]), causal=st.booleans(), seed=st.integers(0, 2**16))
 def test_simulated_matches_reference(world, T_local, B, H_kv, group, D, Dv, causal, seed):
-    q, k, v = qkv(B, H_kv * group, H_kv, world * T_local, D, Dv, seed=seed)
+    T = world * T_local
+    q, k, v = random_qkv(B, H_kv * group, H_kv, T, T, D, Dv, seed=seed)
     got = ring_attention_simulated(q, k, v, world_size=world, causal=causal)
-    assert got.shape == (B, H_kv * group, world * T_local, Dv) and got.dtype == torch.float64
+    assert got.shape == (B, H_kv * group, T, Dv) and got.dtype == torch.float64
     torch.testing.assert_close(got, attention_ref(q, k, v, causal=causal), rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("causal", [False, True], ids=["full", "causal"])
 def test_simulated_float32(causal):
-    q, k, v = qkv(2, 4, 2, 63, 40, 40, seed=3)
+    q, k, v = random_qkv(2, 4, 2, 63, 63, 40, 40, seed=3)
     got = ring_attention_simulated(q.float(), k.float(), v.float(), world_size=3, causal=causal, scale=0.3)
     assert got.dtype == torch.float32
     torch.testing.assert_close(got.double(), attention_ref(q, k, v, causal=causal, scale=0.3),
@@ -58,10 +52,7 @@ def test_simulated_float32(causal):
 def test_merge_of_blocks_in_any_order_is_full_attention(cuts, T, seed, reverse):
     """Keys split into blocks of random sizes, merged in either order, give full attention."""
     S = sum(cuts)
-    gen = torch.Generator().manual_seed(seed)
-    q = torch.randn(1, 2, T, 8, generator=gen, dtype=torch.float64)
-    k = torch.randn(1, 2, S, 8, generator=gen, dtype=torch.float64)
-    v = torch.randn(1, 2, S, 4, generator=gen, dtype=torch.float64)
+    q, k, v = random_qkv(1, 2, 2, T, S, 8, 4, seed=seed)
     out = torch.zeros(1, 2, T, 4, dtype=torch.float64)
     lse = torch.full((1, 2, T), float("-inf"), dtype=torch.float64)
     blocks = list(zip(k.split(cuts, dim=2), v.split(cuts, dim=2)))
@@ -72,7 +63,7 @@ def test_merge_of_blocks_in_any_order_is_full_attention(cuts, T, seed, reverse):
 
 
 def test_return_lse_gives_the_rows_log_sum_exp():
-    q, k, v = qkv(1, 4, 2, 12, 8, 5, seed=2)
+    q, k, v = random_qkv(1, 4, 2, 12, 12, 8, 5, seed=2)
     out, lse = ring_attention_simulated(q, k, v, world_size=3, causal=True, return_lse=True)
     want_out, want_lse = attention_ref(q, k, v, causal=True, return_lse=True)
     torch.testing.assert_close(out, want_out, rtol=1e-10, atol=1e-12)
@@ -83,7 +74,7 @@ def test_return_lse_gives_the_rows_log_sum_exp():
 
 
 def test_rows_that_see_nothing_give_zeros():
-    q, k, v = qkv(1, 1, 1, 4, 8, 8, seed=1)
+    q, k, v = random_qkv(1, 1, 1, 4, 4, 8, 8, seed=1)
     out, lse = block_attention(q, k, v, scale=1.0, q_offset=0, k_offset=10, causal=True, return_lse=True)  # all keys later
     assert torch.equal(out, torch.zeros_like(out)) and torch.isneginf(lse).all()
     merged, lse2 = merge_partials(out, lse, out, lse)
@@ -91,7 +82,7 @@ def test_rows_that_see_nothing_give_zeros():
 
 
 def test_simulated_bad_input():
-    q, k, v = qkv(1, 2, 1, 6, 8, 8, seed=0)
+    q, k, v = random_qkv(1, 2, 1, 6, 6, 8, 8, seed=0)
     cases = [
         (lambda: ring_attention_simulated(q, k, v, world_size=4), ValueError, "world_size"),
         (lambda: ring_attention_simulated(q, k, v, world_size=0), ValueError, "world_size"),
@@ -101,8 +92,8 @@ def test_simulated_bad_input():
         (lambda: ring_attention_simulated(q[0], k, v, world_size=2), ValueError, "q must have 4 dims"),
         (lambda: ring_attention_simulated(q.long(), k, v, world_size=2), TypeError, "q must be a floating"),
         (lambda: ring_attention_simulated(q, k, v, world_size=2, scale=float("inf")), ValueError, "scale"),
-        (lambda: ring_attention_simulated(q[:, :1].expand(1, 3, 6, 8), qkv(1, 2, 2, 6, 8, 8, seed=1)[1],
-                                          qkv(1, 2, 2, 6, 8, 8, seed=1)[2], world_size=2), ValueError, "H_kv"),
+        (lambda: ring_attention_simulated(q[:, :1].expand(1, 3, 6, 8), random_qkv(1, 2, 2, 6, 6, 8, 8, seed=1)[1],
+                                          random_qkv(1, 2, 2, 6, 6, 8, 8, seed=1)[2], world_size=2), ValueError, "H_kv"),
         (lambda: ring_attention_simulated(q, k, v, world_size=2, causal=1), TypeError, "causal"),
         (lambda: ring_attention_simulated(q, k, v, world_size=2, scale="0.5"), TypeError, "scale"),
         (lambda: block_attention(q, k, v, q_offset=-1), ValueError, "q_offset"),
@@ -114,7 +105,7 @@ def test_simulated_bad_input():
 
 
 def test_distributed_needs_a_process_group():
-    q, k, v = qkv(1, 1, 1, 2, 4, 4, seed=0)
+    q, k, v = random_qkv(1, 1, 1, 2, 2, 4, 4, seed=0)
     if dist.is_initialized():  # pragma: no cover - only when some other test left a group behind
         pytest.skip("a process group is already initialised in this process")
     with pytest.raises(RuntimeError, match="init_process_group"):
@@ -138,7 +129,8 @@ def _check_cases(rank: int, world: int, group, report: dict) -> None:
     """Every case of CASES on one process group; ``rank`` and ``world`` are within that group."""
     for n, (B, H, H_kv, T_local, D, Dv, causal, dtype) in enumerate(CASES):
         dt = getattr(torch, dtype)
-        q, k, v = qkv(B, H, H_kv, world * T_local, D, Dv, seed=100 * world + n)  # same on every rank
+        T = world * T_local
+        q, k, v = random_qkv(B, H, H_kv, T, T, D, Dv, seed=100 * world + n)  # same on every rank
         mine = slice(rank * T_local, (rank + 1) * T_local)
         got = ring_attention(q[:, :, mine].to(dt), k[:, :, mine].to(dt), v[:, :, mine].to(dt),
                              causal=causal, group=group)
@@ -162,13 +154,14 @@ def _worker(rank: int, world: int, port: int, out_dir: str) -> None:
             if rank in members:
                 _check_cases(members.index(rank), len(members), sub, report)
         # uneven shards: rank 0 holds one more position; every rank must raise, none may hang
-        q, k, v = qkv(1, 2, 2, 3 + (rank == 0), 8, 8, seed=7)
+        T = 3 + (rank == 0)
+        q, k, v = random_qkv(1, 2, 2, T, T, 8, 8, seed=7)
         try:
             ring_attention(q, k, v)
         except ValueError as err:
             report["bad_input"].append(str(err))
         # a bad argument on the last rank only is also reported on every rank
-        q, k, v = qkv(1, 2, 2, 3, 8, 8, seed=7)
+        q, k, v = random_qkv(1, 2, 2, 3, 3, 8, 8, seed=7)
         last = rank == world - 1
         try:
             ring_attention(q, k[:, :, :2] if last else k, v[:, :, :2] if last else v)

@@ -8,6 +8,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 import torch
+from _helpers import random_qkv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -107,20 +108,13 @@ def test_finer_tiles_save_more_on_a_band():
 # ---------------------------------------------------------------------------- block-sparse attention
 
 
-def qkv(B, H, H_kv, T, S, D, Dv, dtype, seed):
-    gen = torch.Generator().manual_seed(seed)
-    return (torch.randn(B, H, T, D, generator=gen, dtype=torch.float64).to(dtype),
-            torch.randn(B, H_kv, S, D, generator=gen, dtype=torch.float64).to(dtype),
-            torch.randn(B, H_kv, S, Dv, generator=gen, dtype=torch.float64).to(dtype))
-
-
 @settings(max_examples=25, deadline=None)
 @given(T=st.integers(1, 40), S=st.integers(1, 40), bq=st.integers(1, 16), bk=st.integers(1, 16),
        kind=mask_kinds, seed=st.integers(0, 1000), gqa=st.sampled_from([(1, 1), (2, 1), (4, 2)]))
 def test_block_sparse_attention_equals_attention_ref(T, S, bq, bk, kind, seed, gqa):
     H, H_kv = gqa
     mask = make_mask(kind, T, S, seed)
-    q, k, v = qkv(1, H, H_kv, T, S, 8, 5, torch.float64, seed)
+    q, k, v = random_qkv(1, H, H_kv, T, S, 8, 5, dtype=torch.float64, seed=seed)
     want = attention_ref(q, k, v, mask=mask)
     assert (block_sparse_attention(q, k, v, mask, block_q=bq, block_k=bk) - want).abs().max() < 1e-12
     out, lse = block_sparse_attention(q, k, v, mask, block_q=bq, block_k=bk, return_lse=True)
@@ -137,14 +131,14 @@ def test_block_sparse_attention_odd_sizes_scale_and_empty_rows():
     T, S = 17, 63
     mask = bigbird_mask(T, S, (3, 0), [0], 2, seed=1) & sliding_window_mask(T, S, (-1, 0))
     mask[5] = False  # a query that sees nothing
-    q, k, v = qkv(2, 2, 1, T, S, 40, 40, torch.float64, 3)
+    q, k, v = random_qkv(2, 2, 1, T, S, 40, 40, dtype=torch.float64, seed=3)
     out = block_sparse_attention(q, k, v, mask, block_q=4, block_k=16, scale=0.3)
     assert (out - attention_ref(q, k, v, mask=mask, scale=0.3)).abs().max() < 1e-12
     assert torch.equal(out[:, :, 5], torch.zeros_like(out[:, :, 5]))
     # T > S with a causal window: the first 14 queries see no key, so whole query blocks are skipped.
     wide = sliding_window_mask(23, 9, (2, 0))
     assert not block_mask(wide, 4, 4)[:3].any()
-    q2, k2, v2 = qkv(1, 2, 2, 23, 9, 8, 8, torch.float64, 4)
+    q2, k2, v2 = random_qkv(1, 2, 2, 23, 9, 8, 8, dtype=torch.float64, seed=4)
     out2 = block_sparse_attention(q2, k2, v2, wide, block_q=4, block_k=4)
     assert torch.equal(out2[:, :, :14], torch.zeros_like(out2[:, :, :14]))
     assert (out2 - attention_ref(q2, k2, v2, mask=wide)).abs().max() < 1e-12
@@ -164,15 +158,15 @@ BAD = [
     (lambda: flops_saved_fraction(torch.ones(3, 3, dtype=torch.bool), 2, -1), ValueError, "block_k"),
     (lambda: tile_areas(0, 3, 2, 2), ValueError, "T"),
     (lambda: mask_density(torch.ones(2, 2, dtype=torch.int64)), TypeError, "mask"),
-    (lambda: block_sparse_attention(*qkv(1, 1, 1, 4, 5, 8, 8, torch.float32, 0),
+    (lambda: block_sparse_attention(*random_qkv(1, 1, 1, 4, 5, 8, 8, dtype=torch.float32, seed=0),
                                     torch.ones(5, 4, dtype=torch.bool), block_q=2, block_k=2), ValueError, "mask"),
-    (lambda: block_sparse_attention(*qkv(1, 1, 1, 4, 5, 8, 8, torch.float32, 0),
+    (lambda: block_sparse_attention(*random_qkv(1, 1, 1, 4, 5, 8, 8, dtype=torch.float32, seed=0),
                                     torch.ones(4, 5, dtype=torch.bool), block_q=0, block_k=2), ValueError, "block_q"),
-    (lambda: block_sparse_attention(*qkv(1, 1, 1, 4, 5, 8, 8, torch.float32, 0),
+    (lambda: block_sparse_attention(*random_qkv(1, 1, 1, 4, 5, 8, 8, dtype=torch.float32, seed=0),
                                     torch.ones(4, 5, dtype=torch.bool), block_q=2, block_k=2, scale=math.inf), ValueError, "scale"),
-    (lambda: block_sparse_attention(*qkv(1, 3, 2, 4, 5, 8, 8, torch.float32, 0),
+    (lambda: block_sparse_attention(*random_qkv(1, 3, 2, 4, 5, 8, 8, dtype=torch.float32, seed=0),
                                     torch.ones(4, 5, dtype=torch.bool), block_q=2, block_k=2), ValueError, "H_kv"),
-    (lambda: block_sparse_attention(*(t.int() for t in qkv(1, 1, 1, 4, 5, 8, 8, torch.float32, 0)),
+    (lambda: block_sparse_attention(*(t.int() for t in random_qkv(1, 1, 1, 4, 5, 8, 8, dtype=torch.float32, seed=0)),
                                     torch.ones(4, 5, dtype=torch.bool), block_q=2, block_k=2), TypeError, "floating"),
     (lambda: mask_svg(torch.ones(2, 2, dtype=torch.bool), cell=0), ValueError, "cell"),
     (lambda: mask_svg(torch.ones(2, 2), cell=4), TypeError, "mask"),

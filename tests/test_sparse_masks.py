@@ -10,6 +10,7 @@ import math
 
 import pytest
 import torch
+from _helpers import random_qkv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -284,10 +285,7 @@ def loop_window_attention(q, k, v, left, right):
     (1, 1, 1, 30, 30, 8, (-1, 5)),
 ])
 def test_attention_ref_with_window_mask_equals_loop(B, H, H_kv, T, S, D, window):
-    gen = torch.Generator().manual_seed(T * 100 + S)
-    q = torch.randn(B, H, T, D, generator=gen, dtype=torch.float64)
-    k = torch.randn(B, H_kv, S, D, generator=gen, dtype=torch.float64)
-    v = torch.randn(B, H_kv, S, D + 3, generator=gen, dtype=torch.float64)
+    q, k, v = random_qkv(B, H, H_kv, T, S, D, D + 3, seed=T * 100 + S)
     want = loop_window_attention(q, k, v, *window)
     mask = sliding_window_mask(T, S, window)
     assert (attention_ref(q, k, v, mask=mask) - want).abs().max() < 1e-12
