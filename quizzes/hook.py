@@ -21,27 +21,19 @@ the last build of this process that rendered it, or else from its HTML in the si
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import sys
 from pathlib import Path
 
 from mkdocs.exceptions import PluginError
 
-
-def _sibling(name: str):
-    """``quizzes/<name>.py`` as one shared module (``quizzes/`` is no package: MkDocs loads the hook by path)."""
-    key = f"longctx_quizzes_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-schema = _sibling("schema")
-render = _sibling("render")
+# MkDocs loads this hook by path. With the checkout's root on the path, ``quizzes/`` imports as a
+# namespace package, so schema and render are loaded once, as ``quizzes.schema`` and ``quizzes.render``,
+# however many times the hook is (names that no installed package or module can shadow).
+_ROOT = str(Path(__file__).resolve().parents[1])
+if _ROOT not in sys.path:
+    sys.path.append(_ROOT)
+from quizzes import render, schema  # noqa: E402
 
 # The functions the tests and the browser tests call on this module.
 QUIZ_DIR = schema.QUIZ_DIR

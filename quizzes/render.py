@@ -9,27 +9,14 @@ from __future__ import annotations
 
 import copy
 import html
-import importlib.util
 import json
 import re
-import sys
 from pathlib import Path
 
 from mkdocs.exceptions import PluginError
 
+from quizzes import schema  # importable once quizzes/hook.py has put the checkout's root on the path
 
-def _sibling(name: str):
-    """``quizzes/<name>.py`` as one shared module (``quizzes/`` is no package: MkDocs loads the hook by path)."""
-    key = f"longctx_quizzes_{name}"
-    if key not in sys.modules:
-        spec = importlib.util.spec_from_file_location(key, Path(__file__).with_name(f"{name}.py"))
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[key] = module
-        spec.loader.exec_module(module)
-    return sys.modules[key]
-
-
-schema = _sibling("schema")
 QUIZ_DIR, load_quiz = schema.QUIZ_DIR, schema.load_quiz
 
 MARKER = re.compile(r"^(?P<indent>[ \t]*)<!--\s*quiz:\s*(?P<id>\S*?)\s*-->[ \t]*$")

@@ -1,4 +1,5 @@
-"""What the numeric tests share: a relative error, a comparison that names what it compares, and q/k/v.
+"""What the tests share: a relative error, a comparison that names what it compares, q/k/v, and a
+loader of the scripts and hooks that live in no package.
 
 Import as ``from _helpers import assert_close, random_qkv, rel_rms`` (pytest puts ``tests/`` on
 the path). Layout ``[B, H, T, D]`` for q and ``[B, H_kv, S, D]`` / ``[B, H_kv, S, Dv]`` for k, v.
@@ -6,9 +7,29 @@ the path). Layout ``[B, H, T, D]`` for q and ``[B, H_kv, S, D]`` / ``[B, H_kv, S
 
 from __future__ import annotations
 
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
 import torch
 
-__all__ = ["assert_close", "random_qkv", "rel_rms"]
+__all__ = ["assert_close", "load_module", "random_qkv", "rel_rms"]
+
+
+def load_module(name: str, path: Path) -> ModuleType:
+    """The file ``path`` (a script, hook or conftest: none is in a package) imported as ``name``, once.
+
+    The module is kept in ``sys.modules`` under ``name`` (dataclasses look their module up there),
+    and a later call with the same name returns it without running the file again.
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def rel_rms(got: torch.Tensor, want: torch.Tensor) -> float:

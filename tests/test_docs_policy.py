@@ -24,34 +24,22 @@ of a file under ``src/``: no whole files, no line ranges, no block-form includes
 
 from __future__ import annotations
 
-import importlib.util
 import re
-import sys
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from _helpers import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 SRC = ROOT / "src"
 
 
-def _load(name: str, path: Path):
-    """A script or conftest, imported by path (neither is in a package)."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up here
-    spec.loader.exec_module(module)
-    return module
-
-
-gate = _load("check_snippet_coverage", ROOT / "scripts" / "check_snippet_coverage.py")
+gate = load_module("check_snippet_coverage", ROOT / "scripts" / "check_snippet_coverage.py")
 # the root conftest decides which bare ```python fences pytest-codeblocks skips as includes
-_root_conftest = _load("_longctx_root_conftest", ROOT / "conftest.py")
+_root_conftest = load_module("_longctx_root_conftest", ROOT / "conftest.py")
 conftest_skips_as_include = _root_conftest.is_snippet_include
 
 PYTHON_LANGS = {"python", "py", "py3", "python3", "pycon", "ipython", "ipython3", "pyi"}

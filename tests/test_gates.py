@@ -6,7 +6,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import subprocess
 import sys
@@ -14,22 +13,13 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from _helpers import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(name: str, path: Path):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-cov_gate = _load("check_snippet_coverage", ROOT / "scripts" / "check_snippet_coverage.py")
-links = _load("check_links", ROOT / "scripts" / "check_links.py")
+cov_gate = load_module("check_snippet_coverage", ROOT / "scripts" / "check_snippet_coverage.py")
+links = load_module("check_links", ROOT / "scripts" / "check_links.py")
 
 
 # --- coverage gate ------------------------------------------------------------------------------

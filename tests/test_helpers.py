@@ -1,10 +1,13 @@
-"""tests/_helpers.py: the shared comparison fails when it should, and the q/k/v builder is what it says."""
+"""tests/_helpers.py: the shared comparison fails when it should, the q/k/v builder is what it says, and a
+file loaded by path runs once."""
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
-from _helpers import assert_close, random_qkv, rel_rms
+from _helpers import assert_close, load_module, random_qkv, rel_rms
 
 
 def test_rel_rms_by_hand():
@@ -34,3 +37,16 @@ def test_random_qkv_shapes_order_and_rounding():
     q16, _, v16 = random_qkv(2, 4, 2, 5, 7, 3, 6, seed=11, mult=2.0, dtype=torch.float16, requires_grad=True)
     assert q16.dtype == torch.float16 and q16.requires_grad and torch.equal(q16, q.half())
     assert v16.shape[-1] == 6 and random_qkv(1, 1, 1, 2, 2, 4)[2].shape[-1] == 4  # Dv defaults to D
+
+
+def test_load_module_runs_a_file_once_under_its_name(tmp_path):
+    script = tmp_path / "counted.py"
+    script.write_text("FIRST = 1\n")
+    name = "_helpers_test_counted"
+    try:
+        first = load_module(name, script)
+        assert sys.modules[name] is first and first.FIRST == 1
+        script.write_text("FIRST = 2\n")  # not read again: the module is kept
+        assert load_module(name, script) is first and first.FIRST == 1
+    finally:
+        sys.modules.pop(name, None)

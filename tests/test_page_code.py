@@ -7,29 +7,19 @@ written to a temporary folder and run by ``scripts/paste_run.py script``, which 
 
 from __future__ import annotations
 
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from _helpers import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 RUNNER = ROOT / "scripts" / "paste_run.py"
 
 
-def _load(name: str, path: Path):
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-page_code = _load("page_code_hook", ROOT / "scripts" / "hooks" / "page_code.py")
+page_code = load_module("page_code_hook", ROOT / "scripts" / "hooks" / "page_code.py")
 
 PAGES = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.glob("*/*.md")
                if page_code.offers_code(p.relative_to(DOCS).as_posix()))
