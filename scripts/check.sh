@@ -86,4 +86,4 @@ step "links and anchors of the built site" 10 \
 step "paste test: every Python block of the lessons, topics and drills runs when copied, without longctx" 40 \
   env LONGCTX_SITE_DIR=site pytest tests/test_paste.py -k every_page -p no:cacheprovider -q -s
 step "browser tests (headless Chromium, offline)" 80 \
-  pytest tests/browser -p no:cacheprovider
+  pytest tests/browser -p no:cacheprovider -n 2

@@ -1,8 +1,9 @@
 """Browser tests: headless Chromium against the built site, served on localhost, offline.
 
 The site must be built first (``mkdocs build --strict`` with ``SITE_URL`` naming the port, as
-``scripts/check.sh`` does). It is served by a thread of the test process on the port named in
-``site/sitemap.xml``: Material's instant navigation only intercepts links listed there.
+``scripts/check.sh`` does). It is served by a thread of the main test process (under xdist, the
+controller) on the port named in ``site/sitemap.xml``: Material's instant navigation only
+intercepts links listed there.
 
 Every request to another host is aborted and recorded; the ``net`` fixture fails a test that
 saw a blocked or failed request, an HTTP error, a console error or a page error.
@@ -15,7 +16,9 @@ import http.server
 import os
 import re
 import shutil
+import sys
 import threading
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -43,16 +46,54 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@pytest.fixture(scope="session")
-def base_url():
-    port = _site_port()
+class _Server(http.server.ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        """A browser that leaves a page cancels its loads (a broken pipe): not an error to print."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+_SERVER = pytest.StashKey[_Server]()
+
+
+def _serve(config) -> None:
+    """Serve the built site from this process until the session ends."""
     handler = functools.partial(_QuietHandler, directory=str(SITE))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{port}/"
-    server.shutdown()
-    server.server_close()
+    server = _Server(("127.0.0.1", _site_port()), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    config.stash[_SERVER] = server
+
+
+def pytest_sessionstart(session):
+    """Serve the site from the main process, for the whole run.
+
+    Under pytest-xdist (``scripts/check.sh`` runs ``pytest tests/browser -n 2``) that is the
+    controller, which lives until every worker is done; a worker's ``base_url`` only names the
+    address. Without a built site nothing is served: the first browser test says what to do.
+    """
+    if not hasattr(session.config, "workerinput") and (SITE / "sitemap.xml").is_file():
+        _serve(session.config)
+
+
+def pytest_sessionfinish(session):
+    server = session.config.stash.get(_SERVER, None)
+    if server is not None:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture(scope="session")
+def base_url(pytestconfig):
+    url = f"http://127.0.0.1:{_site_port()}/"
+    if hasattr(pytestconfig, "workerinput"):
+        try:
+            urllib.request.urlopen(url + "sitemap.xml", timeout=10).close()
+        except OSError:
+            pytest.exit(f"nothing serves {url}: under xdist name tests/browser on the command line "
+                        "(pytest tests/browser -n 2), so that the main process serves the site", returncode=1)
+    elif _SERVER not in pytestconfig.stash:  # this conftest was found after the session started
+        _serve(pytestconfig)
+    return url
 
 
 def _chromium() -> str | None:

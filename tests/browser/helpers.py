@@ -7,8 +7,11 @@ sys.path for the test modules in it.
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 from pathlib import Path
+
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,6 +22,45 @@ def load_quiz_hook(name: str):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+#: A page is settled when its fonts are in, every widget is built (``data-lc-ready`` has left
+#: "loading") and every ``.arithmatex`` element holds KaTeX's output.
+_SETTLED = """() => document.fonts.ready.then(() => !document.querySelector('[data-lc-ready="loading"]')
+    && ![...document.querySelectorAll('.arithmatex')].some(e => !e.querySelector('.katex')))"""
+
+
+def open_settled(page, url: str, timeout: float = 15_000) -> None:
+    """Load ``url`` and wait until it is settled (fonts, widgets, math), not a fixed quiet time.
+
+    A page that never settles is left as it is after ``timeout``: the caller's assertions then say
+    what is missing (math left as TeX, a widget still loading) more clearly than a timeout would.
+    """
+    page.goto(url, wait_until="load")
+    try:
+        page.wait_for_function(_SETTLED, timeout=timeout)
+    except PlaywrightTimeout:
+        pass
+
+
+# axe-core from npm (package-lock.json), like KaTeX; LONGCTX_AXE may name another copy of axe.min.js
+AXE = Path(os.environ.get("LONGCTX_AXE") or ROOT / "node_modules" / "axe-core" / "axe.min.js")
+#: Every WCAG 2.0/2.1 A and AA rule.
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+_AXE_RUN = """async tags => {
+  const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});
+  return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => ({
+    id: v.id, impact: v.impact, count: v.nodes.length,
+    nodes: v.nodes.slice(0, 4).map(n => n.target.join(' ') + ': ' + (n.failureSummary || '').split('\\n').slice(1, 2).join(''))}));
+}"""
+
+
+def axe_serious(page) -> str:
+    """axe-core's serious and critical violations on the page as it is now, one line each ("" if none)."""
+    assert AXE.is_file(), "node_modules/axe-core is missing: run `npm ci`"
+    page.add_script_tag(path=str(AXE))
+    found = page.evaluate(_AXE_RUN, AXE_TAGS)
+    return "\n".join(f"{v['id']} ({v['impact']}, {v['count']} elements): {v['nodes']}" for v in found)
 
 
 def at(url: str) -> re.Pattern:
@@ -121,23 +163,31 @@ class Widget:
         return self.root.evaluate(script, arg)
 
     def set(self, **values) -> None:
-        """Selects first (a preset or a GPU may reset other fields), then checkboxes, then text fields."""
-        kinds = self.root.evaluate("""(root, names) => Object.fromEntries(names.map(n => {
-            const e = root.querySelector(`[name='${n}']`);
-            return [n, !e ? 'missing' : e.tagName === 'SELECT' ? 'select' : e.type === 'checkbox' ? 'check' : 'text'];
-        }))""", list(values))
-        missing = [n for n, k in kinds.items() if k == "missing"]
-        assert not missing, f"no field named {missing}"
-        for kind in ("select", "check", "text"):
-            for name, value in values.items():
-                if kinds[name] != kind or value is None:
-                    continue
-                if kind == "select":
-                    self.choose(name, value)
-                elif kind == "check":
-                    self.tick(name, bool(value))
-                else:
-                    self.fill(name, value)
+        """Set several fields in one round trip, in a reader's order: selects first (a preset or a GPU
+        may reset other fields), then checkboxes, then text fields; ``None`` leaves a field alone.
+
+        Each field gets the events a reader's edit fires, ``input`` and then ``change`` (a text
+        field's as it loses focus), so the widget recomputes after every field as it would. How a
+        reader types is tested through :meth:`fill`, the keyboard and the mouse; this is for the
+        sweeps over many settings, where one Playwright call per field would be most of the time.
+        """
+        problems = self.root.evaluate("""(root, values) => {
+            const fields = Object.keys(values).map(n => [n, root.querySelector(`[name='${n}']`)]);
+            const missing = fields.filter(([, e]) => !e).map(([n]) => n);
+            if (missing.length) return missing.map(n => `no field named ${n}`);
+            const kind = e => e.tagName === 'SELECT' ? 0 : e.type === 'checkbox' ? 1 : 2;
+            for (const k of [0, 1, 2]) {
+                for (const [n, e] of fields) {
+                    if (kind(e) !== k || values[n] === null) continue;
+                    if (k === 0 && ![...e.options].some(o => o.value === values[n])) return [`${n} has no option ${values[n]}`];
+                    if (k === 1) e.checked = Boolean(values[n]); else e.value = values[n];
+                    e.dispatchEvent(new Event('input', {bubbles: true}));
+                    e.dispatchEvent(new Event('change', {bubbles: true}));
+                }
+            }
+            return [];
+        }""", values)
+        assert not problems, f"could not set the fields: {problems}"
 
     def snapshot(self) -> dict:
         """Everything the widget shows, in one round trip: state, text, message, the fields' values,

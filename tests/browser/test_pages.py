@@ -12,6 +12,8 @@ The pages are those of ``sitemap.xml`` plus the home page. On each one:
   build expression was left uncomputed;
 * the body text is set in the self-hosted Roboto (a Roboto font face loaded from the site);
 * every code block (``pre > code``) has Material's copy button;
+* axe-core finds no serious or critical WCAG A/AA violation in the light scheme (the dark one:
+  ``test_axe.py``);
 * the light/dark toggle switches ``data-md-color-scheme`` and back;
 * search works offline: typing a word of the page's title lists results, this page among them.
 """
@@ -24,6 +26,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from helpers import axe_serious, open_settled
 
 pytestmark = pytest.mark.browser
 
@@ -60,15 +63,10 @@ _PROSE_TEXT = """() => {
 _FACES = """() => [...document.fonts].filter(f => f.status === 'loaded').map(f => f.family.replace(/["']/g, ''))"""
 
 
-def _open(page, base_url, path):
-    page.goto(base_url + path, wait_until="load")
-    page.wait_for_load_state("networkidle")
-    page.evaluate("document.fonts.ready.then(() => true)")
-
-
 @pytest.mark.parametrize("path", PAGES, ids=lambda p: p or "home")
 def test_page(page, net, base_url, path):
-    _open(page, base_url, path)
+    page.emulate_media(color_scheme="light")
+    open_settled(page, base_url + path)
     title = page.locator("article h1").first
     assert title.count() == 1, f"/{path} has no <h1> in its article"
 
@@ -112,6 +110,11 @@ def test_page(page, net, base_url, path):
                                .map(p => p.textContent.trim().slice(0, 40))};
     }""")
     assert not code["without"], f"code blocks without a copy button: {code['without']}"
+
+    # Accessibility, light scheme, before anything is clicked.
+    assert page.evaluate("document.body.getAttribute('data-md-color-scheme')") == "default"
+    found = axe_serious(page)
+    assert not found, f"/{path}, light scheme:\n{found}"
 
     # Light and dark.
     scheme = "document.body.getAttribute('data-md-color-scheme')"

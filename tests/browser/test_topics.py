@@ -36,7 +36,7 @@ def _table_rows(page: Page, header: str) -> list[list[str]]:
 
 
 def test_positions_page(page: Page, net, base_url):
-    page.goto(base_url + "topics/positions/", wait_until="networkidle")
+    page.goto(base_url + "topics/positions/")  # "load": the figures are in
     figs = _figures(page)
     assert set(figs) == {"rope-frequencies.svg", "rope-extrapolation.svg", "alibi-penalties.svg"}
     assert all(width > 0 for width in figs.values()), figs
@@ -49,7 +49,7 @@ def test_positions_page(page: Page, net, base_url):
 
 
 def test_ring_page(page: Page, net, base_url):
-    page.goto(base_url + "topics/ring-attention/", wait_until="networkidle")
+    page.goto(base_url + "topics/ring-attention/")  # "load": the figures are in
     figs = _figures(page)
     assert set(figs) == {"ring-schedule.svg"} and figs["ring-schedule.svg"] > 0
     schedule = _table_rows(page, "rank 0 holds block")
@@ -65,5 +65,5 @@ def test_ring_page(page: Page, net, base_url):
     ("examples/06_ring_attention/", r"max \|ring - full\| = \d\.\de-1[2-9]"),
 ])
 def test_labs_show_their_output(page: Page, net, base_url, path, pattern):
-    page.goto(base_url + path, wait_until="networkidle")
+    page.goto(base_url + path)  # "load": the figures are in
     assert re.search(pattern, page.locator("body").inner_text()), path
