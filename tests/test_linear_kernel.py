@@ -1,7 +1,7 @@
 """The chunked linear-attention Triton kernel (CPU interpreter here) against linear_attention_ref in float64.
 
-The interpreter runs one program per (batch, head) after another, each walking its chunks:
-shapes stay small (a few heads, at most 130 positions).
+The interpreter runs the programs one after another (the state kernel's tiles, then every chunk
+of every head): shapes stay small (a few heads, at most 130 positions).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from longctx.linear.kernel import (
     CONFIGS,
     MAX_CHUNK,
     MAX_HEAD_DIM,
-    MIN_BLOCK,
     linear_attention,
     linear_configs,
 )
@@ -180,15 +179,34 @@ def test_final_state_matches_the_recurrent_reference(causal, dtype):
 
 
 def test_every_gpu_choice_is_a_listed_configuration():
+    # the launcher's two configurations for every chunk and dtype are in CONFIGS (the compile
+    # gate's list), and CONFIGS holds nothing else
     listed = set(CONFIGS)
+    chosen = set()
     for dtype in (torch.float32, torch.float16, torch.bfloat16):
-        for causal in (True, False):
-            for head_dim in range(MIN_BLOCK, MAX_HEAD_DIM + 1):
-                for chunk in (16, 32, MAX_CHUNK):
-                    cfg = linear_configs(causal=causal, head_dim=head_dim, chunk_size=chunk, dtype=dtype, gpu=True)
-                    assert cfg in listed and cfg.const("BLOCK_D") >= head_dim and cfg.const("BLOCK_C") == chunk
-    # the interpreter pads only to a power of two >= 16 (on a GPU, >= 64)
-    assert linear_configs(causal=True, head_dim=16, chunk_size=16, dtype=torch.float16).const("BLOCK_D") == 16
+        for chunk in (16, 32, MAX_CHUNK):
+            state, chunk_cfg = linear_configs(chunk_size=chunk, dtype=dtype)
+            assert {state, chunk_cfg} <= listed and chunk_cfg.const("BLOCK_C") == chunk
+            assert state.kernel == "_linear_state_kernel" and chunk_cfg.kernel == "_linear_chunk_kernel"
+            chosen |= {state, chunk_cfg}
+    assert chosen == listed
+
+
+def test_tiles_narrower_than_the_head_dims_with_ragged_last_blocks():
+    # F = 72 and Dv = 80 split into feature tiles (STATE_BLOCK, and 16 in the chunk kernel) and
+    # value blocks (STATE_BLOCK, VALUE_BLOCK) whose last one is partly padding; with GQA, both
+    # modes, the final state, and T off the chunk so the last chunk is short too
+    state_cfg, chunk_cfg = linear_configs(chunk_size=32, dtype=torch.float32)
+    blocks = {state_cfg.const("BLOCK_K"), state_cfg.const("BLOCK_V"), chunk_cfg.const("BLOCK_V")}
+    assert all(72 % b and 80 % b and 80 > b for b in blocks) and 72 % chunk_cfg.const("BLOCK_K")
+    q, k, v = make_qkv(B=1, H=4, H_kv=2, T=45, D=72, Dv=80, seed=23)
+    for causal in (True, False):
+        out, (state, z) = linear_attention(q, k, v, causal=causal, chunk_size=32, return_final_state=True)
+        want, (want_state, want_z) = linear_attention_recurrent_ref(q.double(), k.double(), v.double(),
+                                                                    causal=causal, return_final_state=True)
+        assert rel_rms(out, want) < RMS_TOL[torch.float32]
+        torch.testing.assert_close(state.double(), want_state, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(z.double(), want_z, rtol=1e-5, atol=1e-5)
 
 
 # ---------------------------------------------------------------- feature maps on the host
