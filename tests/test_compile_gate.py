@@ -88,10 +88,10 @@ def test_what_the_rules_allow():
     assert gate.problems(_row(dtype="float32", spill=36000, tensor_cores=False), LIMITS, {}) == []
     assert gate.problems(_row(kernel="_softmax_kernel", dot=False, tensor_cores=False), LIMITS, {}) == []
     # a 16-bit dot kernel without tensor cores passes only as a named exception
-    row = _row(kernel="_linear_causal_kernel", tensor_cores=False)
+    row = _row(kernel="_linear_chunk_kernel", tensor_cores=False)
     assert gate.problems(row, LIMITS, {}) and gate.problems(row, LIMITS, gate.EXCEPTIONS) == []
     # the exception does not excuse a spill
-    assert gate.problems(_row(kernel="_linear_causal_kernel", tensor_cores=False, spill=8), LIMITS, gate.EXCEPTIONS)
+    assert gate.problems(_row(kernel="_linear_chunk_kernel", tensor_cores=False, spill=8), LIMITS, gate.EXCEPTIONS)
 
 
 def test_the_linear_exception_is_measured_and_still_needed():
