@@ -151,6 +151,21 @@ def test_check_sh_never_turns_the_cache_on():
     assert "--dirty" in serve and "LONGCTX_PREVIEW_CACHE" in serve
 
 
+def test_a_build_without_the_cache_keeps_its_lab_outputs_for_itself_only(monkeypatch, tmp_path):
+    """make test's build runs the labs beside the other pages, into a folder of its own that it
+    removes when done: nothing is reused by the next build, and the preview cache is not touched."""
+    monkeypatch.delenv("LONGCTX_PREVIEW_CACHE", raising=False)
+    monkeypatch.setenv("LONGCTX_CACHE_DIR", str(tmp_path / "cache"))
+    hook = _load("preview_hook_nocache_test", HOOKS / "preview.py")
+    store = hook._lab_store()
+    assert store.root != tmp_path / "cache" and hook._lab_store().root == store.root
+    store.put("lab", "k", {"content": "<p>x</p>"})
+    hook._drop_build_store()
+    assert not store.root.exists() and not (tmp_path / "cache").exists()
+    assert hook._lab_store().root != store.root and hook._lab_store().get("lab", "k") is None
+    hook._drop_build_store()
+
+
 def test_refresh_forgets_the_modules_after_an_edit(tmp_path):
     src = tmp_path / "src"
     write(src / "prevpkg_t/__init__.py", "VALUE = 1\n")

@@ -18,8 +18,10 @@
 
 The serve log says, for every rebuild, which pages were rendered and which were reused, and
 what the cache reused and recomputed. Without ``LONGCTX_PREVIEW_CACHE=1`` (``make test``, CI, a
-plain ``mkdocs build``) nothing is cached and every page is rendered, as before; the package is
-still reloaded after an edit and the hooks still work on a ``--dirty`` build.
+plain ``mkdocs build``) nothing is cached and every page is rendered; the labs still run two at
+a time in processes of their own while the other pages render (their outputs kept in a
+temporary folder for this build only), which takes a third off a build on two cores. The package
+is still reloaded after an edit and the hooks still work on a ``--dirty`` build.
 """
 
 from __future__ import annotations
@@ -29,8 +31,10 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -269,6 +273,16 @@ LAB_WORKERS = int(os.environ.get("LONGCTX_PREVIEW_LAB_WORKERS", "2"))
 _JOBS: dict[str, object] = {}  # lab key -> Future of (exit code, stderr tail)
 _FAILED: set[str] = set()  # lab keys whose background run failed: executed in the build instead
 _GATES: list[threading.Event] = []  # set when the labs queued by a build may start
+_BUILD_STORE: list[Path] = []  # without the cache: this build's temporary folder of lab outputs
+
+
+def _lab_store() -> pc.Store:
+    """Where lab outputs go: the preview cache, or (a build without it) this build's own folder."""
+    if pc.enabled():
+        return pc.Store()
+    if not _BUILD_STORE:
+        _BUILD_STORE.append(Path(tempfile.mkdtemp(prefix="longctx-labs-")))
+    return pc.Store(_BUILD_STORE[0])
 
 #: Said on a lab page whose outputs the preview reused; never in a build without the cache.
 CACHED_NOTE = (
@@ -289,11 +303,19 @@ def _release_labs() -> None:
     _GATES.clear()
 
 
+def _drop_build_store() -> None:
+    """A build without the cache keeps nothing: the next one runs every lab again."""
+    if _BUILD_STORE:
+        shutil.rmtree(_BUILD_STORE.pop(), ignore_errors=True)
+
+
 def on_build_error(error):
     _release_labs()  # labs queued by a build that failed still run
+    if not pc.enabled():
+        _drop_build_store()
 
 
-def _run_lab(path: Path, options: dict, key: str, gate: threading.Event) -> tuple[int, str]:
+def _run_lab(path: Path, options: dict, key: str, gate: threading.Event, store: pc.Store) -> tuple[int, str]:
     gate.wait()
     try:
         done = subprocess.run(
@@ -301,6 +323,7 @@ def _run_lab(path: Path, options: dict, key: str, gate: threading.Event) -> tupl
             capture_output=True,
             text=True,
             check=False,
+            env={**os.environ, pc.DIR_ENV: str(store.root)},
         )
     finally:
         pc.LABS_RUNNING.discard(key)
@@ -321,10 +344,10 @@ def on_serve(server, config, builder):
 
 @event_priority(-100)  # after mkdocs-jupyter has taken the notebooks
 def on_files(files, config):
-    """Start executing, in the background, every lab the cache lacks."""
-    if not pc.enabled() or LAB_WORKERS < 1:
+    """Start executing, in the background, every lab the cache lacks (without the cache: every lab)."""
+    if LAB_WORKERS < 1:
         return files
-    store, options = pc.Store(), _jupyter_options(config)
+    store, options = _lab_store(), _jupyter_options(config)
     missing = []
     for file in files.documentation_pages():
         if _is_lab(file):
@@ -341,7 +364,7 @@ def on_files(files, config):
         pool = ThreadPoolExecutor(max_workers=LAB_WORKERS, thread_name_prefix="lab")
         for path, key in missing:
             pc.LABS_RUNNING.add(key)  # from now until it ends, queued or running
-            _JOBS[key] = pool.submit(_run_lab, path, options, key, gate)
+            _JOBS[key] = pool.submit(_run_lab, path, options, key, gate, store)
         pool.shutdown(wait=False)
         when = "now" if gate.is_set() else "after this build"
         log.info(
@@ -423,15 +446,13 @@ def _cache_render(page, config) -> None:
 
 @event_priority(-100)  # after mkdocs-jupyter has put its renderer on the page
 def on_pre_page(page, config, files):
-    if not pc.enabled():
-        return page
     if not _is_lab(page.file):
-        if page.file.src_uri.endswith(".md") and _STATE.get("shared"):
+        if pc.enabled() and page.file.src_uri.endswith(".md") and _STATE.get("shared"):
             _cache_render(page, config)
         return page
     path = Path(page.file.abs_src_path)
     key = _lab_key(path, config)
-    store = pc.Store()
+    store = _lab_store()
     execute = page.render
     ignore_h1 = bool(_jupyter_options(config).get("ignore_h1_titles"))
 
@@ -492,8 +513,11 @@ def on_post_build(config):
     built.update(_PENDING)
     for uri in pc.STALE_PAGES:  # shown with a last value: render again once it is computed
         built[uri] = "stale"
-    for line in pc.REPORT.lines():
-        log.info(line)
+    if pc.enabled():
+        for line in pc.REPORT.lines():
+            log.info(line)
+    else:  # every lab of this build was waited for in on_pre_page
+        _drop_build_store()
     _release_labs()
     started = pc.start_deferred()
     if started:
