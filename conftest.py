@@ -26,6 +26,14 @@ except ImportError:  # pragma: no cover - torch is always installed by the setup
     _gpu = False
 if not _gpu:
     os.environ.setdefault("TRITON_INTERPRET", "1")
+    # One compute thread per test process (the processes the tests start inherit it). The tests
+    # compute on tensors of a few thousand numbers, too small for threads to pay, and pytest-xdist
+    # already runs one worker per core: a second OpenMP thread per worker only waits, spinning,
+    # for the core the other worker holds, and cost 3 times the CPU of one thread on the float64
+    # references (tests/test_flash_reference.py: 32 s of CPU against 10 s). An explicit
+    # OMP_NUM_THREADS wins; the GPU machine keeps its threads for its larger references.
+    if os.environ.setdefault("OMP_NUM_THREADS", "1") == "1" and "torch" in sys.modules:
+        torch.set_num_threads(1)
 
 SNIPPET_LINE = re.compile(r'^\s*-{1,}8<-{1,}\s+"[^"]+"\s*$')
 
