@@ -59,16 +59,18 @@ def check(args, **kw):
     big = float(want.abs().max())
     assert float((out.double() - want).abs().max()) <= 8 * torch.finfo(u.dtype).eps * big + 1e-12
     assert rel_rms(state, want_state) < 2e-6  # the state is float32 whatever the input dtype
-    return out
+    return out, state
 
 
 # ---------------------------------------------------------------- against the float64 reference
 
 
-@pytest.mark.parametrize("L", [1, 17, 63, 130])
+@pytest.mark.parametrize("L", [1, 17, 63])
 @pytest.mark.parametrize("Dch, N", [(1, 1), (3, 16), (40, 17), (70, 5)], ids=["1x1", "3x16", "40x17", "70x5"])
 def test_matches_reference_on_awkward_shapes(L, Dch, N):
     # 70 channels at N = 5 take two programs per batch (64 + 6); 17 and 5 are not powers of two.
+    # The kernel walks L one position at a time (no tile over L), so a longer L only costs more
+    # interpreter steps; 130 positions are walked by the fp16 overflow test below.
     check(make(Dch=Dch, L=L, N=N, seed=L + Dch), delta_softplus=True)
 
 
@@ -128,8 +130,7 @@ def test_equal_to_the_chunked_reference_too():
 
 def test_deterministic():
     args = make(Dch=9, L=40, N=8, seed=7)
-    first = selective_scan_fn(**args, delta_softplus=True)
-    assert all(torch.equal(first, selective_scan_fn(**args, delta_softplus=True)) for _ in range(2))
+    assert torch.equal(selective_scan_fn(**args, delta_softplus=True), selective_scan_fn(**args, delta_softplus=True))
 
 
 def test_state_kept_in_float32_where_fp16_would_overflow():
@@ -142,10 +143,9 @@ def test_state_kept_in_float32_where_fp16_would_overflow():
     args["delta"] = torch.full((1, 3, 130), 0.5).half()
     args["A"] = torch.full((3, 4), -1e-4).half()
     args["C"] = (torch.rand(1, 4, 130, generator=gen) * 1e-3).half()
-    out, state = selective_scan_fn(**args, return_last_state=True)
+    out, state = check(args)
     assert float(state.abs().max()) > 65504  # the premise: the state itself would not fit fp16
     assert torch.isfinite(out).all()
-    check(args)
 
 
 def test_softplus_above_its_threshold_is_the_identity():
