@@ -1,11 +1,20 @@
 #!/usr/bin/env python3
 """Run code as a reader who copied it would: in a fresh Python where ``import longctx`` fails.
 
-Two modes, each in its own process (the tests start this script with ``subprocess``):
+Three modes, each in its own process (the tests start this script with ``subprocess``):
 
 ``paste_run.py script FILE``
     Check that ``import longctx`` raises, then run ``FILE`` as ``__main__`` (a page's code file,
     see ``scripts/hooks/page_code.py``).
+
+``paste_run.py serve``
+    ``script`` for many files at the cost of one ``import torch`` (two seconds of CPU, nearly all
+    of a page file's run; ``tests/test_page_code.py`` runs a dozen). It refuses ``longctx``,
+    imports ``torch``, then reads one JSON request a line, ``{"path": FILE, "cwd": DIR}``, and
+    runs each FILE as ``script`` does in a child forked from that state (so every file starts
+    from the same fresh process and none sees what another did), answering one JSON line
+    ``{"returncode": ..., "stdout": ..., "stderr": ...}``. Where there is no ``fork``, each
+    file runs in a fresh ``script`` process instead.
 
 ``paste_run.py blocks JSON_FILE``
     The copy-paste check of one page (``tests/test_paste.py``). ``JSON_FILE`` holds
@@ -23,13 +32,18 @@ Standard library only; it never imports anything from this repository.
 from __future__ import annotations
 
 import ast
+import atexit
 import builtins
 import importlib.abc
 import json
 import linecache
+import os
 import runpy
+import shutil
+import subprocess
 import symtable
 import sys
+import tempfile
 import traceback
 from pathlib import Path
 
@@ -81,6 +95,68 @@ def run_script(path: str) -> int:
     print(f"paste_run: `import longctx` raises ModuleNotFoundError here; running {path}", flush=True)
     sys.argv = [path]
     runpy.run_path(path, run_name="__main__")
+    return 0
+
+
+def _exit_status(path: str) -> int:
+    """Run ``script`` mode on ``path`` in this process; the exit status ``python`` would give."""
+    try:
+        return run_script(path)
+    except SystemExit as exc:
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return 1
+    except BaseException:  # noqa: BLE001 - what the interpreter prints for an uncaught exception
+        traceback.print_exc()
+        return 1
+
+
+def _run_forked(path: str, cwd: str) -> dict:
+    """One file in a child of this process: its exit status and output.
+
+    The child runs the exit handlers it inherited, as the fresh process that imported torch
+    would; so the folder for its output is made without a finalizer (``mkdtemp``).
+    """
+    tmp = tempfile.mkdtemp(prefix="paste-run-")
+    out, err = os.path.join(tmp, "stdout"), os.path.join(tmp, "stderr")
+    try:
+        sys.stdout.flush()
+        pid = os.fork()
+        if pid == 0:  # the child: a fresh process as far as the file can tell
+            code = 1
+            try:
+                os.chdir(cwd)
+                for fd, name in ((1, out), (2, err)):
+                    os.dup2(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
+                sys.stdin = open(os.devnull)  # the requests are the parent's
+                code = _exit_status(path)
+                atexit._run_exitfuncs()
+            finally:
+                sys.stdout.flush()
+                sys.stderr.flush()
+                os._exit(code)
+        status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
+        text = {name: Path(tmp, name).read_text(encoding="utf-8", errors="replace") for name in ("stdout", "stderr")}
+        return {"returncode": status, **text}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def serve() -> int:
+    """``serve`` mode: see the module docstring."""
+    install()
+    import torch  # noqa: F401 - what every page file imports first: paid once, shared by every child
+
+    for line in sys.stdin:
+        request = json.loads(line)
+        if hasattr(os, "fork"):
+            answer = _run_forked(request["path"], request["cwd"])
+        else:  # pragma: no cover - Windows
+            proc = subprocess.run([sys.executable, __file__, "script", request["path"]], cwd=request["cwd"],
+                                  capture_output=True, text=True)
+            answer = {"returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
+        print(json.dumps(answer), flush=True)
     return 0
 
 
@@ -177,6 +253,8 @@ def check_blocks(page: str, blocks: list[str], workdir: Path) -> dict:
 def main(argv: list[str]) -> int:
     if len(argv) == 2 and argv[0] == "script":
         return run_script(argv[1])
+    if argv == ["serve"]:
+        return serve()
     if len(argv) == 2 and argv[0] == "blocks":
         data = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
         workdir = Path(argv[1]).with_suffix("")

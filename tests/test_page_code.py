@@ -1,12 +1,16 @@
 """Each lesson and topic page's code file (scripts/hooks/page_code.py) runs as a script without longctx.
 
 The file is assembled from the page's sections exactly as the build does (no site needed),
-written to a temporary folder and run by ``scripts/paste_run.py script``, which first checks that
-``import longctx`` raises in that process. The hook itself is tested on a small project of its own.
+written to a temporary folder and run as ``scripts/paste_run.py script`` runs it, which first
+checks that ``import longctx`` raises in that process: each file in a process of its own, forked by
+one ``paste_run.py serve`` that has imported torch once (what every file imports first, and nearly
+all of its run). The hook itself is tested on a small project of its own.
 """
 
 from __future__ import annotations
 
+import json
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -25,9 +29,35 @@ PAGES = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.glob("*/*.md")
                if page_code.offers_code(p.relative_to(DOCS).as_posix()))
 
 
-def run_without_longctx(path: Path, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, str(RUNNER), "script", str(path)], cwd=cwd, capture_output=True,
-                          text=True, timeout=300)
+class Runner:
+    """One ``paste_run.py serve`` process: runs each file as ``paste_run.py script FILE`` would."""
+
+    def __init__(self):
+        self.proc = subprocess.Popen([sys.executable, str(RUNNER), "serve"], stdin=subprocess.PIPE,
+                                     stdout=subprocess.PIPE, text=True)
+
+    def run(self, path: Path, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+        self.proc.stdin.write(json.dumps({"path": str(path), "cwd": str(cwd)}) + "\n")
+        self.proc.stdin.flush()
+        if not select.select([self.proc.stdout], [], [], timeout)[0]:
+            self.proc.kill()
+            raise TimeoutError(f"{path.name} ran for more than {timeout} s")
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"paste_run.py serve stopped with exit status {self.proc.wait()}")
+        answer = json.loads(line)
+        return subprocess.CompletedProcess([str(path)], answer["returncode"], answer["stdout"], answer["stderr"])
+
+    def close(self):
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+
+@pytest.fixture(scope="module")
+def runner():
+    r = Runner()
+    yield r
+    r.close()
 
 
 def test_the_pages_are_found():
@@ -35,11 +65,11 @@ def test_the_pages_are_found():
     assert not any(p.startswith("course/") for p in PAGES)
 
 
-def test_longctx_is_refused_in_the_script_process(tmp_path):
+def test_longctx_is_refused_in_the_script_process(tmp_path, runner):
     probe = tmp_path / "probe.py"
     probe.write_text("import sys\ntry:\n    import longctx\nexcept ImportError as err:\n    print('refused:', err)\n"
                      "    sys.exit(0)\nsys.exit(3)\n")
-    proc = run_without_longctx(probe, tmp_path)
+    proc = runner.run(probe, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "raises ModuleNotFoundError here" in proc.stdout and "refused: No module named 'longctx'" in proc.stdout
     # and the same file, run by a plain Python of this venv, does import it (the blocker is what refuses)
@@ -47,15 +77,25 @@ def test_longctx_is_refused_in_the_script_process(tmp_path):
     assert plain.returncode == 3
 
 
+def test_each_file_starts_from_a_fresh_process_and_a_failure_is_reported(tmp_path, runner):
+    first, second = tmp_path / "first.py", tmp_path / "second.py"
+    first.write_text("import sys\nimport torch\ntorch.set_default_dtype(torch.float64)\nsys.modules['seen'] = sys\n")
+    second.write_text("import sys\nimport torch\nassert torch.get_default_dtype() == torch.float32\n"
+                      "assert 'seen' not in sys.modules\nraise ValueError('second fails')\n")
+    assert runner.run(first, tmp_path).returncode == 0
+    proc = runner.run(second, tmp_path)
+    assert proc.returncode == 1 and proc.stderr.rstrip().endswith("ValueError: second fails"), proc.stderr
+
+
 @pytest.mark.parametrize("page", PAGES)
-def test_page_code_runs_as_a_script_without_longctx(page, tmp_path):
+def test_page_code_runs_as_a_script_without_longctx(page, tmp_path, runner):
     code = page_code.assemble(page, (DOCS / page).read_text(encoding="utf-8"))
     assert code is not None, f"{page} shows no section"
     assert code.rstrip().splitlines()[-1].startswith("    "), "the file ends in the page's demo"
     assert 'if __name__ == "__main__":' in code
     path = tmp_path / page_code.code_name(page)
     path.write_text(code, encoding="utf-8")
-    proc = run_without_longctx(path, tmp_path)
+    proc = runner.run(path, tmp_path)
     print(proc.stdout)
     assert proc.returncode == 0, f"{page}: its code file {path.name} fails without longctx:\n{proc.stderr[-3000:]}"
 
@@ -132,7 +172,7 @@ def _tiny(tmp_path: Path) -> tuple[Path, Path]:
     return src, demos
 
 
-def test_assemble_hoists_imports_keeps_page_order_and_runs(tmp_path):
+def test_assemble_hoists_imports_keeps_page_order_and_runs(tmp_path, runner):
     src, demos = _tiny(tmp_path)
     code = page_code.assemble("lessons/01-page.md", PAGE, src_dir=src, demos=demos)
     assert code.startswith('"""A page title: the code this page shows, as one file.')
@@ -145,7 +185,7 @@ def test_assemble_hoists_imports_keeps_page_order_and_runs(tmp_path):
     path = tmp_path / page_code.code_name("lessons/01-page.md")
     assert path.name == "page.py"
     path.write_text(code)
-    proc = run_without_longctx(path, tmp_path)
+    proc = runner.run(path, tmp_path)
     assert proc.returncode == 0 and "demo ok" in proc.stdout, proc.stderr
 
 
