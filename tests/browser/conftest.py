@@ -20,24 +20,27 @@ import sys
 import threading
 import urllib.request
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlparse
 
 import pytest
+from helpers import SITE
 
-# LONGCTX_SITE_DIR lets several builds coexist (one per developer preview); CI uses site/.
-SITE = Path(os.environ.get("LONGCTX_SITE_DIR") or Path(__file__).resolve().parents[2] / "site")
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
 
 def _site_port() -> int:
     sitemap = SITE / "sitemap.xml"
     if not sitemap.is_file():
-        pytest.exit("site/ is not built: run `mkdocs build --strict` (scripts/check.sh does) first", returncode=1)
+        pytest.exit(
+            "site/ is not built: run `mkdocs build --strict` (scripts/check.sh does) first", returncode=1
+        )
     m = re.search(r"<loc>http://127\.0\.0\.1:(\d+)/", sitemap.read_text())
     if not m:
-        pytest.exit("site/sitemap.xml does not name http://127.0.0.1:PORT/: build with SITE_URL set "
-                    "(SITE_URL=http://127.0.0.1:8765/ mkdocs build --strict)", returncode=1)
+        pytest.exit(
+            "site/sitemap.xml does not name http://127.0.0.1:PORT/: build with SITE_URL set "
+            "(SITE_URL=http://127.0.0.1:8765/ mkdocs build --strict)",
+            returncode=1,
+        )
     return int(m.group(1))
 
 
@@ -89,8 +92,11 @@ def base_url(pytestconfig):
         try:
             urllib.request.urlopen(url + "sitemap.xml", timeout=10).close()
         except OSError:
-            pytest.exit(f"nothing serves {url}: under xdist name tests/browser on the command line "
-                        "(pytest tests/browser -n 2), so that the main process serves the site", returncode=1)
+            pytest.exit(
+                f"nothing serves {url}: under xdist name tests/browser on the command line "
+                "(pytest tests/browser -n 2), so that the main process serves the site",
+                returncode=1,
+            )
     elif _SERVER not in pytestconfig.stash:  # this conftest was found after the session started
         _serve(pytestconfig)
     return url
@@ -102,9 +108,19 @@ def _chromium() -> str | None:
 
 @pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
-    args = {**browser_type_launch_args, "headless": True,
-            "args": ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                     "--disable-background-networking", "--disable-component-update", "--disable-sync"]}
+    args = {
+        **browser_type_launch_args,
+        "headless": True,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ],
+    }
     exe = _chromium()
     if exe:  # the system's Chromium; without one, Playwright's own browser (where it could download it)
         args["executable_path"] = exe
@@ -138,6 +154,7 @@ def net(page):
             r.abort()
 
     page.context.route("**/*", route)
+
     def failed(req):
         # ERR_ABORTED on a local URL is the browser cancelling a load it no longer needs (the
         # favicon of a page being left, say), not a missing file: those show as HTTP errors.
@@ -147,7 +164,9 @@ def net(page):
         log.failed.append(f"{req.url} ({req.failure})")
 
     page.on("requestfailed", failed)
-    page.on("response", lambda resp: resp.status >= 400 and log.http_errors.append(f"{resp.status} {resp.url}"))
+    page.on(
+        "response", lambda resp: resp.status >= 400 and log.http_errors.append(f"{resp.status} {resp.url}")
+    )
     page.on("console", lambda msg: msg.type == "error" and log.console_errors.append(msg.text))
     page.on("pageerror", lambda err: log.page_errors.append(str(err)))
     yield log

@@ -14,6 +14,8 @@ from pathlib import Path
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 ROOT = Path(__file__).resolve().parents[2]
+#: The built site; LONGCTX_SITE_DIR lets several builds coexist (one per developer preview), CI uses site/.
+SITE = Path(os.environ.get("LONGCTX_SITE_DIR") or ROOT / "site")
 
 
 def load_quiz_hook(name: str):
@@ -74,9 +76,11 @@ def at(url: str) -> re.Pattern:
 
 def luminance(rgb: tuple[float, float, float]) -> float:
     """WCAG 2 relative luminance of an sRGB colour with 0..255 channels."""
+
     def channel(c):
         c /= 255
         return c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4
+
     r, g, b = (channel(c) for c in rgb)
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
@@ -171,7 +175,8 @@ class Widget:
         reader types is tested through :meth:`fill`, the keyboard and the mouse; this is for the
         sweeps over many settings, where one Playwright call per field would be most of the time.
         """
-        problems = self.root.evaluate("""(root, values) => {
+        problems = self.root.evaluate(
+            """(root, values) => {
             const fields = Object.keys(values).map(n => [n, root.querySelector(`[name='${n}']`)]);
             const missing = fields.filter(([, e]) => !e).map(([n]) => n);
             if (missing.length) return missing.map(n => `no field named ${n}`);
@@ -186,7 +191,9 @@ class Widget:
                 }
             }
             return [];
-        }""", values)
+        }""",
+            values,
+        )
         assert not problems, f"could not set the fields: {problems}"
 
     def snapshot(self) -> dict:

@@ -36,9 +36,13 @@ def test_axe_dark(page, net, base_url, path):
 def test_checked_pages_are_the_navigation(page, net, base_url):
     """The pages checked above (sitemap.xml and the home page) are those the navigation links to."""
     page.goto(base_url, wait_until="load")
-    hrefs = page.eval_on_selector_all("nav.md-nav--primary a.md-nav__link[href]", "els => els.map(e => e.href)")
-    nav = {re.split(r"[?#]", h)[0][len(base_url):] for h in hrefs if h.startswith(base_url)}
+    hrefs = page.eval_on_selector_all(
+        "nav.md-nav--primary a.md-nav__link[href]", "els => els.map(e => e.href)"
+    )
+    nav = {re.split(r"[?#]", h)[0][len(base_url) :] for h in hrefs if h.startswith(base_url)}
     assert len(nav) >= 20, f"the navigation lists only {len(nav)} pages: {sorted(nav)}"
-    assert nav == set(PAGES), (f"in the navigation but not checked: {sorted(nav - set(PAGES))}; "
-                               f"checked but not in the navigation: {sorted(set(PAGES) - nav)}")
+    assert nav == set(PAGES), (
+        f"in the navigation but not checked: {sorted(nav - set(PAGES))}; "
+        f"checked but not in the navigation: {sorted(set(PAGES) - nav)}"
+    )
     assert {"", "course/module-test/"} <= set(DARK) and sum(p.startswith("lessons/") for p in DARK) == 4

@@ -35,6 +35,7 @@ def _open(page: Page, base_url: str) -> Widget:
 def _fill(calc: Widget, **values):
     calc.set(**values)
 
+
 def _results(calc) -> dict:
     """Everything the widget shows, read in one round trip."""
     return calc.evaluate("""root => ({
@@ -96,30 +97,51 @@ def test_calculator_matches_longctx_costs_on_random_inputs(page: Page, base_url,
         typed = sep.join(_write_length(rng, n) for n in lengths)
         if re.fullmatch(r"\d{1,3}(,\d{3})+", typed):  # would read as one number with thousands commas
             typed = typed.replace(",", " ")
-        _fill(calc, n=typed, ref=_write_length(rng, ref),
-              heads=str(heads), layers=str(layers), head_dim=str(head_dim), dtype=dtype, causal=causal)
+        _fill(
+            calc,
+            n=typed,
+            ref=_write_length(rng, ref),
+            heads=str(heads),
+            layers=str(layers),
+            head_dim=str(head_dim),
+            dtype=dtype,
+            causal=causal,
+        )
 
         shown = _results(calc)
-        where = f"case {case}: n={lengths} ref={ref} h={heads} L={layers} d={head_dim} {dtype} causal={causal}"
+        where = (
+            f"case {case}: n={lengths} ref={ref} h={heads} L={layers} d={head_dim} {dtype} causal={causal}"
+        )
         assert shown["state"] == "ok", f"{where}: {shown['message']}"
         _assert_clean(shown["text"])
         assert [int(r["n"]) for r in shown["rows"]] == lengths, where
         for n, row in zip(lengths, shown["rows"]):
-            want = costs.attention_cost_summary(n, reference_len=ref, heads=heads, layers=layers,
-                                                head_dim=head_dim, bytes_per_element=dtype, causal=causal)
+            want = costs.attention_cost_summary(
+                n,
+                reference_len=ref,
+                heads=heads,
+                layers=layers,
+                head_dim=head_dim,
+                bytes_per_element=dtype,
+                causal=causal,
+            )
             shown_keys = set(row["cells"])
             assert shown_keys and shown_keys <= set(want), where
             for key in shown_keys:
                 got = float(row["cells"][key])
-                assert math.isfinite(got) and math.isclose(got, want[key], rel_tol=1e-12), \
+                assert math.isfinite(got) and math.isclose(got, want[key], rel_tol=1e-12), (
                     f"{where}: {key} shown {got!r}, longctx says {want[key]!r}"
+                )
                 checked += 1
 
-        longest = costs.attention_cost_summary(max(lengths), reference_len=ref, heads=heads, layers=1,
-                                               head_dim=1, bytes_per_element=dtype)["bytes_layer"]
+        longest = costs.attention_cost_summary(
+            max(lengths), reference_len=ref, heads=heads, layers=1, head_dim=1, bytes_per_element=dtype
+        )["bytes_layer"]
         assert set(shown["gpus"]) == set(costs.GPU_MEMORY_BYTES), where
         for gpu, value in shown["gpus"].items():
-            assert math.isclose(float(value), costs.gpu_memory_fraction(longest, gpu=gpu), rel_tol=1e-12), where
+            assert math.isclose(float(value), costs.gpu_memory_fraction(longest, gpu=gpu), rel_tol=1e-12), (
+                where
+            )
     assert checked >= 24 * 6
 
 
@@ -193,7 +215,9 @@ def test_bad_input_gives_a_message_never_nan(page: Page, base_url, net):
         assert shown["state"] == "error", where
         assert message in shown["message"].lower() or message in shown["message"], (where, shown["message"])
         # the last good results stay in place, greyed (widgets.css), until the input parses again
-        assert (shown["rows"], shown["gpus"]) == (good["rows"], good["gpus"]), f"{where}: the last good results changed"
+        assert (shown["rows"], shown["gpus"]) == (good["rows"], good["gpus"]), (
+            f"{where}: the last good results changed"
+        )
         _assert_clean(shown["text"])
         expect(calc.locator(f"input[name='{field}']")).to_have_attribute("aria-invalid", "true")
         expect(calc.locator(".lc-calc__msg")).to_be_visible()

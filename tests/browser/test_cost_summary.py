@@ -23,10 +23,20 @@ DRILLS = "course/drills/"
 BAD_WORDS = ("NaN", "Infinity", "undefined", "null")
 NUMERIC = ("flops", "score_bytes", "cache_per_token_bytes", "cache_bytes")
 # the widget's input names, and the keyword of cost_summary_rows each one sets
-FIELDS = {"seq_len": "seq_len", "head_dim": "head_dim", "heads": "heads", "window": "window",
-          "global_tokens": "global_tokens", "random_tokens": "random_tokens", "feature_dim": "feature_dim",
-          "state_dim": "state_dim", "expand": "expand", "kv_heads": "kv_heads", "latent_dim": "latent_dim",
-          "rope_dim": "rope_dim"}
+FIELDS = {
+    "seq_len": "seq_len",
+    "head_dim": "head_dim",
+    "heads": "heads",
+    "window": "window",
+    "global_tokens": "global_tokens",
+    "random_tokens": "random_tokens",
+    "feature_dim": "feature_dim",
+    "state_dim": "state_dim",
+    "expand": "expand",
+    "kv_heads": "kv_heads",
+    "latent_dim": "latent_dim",
+    "rope_dim": "rope_dim",
+}
 
 
 def _open(page: Page, base_url: str) -> Widget:
@@ -37,6 +47,7 @@ def _open(page: Page, base_url: str) -> Widget:
 
 def _fill(widget: Widget, values: dict, dtype=None, state_dtype=None):
     widget.set(**{k: str(v) for k, v in values.items()}, dtype=dtype, state_dtype=state_dtype)
+
 
 def _results(widget) -> dict:
     return widget.evaluate("""root => ({
@@ -66,22 +77,32 @@ def _compare(shown: dict, want: list[dict], where: str) -> int:
         for key in NUMERIC:
             got = float(got_row["cells"][key])
             assert math.isfinite(got), where
-            assert math.isclose(got, want_row[key], rel_tol=1e-12, abs_tol=0), \
+            assert math.isclose(got, want_row[key], rel_tol=1e-12, abs_tol=0), (
                 f"{where}: {want_row['key']}.{key} shown {got!r}, longctx says {want_row[key]!r}"
+            )
             checked += 1
     return checked
 
 
 def _random_settings(rng: random.Random) -> dict:
-    n = rng.choice([rng.randint(1, 64), rng.randint(1, 100_000), 2 ** rng.randint(0, 24), rng.randint(1, 10**9)])
+    n = rng.choice(
+        [rng.randint(1, 64), rng.randint(1, 100_000), 2 ** rng.randint(0, 24), rng.randint(1, 10**9)]
+    )
     heads = rng.choice([1, 2, 3, 8, 12, 32, 64, 96, 128, rng.randint(1, 1024)])
     divisors = [k for k in range(1, heads + 1) if heads % k == 0]
     return {
-        "seq_len": n, "head_dim": rng.choice([rng.randint(1, 256), rng.randint(1, 16384)]), "heads": heads,
+        "seq_len": n,
+        "head_dim": rng.choice([rng.randint(1, 256), rng.randint(1, 16384)]),
+        "heads": heads,
         "window": rng.choice([0, rng.randint(0, 64), rng.randint(0, 10**6), n + rng.randint(0, 5)]),
-        "global_tokens": rng.randint(0, min(n, 16)), "random_tokens": rng.randint(0, 8),
-        "feature_dim": rng.randint(1, 1024), "state_dim": rng.randint(1, 256), "expand": rng.randint(1, 4),
-        "kv_heads": rng.choice(divisors), "latent_dim": rng.randint(1, 1024), "rope_dim": rng.randint(0, 128),
+        "global_tokens": rng.randint(0, min(n, 16)),
+        "random_tokens": rng.randint(0, 8),
+        "feature_dim": rng.randint(1, 1024),
+        "state_dim": rng.randint(1, 256),
+        "expand": rng.randint(1, 4),
+        "kv_heads": rng.choice(divisors),
+        "latent_dim": rng.randint(1, 1024),
+        "rope_dim": rng.randint(0, 128),
     }
 
 
@@ -94,11 +115,16 @@ def test_widget_matches_longctx_summary_on_random_settings(page: Page, base_url,
     for case in range(24):
         s = _random_settings(rng)
         dtype, state_dtype = rng.choice(dtypes), rng.choice(dtypes)
-        typed = {k: (f"{v // 1024}K" if v >= 1024 and v % 1024 == 0 and rng.random() < 0.5 else v)
-                 for k, v in s.items()}
+        typed = {
+            k: (f"{v // 1024}K" if v >= 1024 and v % 1024 == 0 and rng.random() < 0.5 else v)
+            for k, v in s.items()
+        }
         _fill(widget, typed, dtype, state_dtype)
-        want = summary.cost_summary_rows(**{FIELDS[k]: v for k, v in s.items()}, bytes_per_element=dtype,
-                                         state_bytes_per_element=state_dtype)
+        want = summary.cost_summary_rows(
+            **{FIELDS[k]: v for k, v in s.items()},
+            bytes_per_element=dtype,
+            state_bytes_per_element=state_dtype,
+        )
         checked += _compare(_results(widget), want, f"case {case}: {s} {dtype}/{state_dtype}")
     assert checked >= 24 * 9 * 4
 
@@ -110,7 +136,9 @@ def test_start_values_are_the_build_table(page: Page, base_url, net):
     for name in FIELDS:
         assert widget.locator(f"input[name='{name}']").input_value() == str(summary.default(name))
     assert widget.locator("select[name='dtype']").input_value() == summary.default("bytes_per_element")
-    assert widget.locator("select[name='state_dtype']").input_value() == summary.default("state_bytes_per_element")
+    assert widget.locator("select[name='state_dtype']").input_value() == summary.default(
+        "state_bytes_per_element"
+    )
     # the build-time table above it shows the same variants
     table = page.locator(".md-content table").first
     for row in summary.cost_summary_rows():
@@ -141,9 +169,20 @@ BAD_INPUT = [
     ("latent_dim", "12.5", "whole number"),
     ("rope_dim", "-64", "at least 0"),
 ]
-GOOD = {"seq_len": "4096", "head_dim": "64", "heads": "8", "window": "128", "global_tokens": "2",
-        "random_tokens": "3", "feature_dim": "64", "state_dim": "16", "expand": "2", "kv_heads": "2",
-        "latent_dim": "256", "rope_dim": "32"}
+GOOD = {
+    "seq_len": "4096",
+    "head_dim": "64",
+    "heads": "8",
+    "window": "128",
+    "global_tokens": "2",
+    "random_tokens": "3",
+    "feature_dim": "64",
+    "state_dim": "16",
+    "expand": "2",
+    "kv_heads": "2",
+    "latent_dim": "256",
+    "rope_dim": "32",
+}
 
 
 def test_bad_input_gives_a_message_never_nan(page: Page, base_url, net):

@@ -38,20 +38,51 @@ def _slug(term: str) -> str:
 
 def test_abbreviation_file_parses():
     assert len(ABBREVIATIONS) >= 15
-    for needed in ("GQA", "MQA", "MLA", "KV", "SRAM", "HBM", "RoPE", "ALiBi", "SSM", "FLOP", "PagedAttention"):
+    for needed in (
+        "GQA",
+        "MQA",
+        "MLA",
+        "KV",
+        "SRAM",
+        "HBM",
+        "RoPE",
+        "ALiBi",
+        "SSM",
+        "FLOP",
+        "PagedAttention",
+    ):
         assert needed in ABBREVIATIONS
 
 
 def test_glossary_defines_every_term_the_tooltips_name(page, base_url, net):
     page.goto(f"{base_url}reference/glossary/")
-    terms = page.eval_on_selector_all("article dl dt[id]", "els => els.map(e => [e.id, e.textContent.trim()])")
+    terms = page.eval_on_selector_all(
+        "article dl dt[id]", "els => els.map(e => [e.id, e.textContent.trim()])"
+    )
     ids = {i for i, _ in terms}
     assert len(terms) >= 25
-    for required in ("kv-cache", "gqa", "mqa", "mla", "sram", "hbm", "online-softmax", "log-sum-exp", "rope",
-                     "alibi", "ssm", "selective-scan", "pagedattention", "flop", "roofline"):
+    for required in (
+        "kv-cache",
+        "gqa",
+        "mqa",
+        "mla",
+        "sram",
+        "hbm",
+        "online-softmax",
+        "log-sum-exp",
+        "rope",
+        "alibi",
+        "ssm",
+        "selective-scan",
+        "pagedattention",
+        "flop",
+        "roofline",
+    ):
         assert required in ids, f"glossary has no #{required}"
     for abbr, (_, term) in ABBREVIATIONS.items():
-        assert _slug(term) in ids, f"abbreviation {abbr} names glossary term {term!r}, but #{_slug(term)} is not there"
+        assert _slug(term) in ids, (
+            f"abbreviation {abbr} names glossary term {term!r}, but #{_slug(term)} is not there"
+        )
     # an anchor is reachable: following a link to it scrolls the term into view
     page.goto(f"{base_url}reference/glossary/#selective-scan")
     assert page.locator("#selective-scan").is_visible()
@@ -63,8 +94,14 @@ def _tooltip_text(page) -> str:
     return page.locator(".md-tooltip2--active").inner_text().strip()
 
 
-@pytest.mark.parametrize("path,abbr", [("lessons/04-kv-cache/", "GQA"), ("lessons/02-sparse-and-flash/", "SRAM"),
-                                       ("lessons/03-linear-and-ssm/", "SSM")])
+@pytest.mark.parametrize(
+    "path,abbr",
+    [
+        ("lessons/04-kv-cache/", "GQA"),
+        ("lessons/02-sparse-and-flash/", "SRAM"),
+        ("lessons/03-linear-and-ssm/", "SSM"),
+    ],
+)
 def test_hover_shows_the_abbreviation_tooltip(page, base_url, net, path, abbr):
     page.goto(f"{base_url}{path}")
     target = page.locator("article abbr", has_text=re.compile(rf"^{abbr}$")).first
@@ -103,7 +140,9 @@ def test_footnote_reference_links_reach_bibliography_entries(page, base_url, net
     assert {"vaswani2017", "dao2022", "kamradt2023", "liu2023lost", "gemini2024"} <= entries
     for path in ("lessons/01-quadratic-wall/", "topics/evaluation/"):
         page.goto(f"{base_url}{path}")
-        hrefs = page.eval_on_selector_all(".footnote a[href*='bibliography/#']", "els => els.map(e => e.href)")
+        hrefs = page.eval_on_selector_all(
+            ".footnote a[href*='bibliography/#']", "els => els.map(e => e.href)"
+        )
         assert hrefs, f"no footnote on {path} links to the bibliography"
         for href in hrefs:
             assert href.split("#", 1)[1] in entries, href
@@ -118,7 +157,9 @@ def test_each_lab_offers_py_and_ipynb_downloads(page, base_url, net, stem):
     page.goto(f"{base_url}examples/{stem}/")
     links = page.locator("article .lab-downloads a[download]")
     hrefs = sorted(links.evaluate_all("els => els.map(e => e.href)"))  # resolved against the page
-    assert hrefs == sorted([f"{base_url}examples/{stem}/{stem}.ipynb", f"{base_url}examples/{stem}/{stem}.py"])
+    assert hrefs == sorted(
+        [f"{base_url}examples/{stem}/{stem}.ipynb", f"{base_url}examples/{stem}/{stem}.py"]
+    )
     source = page.request.get(f"{base_url}examples/{stem}/{stem}.py")
     assert source.ok and source.text() == (ROOT / "examples" / f"{stem}.py").read_text(encoding="utf-8")
     notebook = page.request.get(f"{base_url}examples/{stem}/{stem}.ipynb")

@@ -9,15 +9,13 @@ skipped), and no lab page may carry the preview's "reused" note. Reads HTML only
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import jupytext
 import pytest
+from helpers import ROOT, SITE
 
-ROOT = Path(__file__).resolve().parents[2]
-SITE = Path(os.environ.get("LONGCTX_SITE_DIR") or ROOT / "site")
 LABS = sorted((ROOT / "examples").glob("*.py"))
 _PROMPT = re.compile(r"In(?:&nbsp;|\xa0| )\[((?:&nbsp;|\xa0| )*|\d*)\]:")
 

@@ -80,19 +80,28 @@ def _expected_mask(s: dict) -> torch.Tensor:
 def _random_setting(rng: random.Random, pattern: str) -> dict:
     n = rng.choice([2, 5, 16, rng.randint(3, 120), rng.randint(100, 256)])
     return {
-        "pattern": pattern, "n": n, "window": rng.randint(0, n), "one_sided": rng.random() < 0.5,
-        "dilation": rng.randint(1, max(1, n // 3)), "stride": rng.randint(1, max(1, n // 2)),
+        "pattern": pattern,
+        "n": n,
+        "window": rng.randint(0, n),
+        "one_sided": rng.random() < 0.5,
+        "dilation": rng.randint(1, max(1, n // 3)),
+        "stride": rng.randint(1, max(1, n // 2)),
         "globals": sorted(set(rng.sample(range(n), rng.randint(0, min(4, n))))),
-        "random": rng.randint(0, min(n, 6)), "seed": rng.choice([0, 1, rng.randint(0, 2**31), 2**32 - 1]),
-        "layers": rng.randint(1, 12), "block": rng.randint(1, n),
+        "random": rng.randint(0, min(n, 6)),
+        "seed": rng.choice([0, 1, rng.randint(0, 2**31), 2**32 - 1]),
+        "layers": rng.randint(1, 12),
+        "block": rng.randint(1, n),
     }
 
 
 # The inputs each pattern shows (the others are hidden and ignored), as in the widget.
 USES = {
-    "causal": [], "sliding": ["window", "one_sided"], "dilated": ["window", "one_sided", "dilation"],
+    "causal": [],
+    "sliding": ["window", "one_sided"],
+    "dilated": ["window", "one_sided", "dilation"],
     "global-local": ["window", "one_sided", "globals"],
-    "bigbird": ["window", "one_sided", "globals", "random", "seed"], "strided": ["stride"],
+    "bigbird": ["window", "one_sided", "globals", "random", "seed"],
+    "strided": ["stride"],
 }
 
 
@@ -137,8 +146,18 @@ def test_bigbird_seed_changes_the_draw_like_longctx(page: Page, base_url, net):
     n, win, glob, r = 48, (3, 3), [0, 20], 4
     masks = []
     for seed in (7, 8):
-        _set(widget, pattern="bigbird", one_sided=False, n=n, window=3, globals="0 20", random=r, seed=seed,
-             layers=1, block=8)
+        _set(
+            widget,
+            pattern="bigbird",
+            one_sided=False,
+            n=n,
+            window=3,
+            globals="0 20",
+            random=r,
+            seed=seed,
+            layers=1,
+            block=8,
+        )
         got = _read(widget)
         want = sparse.bigbird_mask(n, n, win, glob, r, seed=seed)
         assert got["mask"] == _bits(want)
@@ -149,18 +168,21 @@ def test_bigbird_seed_changes_the_draw_like_longctx(page: Page, base_url, net):
     assert int(sparse.bigbird_mask(n, n, win, glob, r, seed=7).sum()) == int(base.sum()) + (n - len(glob)) * r
 
 
-@pytest.mark.parametrize("field, value, needle", [
-    ("n", "abc", "Tokens n: not a number"),
-    ("n", "1", "Tokens n: must be from 2"),
-    ("n", "100000", "Tokens n: must be from 2 to 256"),
-    ("n", "12.5", "whole number"),
-    ("window", "-3", "Window w: must be from 0"),
-    ("block", "0", "Tile size b: must be from 1"),
-    ("layers", "", "Layers L: enter a number"),
-    ("globals", "0 999", "Positions count from 0 and must be below n"),
-    ("seed", "1e10", "Seed: must be from 0 to 4,294,967,295"),
-    ("seed", "1.5", "Seed: must be a whole number"),
-])
+@pytest.mark.parametrize(
+    "field, value, needle",
+    [
+        ("n", "abc", "Tokens n: not a number"),
+        ("n", "1", "Tokens n: must be from 2"),
+        ("n", "100000", "Tokens n: must be from 2 to 256"),
+        ("n", "12.5", "whole number"),
+        ("window", "-3", "Window w: must be from 0"),
+        ("block", "0", "Tile size b: must be from 1"),
+        ("layers", "", "Layers L: enter a number"),
+        ("globals", "0 999", "Positions count from 0 and must be below n"),
+        ("seed", "1e10", "Seed: must be from 0 to 4,294,967,295"),
+        ("seed", "1.5", "Seed: must be a whole number"),
+    ],
+)
 def test_nonsense_input_gives_a_message(page: Page, base_url, net, field, value, needle):
     widget = _open(page, base_url)
     pattern = "bigbird" if field in ("globals", "seed") else "sliding"

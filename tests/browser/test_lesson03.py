@@ -34,6 +34,7 @@ def _open(page: Page, base_url: str) -> Widget:
 def _fill(lab: Widget, **values):
     lab.set(**values)
 
+
 def _results(lab) -> dict:
     return lab.evaluate("""root => ({
         state: root.dataset.state,
@@ -64,11 +65,20 @@ def test_lab_matches_longctx_on_random_settings(page: Page, base_url, net):
         m = rng.choice([rng.randint(1, 2048), rng.randint(1, MAX_F)])
         causal = rng.random() < 0.6
         chunk = rng.choice([None, rng.randint(1, 256), rng.randint(1, MAX_C), 64])
-        lengths = [rng.choice([rng.randint(1, 5000), rng.randint(1, MAX_N), 2 ** rng.randint(0, 26)])
-                   for _ in range(rng.randint(1, 4))]
-        _fill(lab, feature_map="favor" if favor else "elu", causal=causal, n=" ".join(map(str, lengths)),
-              head_dim=str(d), heads=str(heads), features=str(m) if favor else None,
-              chunk=("" if chunk is None else str(chunk)) if causal else None)
+        lengths = [
+            rng.choice([rng.randint(1, 5000), rng.randint(1, MAX_N), 2 ** rng.randint(0, 26)])
+            for _ in range(rng.randint(1, 4))
+        ]
+        _fill(
+            lab,
+            feature_map="favor" if favor else "elu",
+            causal=causal,
+            n=" ".join(map(str, lengths)),
+            head_dim=str(d),
+            heads=str(heads),
+            features=str(m) if favor else None,
+            chunk=("" if chunk is None else str(chunk)) if causal else None,
+        )
         f = m if favor else None
         c = chunk if causal else None
         where = f"case {case}: n={lengths} d={d} h={heads} favor={favor} m={m} causal={causal} C={chunk}"
@@ -80,11 +90,14 @@ def test_lab_matches_longctx_on_random_settings(page: Page, base_url, net):
         assert [int(r["n"]) for r in shown["rows"]] == lengths, where
         for n, row in zip(lengths, shown["rows"]):
             soft = costs.attention_flops(n, d, heads=heads, causal=causal)
-            lin = linear_attention_flops(n, d, feature_dim=f, heads=heads, causal=causal, chunk_size=c,
-                                         projection=favor)
+            lin = linear_attention_flops(
+                n, d, feature_dim=f, heads=heads, causal=causal, chunk_size=c, projection=favor
+            )
             for key, want in (("softmax_flops", soft), ("linear_flops", lin), ("ratio", soft / lin)):
                 got = float(row["cells"][key])
-                assert math.isfinite(got) and math.isclose(got, want, rel_tol=1e-12), f"{where}: {key} {got} != {want}"
+                assert math.isfinite(got) and math.isclose(got, want, rel_tol=1e-12), (
+                    f"{where}: {key} {got} != {want}"
+                )
             assert row["cheaper"] == ("linear" if lin < soft else "softmax" if lin > soft else "equal"), where
 
 
@@ -137,7 +150,9 @@ def test_bad_input_gives_a_message_never_nan(page: Page, base_url, net):
         assert shown["state"] == "error", where
         assert message in shown["message"].lower(), (where, shown["message"])
         # the last good results stay in place, greyed, until the input parses again
-        assert (shown["rows"], shown["crossover"]) == (good["rows"], good["crossover"]), f"{where}: results changed"
+        assert (shown["rows"], shown["crossover"]) == (good["rows"], good["crossover"]), (
+            f"{where}: results changed"
+        )
         _assert_clean(shown["text"])
         expect(lab.locator(f"input[name='{field}']")).to_have_attribute("aria-invalid", "true")
         _fill(lab, **{field: GOOD[field]})
@@ -149,7 +164,9 @@ def test_bad_input_gives_a_message_never_nan(page: Page, base_url, net):
 def test_fields_that_do_not_apply_are_ignored(page: Page, base_url, net):
     """A bad chunk size does not matter without the causal mask, nor bad features with elu+1."""
     lab = _open(page, base_url)
-    _fill(lab, feature_map="favor", causal=True, n="4K", head_dim="64", heads="4", chunk="junk", features="junk")
+    _fill(
+        lab, feature_map="favor", causal=True, n="4K", head_dim="64", heads="4", chunk="junk", features="junk"
+    )
     assert _results(lab)["state"] == "error"
     _fill(lab, feature_map="elu", causal=False)
     shown = _results(lab)
@@ -184,7 +201,9 @@ def test_lab_survives_instant_navigation_without_double_binding(page: Page, base
     _fill(lab, n="64K", head_dim="128", causal=False, feature_map="elu")
     shown = _results(lab)
     assert int(shown["crossover"]) == crossover_seq_len(128)
-    assert float(shown["rows"][0]["cells"]["ratio"]) == costs.attention_flops(65536, 128) / linear_attention_flops(65536, 128)
+    assert float(shown["rows"][0]["cells"]["ratio"]) == costs.attention_flops(
+        65536, 128
+    ) / linear_attention_flops(65536, 128)
 
 
 def test_lesson_page_renders_math_figures_and_quiz(page: Page, base_url, net):

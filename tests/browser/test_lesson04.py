@@ -22,7 +22,14 @@ pytestmark = pytest.mark.browser
 LESSON = "lessons/04-kv-cache/"
 BAD_WORDS = ("NaN", "Infinity", "undefined", "null")
 DTYPES = ["fp32", "fp16", "bf16", "fp8", "int8", "int4"]
-KEYS = ("bytes_per_token", "bytes_per_sequence", "bytes_total", "sequences_fit", "step_time_s", "tokens_per_s")
+KEYS = (
+    "bytes_per_token",
+    "bytes_per_sequence",
+    "bytes_total",
+    "sequences_fit",
+    "step_time_s",
+    "tokens_per_s",
+)
 
 
 def _open(page: Page, base_url: str) -> Widget:
@@ -37,7 +44,9 @@ def _fill(calc: Widget, **values):
 
 def _results(calc: Widget) -> dict:
     shown = calc.snapshot()
-    shown["source"] = calc.evaluate("root => (root.querySelector('[data-key=source]') || {}).textContent || ''")
+    shown["source"] = calc.evaluate(
+        "root => (root.querySelector('[data-key=source]') || {}).textContent || ''"
+    )
     return shown
 
 
@@ -46,8 +55,21 @@ def _assert_clean(text: str):
         assert word not in text, f"{word!r} shown in the calculator: {text!r}"
 
 
-def _expected(*, attention, layers, dtype, context, batch, memory_gb, weights_gb, bandwidth_gbs,
-              kv_heads=None, head_dim=None, latent_dim=None, rope_dim=None) -> dict:
+def _expected(
+    *,
+    attention,
+    layers,
+    dtype,
+    context,
+    batch,
+    memory_gb,
+    weights_gb,
+    bandwidth_gbs,
+    kv_heads=None,
+    head_dim=None,
+    latent_dim=None,
+    rope_dim=None,
+) -> dict:
     """What longctx says, with the GB figures converted exactly as the page does (x 1e9)."""
     if attention == "mla":
         shape = {"layers": layers, "latent_dim": latent_dim, "rope_dim": rope_dim, "bytes_per_element": dtype}
@@ -60,11 +82,19 @@ def _expected(*, attention, layers, dtype, context, batch, memory_gb, weights_gb
         per_seq = costs.kv_cache_bytes(tokens=context, **shape)
         total = costs.kv_cache_bytes(tokens=context, batch=batch, **shape)
     memory, weights, bandwidth = float(memory_gb) * 1e9, float(weights_gb) * 1e9, float(bandwidth_gbs) * 1e9
-    step = costs.decode_time_per_token_s(weight_bytes=weights, kv_bytes=total, bandwidth_bytes_per_s=bandwidth)
-    return {"bytes_per_token": per_token, "bytes_per_sequence": per_seq, "bytes_total": total,
-            "sequences_fit": costs.sequences_that_fit(memory_bytes=memory, bytes_per_sequence=per_seq,
-                                                      reserved_bytes=weights),
-            "step_time_s": step, "tokens_per_s": batch / step}
+    step = costs.decode_time_per_token_s(
+        weight_bytes=weights, kv_bytes=total, bandwidth_bytes_per_s=bandwidth
+    )
+    return {
+        "bytes_per_token": per_token,
+        "bytes_per_sequence": per_seq,
+        "bytes_total": total,
+        "sequences_fit": costs.sequences_that_fit(
+            memory_bytes=memory, bytes_per_sequence=per_seq, reserved_bytes=weights
+        ),
+        "step_time_s": step,
+        "tokens_per_s": batch / step,
+    }
 
 
 def _compare(shown: dict, want: dict, where: str) -> None:
@@ -77,7 +107,9 @@ def _compare(shown: dict, want: dict, where: str) -> None:
         if key == "sequences_fit":
             assert got == want[key], f"{where}: {key} shown {got}, longctx says {want[key]}"
         else:
-            assert math.isclose(got, want[key], rel_tol=1e-12), f"{where}: {key} shown {got!r}, longctx says {want[key]!r}"
+            assert math.isclose(got, want[key], rel_tol=1e-12), (
+                f"{where}: {key} shown {got!r}, longctx says {want[key]!r}"
+            )
 
 
 def _write_context(rng: random.Random, n: int) -> str:
@@ -104,17 +136,38 @@ def test_calculator_matches_longctx_on_random_inputs(page: Page, base_url, net):
         attention = "mla" if case % 3 == 2 else "kv"
         layers = rng.choice([rng.randint(1, 128), rng.randint(1, 1024)])
         dtype = rng.choice(dtypes)
-        context = rng.choice([rng.randint(1, 300_000), 1024 * rng.randint(1, 1024), 2 ** rng.randint(0, 29),
-                              rng.randint(1, 10**9)])
+        context = rng.choice(
+            [
+                rng.randint(1, 300_000),
+                1024 * rng.randint(1, 1024),
+                2 ** rng.randint(0, 29),
+                rng.randint(1, 10**9),
+            ]
+        )
         batch = rng.choice([1, rng.randint(1, 256), rng.randint(1, 10**6)])
         memory_gb = _amount(rng, 1, 2000)
         weights_gb = rng.choice(["0", _amount(rng, 0, 400)])
         bandwidth = _amount(rng, 50, 20000)
-        args = {"attention": attention, "layers": layers, "dtype": dtype, "context": context, "batch": batch,
-                "memory_gb": memory_gb, "weights_gb": weights_gb, "bandwidth_gbs": bandwidth}
-        typed = {"attention": attention, "dtype": dtype, "layers": str(layers),
-                 "context": _write_context(rng, context), "batch": str(batch), "memory_gb": memory_gb,
-                 "weights_gb": weights_gb, "bandwidth": bandwidth}
+        args = {
+            "attention": attention,
+            "layers": layers,
+            "dtype": dtype,
+            "context": context,
+            "batch": batch,
+            "memory_gb": memory_gb,
+            "weights_gb": weights_gb,
+            "bandwidth_gbs": bandwidth,
+        }
+        typed = {
+            "attention": attention,
+            "dtype": dtype,
+            "layers": str(layers),
+            "context": _write_context(rng, context),
+            "batch": str(batch),
+            "memory_gb": memory_gb,
+            "weights_gb": weights_gb,
+            "bandwidth": bandwidth,
+        }
         if attention == "mla":
             args.update(latent_dim=rng.randint(1, 65536), rope_dim=rng.choice([0, 64, rng.randint(0, 16384)]))
             typed.update(latent_dim=str(args["latent_dim"]), rope_dim=str(args["rope_dim"]))
@@ -144,18 +197,29 @@ def test_every_preset_matches_longctx_presets(page: Page, base_url, net):
         _assert_clean(shown["text"])
         assert float(shown["values"]["bytes_per_token"]) == presets.kv_bytes_per_token(key, dtype), where
         assert float(shown["values"]["bytes_per_sequence"]) == presets.model_kv_cache_bytes(
-            key, p.context_length, bytes_per_element=dtype), where
+            key, p.context_length, bytes_per_element=dtype
+        ), where
         assert float(shown["values"]["bytes_total"]) == presets.model_kv_cache_bytes(
-            key, p.context_length, batch=3, bytes_per_element=dtype), where
+            key, p.context_length, batch=3, bytes_per_element=dtype
+        ), where
         assert shown["source"] == p.source, f"{where}: the preset's source must be shown"
         assert shown["fields"]["attention"] == ("mla" if p.attention == "mla" else "kv"), where
         assert int(shown["fields"]["layers"]) == p.layers, where
-        expect(calc.locator("input[name='latent_dim']")).to_be_enabled() if p.attention == "mla" else \
-            expect(calc.locator("input[name='kv_heads']")).to_be_enabled()
+        expect(calc.locator("input[name='latent_dim']")).to_be_enabled() if p.attention == "mla" else expect(
+            calc.locator("input[name='kv_heads']")
+        ).to_be_enabled()
         # the whole row agrees with costs too (memory, weights and bandwidth as shown)
         f = shown["fields"]
-        args = {"attention": f["attention"], "layers": p.layers, "dtype": dtype, "context": p.context_length,
-                "batch": 3, "memory_gb": f["memory_gb"], "weights_gb": f["weights_gb"], "bandwidth_gbs": f["bandwidth"]}
+        args = {
+            "attention": f["attention"],
+            "layers": p.layers,
+            "dtype": dtype,
+            "context": p.context_length,
+            "batch": 3,
+            "memory_gb": f["memory_gb"],
+            "weights_gb": f["weights_gb"],
+            "bandwidth_gbs": f["bandwidth"],
+        }
         if p.attention == "mla":
             args.update(latent_dim=p.mla_latent_dim, rope_dim=p.mla_rope_dim)
         else:
@@ -169,9 +233,11 @@ def test_gpus_and_start_values_come_from_longctx(page: Page, base_url, net):
     assert shown["fields"]["preset"] == "llama-2-7b" and shown["state"] == "ok"
     assert float(shown["values"]["bytes_per_sequence"]) == presets.model_kv_cache_bytes("llama-2-7b", 4096)
     # the page's decode example: 7B fp16 weights (14 GB) on an A100 80GB, one 4K sequence
-    want = costs.decode_time_per_token_s(weight_bytes=costs.parameter_bytes(7e9),
-                                         kv_bytes=presets.model_kv_cache_bytes("llama-2-7b", 4096),
-                                         bandwidth_bytes_per_s=costs.hbm_bandwidth_bytes_per_s("A100 80GB"))
+    want = costs.decode_time_per_token_s(
+        weight_bytes=costs.parameter_bytes(7e9),
+        kv_bytes=presets.model_kv_cache_bytes("llama-2-7b", 4096),
+        bandwidth_bytes_per_s=costs.hbm_bandwidth_bytes_per_s("A100 80GB"),
+    )
     assert math.isclose(float(shown["values"]["step_time_s"]), want, rel_tol=1e-12)
     for gpu, (memory, _) in costs.GPU_MEMORY_BYTES.items():
         _fill(calc, gpu=gpu)
@@ -185,38 +251,91 @@ def test_gpus_and_start_values_come_from_longctx(page: Page, base_url, net):
 def test_lesson_drill_numbers(page: Page, base_url, net):
     """D2 of the lesson: 32 layers, 32 heads of 128, 4K tokens, 24 GB after 13.5 GB of weights."""
     calc = _open(page, base_url)
-    _fill(calc, attention="kv", layers="32", heads="32", head_dim="128", context="4096", batch="1",
-          memory_gb="24", weights_gb="13.5", dtype="fp16")
+    _fill(
+        calc,
+        attention="kv",
+        layers="32",
+        heads="32",
+        head_dim="128",
+        context="4096",
+        batch="1",
+        memory_gb="24",
+        weights_gb="13.5",
+        dtype="fp16",
+    )
     for kv in (32, 4, 1):
         _fill(calc, kv_heads=str(kv))
         shown = _results(calc)
         per_seq = costs.kv_cache_bytes(layers=32, kv_heads=kv, head_dim=128, tokens=4096)
         assert float(shown["values"]["bytes_per_sequence"]) == per_seq
         assert float(shown["values"]["sequences_fit"]) == costs.sequences_that_fit(
-            memory_bytes=24e9, bytes_per_sequence=per_seq, reserved_bytes=13.5e9)
+            memory_bytes=24e9, bytes_per_sequence=per_seq, reserved_bytes=13.5e9
+        )
 
 
 KV_BAD = [
-    ("layers", "", "enter"), ("layers", "   ", "enter"), ("layers", "-3", "at least 1"), ("layers", "0", "at least 1"),
-    ("layers", "2.5", "whole number"), ("layers", "1e5", "more than"), ("layers", "abc", "not a number"),
-    ("layers", "NaN", "not a number"), ("layers", "5000", "more than"), ("layers", "4K", "not a number"),
-    ("heads", "0", "at least 1"), ("heads", "-32", "at least 1"), ("heads", "99999", "more than"),
-    ("kv_heads", "0", "at least 1"), ("kv_heads", "3", "multiple"), ("kv_heads", "64", "multiple"),
+    ("layers", "", "enter"),
+    ("layers", "   ", "enter"),
+    ("layers", "-3", "at least 1"),
+    ("layers", "0", "at least 1"),
+    ("layers", "2.5", "whole number"),
+    ("layers", "1e5", "more than"),
+    ("layers", "abc", "not a number"),
+    ("layers", "NaN", "not a number"),
+    ("layers", "5000", "more than"),
+    ("layers", "4K", "not a number"),
+    ("heads", "0", "at least 1"),
+    ("heads", "-32", "at least 1"),
+    ("heads", "99999", "more than"),
+    ("kv_heads", "0", "at least 1"),
+    ("kv_heads", "3", "multiple"),
+    ("kv_heads", "64", "multiple"),
     ("kv_heads", "7.5", "whole number"),
-    ("head_dim", "99999999999999999999", "more than"), ("head_dim", "", "enter"),
-    ("context", "", "enter"), ("context", "-4096", "at least 1"), ("context", "0K", "at least 1"),
-    ("context", "1.0001K", "whole number"), ("context", "Infinity", "not a number"), ("context", "2000M", "more than"),
-    ("batch", "0", "at least 1"), ("batch", "10000000", "more than"), ("batch", "1/2", "not a number"),
-    ("memory_gb", "0", "more than 0"), ("memory_gb", "-80", "more than 0"), ("memory_gb", "abc", "not a number"),
-    ("memory_gb", "1e400", "more than"), ("memory_gb", "Infinity", "not a number"), ("memory_gb", "", "enter"),
+    ("head_dim", "99999999999999999999", "more than"),
+    ("head_dim", "", "enter"),
+    ("context", "", "enter"),
+    ("context", "-4096", "at least 1"),
+    ("context", "0K", "at least 1"),
+    ("context", "1.0001K", "whole number"),
+    ("context", "Infinity", "not a number"),
+    ("context", "2000M", "more than"),
+    ("batch", "0", "at least 1"),
+    ("batch", "10000000", "more than"),
+    ("batch", "1/2", "not a number"),
+    ("memory_gb", "0", "more than 0"),
+    ("memory_gb", "-80", "more than 0"),
+    ("memory_gb", "abc", "not a number"),
+    ("memory_gb", "1e400", "more than"),
+    ("memory_gb", "Infinity", "not a number"),
+    ("memory_gb", "", "enter"),
     ("memory_gb", "99999999", "more than"),
-    ("bandwidth", "0", "more than 0"), ("bandwidth", "", "enter"), ("bandwidth", "0.0", "more than 0"),
-    ("weights_gb", "-1", "at least 0"), ("weights_gb", "9999999", "more than"), ("weights_gb", "13,5", "not a number"),
+    ("bandwidth", "0", "more than 0"),
+    ("bandwidth", "", "enter"),
+    ("bandwidth", "0.0", "more than 0"),
+    ("weights_gb", "-1", "at least 0"),
+    ("weights_gb", "9999999", "more than"),
+    ("weights_gb", "13,5", "not a number"),
 ]
-MLA_BAD = [("latent_dim", "0", "at least 1"), ("latent_dim", "", "enter"), ("latent_dim", "999999", "more than"),
-           ("rope_dim", "-1", "at least 0"), ("rope_dim", "1.5", "whole number")]
-GOOD = {"layers": "32", "heads": "32", "kv_heads": "8", "head_dim": "128", "context": "8K", "batch": "4",
-        "memory_gb": "80", "bandwidth": "2039", "weights_gb": "14", "latent_dim": "512", "rope_dim": "64"}
+MLA_BAD = [
+    ("latent_dim", "0", "at least 1"),
+    ("latent_dim", "", "enter"),
+    ("latent_dim", "999999", "more than"),
+    ("rope_dim", "-1", "at least 0"),
+    ("rope_dim", "1.5", "whole number"),
+]
+GOOD = {
+    "layers": "32",
+    "heads": "32",
+    "kv_heads": "8",
+    "head_dim": "128",
+    "context": "8K",
+    "batch": "4",
+    "memory_gb": "80",
+    "bandwidth": "2039",
+    "weights_gb": "14",
+    "latent_dim": "512",
+    "rope_dim": "64",
+}
 
 
 def _bad_inputs(calc, cases):
@@ -256,8 +375,9 @@ def test_fields_of_the_other_attention_kind_are_ignored(page: Page, base_url, ne
     expect(calc.locator("input[name='heads']")).to_be_disabled()
     shown = _results(calc)
     assert shown["state"] == "ok", shown["message"]
-    assert float(shown["values"]["bytes_per_token"]) == costs.mla_cache_bytes_per_token(layers=60, latent_dim=512,
-                                                                                         rope_dim=64)
+    assert float(shown["values"]["bytes_per_token"]) == costs.mla_cache_bytes_per_token(
+        layers=60, latent_dim=512, rope_dim=64
+    )
     _fill(calc, attention="kv")
     shown = _results(calc)
     assert shown["state"] == "error" and "Query heads" in shown["message"]
@@ -294,7 +414,8 @@ def test_calculator_survives_instant_navigation_without_double_binding(page: Pag
     page.wait_for_load_state("networkidle")  # let the navigation settle before typing
     _fill(Widget(page, ".lc-kv"), preset="llama-2-70b")
     expect(calc.locator("td[data-key='bytes_per_token']")).to_have_attribute(
-        "data-value", str(presets.kv_bytes_per_token("llama-2-70b")))
+        "data-value", str(presets.kv_bytes_per_token("llama-2-70b"))
+    )
 
 
 def test_lesson_renders_figures_tables_and_math(page: Page, base_url, net):

@@ -20,17 +20,13 @@ The pages are those of ``sitemap.xml`` plus the home page. On each one:
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from helpers import axe_serious, open_settled
+from helpers import SITE, axe_serious, open_settled
 
 pytestmark = pytest.mark.browser
-
-SITE = Path(os.environ.get("LONGCTX_SITE_DIR") or Path(__file__).resolve().parents[2] / "site")
 
 
 def _pages() -> list[str]:
@@ -60,7 +56,9 @@ _PROSE_TEXT = """() => {
   return out.join(' ');
 }"""
 
-_FACES = """() => [...document.fonts].filter(f => f.status === 'loaded').map(f => f.family.replace(/["']/g, ''))"""
+_FACES = (
+    """() => [...document.fonts].filter(f => f.status === 'loaded').map(f => f.family.replace(/["']/g, ''))"""
+)
 
 
 @pytest.mark.parametrize("path", PAGES, ids=lambda p: p or "home")
@@ -87,12 +85,16 @@ def test_page(page, net, base_url, path):
     assert not raw_tex, f"raw TeX in the page text (not typeset): {raw_tex[:5]}"
     faces = set(page.evaluate(_FACES))
     if math["katex"]:
-        assert "KaTeX_Main" in faces or "KaTeX_Math" in faces, f"math shown but no KaTeX font loaded: {sorted(faces)}"
+        assert "KaTeX_Main" in faces or "KaTeX_Math" in faces, (
+            f"math shown but no KaTeX font loaded: {sorted(faces)}"
+        )
 
     # No broken computed values in what the reader reads.
     bad = re.findall(r"(?<![\w-])(?:NaN|-?Infinity|undefined)(?![\w-])", prose)
-    assert not bad, (f"/{path} shows {bad} in its text: a computed value went wrong (or write the word as "
-                     "code, `NaN`, when the page talks about it)")
+    assert not bad, (
+        f"/{path} shows {bad} in its text: a computed value went wrong (or write the word as "
+        "code, `NaN`, when the page talks about it)"
+    )
 
     left = re.findall(r"\{\{.{0,60}", prose)
     assert not left, f"/{path} shows build expressions that were never computed: {left[:3]}"
@@ -140,8 +142,12 @@ def test_page(page, net, base_url, path):
     pages_found = ".md-search-result__item > .md-search-result__link"
     seen = -1
     while seen != (seen := page.locator(pages_found).count()):
-        page.evaluate("() => { const w = document.querySelector('.md-search__scrollwrap'); w.scrollTop = w.scrollHeight; }")
+        page.evaluate(
+            "() => { const w = document.querySelector('.md-search__scrollwrap'); w.scrollTop = w.scrollHeight; }"
+        )
         page.wait_for_timeout(250)
     hrefs = page.eval_on_selector_all(pages_found, "els => els.map(e => e.getAttribute('href'))")
     here = (base_url + path).split("#")[0]
-    assert any(re.split(r"[?#]", h)[0] == here for h in hrefs), f"searching {words[0]!r} did not list /{path}: {hrefs[:8]}"
+    assert any(re.split(r"[?#]", h)[0] == here for h in hrefs), (
+        f"searching {words[0]!r} did not list /{path}: {hrefs[:8]}"
+    )

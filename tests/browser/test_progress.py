@@ -16,25 +16,21 @@ import importlib
 import importlib.metadata
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
 from fractions import Fraction
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
-from helpers import COLOURS_JS, at, contrast, rgb
+from helpers import COLOURS_JS, ROOT, SITE, at, contrast, rgb
 from playwright.sync_api import Page, expect
 
 import longctx
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-SITE = Path(os.environ.get("LONGCTX_SITE_DIR") or ROOT / "site")
 LESSON_QUIZZES = sorted(p.stem for p in (ROOT / "quizzes").glob("lesson-*.yml"))
 # every quiz the course map shows progress for: the lessons', the topics' and the module test
 ALL_QUIZZES = sorted(p.stem for p in (ROOT / "quizzes").glob("*.yml"))
@@ -51,7 +47,6 @@ def _value(spec: dict) -> float:
     return func(*spec.get("args", []), **spec.get("kwargs", {})) * spec.get("scale", 1)
 
 
-
 def badge(page: Page, quiz_id: str):
     return page.locator(f".lc-progress[data-progress-quiz='{quiz_id}']")
 
@@ -64,6 +59,7 @@ def go_home(page: Page, base_url: str) -> None:
 
 
 # ---- lesson quizzes ------------------------------------------------------------------------------
+
 
 def test_fresh_browser_shows_nothing_started(page: Page, base_url, net):
     page.goto(base_url)
@@ -114,13 +110,16 @@ def test_lesson_quiz_status_follows_instant_navigation(page: Page, base_url, net
 
 
 def test_saved_answers_of_an_older_quiz_count_as_not_started(page: Page, base_url, net):
-    page.add_init_script("localStorage.setItem('longctx-quiz:lesson-02', JSON.stringify("
-                         "{version: 'old', answers: {'0': {choice: 1}}, right: 1, answered: 1, total: 3}))")
+    page.add_init_script(
+        "localStorage.setItem('longctx-quiz:lesson-02', JSON.stringify("
+        "{version: 'old', answers: {'0': {choice: 1}}, right: 1, answered: 1, total: 3}))"
+    )
     page.goto(base_url)
     expect(badge(page, "lesson-02")).to_have_text("Quiz: not started")
 
 
 # ---- the module test -----------------------------------------------------------------------------
+
 
 def _take_module_test(page: Page, right_count: int) -> None:
     for i, q in enumerate(TEST_RAW["questions"]):
@@ -183,8 +182,10 @@ def test_storage_unavailable_shows_no_progress(browser, base_url):
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda err: errors.append(f"{err.message}\n{err.stack or ''}"))
-    page.add_init_script("Object.defineProperty(window, 'localStorage', "
-                         "{get() { throw new DOMException('denied', 'SecurityError'); }})")
+    page.add_init_script(
+        "Object.defineProperty(window, 'localStorage', "
+        "{get() { throw new DOMException('denied', 'SecurityError'); }})"
+    )
     try:
         page.goto(base_url)
         page.wait_for_load_state("load")
@@ -211,6 +212,7 @@ def test_without_javascript_the_map_shows_no_badges(browser, base_url):
 
 # ---- provenance ------------------------------------------------------------------------------------
 
+
 def _git(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True)
 
@@ -219,13 +221,24 @@ def _in_git() -> bool:
     return bool(shutil.which("git")) and _git("rev-parse", "--short", "HEAD").returncode == 0
 
 
-EXPECTED = {"torch": importlib.metadata.version("torch"), "triton": importlib.metadata.version("triton"),
-            "longctx": longctx.__version__}
+EXPECTED = {
+    "torch": importlib.metadata.version("torch"),
+    "triton": importlib.metadata.version("triton"),
+    "longctx": longctx.__version__,
+}
 
 
-@pytest.mark.parametrize("path", ["", "lessons/01-quadratic-wall/", "course/module-test/",
-                                  "examples/01_quadratic_wall/", "reference/api/"],
-                         ids=["home", "lesson", "module test", "notebook", "api"])
+@pytest.mark.parametrize(
+    "path",
+    [
+        "",
+        "lessons/01-quadratic-wall/",
+        "course/module-test/",
+        "examples/01_quadratic_wall/",
+        "reference/api/",
+    ],
+    ids=["home", "lesson", "module test", "notebook", "api"],
+)
 def test_every_kind_of_page_shows_its_versions(page: Page, base_url, net, path):
     page.goto(base_url + path)
     line = page.locator("article .lc-provenance")
@@ -247,12 +260,18 @@ def test_every_kind_of_page_shows_its_versions(page: Page, base_url, net, path):
     assert (line.get_attribute("data-dirty") == "true") == ("uncommitted changes" in line.inner_text())
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", line.get_attribute("data-built"))
     # it is the last thing of the article, after the page's own content
-    assert page.evaluate("() => document.querySelector('article').lastElementChild.classList.contains('lc-provenance')")
+    assert page.evaluate(
+        "() => document.querySelector('article').lastElementChild.classList.contains('lc-provenance')"
+    )
 
 
 def test_every_built_page_has_exactly_one_line():
-    pages = [""] + [urlsplit(loc).path.lstrip("/") for loc in
-                    re.findall(r"<loc>\s*([^<\s]+)\s*</loc>", (SITE / "sitemap.xml").read_text(encoding="utf-8"))]
+    pages = [""] + [
+        urlsplit(loc).path.lstrip("/")
+        for loc in re.findall(
+            r"<loc>\s*([^<\s]+)\s*</loc>", (SITE / "sitemap.xml").read_text(encoding="utf-8")
+        )
+    ]
     assert len(pages) > 10
     versions = set()
     for path in pages:
@@ -262,8 +281,9 @@ def test_every_built_page_has_exactly_one_line():
         versions.add(found[0])
     assert versions == {(EXPECTED["torch"], EXPECTED["triton"])}
     index = json.loads((SITE / "search" / "search_index.json").read_text(encoding="utf-8"))
-    assert not any("the versions its tests run with" in d["text"] for d in index["docs"]), \
+    assert not any("the versions its tests run with" in d["text"] for d in index["docs"]), (
         "the provenance line is in the search index"
+    )
 
 
 @pytest.mark.parametrize("scheme", ["light", "dark"])
@@ -271,24 +291,34 @@ def test_badges_readable_in_both_palettes(page: Page, base_url, net, scheme):
     """Every state of a badge, and the provenance line, keep a 4.5:1 contrast."""
     page.emulate_media(color_scheme=scheme)
     page.goto(base_url)
-    versions = {qid: badge(page, qid).get_attribute("data-quiz-version") for qid in LESSON_QUIZZES + ["module-test"]}
+    versions = {
+        qid: badge(page, qid).get_attribute("data-quiz-version") for qid in LESSON_QUIZZES + ["module-test"]
+    }
     states = {  # one quiz in each state
         "lesson-01": {"answers": {"0": {"choice": 0}, "1": {"value": 1}, "2": {"value": 2}}, "right": 1},
         "lesson-02": {"answers": {"0": {"choice": 0}}, "right": 0},
         "module-test": {"answers": {}, "result": {"right": PASS_MARK - 1}},
     }
     for qid, state in states.items():
-        page.evaluate("([k, v]) => localStorage.setItem(k, JSON.stringify(v))",
-                      [f"longctx-quiz:{qid}", {"version": versions[qid], **state}])
+        page.evaluate(
+            "([k, v]) => localStorage.setItem(k, JSON.stringify(v))",
+            [f"longctx-quiz:{qid}", {"version": versions[qid], **state}],
+        )
     page.reload()
     expect(badge(page, "lesson-01")).to_have_attribute("data-state", "complete")
     expect(badge(page, "lesson-02")).to_have_attribute("data-state", "in-progress")
     expect(badge(page, "lesson-03")).to_have_attribute("data-state", "not-started")
     expect(badge(page, "module-test")).to_have_attribute("data-state", "failed")
-    page.evaluate("([k, v]) => localStorage.setItem(k, JSON.stringify(v))",
-                  ["longctx-quiz:module-test", {"version": versions["module-test"], "answers": {},
-                                                "result": {"right": PASS_MARK}}])
-    nodes = [badge(page, q) for q in ("lesson-01", "lesson-02", "lesson-03")] + [page.locator(".lc-provenance")]
+    page.evaluate(
+        "([k, v]) => localStorage.setItem(k, JSON.stringify(v))",
+        [
+            "longctx-quiz:module-test",
+            {"version": versions["module-test"], "answers": {}, "result": {"right": PASS_MARK}},
+        ],
+    )
+    nodes = [badge(page, q) for q in ("lesson-01", "lesson-02", "lesson-03")] + [
+        page.locator(".lc-provenance")
+    ]
     page.reload()
     expect(badge(page, "module-test")).to_have_attribute("data-state", "passed")
     nodes.append(badge(page, "module-test"))

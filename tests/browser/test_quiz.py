@@ -27,7 +27,6 @@ QUIZ_ID = "lesson-01"
 KEY = f"longctx-quiz:{QUIZ_ID}"
 
 
-
 HOOK = load_quiz_hook("quiz_hook_for_browser_tests")
 QUIZ = HOOK.load_quiz(QUIZ_ID)
 QUESTIONS = QUIZ["questions"]
@@ -87,7 +86,9 @@ def test_quiz_renders_once_with_fallback_replaced(page: Page, base_url, net):
     for expl in quiz.locator(".quiz-explanation").all():
         expect(expl).to_be_hidden()
     assert score(page) == (0, 0)
-    expect(page.locator(".quiz-score")).to_have_text(f"Score: 0 / {len(QUESTIONS)} (0 of {len(QUESTIONS)} answered)")
+    expect(page.locator(".quiz-score")).to_have_text(
+        f"Score: 0 / {len(QUESTIONS)} (0 of {len(QUESTIONS)} answered)"
+    )
     # math in the quiz text is typeset by the site's KaTeX
     assert quiz.locator(".katex").count() > 0
     assert quiz.locator(".katex-error").count() == 0
@@ -243,8 +244,10 @@ def test_progress_survives_reload(page: Page, base_url, net):
 
 
 def test_saved_state_for_another_version_is_ignored(page: Page, base_url, net):
-    page.add_init_script(f"localStorage.setItem({json.dumps(KEY)}, "
-                         f"JSON.stringify({{version: 'old', answers: {{'{CHOICE}': {{choice: 0}}}}}}))")
+    page.add_init_script(
+        f"localStorage.setItem({json.dumps(KEY)}, "
+        f"JSON.stringify({{version: 'old', answers: {{'{CHOICE}': {{choice: 0}}}}}}))"
+    )
     open_lesson(page, base_url)
     assert score(page) == (0, 0)
     page.evaluate(f"localStorage.setItem({json.dumps(KEY)}, '{{not json')")
@@ -338,8 +341,10 @@ def test_storage_missing_entirely(browser, base_url):
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda err: errors.append(f"{err.message}\n{err.stack or ''}"))
-    page.add_init_script("Object.defineProperty(window, 'localStorage', "
-                         "{get() { throw new DOMException('denied', 'SecurityError'); }})")
+    page.add_init_script(
+        "Object.defineProperty(window, 'localStorage', "
+        "{get() { throw new DOMException('denied', 'SecurityError'); }})"
+    )
     try:
         open_lesson(page, base_url)
         _answer_all_and_check(page)
@@ -380,7 +385,9 @@ def test_search_index_has_questions_but_no_answers(page: Page, base_url, net):
     text = " ".join(d["text"] for d in index["docs"] if d["location"].startswith(LESSON))
     assert QUESTIONS[CHOICE]["prompt"][:60] in text
     for q in QUESTIONS:
-        explanations = [c["explanation"] for c in q["choices"]] if q["type"] == "choice" else [q["explanation"]]
+        explanations = (
+            [c["explanation"] for c in q["choices"]] if q["type"] == "choice" else [q["explanation"]]
+        )
         for e in explanations:
             assert e[:50] not in text, f"an answer leaked into the search index: {e[:50]!r}"
     assert "data-quiz" not in text
@@ -427,7 +434,9 @@ def test_readable_in_both_palettes(page: Page, base_url, net, scheme):
         button = quiz.locator(selector).first
         button.hover()
         page.wait_for_timeout(400)  # let Material's 125 ms colour transition finish
-        colour, back = button.evaluate("e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]")
+        colour, back = button.evaluate(
+            "e => [getComputedStyle(e).color, getComputedStyle(e).backgroundColor]"
+        )
         ratio = contrast(rgb(colour), rgb(back, under=bg))
         assert ratio >= 4.5, f"{scheme}: hovered {selector} has contrast {ratio:.2f} ({colour} on {back})"
     page.mouse.move(0, 0)
@@ -436,5 +445,7 @@ def test_readable_in_both_palettes(page: Page, base_url, net, scheme):
     page.set_viewport_size({"width": 1280, "height": int(box["height"]) + 200})
     page.evaluate("el => el.scrollIntoView({block: 'center'})", quiz.element_handle())
     box = quiz.bounding_box()
-    page.screenshot(path=f"/tmp/quiz-{scheme}.png",
-                    clip={"x": box["x"] - 8, "y": box["y"] - 8, "width": box["width"] + 16, "height": box["height"] + 16})
+    page.screenshot(
+        path=f"/tmp/quiz-{scheme}.png",
+        clip={"x": box["x"] - 8, "y": box["y"] - 8, "width": box["width"] + 16, "height": box["height"] + 16},
+    )

@@ -14,16 +14,14 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from helpers import at
-from test_pages import PAGES, SITE
+from helpers import ROOT, SITE, at
+from test_pages import PAGES
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
 LESSONS = [p for p in PAGES if p.startswith("lessons/")]
 
 # what the page has fetched since it was (re)loaded: instant navigation keeps the same document,
@@ -42,13 +40,18 @@ def _loaded(page) -> dict:
 
 # ---------------------------------------------------------------------------- light pages
 
+
 def test_a_page_without_math_or_widgets_loads_neither(page, base_url, net):
     page.goto(base_url + "reference/bibliography/")
     got = _loaded(page)
     assert page.locator(".arithmatex").count() == 0
     assert not got["katex"] and "katex.min.css" not in got["css"], got
-    assert not [s for s in got["scripts"] if s.endswith((".js",)) and s in {
-        "widgets.js", "calculator.js", "kv-calculator.js", "quiz.js", "mask-visualiser.js"}], got
+    assert not [
+        s
+        for s in got["scripts"]
+        if s.endswith((".js",))
+        and s in {"widgets.js", "calculator.js", "kv-calculator.js", "quiz.js", "mask-visualiser.js"}
+    ], got
 
 
 def test_instant_navigation_loads_math_and_a_widget_where_needed(page, base_url, net):
@@ -81,7 +84,9 @@ def test_the_search_index_is_names_and_summaries_for_the_api():
     docs = json.loads((SITE / "search" / "search_index.json").read_text(encoding="utf-8"))["docs"]
     size = {True: 0, False: 0}
     for d in docs:
-        generated = d["location"].startswith("reference/api/") and not d["location"].startswith("reference/api/#")
+        generated = d["location"].startswith("reference/api/") and not d["location"].startswith(
+            "reference/api/#"
+        )
         size[generated and d["location"] != "reference/api/"] += len(d["title"]) + len(d["text"])
     # the pages mkdocstrings writes from docstrings: 36% of the index with whole docstrings
     assert size[True] < 0.1 * (size[True] + size[False]), size
@@ -108,7 +113,9 @@ def test_lessons_rank_above_api_pages_in_search(page, base_url, net):
     box.click()
     box.press_sequentially("kv cache", delay=20)
     page.locator(".md-search-result__item").first.wait_for(state="attached", timeout=10_000)
-    hrefs = page.eval_on_selector_all(".md-search-result__link", "els => els.map(e => e.getAttribute('href'))")
+    hrefs = page.eval_on_selector_all(
+        ".md-search-result__link", "els => els.map(e => e.getAttribute('href'))"
+    )
     assert "lessons/04-kv-cache/" in hrefs[0], hrefs[:5]
 
 
@@ -159,12 +166,16 @@ def test_figure_text_is_legible_on_a_phone(page, base_url, net, path):
 
 # ---------------------------------------------------------------------------- the way to the source
 
-@pytest.mark.parametrize("path", ["", "lessons/02-sparse-and-flash/", "examples/01_quadratic_wall/",
-                                  "reference/api/kv/"])
+
+@pytest.mark.parametrize(
+    "path", ["", "lessons/02-sparse-and-flash/", "examples/01_quadratic_wall/", "reference/api/kv/"]
+)
 def test_source_links_point_at_files_of_this_repository(page, base_url, net, path):
     page.goto(base_url + path)
-    links = {a.get_attribute("data-lc-source"): a.get_attribute("href")
-             for a in page.locator("nav.lc-source a").all()}
+    links = {
+        a.get_attribute("data-lc-source"): a.get_attribute("href")
+        for a in page.locator("nav.lc-source a").all()
+    }
     assert set(links) == {"repository", "edit", "issue"}, links
     repo = links["repository"]
     assert re.fullmatch(r"https://[\w.-]+/[\w.-]+/[\w.-]+", repo), repo
@@ -178,17 +189,21 @@ def test_home_page_says_how_to_install_the_package(page, base_url, net):
     page.goto(base_url)
     text = page.locator("article").inner_text()
     repo = page.locator("nav.lc-source a[data-lc-source=repository]").get_attribute("href")
-    assert f"pip install \"longctx[figures] @ git+{repo}\"" in text
+    assert f'pip install "longctx[figures] @ git+{repo}"' in text
 
 
 # ---------------------------------------------------------------------------- reading time, Tab stops
+
 
 @pytest.mark.parametrize("path", LESSONS)
 def test_each_lesson_shows_its_reading_time(page, base_url, net, path):
     page.goto(base_url + path)
     note = page.locator("article .lc-reading-time")
     assert note.count() == 1 and re.match(r"About \d+ minutes of reading", note.inner_text())
-    assert page.evaluate("() => document.querySelector('article h1').nextElementSibling.className") == "lc-reading-time"
+    assert (
+        page.evaluate("() => document.querySelector('article h1').nextElementSibling.className")
+        == "lc-reading-time"
+    )
 
 
 def test_glossary_terms_take_one_tab_stop_each(page, base_url, net):

@@ -28,11 +28,14 @@ def _figures(page: Page) -> dict[str, int]:
 
 def _table_rows(page: Page, header: str) -> list[list[str]]:
     """The body cells of the first table whose header row contains ``header``."""
-    return page.evaluate("""header => {
+    return page.evaluate(
+        """header => {
         const t = [...document.querySelectorAll('article table')]
             .find(t => t.querySelector('thead').innerText.includes(header));
         return t ? [...t.querySelectorAll('tbody tr')].map(r => [...r.cells].map(c => c.innerText.trim())) : [];
-    }""", header)
+    }""",
+        header,
+    )
 
 
 def test_positions_page(page: Page, net, base_url):
@@ -60,10 +63,13 @@ def test_ring_page(page: Page, net, base_url):
     assert [row[4] for row in memory] == [format_value(w["total_bytes"], "bytes") for w in want]
 
 
-@pytest.mark.parametrize("path, pattern", [
-    ("examples/05_positions/", r"m - n =\s+1000: score [+-]\d\.\d+, spread over 4 offsets \d\.\de-\d+"),
-    ("examples/06_ring_attention/", r"max \|ring - full\| = \d\.\de-1[2-9]"),
-])
+@pytest.mark.parametrize(
+    "path, pattern",
+    [
+        ("examples/05_positions/", r"m - n =\s+1000: score [+-]\d\.\d+, spread over 4 offsets \d\.\de-\d+"),
+        ("examples/06_ring_attention/", r"max \|ring - full\| = \d\.\de-1[2-9]"),
+    ],
+)
 def test_labs_show_their_output(page: Page, net, base_url, path, pattern):
     page.goto(base_url + path)  # "load": the figures are in
     assert re.search(pattern, page.locator("body").inner_text()), path

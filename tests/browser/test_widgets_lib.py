@@ -35,22 +35,54 @@ def _lib(page, base_url):
 # ---------------------------------------------------------------------------- parsing
 
 WHOLE = [  # text, value (None: refused)
-    ("4096", 4096), ("4,096", 4096), ("4 096", 4096), ("4_096", 4096), ("1,048,576", 1048576),
-    ("4096 tokens", 4096), ("4k", 4096), ("4K", 4096), ("4K tokens", 4096), ("128k", 131072),
-    ("1M", 1048576), ("1e6", 1_000_000), ("1.5e3", 1500), ("1.5k", 1536), ("  32  ", 32),
-    ("\uff11\uff12\uff18", 128), ("1 000", 1000),
-    ("1.5", None), ("seven", None), ("0x10", None), ("4,09", None), ("e5", None), ("", None), ("-5", None),
-    ("0", None), ("1e300", None), ("2G", None),
+    ("4096", 4096),
+    ("4,096", 4096),
+    ("4 096", 4096),
+    ("4_096", 4096),
+    ("1,048,576", 1048576),
+    ("4096 tokens", 4096),
+    ("4k", 4096),
+    ("4K", 4096),
+    ("4K tokens", 4096),
+    ("128k", 131072),
+    ("1M", 1048576),
+    ("1e6", 1_000_000),
+    ("1.5e3", 1500),
+    ("1.5k", 1536),
+    ("  32  ", 32),
+    ("\uff11\uff12\uff18", 128),
+    ("1 000", 1000),
+    ("1.5", None),
+    ("seven", None),
+    ("0x10", None),
+    ("4,09", None),
+    ("e5", None),
+    ("", None),
+    ("-5", None),
+    ("0", None),
+    ("1e300", None),
+    ("2G", None),
 ]
-AMOUNT = [("80", 80), ("13.5", 13.5), ("80 GB", 80), (".5", 0.5), ("1e3", 1000), ("2,039", 2039),
-          ("4k", None), ("0", None), ("abc", None)]
+AMOUNT = [
+    ("80", 80),
+    ("13.5", 13.5),
+    ("80 GB", 80),
+    (".5", 0.5),
+    ("1e3", 1000),
+    ("2,039", 2039),
+    ("4k", None),
+    ("0", None),
+    ("abc", None),
+]
 
 
 def test_one_parser_for_every_one_number_field(page, base_url, net):
     _lib(page, base_url)
-    got = page.evaluate("""cases => cases.map(([t, opts]) => window.longctxWidgets.parseNumber(t, 'Context', opts))""",
-                        [[t, {"max": 1e9}] for t, _ in WHOLE] +
-                        [[t, {"max": 1e6, "min": 0, "integer": False, "positive": True}] for t, _ in AMOUNT])
+    got = page.evaluate(
+        """cases => cases.map(([t, opts]) => window.longctxWidgets.parseNumber(t, 'Context', opts))""",
+        [[t, {"max": 1e9}] for t, _ in WHOLE]
+        + [[t, {"max": 1e6, "min": 0, "integer": False, "positive": True}] for t, _ in AMOUNT],
+    )
     for (text, want), r in zip(WHOLE + AMOUNT, got):
         if want is None:
             assert "error" in r and r["error"].startswith("Context: "), (text, r)
@@ -60,7 +92,9 @@ def test_one_parser_for_every_one_number_field(page, base_url, net):
             assert r.get("value") == want, (text, r)
 
 
-@pytest.mark.parametrize("text,forms", [("4,096 tokens", 4096), ("4 096", 4096), ("4k", 4096), ("1e4", 10000)])
+@pytest.mark.parametrize(
+    "text,forms", [("4,096 tokens", 4096), ("4 096", 4096), ("4k", 4096), ("1e4", 10000)]
+)
 def test_each_widget_reads_the_same_forms(page, base_url, net, text, forms):
     """The forms reach the widgets: the same context written four ways gives the same cache."""
     kv = _lib(page, base_url)
@@ -74,7 +108,9 @@ def test_a_message_names_the_field_and_the_forms(page, base_url, net):
     kv.fill("batch", "a few")
     assert kv.state == "error"
     (message,) = kv.errors()
-    assert message.startswith("Batch:") and "4,096" in message and "4K" in message and "1e6" in message, message
+    assert message.startswith("Batch:") and "4,096" in message and "4K" in message and "1e6" in message, (
+        message
+    )
 
 
 # ---------------------------------------------------------------------------- formatting
@@ -94,8 +130,10 @@ def _values(seed: int, count: int = 400) -> list[float]:
 def test_one_formatter_equal_to_longctx_units(page, base_url, net):
     _lib(page, base_url)
     values = _values(random.randrange(1 << 30))
-    got = page.evaluate("""([vs, fmts]) => fmts.map(f => vs.map(v => window.longctxWidgets.format(v, f)))""",
-                        [values, FORMATS])
+    got = page.evaluate(
+        """([vs, fmts]) => fmts.map(f => vs.map(v => window.longctxWidgets.format(v, f)))""",
+        [values, FORMATS],
+    )
     for fmt, texts in zip(FORMATS, got):
         for v, text in zip(values, texts):
             assert text == units.format_value(v, fmt), (fmt, v, text)
@@ -113,6 +151,7 @@ def test_widget_outputs_have_no_exponent_and_no_large_kib(page, base_url, net):
 
 # ---------------------------------------------------------------------------- the KV-cache calculator
 
+
 @pytest.mark.parametrize("key", list(presets.PRESETS))
 def test_fits_on_one_card_matches_longctx_for_every_preset(page, base_url, net, key):
     kv = _lib(page, base_url)
@@ -122,9 +161,11 @@ def test_fits_on_one_card_matches_longctx_for_every_preset(page, base_url, net, 
     weights = costs.parameter_bytes(p.params, bytes_per_element="fp16")
     assert float(kv.input_value("weights_gb")) * 1e9 == pytest.approx(weights, rel=1e-12)
     assert kv.input_value("context") in {str(p.context_length), f"{p.context_length // 1024}K"}
-    want = costs.sequences_that_fit(memory_bytes=costs.GPU_MEMORY_BYTES[GPU][0],
-                                    bytes_per_sequence=presets.model_kv_cache_bytes(key, p.context_length),
-                                    reserved_bytes=weights)
+    want = costs.sequences_that_fit(
+        memory_bytes=costs.GPU_MEMORY_BYTES[GPU][0],
+        bytes_per_sequence=presets.model_kv_cache_bytes(key, p.context_length),
+        reserved_bytes=weights,
+    )
     assert kv.value("sequences_fit") == want, key
     note = kv.text("fit_note")
     if weights >= costs.GPU_MEMORY_BYTES[GPU][0]:
@@ -149,6 +190,7 @@ def test_a_typed_context_survives_a_preset_change(page, base_url, net):
 
 # ---------------------------------------------------------------------------- kept inputs, greyed results
 
+
 def test_inputs_survive_a_reload_and_travel_in_the_address(page, base_url, net, browser):
     kv = _lib(page, base_url)
     kv.choose("preset", "mistral-7b-v0.1")
@@ -158,7 +200,11 @@ def test_inputs_survive_a_reload_and_travel_in_the_address(page, base_url, net, 
     assert "kv.context=32K" in address and "kv.preset=mistral-7b-v0.1" in address, address
     page.reload()
     kv = Widget(page, ".lc-kv")
-    assert (kv.input_value("preset"), kv.input_value("context"), kv.input_value("batch")) == ("mistral-7b-v0.1", "32K", "8")
+    assert (kv.input_value("preset"), kv.input_value("context"), kv.input_value("batch")) == (
+        "mistral-7b-v0.1",
+        "32K",
+        "8",
+    )
     other = browser.new_context()  # a reader the link was sent to: no storage of their own
     try:
         shared = other.new_page()
@@ -170,11 +216,16 @@ def test_inputs_survive_a_reload_and_travel_in_the_address(page, base_url, net, 
         other.close()
 
 
-@pytest.mark.parametrize("path,selector,name", [(LESSON4, ".lc-kv", "context"),
-                                                ("lessons/01-quadratic-wall/", ".lc-calc", "heads"),
-                                                ("lessons/02-sparse-and-flash/", ".lc-mask", "n"),
-                                                ("lessons/03-linear-and-ssm/", ".lc-xover", "head_dim"),
-                                                ("course/cost-summary/", ".lc-cost", "seq_len")])
+@pytest.mark.parametrize(
+    "path,selector,name",
+    [
+        (LESSON4, ".lc-kv", "context"),
+        ("lessons/01-quadratic-wall/", ".lc-calc", "heads"),
+        ("lessons/02-sparse-and-flash/", ".lc-mask", "n"),
+        ("lessons/03-linear-and-ssm/", ".lc-xover", "head_dim"),
+        ("course/cost-summary/", ".lc-cost", "seq_len"),
+    ],
+)
 def test_an_invalid_input_keeps_the_last_result_greyed_in_place(page, base_url, net, path, selector, name):
     page.goto(base_url + path)
     w = Widget(page, selector)
@@ -182,7 +233,13 @@ def test_an_invalid_input_keeps_the_last_result_greyed_in_place(page, base_url, 
     before = w.out.evaluate(where)
     html = w.out.inner_html()
     w.fill(name, "oops")
-    assert w.state == "error" and len(w.errors()) == 1 and w.errors()[0].startswith(w.root.locator(f"label[for='{w.field(name).get_attribute('id')}']").inner_text().split()[0])
+    assert (
+        w.state == "error"
+        and len(w.errors()) == 1
+        and w.errors()[0].startswith(
+            w.root.locator(f"label[for='{w.field(name).get_attribute('id')}']").inner_text().split()[0]
+        )
+    )
     assert w.out.inner_html() == html, "the last good result changed"
     assert w.out.evaluate(where) == before, "the result moved"
     assert float(w.out.evaluate("e => getComputedStyle(e).opacity")) < 1
