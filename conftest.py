@@ -48,7 +48,11 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         code = getattr(getattr(item, "obj", None), "code", None)
         if type(item).__name__ == "TestBlock" and code is not None and is_snippet_include(code):
-            item.add_marker(pytest.mark.skip(reason="snippet include: its code is tested in tests/ and by the coverage gate"))
+            item.add_marker(
+                pytest.mark.skip(
+                    reason="snippet include: its code is tested in tests/ and by the coverage gate"
+                )
+            )
         if "gpu" in item.keywords and not _gpu:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU (none here)"))
 
@@ -80,4 +84,8 @@ def pytest_make_collect_report(collector):
                 installed = False
             if not installed and top != "longctx":
                 report.outcome = "skipped"
-                report.longrepr = (str(collector.path), 0, f"Skipped: needs {top}, which is not installed here")
+                report.longrepr = (
+                    str(collector.path),
+                    0,
+                    f"Skipped: needs {top}, which is not installed here",
+                )

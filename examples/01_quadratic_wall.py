@@ -57,22 +57,25 @@ for n in SEQ_LENS:
 
     # Memory first: its first call fixes the allocator's mode (see bench).
     peak = peak_rss_bytes(run, repeats=2)
-    rows.append({
-        "n": n,
-        "score_bytes": costs.score_matrix_bytes(
-            n, heads=H, bytes_per_element="fp32"),
-        "peak_bytes": peak,
-        "flops": costs.attention_flops(n, D, heads=H),
-        "seconds": time_call(run, repeats=3),
-    })
+    rows.append(
+        {
+            "n": n,
+            "score_bytes": costs.score_matrix_bytes(n, heads=H, bytes_per_element="fp32"),
+            "peak_bytes": peak,
+            "flops": costs.attention_flops(n, D, heads=H),
+            "seconds": time_call(run, repeats=3),
+        }
+    )
 
 print("     n  one S (MB)  peak (MB)  peak / S  time (ms)  GFLOP/s")
 for r in rows:
-    print(f"{r['n']:>6} {r['score_bytes'] / 1e6:>11.1f}"
-          f" {r['peak_bytes'] / 1e6:>10.1f}"
-          f" {r['peak_bytes'] / r['score_bytes']:>9.2f}"
-          f" {r['seconds'] * 1e3:>10.2f}"
-          f" {r['flops'] / r['seconds'] / 1e9:>8.1f}")
+    print(
+        f"{r['n']:>6} {r['score_bytes'] / 1e6:>11.1f}"
+        f" {r['peak_bytes'] / 1e6:>10.1f}"
+        f" {r['peak_bytes'] / r['score_bytes']:>9.2f}"
+        f" {r['seconds'] * 1e3:>10.2f}"
+        f" {r['flops'] / r['seconds'] / 1e9:>8.1f}"
+    )
 
 # %% [markdown]
 # The column *peak / S* counts how many score-sized matrices were alive at the worst moment.
@@ -85,22 +88,16 @@ for r in rows:
 ns = [r["n"] for r in rows]
 fig, (ax_mem, ax_time) = plt.subplots(1, 2, figsize=(9, 3.8))
 
-ax_mem.loglog(ns, [r["peak_bytes"] for r in rows], "o-", base=2,
-              label="measured peak (RSS)")
-ax_mem.loglog(ns, [r["score_bytes"] for r in rows], "s--", base=2,
-              label="one score matrix: H·n²·4 B")
-ax_mem.set(xlabel="sequence length n", ylabel="bytes",
-           title="Peak memory of attention_ref")
+ax_mem.loglog(ns, [r["peak_bytes"] for r in rows], "o-", base=2, label="measured peak (RSS)")
+ax_mem.loglog(ns, [r["score_bytes"] for r in rows], "s--", base=2, label="one score matrix: H·n²·4 B")
+ax_mem.set(xlabel="sequence length n", ylabel="bytes", title="Peak memory of attention_ref")
 
 # The FLOP count fixes the shape of the time curve, not its height:
 # it is drawn through the measurement at the largest n.
 rate = rows[-1]["flops"] / rows[-1]["seconds"]  # FLOP/s reached there
-ax_time.loglog(ns, [r["seconds"] for r in rows], "o-", base=2,
-               label="measured (median of 3)")
-ax_time.loglog(ns, [r["flops"] / rate for r in rows], "s--", base=2,
-               label="4·n²·D·H FLOPs, scaled")
-ax_time.set(xlabel="sequence length n", ylabel="seconds",
-            title="Wall time of attention_ref")
+ax_time.loglog(ns, [r["seconds"] for r in rows], "o-", base=2, label="measured (median of 3)")
+ax_time.loglog(ns, [r["flops"] / rate for r in rows], "s--", base=2, label="4·n²·D·H FLOPs, scaled")
+ax_time.set(xlabel="sequence length n", ylabel="seconds", title="Wall time of attention_ref")
 
 for ax in (ax_mem, ax_time):
     ax.grid(True, which="major", alpha=0.3)

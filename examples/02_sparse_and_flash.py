@@ -68,12 +68,14 @@ W, BLOCK = 256, 64
 ns = [512, 1024, 2048, 4096, 8192, 16384]
 rows = []
 for n in ns:
-    rows.append({
-        "n": n,
-        "total": tile_counts(n, n, block_q=BLOCK, block_k=BLOCK)["total"],
-        "causal": tile_counts(n, n, causal=True, block_q=BLOCK, block_k=BLOCK)["visited"],
-        "window": tile_counts(n, n, window=(W, 0), block_q=BLOCK, block_k=BLOCK)["visited"],
-    })
+    rows.append(
+        {
+            "n": n,
+            "total": tile_counts(n, n, block_q=BLOCK, block_k=BLOCK)["total"],
+            "causal": tile_counts(n, n, causal=True, block_q=BLOCK, block_k=BLOCK)["visited"],
+            "window": tile_counts(n, n, window=(W, 0), block_q=BLOCK, block_k=BLOCK)["visited"],
+        }
+    )
 print("     n   all tiles   causal   window   window / n")
 for r in rows:
     print(f"{r['n']:>6} {r['total']:>11,} {r['causal']:>8,} {r['window']:>8,} {r['window'] / r['n']:>12.4f}")
@@ -82,7 +84,11 @@ fig, ax = plt.subplots(figsize=(6.5, 3.8))
 ax.loglog(ns, [r["total"] for r in rows], "o-", base=2, label="all tiles")
 ax.loglog(ns, [r["causal"] for r in rows], "s-", base=2, label="causal")
 ax.loglog(ns, [r["window"] for r in rows], "D-", base=2, label=f"causal window w = {W}")
-ax.set(xlabel="sequence length n", ylabel=f"{BLOCK} x {BLOCK} tiles computed", title="Tiles a forward pass computes")
+ax.set(
+    xlabel="sequence length n",
+    ylabel=f"{BLOCK} x {BLOCK} tiles computed",
+    title="Tiles a forward pass computes",
+)
 ax.grid(True, alpha=0.3)
 ax.legend()
 plt.show()
@@ -101,8 +107,10 @@ print("ok: window tiles grow linearly, causal tiles quadratically")
 # %%
 for n in (1024, 4096):
     st = block_stats(sliding_window_mask(n, n, (W, 0)), BLOCK, BLOCK)
-    print(f"n={n:>5}: density {st.density:.3f}, tiles kept {st.kept_tiles}/{st.total_tiles}, "
-          f"FLOPs saved {st.flops_saved:.3f} (at most {1 - st.density:.3f})")
+    print(
+        f"n={n:>5}: density {st.density:.3f}, tiles kept {st.kept_tiles}/{st.total_tiles}, "
+        f"FLOPs saved {st.flops_saved:.3f} (at most {1 - st.density:.3f})"
+    )
     assert st.flops_saved <= 1 - st.density
 
 # %% [markdown]
@@ -115,8 +123,10 @@ n, w = 200, 9
 for layers in (1, 5, 15):
     last = receptive_field(sliding_window_mask(n, n, (w, 0)), layers)[n - 1]
     back = (n - 1) - int(last.nonzero().min())
-    print(f"L={layers:>2}: reaches {back} positions back; L * w = "
-          f"{costs.sliding_window_receptive_field(layers=layers, window=w)}")
+    print(
+        f"L={layers:>2}: reaches {back} positions back; L * w = "
+        f"{costs.sliding_window_receptive_field(layers=layers, window=w)}"
+    )
     assert back == min(n - 1, costs.sliding_window_receptive_field(layers=layers, window=w))
 
 # %% [markdown]
@@ -130,8 +140,10 @@ for layers in (1, 5, 15):
 table = memory_table([256, 512, 1024, 2048], block_q=128, block_k=128)
 print("     n   one n x n (MB)   naive peak (MB)   tiled peak (MB)")
 for r in table:
-    print(f"{r['n']:>6} {r['score_matrix_bytes'] / 1e6:>16.2f} {r['naive_peak_bytes'] / 1e6:>17.2f}"
-          f" {r['tiled_peak_bytes'] / 1e6:>17.2f}")
+    print(
+        f"{r['n']:>6} {r['score_matrix_bytes'] / 1e6:>16.2f} {r['naive_peak_bytes'] / 1e6:>17.2f}"
+        f" {r['tiled_peak_bytes'] / 1e6:>17.2f}"
+    )
 
 fig, ax = plt.subplots(figsize=(6.5, 3.8))
 tn = [r["n"] for r in table]
@@ -144,9 +156,13 @@ ax.legend()
 plt.show()
 
 big = table[-1]
-assert big["naive_peak_bytes"] >= big["score_matrix_bytes"], "the naive reference holds at least one n x n matrix"
+assert big["naive_peak_bytes"] >= big["score_matrix_bytes"], (
+    "the naive reference holds at least one n x n matrix"
+)
 assert big["tiled_peak_bytes"] < big["score_matrix_bytes"] / 4, "the tiled reference holds far less than one"
-print("ok: at n = 2048 the naive peak is at least one score matrix, the tiled peak well under a quarter of one")
+print(
+    "ok: at n = 2048 the naive peak is at least one score matrix, the tiled peak well under a quarter of one"
+)
 
 # %% [markdown]
 # ## What to take away

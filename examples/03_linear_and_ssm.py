@@ -47,7 +47,9 @@ for feature_map in ("elu", "relu"):
     parallel = linear_attention_ref(q, k, v, causal=True, feature_map=feature_map)
     recurrent = linear_attention_recurrent_ref(q, k, v, causal=True, feature_map=feature_map)
     for chunk in (1, 16, 64, 200):
-        chunked = linear_attention_chunked_ref(q, k, v, causal=True, feature_map=feature_map, chunk_size=chunk)
+        chunked = linear_attention_chunked_ref(
+            q, k, v, causal=True, feature_map=feature_map, chunk_size=chunk
+        )
         err = (chunked - parallel).abs().max().item()
         print(f"{feature_map:>4}, chunk {chunk:>3}: max |chunked - parallel| = {err:.1e}")
         assert err < 1e-10, (feature_map, chunk, err)
@@ -87,13 +89,17 @@ for n in SEQ_LENS:
     q, k, v = (torch.randn(1, H, n, D) for _ in range(3))
     t_soft = best_of(lambda: attention_ref(q, k, v, causal=True))
     t_lin = best_of(lambda: linear_attention_chunked_ref(q, k, v, causal=True, chunk_size=C))
-    flop_ratio = costs.attention_flops(n, D, causal=True) / linear_attention_flops(n, D, causal=True, chunk_size=C)
+    flop_ratio = costs.attention_flops(n, D, causal=True) / linear_attention_flops(
+        n, D, causal=True, chunk_size=C
+    )
     rows.append({"n": n, "softmax_s": t_soft, "linear_s": t_lin, "flop_ratio": flop_ratio})
 
 print("     n  softmax (ms)  linear (ms)  measured softmax/linear  FLOP ratio")
 for r in rows:
-    print(f"{r['n']:>6} {r['softmax_s'] * 1e3:>13.2f} {r['linear_s'] * 1e3:>12.2f}"
-          f" {r['softmax_s'] / r['linear_s']:>24.2f} {r['flop_ratio']:>11.2f}")
+    print(
+        f"{r['n']:>6} {r['softmax_s'] * 1e3:>13.2f} {r['linear_s'] * 1e3:>12.2f}"
+        f" {r['softmax_s'] / r['linear_s']:>24.2f} {r['flop_ratio']:>11.2f}"
+    )
 
 ns = [r["n"] for r in rows]
 measured = crossover(ns, [r["linear_s"] for r in rows], [r["softmax_s"] for r in rows])
@@ -106,10 +112,15 @@ fig, ax = plt.subplots(figsize=(7, 3.8))
 ax.loglog(ns, [r["softmax_s"] for r in rows], "o-", base=2, label="softmax attention (attention_ref)")
 ax.loglog(ns, [r["linear_s"] for r in rows], "s-", base=2, label=f"linear attention, chunks of {C}")
 if measured is not None:
-    ax.axvline(measured, color="grey", linestyle="--", linewidth=1, label=f"measured crossover, n = {measured}")
+    ax.axvline(
+        measured, color="grey", linestyle="--", linewidth=1, label=f"measured crossover, n = {measured}"
+    )
 ax.axvline(by_flops, color="grey", linestyle=":", linewidth=1, label=f"FLOP crossover, n = {by_flops}")
-ax.set(xlabel="sequence length n", ylabel="seconds (CPU)",
-       title=f"CPU, float32, causal, H = {H}, d = {D}, 1 thread")
+ax.set(
+    xlabel="sequence length n",
+    ylabel="seconds (CPU)",
+    title=f"CPU, float32, causal, H = {H}, d = {D}, 1 thread",
+)
 ax.grid(True, which="major", alpha=0.3)
 ax.legend(fontsize=8)
 plt.show()
@@ -139,8 +150,9 @@ print("ok: quadratic against linear, and linear wins at the largest n")
 
 # %%
 channels, state, L = 4, 8, 300
-A = torch.complex(-torch.rand(channels, state, dtype=torch.float64) - 0.1,
-                  torch.randn(channels, state, dtype=torch.float64))
+A = torch.complex(
+    -torch.rand(channels, state, dtype=torch.float64) - 0.1, torch.randn(channels, state, dtype=torch.float64)
+)
 Bm = torch.randn(channels, state, dtype=torch.complex128)
 Cm = torch.randn(channels, state, dtype=torch.complex128)
 delta = torch.rand(channels, dtype=torch.float64) * 0.1 + 0.01

@@ -92,8 +92,9 @@ assert t_uncached > t_cached, "recomputing every prefix should cost more than re
 # sequence holds:
 
 # %%
-cache_bytes = costs.kv_cache_bytes(layers=1, kv_heads=cfg.n_kv_heads, head_dim=cfg.head_dim, tokens=T,
-                                   bytes_per_element="fp64")
+cache_bytes = costs.kv_cache_bytes(
+    layers=1, kv_heads=cfg.n_kv_heads, head_dim=cfg.head_dim, tokens=T, bytes_per_element="fp64"
+)
 _, cache = decode(cfg, params, x[:, :T], prefill=T)
 measured = cache.k.numel() * cache.k.element_size() + cache.v.numel() * cache.v.element_size()
 print(f"formula {cache_bytes:,.0f} bytes, tensors in the cache {measured:,} bytes")
@@ -121,23 +122,35 @@ for block_size in (1, 4, 16, 64, 256):
     slots = sum(len(t) for t in pool.block_tables.values()) * block_size
     want = costs.kv_allocation_waste(lengths, max_len=MAX_LEN, block_size=block_size)
     assert slots == want["paged_slots"] and pool.allocator.num_free == 0
-    rows.append({"block_size": block_size, "paged_waste": 1 - sum(lengths) / slots,
-                 "contiguous_waste": want["contiguous_waste"],
-                 "empty_per_seq": (slots - sum(lengths)) / len(lengths)})
+    rows.append(
+        {
+            "block_size": block_size,
+            "paged_waste": 1 - sum(lengths) / slots,
+            "contiguous_waste": want["contiguous_waste"],
+            "empty_per_seq": (slots - sum(lengths)) / len(lengths),
+        }
+    )
 
 print("block size  empty slots/seq  (B-1)/2  paged waste  contiguous waste")
 for r in rows:
     bs = r["block_size"]
-    print(f"{bs:>10} {r['empty_per_seq']:>16.1f} {costs.paged_expected_waste_slots(bs):>8.1f}"
-          f" {r['paged_waste']:>12.1%} {r['contiguous_waste']:>17.1%}")
+    print(
+        f"{bs:>10} {r['empty_per_seq']:>16.1f} {costs.paged_expected_waste_slots(bs):>8.1f}"
+        f" {r['paged_waste']:>12.1%} {r['contiguous_waste']:>17.1%}"
+    )
     assert r["empty_per_seq"] < bs  # never a whole block wasted per sequence
 
 fig, ax = plt.subplots(figsize=(6, 3.2))
 ax.plot([r["block_size"] for r in rows], [100 * r["paged_waste"] for r in rows], "o-", label="paged")
-ax.axhline(100 * rows[0]["contiguous_waste"], color="C3", linestyle="--", label="contiguous, max length reserved")
+ax.axhline(
+    100 * rows[0]["contiguous_waste"], color="C3", linestyle="--", label="contiguous, max length reserved"
+)
 ax.set_xscale("log", base=2)
-ax.set(xlabel="block size (tokens)", ylabel="% of reserved slots empty",
-       title=f"{len(lengths)} random requests, max length {MAX_LEN}")
+ax.set(
+    xlabel="block size (tokens)",
+    ylabel="% of reserved slots empty",
+    title=f"{len(lengths)} random requests, max length {MAX_LEN}",
+)
 ax.grid(True, alpha=0.3)
 ax.legend(fontsize=8)
 plt.show()
@@ -168,8 +181,10 @@ for bits in (8, 4):
         scale = qt.scale.expand_as(k)
         worst = (err / (scale / 2)).max().item()
         ratio = qt.nbytes() / (k.numel() * 2)
-        print(f"{bits:>4}  per {axis:<9} {err.mean().item():>13.2e} {err.max().item():>12.2e}"
-              f" {worst:>22.3f} {ratio:>14.1%}")
+        print(
+            f"{bits:>4}  per {axis:<9} {err.mean().item():>13.2e} {err.max().item():>12.2e}"
+            f" {worst:>22.3f} {ratio:>14.1%}"
+        )
         assert worst <= 1 + 1e-4  # float32 rounding of the division and the product
 
 # %% [markdown]

@@ -64,8 +64,15 @@ assert abs(score(3, 0) - score(50, 0)) > 1e-3  # another distance, another score
 x = torch.randn(2, 3, 40, D, dtype=torch.float64)
 pos = torch.arange(40) * 7
 for interleaved in (False, True):
-    err = (apply_rope(x, pos, freqs, interleaved=interleaved)
-           - apply_rope_complex(x, pos, freqs, interleaved=interleaved)).abs().max().item()
+    err = (
+        (
+            apply_rope(x, pos, freqs, interleaved=interleaved)
+            - apply_rope_complex(x, pos, freqs, interleaved=interleaved)
+        )
+        .abs()
+        .max()
+        .item()
+    )
     print(f"real pairs vs complex form (interleaved={interleaved}): max difference {err:.1e}")
     assert err < 1e-12
 
@@ -90,7 +97,9 @@ assert torch.allclose(slow["PI"], torch.full_like(freqs, S))
 assert math.isclose(slow["NTK"][0].item(), 1.0) and math.isclose(slow["NTK"][-1].item(), S)
 turns = L * freqs / (2 * math.pi)
 assert torch.allclose(slow["YaRN"][turns > 32], torch.ones(int((turns > 32).sum()), dtype=torch.float64))
-assert torch.allclose(slow["YaRN"][turns < 1], torch.full((int((turns < 1).sum()),), float(S), dtype=torch.float64))
+assert torch.allclose(
+    slow["YaRN"][turns < 1], torch.full((int((turns < 1).sum()),), float(S), dtype=torch.float64)
+)
 
 # %% [markdown]
 # ### YaRN as released against YaRN as written
@@ -105,8 +114,10 @@ for factor in (4, 16):
     paper = rope_frequencies(D, base=BASE, scaling=RopeScaling("yarn", factor, L, ramp="turns"))
     differ = ~torch.isclose(code, paper, rtol=1e-12, atol=0.0)
     ratio = torch.maximum(code / paper, paper / code)
-    print(f"s = {factor:>2}: {int(differ.sum())} of {D // 2} pairs differ, largest ratio {ratio.max().item():.2f} "
-          f"(pair {int(ratio.argmax())})")
+    print(
+        f"s = {factor:>2}: {int(differ.sum())} of {D // 2} pairs differ, largest ratio {ratio.max().item():.2f} "
+        f"(pair {int(ratio.argmax())})"
+    )
     assert ratio.max().item() > 1.5  # far from a rounding difference
 
 # %% [markdown]
@@ -120,7 +131,9 @@ plain3 = rope_frequencies(D, base=500_000.0)
 scaled3 = rope_frequencies(D, base=500_000.0, scaling=llama)
 turns3 = 8192 * plain3 / (2 * math.pi)
 for i in (0, 20, 29, 32, 34, 63):
-    print(f"pair {i:>2}: {turns3[i].item():>9.2f} turns over 8,192, slowed by {(plain3[i] / scaled3[i]).item():.2f}")
+    print(
+        f"pair {i:>2}: {turns3[i].item():>9.2f} turns over 8,192, slowed by {(plain3[i] / scaled3[i]).item():.2f}"
+    )
 assert torch.allclose(scaled3[turns3 > 4], plain3[turns3 > 4])
 assert torch.allclose(scaled3[turns3 < 1], plain3[turns3 < 1] / 8)
 
@@ -129,6 +142,7 @@ assert torch.allclose(scaled3[turns3 < 1], plain3[turns3 < 1] / 8)
 #
 # For each new length $L'$: how many pairs never turned fully in training, and how many of
 # them reach angles beyond their trained range (by more than 0.1%) with each method.
+
 
 # %%
 def beyond(scaling, new_length):
@@ -142,11 +156,17 @@ rows = []
 for factor in (2, 4, 8, 16, 32):
     new = factor * L
     counts = {"plain": beyond(None, new)[0]}
-    counts.update({name: beyond(RopeScaling(sc.kind, factor, L if sc.kind == "yarn" else None), new)[0]
-                   for name, sc in scalings.items()})
+    counts.update(
+        {
+            name: beyond(RopeScaling(sc.kind, factor, L if sc.kind == "yarn" else None), new)[0]
+            for name, sc in scalings.items()
+        }
+    )
     n_slow = beyond(None, new)[1]
     rows.append((factor, counts))
-    print(f"{new:>7,} {n_slow:>11} {counts['plain']:>6} {counts['PI']:>3} {counts['NTK']:>4} {counts['YaRN']:>5}")
+    print(
+        f"{new:>7,} {n_slow:>11} {counts['plain']:>6} {counts['PI']:>3} {counts['NTK']:>4} {counts['YaRN']:>5}"
+    )
     assert counts["plain"] == n_slow and counts["PI"] == 0 and counts["YaRN"] == 0
 
 # %% [markdown]

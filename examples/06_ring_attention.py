@@ -40,7 +40,7 @@ for s, row in enumerate(ring_schedule(W)):
 # attention restricted to the keys it has seen so far, and with full attention.
 
 # %%
-rank, scale = 1, D ** -0.5
+rank, scale = 1, D**-0.5
 mine = slice(rank * T_LOCAL, (rank + 1) * T_LOCAL)
 out = torch.zeros(1, H, T_LOCAL, D, dtype=torch.float64)
 lse = torch.full((1, H, T_LOCAL), float("-inf"), dtype=torch.float64)
@@ -49,14 +49,18 @@ full = attention_ref(q, k, v)[:, :, mine]
 for s in range(W):
     src = (rank - s) % W
     blk = slice(src * T_LOCAL, (src + 1) * T_LOCAL)
-    out, lse = merge_partials(out, lse, *block_attention(q[:, :, mine], k[:, :, blk], v[:, :, blk], scale=scale, return_lse=True))
+    out, lse = merge_partials(
+        out, lse, *block_attention(q[:, :, mine], k[:, :, blk], v[:, :, blk], scale=scale, return_lse=True)
+    )
     seen.append(src)
     idx = torch.cat([torch.arange(b * T_LOCAL, (b + 1) * T_LOCAL) for b in seen])
     partial_ref = attention_ref(q[:, :, mine], k[:, :, idx], v[:, :, idx])
     err_seen = (out - partial_ref).abs().max().item()
     err_full = (out - full).abs().max().item()
-    print(f"step {s}: seen {sorted(seen)!s:<13} error vs those blocks {err_seen:.0e},"
-          f" vs full attention {err_full:.1e}")
+    print(
+        f"step {s}: seen {sorted(seen)!s:<13} error vs those blocks {err_seen:.0e},"
+        f" vs full attention {err_full:.1e}"
+    )
     assert err_seen < 1e-12
 assert err_full < 1e-12
 
@@ -65,7 +69,15 @@ assert err_full < 1e-12
 
 # %%
 for causal in (False, True):
-    err = (ring_attention_simulated(q, k, v, world_size=W, causal=causal) - attention_ref(q, k, v, causal=causal)).abs().max().item()
+    err = (
+        (
+            ring_attention_simulated(q, k, v, world_size=W, causal=causal)
+            - attention_ref(q, k, v, causal=causal)
+        )
+        .abs()
+        .max()
+        .item()
+    )
     print(f"simulated ring, W = {W}, causal = {causal}: max error {err:.1e}")
     assert err < 1e-12
 print("causal blocks per rank:", causal_blocks_per_rank(W))
@@ -85,7 +97,9 @@ print("causal blocks per rank:", causal_blocks_per_rank(W))
 # %%
 if __name__ == "__main__":
     result = run_demo(3, seq_len=96, heads=4, kv_heads=2, head_dim=16, causal=True)
-    print(f"W = {result['world_size']}, T = {result['seq_len']}: each rank's output {result['shard_shape']},"
-          f" max |ring - full| = {result['max_abs_error']:.1e}, ring time on rank 0"
-          f" {1e3 * result['rank0_seconds']:.1f} ms")
+    print(
+        f"W = {result['world_size']}, T = {result['seq_len']}: each rank's output {result['shard_shape']},"
+        f" max |ring - full| = {result['max_abs_error']:.1e}, ring time on rank 0"
+        f" {1e3 * result['rank0_seconds']:.1f} ms"
+    )
     assert result["max_abs_error"] < 1e-12

@@ -91,7 +91,9 @@ for model in ("window", "sinks"):
             assert grids[model][i][j] == (1.0 if reach else 0.0), (model, x, n)
 linear_short = sum(row[0] for row in grids["linear"]) / len(GRID_DEPTHS)
 linear_long = sum(row[-1] for row in grids["linear"]) / len(GRID_DEPTHS)
-print(f"linear state: {linear_short:.0%} found at n = {GRID_LENGTHS[0]}, {linear_long:.0%} at n = {GRID_LENGTHS[-1]}")
+print(
+    f"linear state: {linear_short:.0%} found at n = {GRID_LENGTHS[0]}, {linear_long:.0%} at n = {GRID_LENGTHS[-1]}"
+)
 assert linear_short > linear_long
 decay_end = grids["decay"][-1][-1]
 decay_start = grids["decay"][0][-1]
@@ -106,8 +108,10 @@ assert decay_end > decay_start
 
 # %%
 for row in multi_needle_table(8, (512, 2048), trials=4):
-    print(f"n = {row['length']:>5,}  {row['model']:>28}: {row['recall']:6.1%} of needles, all eight in "
-          f"{row['all_found']:5.0%} of haystacks")
+    print(
+        f"n = {row['length']:>5,}  {row['model']:>28}: {row['recall']:6.1%} of needles, all eight in "
+        f"{row['all_found']:5.0%} of haystacks"
+    )
     assert row["all_found"] <= row["recall"]
 
 # %% [markdown]

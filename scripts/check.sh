@@ -16,6 +16,9 @@ export TRITON_INTERPRET=1            # Triton kernels run on the CPU through the
 export NO_MKDOCS_2_WARNING=1
 export SITE_URL=http://127.0.0.1:8765/   # the browser tests serve the built site on this port
 export PYTHONHASHSEED=0
+# One compute thread per process: every step runs a process per core already (xdist workers, two
+# labs at a time beside the build), and the tensors are too small for a second thread to pay.
+export OMP_NUM_THREADS=1
 
 start_all=$SECONDS
 names=() budgets=() took=() current=""
@@ -57,6 +60,8 @@ step "GitHub workflows audit (zizmor, offline: pinned actions, no persisted cred
   zizmor --offline --no-progress .github
 step "lint (ruff check)" 5 \
   ruff check --no-cache .
+step "format (ruff format --check; pyproject.toml says what is left as written, and why)" 5 \
+  ruff format --check --no-cache .
 step "compile gate: every Triton kernel configuration for sm_80 and sm_90a (table cached in docs/data/compiled)" 20 \
   python scripts/compile_gate.py
 step "GPU tests collect with only the GPU machine's packages (every other package hidden)" 45 \

@@ -34,10 +34,21 @@ from pathlib import Path
 from urllib.parse import unquote, urljoin, urlsplit
 
 # <link rel=...> values that make the browser fetch the target
-LOADING_RELS = {"stylesheet", "icon", "shortcut", "apple-touch-icon", "preload", "modulepreload",
-                "prefetch", "manifest", "mask-icon"}
+LOADING_RELS = {
+    "stylesheet",
+    "icon",
+    "shortcut",
+    "apple-touch-icon",
+    "preload",
+    "modulepreload",
+    "prefetch",
+    "manifest",
+    "mask-icon",
+}
 SKIP_SCHEMES = ("mailto:", "tel:", "javascript:", "data:", "blob:", "about:")
-CSS_URL = re.compile(r"""url\(\s*(?P<q>['"]?)(?P<url>[^'")]+)(?P=q)\s*\)|@import\s+(?P<q2>['"])(?P<url2>[^'"]+)(?P=q2)""")
+CSS_URL = re.compile(
+    r"""url\(\s*(?P<q>['"]?)(?P<url>[^'")]+)(?P=q)\s*\)|@import\s+(?P<q2>['"])(?P<url2>[^'"]+)(?P=q2)"""
+)
 
 
 @dataclass
@@ -75,7 +86,9 @@ class _Parser(HTMLParser):
         elif tag == "link":
             rels = set(a.get("rel", "").lower().split())
             loads = bool(rels & LOADING_RELS)
-            self._ref(a.get("href"), "stylesheet" if "stylesheet" in rels else f"link rel={a.get('rel', '')}", loads)
+            self._ref(
+                a.get("href"), "stylesheet" if "stylesheet" in rels else f"link rel={a.get('rel', '')}", loads
+            )
         elif tag in ("script", "img", "iframe", "embed", "video", "audio", "source", "track", "input"):
             if tag != "input" or a.get("type") == "image":
                 self._ref(a.get("src"), tag, True)
@@ -167,16 +180,22 @@ def check_site(site: Path, site_url: str | None = None) -> Report:
         if not (same_host and parts.path.startswith(base.path)):
             if not same_host and parts.scheme in ("http", "https", "") and parts.netloc:
                 if ref.loads:
-                    report.failures.append(f"{ref.page}: {ref.kind} loads {url} from another host "
-                                           "(everything a page loads must be served by the site)")
+                    report.failures.append(
+                        f"{ref.page}: {ref.kind} loads {url} from another host "
+                        "(everything a page loads must be served by the site)"
+                    )
                 elif url not in seen_external:
                     seen_external.add(url)
                     report.external.append(f"{url}  (first on {ref.page})")
             else:
-                report.failures.append(f"{ref.page}: {ref.kind} {url} points outside the site root {base.path}")
+                report.failures.append(
+                    f"{ref.page}: {ref.kind} {url} points outside the site root {base.path}"
+                )
             continue
         report.links += 1
-        rel = unquote(posixpath.normpath(parts.path[len(base.path):]) if parts.path[len(base.path):] else "")
+        rel = unquote(
+            posixpath.normpath(parts.path[len(base.path) :]) if parts.path[len(base.path) :] else ""
+        )
         if rel == ".":
             rel = ""
         if parts.path.endswith("/") and rel and not rel.endswith("/"):
@@ -189,8 +208,11 @@ def check_site(site: Path, site_url: str | None = None) -> Report:
             report.anchors += 1
             key = target.relative_to(site).as_posix()
             if key not in ids_cache:
-                ids_cache[key] = parse_page(target.read_text(encoding="utf-8", errors="replace"), key).ids \
-                    if target.suffix == ".html" else set()
+                ids_cache[key] = (
+                    parse_page(target.read_text(encoding="utf-8", errors="replace"), key).ids
+                    if target.suffix == ".html"
+                    else set()
+                )
             fragment = unquote(parts.fragment)
             if fragment not in ids_cache[key]:
                 report.failures.append(f"{ref.page}: {ref.kind} {url} -> no id {fragment!r} in {key}")
@@ -207,8 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAIL {args.site} holds no index.html: build the site first (mkdocs build --strict)")
         return 1
     report = check_site(args.site, args.site_url)
-    print(f"checked {report.pages} pages and {report.stylesheets} stylesheets: {report.links} internal links, "
-          f"{report.anchors} anchors; {len(report.external)} distinct external links listed, not fetched")
+    print(
+        f"checked {report.pages} pages and {report.stylesheets} stylesheets: {report.links} internal links, "
+        f"{report.anchors} anchors; {len(report.external)} distinct external links listed, not fetched"
+    )
     if args.list_external:
         for url in report.external:
             print(f"  external {url}")

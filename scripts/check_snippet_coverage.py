@@ -60,7 +60,9 @@ INCLUDE_LINE = re.compile(
 )
 SECTION_NAME = re.compile(r"[a-z][-_0-9a-z]*")
 # a marker line in a source file: ``# --8<-- [start:name]`` (any comment leader before it)
-MARKER = re.compile(r"(?<!;)-{1,}8<-{1,}[ \t]+\[[ \t]*(?P<kind>start|end)[ \t]*:[ \t]*(?P<name>[a-z][-_0-9a-z]*)[ \t]*\]")
+MARKER = re.compile(
+    r"(?<!;)-{1,}8<-{1,}[ \t]+\[[ \t]*(?P<kind>start|end)[ \t]*:[ \t]*(?P<name>[a-z][-_0-9a-z]*)[ \t]*\]"
+)
 MAX_CODE_LINES = 40  # per shown section, docstrings, comments and blank lines not counted
 
 
@@ -104,7 +106,9 @@ def includes_in_text(text: str, page: Path) -> tuple[list[Include], list[tuple[i
         if not m or m.group("escape"):
             continue  # ';--8<--' is how a page shows the syntax itself
         if m.group("block_marker"):
-            problems.append((number, "block-form '--8<--' include: write one '--8<-- \"path:section\"' line per include"))
+            problems.append(
+                (number, "block-form '--8<--' include: write one '--8<-- \"path:section\"' line per include")
+            )
             continue
         found.append(Include(page, number, m.group("snippet")[1:-1].strip()))
     return found, problems
@@ -134,10 +138,14 @@ def section_span(source: Path, name: str) -> tuple[int, int]:
     if not starts and not ends:
         raise ValueError(f"{source}: no section {name!r} (no '--8<-- [start:{name}]' marker)")
     if len(starts) != 1 or len(ends) != 1:
-        raise ValueError(f"{source}: section {name!r} needs exactly one start and one end marker, "
-                         f"found start at {starts or 'none'} and end at {ends or 'none'}")
+        raise ValueError(
+            f"{source}: section {name!r} needs exactly one start and one end marker, "
+            f"found start at {starts or 'none'} and end at {ends or 'none'}"
+        )
     if ends[0] < starts[0]:
-        raise ValueError(f"{source}: section {name!r} ends (line {ends[0]}) before it starts (line {starts[0]})")
+        raise ValueError(
+            f"{source}: section {name!r} ends (line {ends[0]}) before it starts (line {starts[0]})"
+        )
     return starts[0], ends[0]
 
 
@@ -150,7 +158,9 @@ def check_target(target: str, src_dir: Path) -> str | None:
     """Why ``target`` (``path:section``) is not a named section of a file under ``src_dir``, or None."""
     path, section, lines = split_target(target)
     if lines:
-        return f"include {target!r} uses line numbers: name a section ('path:section') so edits cannot shift it"
+        return (
+            f"include {target!r} uses line numbers: name a section ('path:section') so edits cannot shift it"
+        )
     if section is None:
         return f"include {target!r} names no section: include 'path:section', never a whole file"
     file = src_dir / path
@@ -171,8 +181,11 @@ def _is_argument_check(decorator: ast.expr) -> bool:
     """``@arguments(...)`` or ``@checks.arguments(...)``: longctx.checks' argument-check decorator."""
     func = decorator.func if isinstance(decorator, ast.Call) else None
     return (isinstance(func, ast.Name) and func.id == "arguments") or (
-        isinstance(func, ast.Attribute) and func.attr == "arguments"
-        and isinstance(func.value, ast.Name) and func.value.id == "checks")
+        isinstance(func, ast.Attribute)
+        and func.attr == "arguments"
+        and isinstance(func.value, ast.Name)
+        and func.value.id == "checks"
+    )
 
 
 def _first_line(node: ast.stmt, start: int = 0) -> int:
@@ -182,8 +195,11 @@ def _first_line(node: ast.stmt, start: int = 0) -> int:
     package checks the arguments there, and the section shows the function without them.
     """
     decorators = getattr(node, "decorator_list", [])
-    kept = [d.lineno for i, d in enumerate(decorators)
-            if not (d.end_lineno < start and all(_is_argument_check(e) for e in decorators[:i + 1]))]
+    kept = [
+        d.lineno
+        for i, d in enumerate(decorators)
+        if not (d.end_lineno < start and all(_is_argument_check(e) for e in decorators[: i + 1]))
+    ]
     return min([node.lineno] + kept)
 
 
@@ -201,7 +217,11 @@ def _docstring_lines(tree: ast.Module) -> set[int]:
     for node in ast.walk(tree):
         if isinstance(node, (ast.Module, *_DEFS)) and node.body:
             first = node.body[0]
-            if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant) and isinstance(first.value.value, str):
+            if (
+                isinstance(first, ast.Expr)
+                and isinstance(first.value, ast.Constant)
+                and isinstance(first.value.value, str)
+            ):
                 lines.update(range(first.lineno, first.end_lineno + 1))
     return lines
 
@@ -211,8 +231,11 @@ def code_lines(text: str, start: int, end: int, tree: ast.Module | None = None) 
     tree = tree if tree is not None else ast.parse(text)
     docs = _docstring_lines(tree)
     lines = text.splitlines()
-    return sum(1 for number in range(start + 1, end)
-               if number not in docs and lines[number - 1].strip() and not lines[number - 1].strip().startswith("#"))
+    return sum(
+        1
+        for number in range(start + 1, end)
+        if number not in docs and lines[number - 1].strip() and not lines[number - 1].strip().startswith("#")
+    )
 
 
 def section_rule(source: Path, name: str) -> tuple[int, list[str]]:
@@ -236,8 +259,10 @@ def section_rule(source: Path, name: str) -> tuple[int, list[str]]:
             if isinstance(node, _DEFS):
                 defs += 1
             elif not isinstance(node, _IMPORTS):
-                problems.append(f"line {first} is {_describe(node)}: a section holds only whole "
-                                "functions, classes and imports")
+                problems.append(
+                    f"line {first} is {_describe(node)}: a section holds only whole "
+                    "functions, classes and imports"
+                )
             continue
         where = f"{_describe(node)} (lines {first}-{last})"
         if first <= start <= last:
@@ -248,8 +273,10 @@ def section_rule(source: Path, name: str) -> tuple[int, list[str]]:
         problems.append("holds no function or class")
     loc = code_lines(text, start, end, tree)
     if loc > MAX_CODE_LINES:
-        problems.append(f"{loc} lines of code, more than {MAX_CODE_LINES} (docstrings, comments and blank "
-                        "lines not counted): split it into named steps")
+        problems.append(
+            f"{loc} lines of code, more than {MAX_CODE_LINES} (docstrings, comments and blank "
+            "lines not counted): split it into named steps"
+        )
     return loc, problems
 
 
@@ -257,8 +284,12 @@ def find_markers(src_dir: Path) -> list[str]:
     """Every section marked in ``src_dir/**/*.py``, as ``"relative/path.py:name"`` targets."""
     targets = []
     for source in sorted(Path(src_dir).rglob("*.py")):
-        names = [m.group("name") for line in source.read_text(encoding="utf-8").splitlines()
-                 for m in MARKER.finditer(line) if m.group("kind") == "start"]
+        names = [
+            m.group("name")
+            for line in source.read_text(encoding="utf-8").splitlines()
+            for m in MARKER.finditer(line)
+            if m.group("kind") == "start"
+        ]
         targets += [f"{source.relative_to(src_dir).as_posix()}:{name}" for name in dict.fromkeys(names)]
     return targets
 
@@ -286,7 +317,9 @@ class SectionResult:
         if self.missing:
             out.append(f"missing lines {self.missing} (never ran in the tests)")
         if self.excluded:
-            out.append(f"lines {self.excluded} are excluded from coverage (pragma: no cover), which a shown section may not be")
+            out.append(
+                f"lines {self.excluded} are excluded from coverage (pragma: no cover), which a shown section may not be"
+            )
         return out
 
     def line(self) -> str:
@@ -319,8 +352,14 @@ def _in_project(path: Path):
         cov_files.RELATIVE_DIR, cov_files.CANONICAL_FILENAME_CACHE = saved
 
 
-def check_sections(root: Path, data_file: Path | None = None, docs_dir: Path | None = None,
-                   src_dir: Path | None = None, *, rule_only: bool = False) -> list[SectionResult]:
+def check_sections(
+    root: Path,
+    data_file: Path | None = None,
+    docs_dir: Path | None = None,
+    src_dir: Path | None = None,
+    *,
+    rule_only: bool = False,
+) -> list[SectionResult]:
     """One result per distinct ``path:section`` included from the docs, and one per marked section no page includes.
 
     Each shown section is checked against the section rule (:func:`section_rule`) and, unless
@@ -334,13 +373,16 @@ def check_sections(root: Path, data_file: Path | None = None, docs_dir: Path | N
     docs_dir = Path(docs_dir) if docs_dir else root / "docs"
     src_dir = Path(src_dir) if src_dir else root / "src"
     if not rule_only and not data_file.is_file():
-        raise FileNotFoundError(f"no coverage data at {data_file}: run `coverage run -m pytest tests --ignore=tests/browser` first")
+        raise FileNotFoundError(
+            f"no coverage data at {data_file}: run `coverage run -m pytest tests --ignore=tests/browser` first"
+        )
 
     includes, problems = find_includes(docs_dir)
     results: dict[str, SectionResult] = {}
     for page, line, why in problems:
-        results[f"{page.relative_to(root)}:{line}"] = SectionResult(f"{page.relative_to(root)}:{line}", error=why,
-                                                                    pages=[f"{page.relative_to(root)}:{line}"])
+        results[f"{page.relative_to(root)}:{line}"] = SectionResult(
+            f"{page.relative_to(root)}:{line}", error=why, pages=[f"{page.relative_to(root)}:{line}"]
+        )
     for inc in includes:
         if markdown_fragment(inc.target, docs_dir):
             continue
@@ -360,8 +402,10 @@ def check_sections(root: Path, data_file: Path | None = None, docs_dir: Path | N
         shown.append(res)
     for target in find_markers(src_dir):
         if target not in results:
-            results[target] = SectionResult(target, error="marked in src/ but included by no page: "
-                                                          "show it on a page or remove its markers")
+            results[target] = SectionResult(
+                target,
+                error="marked in src/ but included by no page: show it on a page or remove its markers",
+            )
     if not rule_only:
         _check_coverage(root, data_file, src_dir, shown)
     return sorted(results.values(), key=lambda r: r.target)
@@ -373,7 +417,9 @@ def _check_coverage(root: Path, data_file: Path, src_dir: Path, shown: list[Sect
 
     config = root / "pyproject.toml"
     with _in_project(root):  # relative_files = true: paths in the data are relative to the project root
-        cov = coverage.Coverage(data_file=str(data_file), config_file=str(config) if config.is_file() else False)
+        cov = coverage.Coverage(
+            data_file=str(data_file), config_file=str(config) if config.is_file() else False
+        )
         cov.load()
         measured = {os.path.normpath(os.path.abspath(f)) for f in cov.get_data().measured_files()}
         for res in shown:
@@ -410,8 +456,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--root", type=Path, default=ROOT, help="project root (default: this checkout)")
     parser.add_argument("--data-file", type=Path, help="coverage data file (default: ROOT/.coverage)")
-    parser.add_argument("--rule-only", action="store_true",
-                        help="check the section rule and the unshown markers only, without coverage data")
+    parser.add_argument(
+        "--rule-only",
+        action="store_true",
+        help="check the section rule and the unshown markers only, without coverage data",
+    )
     args = parser.parse_args(argv)
     try:
         results = check_sections(args.root, args.data_file, rule_only=args.rule_only)
@@ -425,7 +474,10 @@ def main(argv: list[str] | None = None) -> int:
     if low:
         print(f"\n{len(low)} section(s) fail:\n" + failure_table(results))
     what = "obey the section rule" if args.rule_only else "obey the section rule and were fully executed"
-    print(f"\n{len(results) - len(low)} of {len(results)} sections {what}" + (f"; {len(low)} LOW" if low else ""))
+    print(
+        f"\n{len(results) - len(low)} of {len(results)} sections {what}"
+        + (f"; {len(low)} LOW" if low else "")
+    )
     if not results:
         print("(no page includes a section of src/)")
     return 1 if low else 0

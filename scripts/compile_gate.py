@@ -48,8 +48,13 @@ TABLE = ROOT / "docs" / "data" / "compiled" / "resources.json"
 MARKDOWN = ROOT / "docs" / "includes" / "compiled-resources.md"
 
 #: Kernel modules and the Triton targets: (name, capability, the card whose limits apply).
-MODULES = ("longctx.flash.kernel", "longctx.kv.paged_kernel", "longctx.ssm.kernel",
-           "longctx.attention.kernel", "longctx.linear.kernel")
+MODULES = (
+    "longctx.flash.kernel",
+    "longctx.kv.paged_kernel",
+    "longctx.ssm.kernel",
+    "longctx.attention.kernel",
+    "longctx.linear.kernel",
+)
 #: Kernel modules not gated yet, and why (printed with every table: an open item, not a pass).
 NOT_GATED: dict[str, str] = {}
 TARGETS = (("sm_80", 80, "A100"), ("sm_90a", 90, "H100"))
@@ -63,8 +68,14 @@ POINTERS = {
     "_flash_bwd_preprocess_kernel": {"p_delta": "fp32"},
     "_flash_bwd_dkdv_kernel": {"p_lse": "fp32", "p_delta": "fp32"},
     "_flash_bwd_dq_kernel": {"p_lse": "fp32", "p_delta": "fp32"},
-    "_paged_decode_split_kernel": {"p_table": "i32", "p_lens": "i32", "p_ks": "fp32", "p_vs": "fp32",
-                                   "p_lse": "fp32", "p_o": "fp32"},
+    "_paged_decode_split_kernel": {
+        "p_table": "i32",
+        "p_lens": "i32",
+        "p_ks": "fp32",
+        "p_vs": "fp32",
+        "p_lse": "fp32",
+        "p_o": "fp32",
+    },
     "_paged_decode_merge_kernel": {"p_lse": "fp32", "p_o": "fp32", "p_lse_out": "fp32"},
     "_linear_state_kernel": {"p_s": "fp32", "p_z": "fp32"},
     "_linear_chunk_kernel": {"p_s": "fp32", "p_z": "fp32"},
@@ -101,11 +112,21 @@ class Row:
     problems: list = field(default_factory=list)
 
     def key(self) -> tuple:
-        return (self.kernel, self.source, self.triton, self.target, self.dtype,
-                json.dumps(self.constexprs, sort_keys=True), self.num_warps, self.num_stages)
+        return (
+            self.kernel,
+            self.source,
+            self.triton,
+            self.target,
+            self.dtype,
+            json.dumps(self.constexprs, sort_keys=True),
+            self.num_warps,
+            self.num_stages,
+        )
 
     def tiles(self) -> str:
-        return " ".join(f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in sorted(self.constexprs.items()))
+        return " ".join(
+            f"{k}={int(v) if isinstance(v, bool) else v}" for k, v in sorted(self.constexprs.items())
+        )
 
 
 # ---------------------------------------------------------------- compiling one configuration
@@ -146,8 +167,11 @@ def _ptxas(ptx: str, arch: str) -> tuple[int, int]:
         src.write_text(ptx)
         out = ""
         for exe in ("ptxas", "ptxas-blackwell"):
-            proc = subprocess.run([str(bin_dir / exe), "-v", f"--gpu-name={arch}", str(src), "-o",
-                                   str(Path(tmp) / "k.cubin")], capture_output=True, text=True)
+            proc = subprocess.run(
+                [str(bin_dir / exe), "-v", f"--gpu-name={arch}", str(src), "-o", str(Path(tmp) / "k.cubin")],
+                capture_output=True,
+                text=True,
+            )
             out = proc.stdout + proc.stderr
             if proc.returncode == 0:
                 return parse_ptxas(out)
@@ -182,14 +206,19 @@ def compile_row(row_dict: dict) -> dict:
         fn = importlib.import_module(row.module).KERNELS[row.kernel]
         cap = dict((name, c) for name, c, _ in TARGETS)[row.target]
         src = triton.compiler.ASTSource(fn=fn, signature=_signature(fn, row), constexprs=dict(row.constexprs))
-        k = triton.compile(src, target=GPUTarget("cuda", cap, 32),
-                           options={"num_warps": row.num_warps, "num_stages": row.num_stages})
+        k = triton.compile(
+            src,
+            target=GPUTarget("cuda", cap, 32),
+            options={"num_warps": row.num_warps, "num_stages": row.num_stages},
+        )
         row.smem = int(k.metadata.shared)
         row.dot = "tt.dot" in k.asm["ttir"]
         row.tensor_cores = uses_tensor_cores(k.asm["ptx"])
         row.registers, row.spill = _ptxas(k.asm["ptx"], row.target)
     except Exception as exc:  # noqa: BLE001 - a failed compile is a row with its error
-        row.error = f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+        row.error = (
+            f"{type(exc).__name__}: {str(exc).strip().splitlines()[0][:300] if str(exc).strip() else ''}"
+        )
     row.seconds = round(time.perf_counter() - t0, 2)
     return asdict(row)
 
@@ -210,8 +239,19 @@ def listed_rows() -> list[Row]:
         hashes = {name: source_hash(module, name) for name in module.KERNELS}
         for cfg in module.CONFIGS:
             for target, _, _ in TARGETS:
-                rows.append(Row(cfg.kernel, module_name, hashes[cfg.kernel], triton.__version__, target, cfg.dtype,
-                                {k: v for k, v in cfg.constexprs}, cfg.num_warps, cfg.num_stages))
+                rows.append(
+                    Row(
+                        cfg.kernel,
+                        module_name,
+                        hashes[cfg.kernel],
+                        triton.__version__,
+                        target,
+                        cfg.dtype,
+                        {k: v for k, v in cfg.constexprs},
+                        cfg.num_warps,
+                        cfg.num_stages,
+                    )
+                )
     return rows
 
 
@@ -225,13 +265,21 @@ def source_hash(module, kernel: str) -> str:
     parts = []
     for name, obj in sorted(vars(module).items()):
         fn = getattr(obj, "fn", None)
-        if name == kernel or (callable(fn) and type(obj).__name__ in ("JITFunction", "InterpretedFunction")
-                               and getattr(fn, "__module__", None) == module.__name__):
+        if name == kernel or (
+            callable(fn)
+            and type(obj).__name__ in ("JITFunction", "InterpretedFunction")
+            and getattr(fn, "__module__", None) == module.__name__
+        ):
             tree = ast.parse(inspect.cleandoc("\n" + inspect.getsource(fn)) if fn else "")
             for node in ast.walk(tree):
                 body = getattr(node, "body", None)
-                if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
-                        and isinstance(getattr(body[0], "value", None), ast.Constant) and isinstance(body[0].value.value, str):
+                if (
+                    isinstance(body, list)
+                    and body
+                    and isinstance(body[0], ast.Expr)
+                    and isinstance(getattr(body[0], "value", None), ast.Constant)
+                    and isinstance(body[0].value.value, str)
+                ):
                     node.body = body[1:] or [ast.Pass()]
             parts.append(f"{name}:{ast.dump(tree)}")
     return hashlib.sha256(f"{kernel}|{'|'.join(parts)}".encode()).hexdigest()[:16]
@@ -267,7 +315,9 @@ def linear_bf16_ratio(T: int = 256, D: int = 64, seed: int = 0) -> float:
     import torch
 
     gen = torch.Generator().manual_seed(seed)
-    q, k, v = (torch.randn(4, T, D, generator=gen, dtype=torch.float64).to(torch.bfloat16).double() for _ in range(3))
+    q, k, v = (
+        torch.randn(4, T, D, generator=gen, dtype=torch.float64).to(torch.bfloat16).double() for _ in range(3)
+    )
     phi = lambda x: torch.nn.functional.elu(x) + 1  # noqa: E731
     pq, pk = phi(q), phi(k)
     a = torch.tril(pq @ pk.transpose(-1, -2))
@@ -278,9 +328,9 @@ def linear_bf16_ratio(T: int = 256, D: int = 64, seed: int = 0) -> float:
         state, z = torch.zeros(4, D, D), torch.zeros(4, D)
         out = torch.empty(4, T, D)
         for s in range(0, T, 64):
-            Q, K, V = pq[:, s:s + 64].float(), pk[:, s:s + 64].float(), v[:, s:s + 64].float()
+            Q, K, V = pq[:, s : s + 64].float(), pk[:, s : s + 64].float(), v[:, s : s + 64].float()
             A = torch.tril(r(Q) @ r(K).transpose(-1, -2))
-            out[:, s:s + 64] = (r(A) @ r(V) + Q @ state) / (A.sum(-1) + (Q * z[:, None]).sum(-1))[..., None]
+            out[:, s : s + 64] = (r(A) @ r(V) + Q @ state) / (A.sum(-1) + (Q * z[:, None]).sum(-1))[..., None]
             state, z = state + K.transpose(-1, -2) @ V, z + K.sum(1)
         return out.to(torch.bfloat16).double()
 
@@ -300,14 +350,18 @@ def load_table(path: Path = TABLE) -> dict[tuple, Row]:
 def _save_partial(rows: list[Row]) -> None:
     TABLE.parent.mkdir(parents=True, exist_ok=True)
     good = [asdict(r) for r in rows if not r.error]
-    TABLE.write_text(json.dumps({"triton": None, "partial": True, "rows": good}, indent=1, sort_keys=True) + "\n")
+    TABLE.write_text(
+        json.dumps({"triton": None, "partial": True, "rows": good}, indent=1, sort_keys=True) + "\n"
+    )
 
 
 def render_markdown(rows: list[Row], notes: dict[str, str]) -> str:
     """The table for the benchmarks page: a summary per kernel, target and dtype, then every row folded."""
-    lines = ["| kernel | target | dtype | configs | tiles (largest smem) | warps | stages | shared memory | "
-             "registers (max) | spill bytes (max) | tensor cores |",
-             "|---|---|---|--:|---|--:|--:|--:|--:|--:|---|"]
+    lines = [
+        "| kernel | target | dtype | configs | tiles (largest smem) | warps | stages | shared memory | "
+        "registers (max) | spill bytes (max) | tensor cores |",
+        "|---|---|---|--:|---|--:|--:|--:|--:|--:|---|",
+    ]
     groups: dict[tuple, list[Row]] = {}
     for row in rows:
         groups.setdefault((row.kernel, row.target, row.dtype), []).append(row)
@@ -319,36 +373,54 @@ def render_markdown(rows: list[Row], notes: dict[str, str]) -> str:
             tensor = f"no: {notes.get(EXCEPTIONS[kernel], 'exception')}"
         elif not group[0].dot:
             tensor = "no dot"
-        lines.append(f"| `{kernel.strip('_')}` | {target} | {TRITON_DTYPES[dtype]} | {len(group)} | "
-                     f"{top.tiles()} | {top.num_warps} | {top.num_stages} | {top.smem:,} B | "
-                     f"{max(r.registers for r in group)} | {max(r.spill for r in group)} | {tensor} |")
-    full = ["| kernel | target | dtype | tiles | warps | stages | shared memory | registers | spill bytes | "
-            "tensor cores |", "|---|---|---|---|--:|--:|--:|--:|--:|---|"]
+        lines.append(
+            f"| `{kernel.strip('_')}` | {target} | {TRITON_DTYPES[dtype]} | {len(group)} | "
+            f"{top.tiles()} | {top.num_warps} | {top.num_stages} | {top.smem:,} B | "
+            f"{max(r.registers for r in group)} | {max(r.spill for r in group)} | {tensor} |"
+        )
+    full = [
+        "| kernel | target | dtype | tiles | warps | stages | shared memory | registers | spill bytes | "
+        "tensor cores |",
+        "|---|---|---|---|--:|--:|--:|--:|--:|---|",
+    ]
     for r in rows:
-        full.append(f"| `{r.kernel.strip('_')}` | {r.target} | {TRITON_DTYPES[r.dtype]} | {r.tiles()} | "
-                    f"{r.num_warps} | {r.num_stages} | {r.smem:,} B | {r.registers} | {r.spill} | "
-                    f"{'yes' if r.tensor_cores else 'no'} |")
+        full.append(
+            f"| `{r.kernel.strip('_')}` | {r.target} | {TRITON_DTYPES[r.dtype]} | {r.tiles()} | "
+            f"{r.num_warps} | {r.num_stages} | {r.smem:,} B | {r.registers} | {r.spill} | "
+            f"{'yes' if r.tensor_cores else 'no'} |"
+        )
     triton_version = rows[0].triton if rows else "?"
-    head = (f"<!-- written by scripts/compile_gate.py: do not edit -->\n"
-            f"Compiled with Triton {triton_version} for sm_80 (A100) and sm_90a (H100), no GPU involved: "
-            f"{len(rows)} configurations. Registers and spills from `ptxas -v`, shared memory from "
-            f"Triton's launch metadata.\n\n"
-            + "".join(f"Not gated yet: `{m}`: {why}.\n\n" for m, why in NOT_GATED.items()))
-    return head + "\n".join(lines) + "\n\n??? note \"Every configuration\"\n\n" + "\n".join(
-        "    " + line for line in full) + "\n"
+    head = (
+        f"<!-- written by scripts/compile_gate.py: do not edit -->\n"
+        f"Compiled with Triton {triton_version} for sm_80 (A100) and sm_90a (H100), no GPU involved: "
+        f"{len(rows)} configurations. Registers and spills from `ptxas -v`, shared memory from "
+        f"Triton's launch metadata.\n\n"
+        + "".join(f"Not gated yet: `{m}`: {why}.\n\n" for m, why in NOT_GATED.items())
+    )
+    return (
+        head
+        + "\n".join(lines)
+        + '\n\n??? note "Every configuration"\n\n'
+        + "\n".join("    " + line for line in full)
+        + "\n"
+    )
 
 
 def render_text(rows: list[Row]) -> str:
     """A compact plain-text table for the console."""
-    out = [f"{'kernel':32} {'target':6} {'dtype':5} {'n':>3} {'smem max':>9} {'regs max':>8} {'spill max':>9} tc"]
+    out = [
+        f"{'kernel':32} {'target':6} {'dtype':5} {'n':>3} {'smem max':>9} {'regs max':>8} {'spill max':>9} tc"
+    ]
     groups: dict[tuple, list[Row]] = {}
     for row in rows:
         groups.setdefault((row.kernel, row.target, row.dtype), []).append(row)
     for (kernel, target, dtype), group in groups.items():
         tc = {r.tensor_cores for r in group}
-        out.append(f"{kernel.strip('_'):32} {target:6} {TRITON_DTYPES[dtype]:5} {len(group):3} "
-                   f"{max(r.smem for r in group):9,} {max(r.registers for r in group):8} "
-                   f"{max(r.spill for r in group):9} {'yes' if tc == {True} else 'no' if tc == {False} else 'some'}")
+        out.append(
+            f"{kernel.strip('_'):32} {target:6} {TRITON_DTYPES[dtype]:5} {len(group):3} "
+            f"{max(r.smem for r in group):9,} {max(r.registers for r in group):8} "
+            f"{max(r.spill for r in group):9} {'yes' if tc == {True} else 'no' if tc == {False} else 'some'}"
+        )
     return "\n".join(out)
 
 
@@ -365,11 +437,16 @@ def main(argv: list[str] | None = None) -> int:
     cached = load_table()
     wanted = listed_rows()
     todo = [r for r in wanted if r.key() not in cached]
-    print(f"compile gate: {len(wanted)} configurations, {len(wanted) - len(todo)} from the committed table, "
-          f"{len(todo)} to compile ({args.jobs} processes; Triton cache {os.environ['TRITON_CACHE_DIR']})",
-          flush=True)
+    print(
+        f"compile gate: {len(wanted)} configurations, {len(wanted) - len(todo)} from the committed table, "
+        f"{len(todo)} to compile ({args.jobs} processes; Triton cache {os.environ['TRITON_CACHE_DIR']})",
+        flush=True,
+    )
     if args.check and todo:
-        print(f"the committed table {TABLE.relative_to(ROOT)} is out of date: run scripts/compile_gate.py", file=sys.stderr)
+        print(
+            f"the committed table {TABLE.relative_to(ROOT)} is out of date: run scripts/compile_gate.py",
+            file=sys.stderr,
+        )
         return 1
     done: dict[tuple, Row] = {}
     if todo:
@@ -384,20 +461,31 @@ def main(argv: list[str] | None = None) -> int:
     rows = [done.get(r.key()) or cached[r.key()] for r in wanted]
 
     limits = card_limits()
-    notes = {"linear-bf16": f"fp32 products kept: bf16 products measured at {linear_bf16_ratio():.1f}x "
-                            f"the reference's bf16 error (2x rule)"}
+    notes = {
+        "linear-bf16": f"fp32 products kept: bf16 products measured at {linear_bf16_ratio():.1f}x "
+        f"the reference's bf16 error (2x rule)"
+    }
     failures = []
     for row in rows:
         row.problems = problems(row, limits, EXCEPTIONS)
-        failures += [f"{row.kernel} {row.target} {row.dtype} {row.tiles()} warps={row.num_warps} "
-                     f"stages={row.num_stages}: {p}" for p in row.problems]
+        failures += [
+            f"{row.kernel} {row.target} {row.dtype} {row.tiles()} warps={row.num_warps} "
+            f"stages={row.num_stages}: {p}"
+            for p in row.problems
+        ]
     ratio_ok = float(notes["linear-bf16"].split(" at ")[1].split("x")[0]) > 2
     if not ratio_ok:
-        failures.append("the linear-attention exception no longer holds: bf16 products are within the 2x "
-                        "rule now, so the kernel should use tensor cores")
+        failures.append(
+            "the linear-attention exception no longer holds: bf16 products are within the 2x "
+            "rule now, so the kernel should use tensor cores"
+        )
 
-    payload = {"triton": rows[0].triton if rows else None, "limits": limits, "notes": notes,
-               "rows": [asdict(r) for r in rows if not r.error]}
+    payload = {
+        "triton": rows[0].triton if rows else None,
+        "limits": limits,
+        "notes": notes,
+        "rows": [asdict(r) for r in rows if not r.error],
+    }
     markdown = render_markdown([r for r in rows if not r.error], notes)
     if args.out:  # another machine's table (its own Triton): written there, the committed one untouched
         args.out.mkdir(parents=True, exist_ok=True)
@@ -411,8 +499,10 @@ def main(argv: list[str] | None = None) -> int:
     for module_name, why in NOT_GATED.items():
         print(f"NOT GATED {module_name}: {why}")
     print(f"\n{notes['linear-bf16']}")
-    print(f"compile gate: {len(rows)} configurations in {time.perf_counter() - t0:.0f} s; "
-          f"{len(failures)} problem(s)")
+    print(
+        f"compile gate: {len(rows)} configurations in {time.perf_counter() - t0:.0f} s; "
+        f"{len(failures)} problem(s)"
+    )
     for f in failures:
         print(f"  FAIL {f}", file=sys.stderr)
     return 1 if failures else 0

@@ -85,8 +85,15 @@ def measure(site: Path, port: int = 8799) -> list[dict]:
                     r, g = _wire_bytes(site, urlsplit(url).path)
                     raw += r
                     gz += g
-                rows.append({"page": page_path or "(home)", "requests": len(seen), "raw_kb": raw / 1000,
-                             "gzip_kb": gz / 1000, "other_hosts": len(seen) - len(local)})
+                rows.append(
+                    {
+                        "page": page_path or "(home)",
+                        "requests": len(seen),
+                        "raw_kb": raw / 1000,
+                        "gzip_kb": gz / 1000,
+                        "other_hosts": len(seen) - len(local),
+                    }
+                )
                 context.close()
             browser.close()
     finally:
@@ -102,13 +109,20 @@ def report(rows: list[dict]) -> tuple[str, bool]:
     med_req = statistics.median(r["requests"] for r in rows)
     lessons = [r for r in rows if r["page"].startswith("lessons/")]
     worst_lesson = max((r["gzip_kb"] for r in lessons), default=0)
-    ok = (med_kb <= GOALS["median_kb"] and med_req <= GOALS["median_requests"]
-          and worst_lesson <= GOALS["lesson_kb"] and not any(r["other_hosts"] for r in rows))
-    lines += ["", f"median page: {med_kb:,.0f} KB gzip (goal <= {GOALS['median_kb']}), "
-                  f"{med_req:g} requests (goal <= {GOALS['median_requests']}); "
-                  f"heaviest lesson: {worst_lesson:,.0f} KB (goal <= {GOALS['lesson_kb']}); "
-                  f"requests to other hosts: {sum(r['other_hosts'] for r in rows)}",
-              "goals " + ("met" if ok else "MISSED")]
+    ok = (
+        med_kb <= GOALS["median_kb"]
+        and med_req <= GOALS["median_requests"]
+        and worst_lesson <= GOALS["lesson_kb"]
+        and not any(r["other_hosts"] for r in rows)
+    )
+    lines += [
+        "",
+        f"median page: {med_kb:,.0f} KB gzip (goal <= {GOALS['median_kb']}), "
+        f"{med_req:g} requests (goal <= {GOALS['median_requests']}); "
+        f"heaviest lesson: {worst_lesson:,.0f} KB (goal <= {GOALS['lesson_kb']}); "
+        f"requests to other hosts: {sum(r['other_hosts'] for r in rows)}",
+        "goals " + ("met" if ok else "MISSED"),
+    ]
     return "\n".join(lines), ok
 
 

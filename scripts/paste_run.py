@@ -48,8 +48,18 @@ import traceback
 from pathlib import Path
 
 BLOCKED = "longctx"
-INLINE_SCOPES = {"<listcomp>", "<genexpr>", "<setcomp>", "<dictcomp>", "<lambda>",
-                 "listcomp", "genexpr", "setcomp", "dictcomp", "lambda"}
+INLINE_SCOPES = {
+    "<listcomp>",
+    "<genexpr>",
+    "<setcomp>",
+    "<dictcomp>",
+    "<lambda>",
+    "listcomp",
+    "genexpr",
+    "setcomp",
+    "dictcomp",
+    "lambda",
+}
 
 
 class LongctxBlocker(importlib.abc.MetaPathFinder):
@@ -61,14 +71,17 @@ class LongctxBlocker(importlib.abc.MetaPathFinder):
 
     def find_spec(self, fullname, path=None, target=None):
         if self.active and (fullname == BLOCKED or fullname.startswith(BLOCKED + ".")):
-            raise ModuleNotFoundError(f"No module named {fullname!r} (refused: this Python runs without longctx)",
-                                      name=fullname)
+            raise ModuleNotFoundError(
+                f"No module named {fullname!r} (refused: this Python runs without longctx)", name=fullname
+            )
         return None
 
     def set_active(self, active: bool) -> None:
         """Refuse longctx (hiding what an earlier block imported) or allow it again."""
         if active and not self.active:
-            self._hidden = {n: m for n, m in sys.modules.items() if n == BLOCKED or n.startswith(BLOCKED + ".")}
+            self._hidden = {
+                n: m for n, m in sys.modules.items() if n == BLOCKED or n.startswith(BLOCKED + ".")
+            }
             for name in self._hidden:
                 del sys.modules[name]
         elif not active and self.active:
@@ -137,7 +150,10 @@ def _run_forked(path: str, cwd: str) -> dict:
                 sys.stderr.flush()
                 os._exit(code)
         status = os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1])
-        text = {name: Path(tmp, name).read_text(encoding="utf-8", errors="replace") for name in ("stdout", "stderr")}
+        text = {
+            name: Path(tmp, name).read_text(encoding="utf-8", errors="replace")
+            for name in ("stdout", "stderr")
+        }
         return {"returncode": status, **text}
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -153,8 +169,12 @@ def serve() -> int:
         if hasattr(os, "fork"):
             answer = _run_forked(request["path"], request["cwd"])
         else:  # pragma: no cover - Windows
-            proc = subprocess.run([sys.executable, __file__, "script", request["path"]], cwd=request["cwd"],
-                                  capture_output=True, text=True)
+            proc = subprocess.run(
+                [sys.executable, __file__, "script", request["path"]],
+                cwd=request["cwd"],
+                capture_output=True,
+                text=True,
+            )
             answer = {"returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
         print(json.dumps(answer), flush=True)
     return 0
@@ -177,8 +197,9 @@ def longctx_imports(tree: ast.AST) -> list[str]:
 def bound_names(code: str) -> set[str]:
     """Names a block binds at module level (imports, defs, classes, assignments, for targets, ...)."""
     table = symtable.symtable(code, "<block>", "exec")
-    return {s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported()
-            or s.is_namespace()}
+    return {
+        s.get_name() for s in table.get_symbols() if s.is_assigned() or s.is_imported() or s.is_namespace()
+    }
 
 
 def function_globals(code: str) -> list[tuple[str, str]]:
@@ -188,7 +209,9 @@ def function_globals(code: str) -> list[tuple[str, str]]:
     def walk(table, qualname):
         for child in table.get_children():
             inline = child.get_name() in INLINE_SCOPES  # a comprehension or lambda: report its function
-            name = qualname if inline else (f"{qualname}.{child.get_name()}" if qualname else child.get_name())
+            name = (
+                qualname if inline else (f"{qualname}.{child.get_name()}" if qualname else child.get_name())
+            )
             for sym in child.get_symbols():
                 if sym.is_referenced() and sym.is_global() and not sym.is_assigned():
                     out.append((name or "<module>", sym.get_name()))
@@ -214,7 +237,9 @@ def check_blocks(page: str, blocks: list[str], workdir: Path) -> dict:
         except SyntaxError as err:
             lines = code.splitlines()
             text = err.text or (lines[err.lineno - 1] if err.lineno and err.lineno <= len(lines) else "")
-            report["errors"].append(f"block {i}: does not paste: {err.msg} (line {err.lineno}: {text.strip()!r})")
+            report["errors"].append(
+                f"block {i}: does not paste: {err.msg} (line {err.lineno}: {text.strip()!r})"
+            )
             parsed.append(None)
             continue
         parsed.append(tree)
@@ -244,8 +269,10 @@ def check_blocks(page: str, blocks: list[str], workdir: Path) -> dict:
             exec(compile(code, str(path), "exec"), namespace)
         except BaseException as err:  # noqa: BLE001 - report whatever a pasted block raises
             last = traceback.extract_tb(err.__traceback__)[-1]
-            report["errors"].append(f"block {i}: raised {type(err).__name__}: {err} "
-                                    f"(line {last.lineno} of {Path(last.filename).name})")
+            report["errors"].append(
+                f"block {i}: raised {type(err).__name__}: {err} "
+                f"(line {last.lineno} of {Path(last.filename).name})"
+            )
     blocker.set_active(True)
     return report
 

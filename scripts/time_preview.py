@@ -51,11 +51,18 @@ def copy_tree(dest: Path, rev: str | None = None) -> None:
     """The working tree (or commit ``rev``) in ``dest``, with the checkout's .venv and node_modules linked."""
     subprocess.run(["scripts/setup.sh"], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     if rev:
-        changed = subprocess.run(["git", "diff", "--name-only", rev, "--", *SETUP_INPUTS], cwd=ROOT,
-                                 capture_output=True, text=True, check=True).stdout.split()
+        changed = subprocess.run(
+            ["git", "diff", "--name-only", rev, "--", *SETUP_INPUTS],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
         if changed:
-            raise SystemExit(f"--rev {rev} installs from other {', '.join(changed)} than this checkout: "
-                             "its setup would reinstall into the shared .venv and node_modules")
+            raise SystemExit(
+                f"--rev {rev} installs from other {', '.join(changed)} than this checkout: "
+                "its setup would reinstall into the shared .venv and node_modules"
+            )
     if rev:
         archive = subprocess.run(["git", "archive", rev], cwd=ROOT, capture_output=True, check=True).stdout
         subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)

@@ -51,9 +51,21 @@ def assert_close(name: str, want: torch.Tensor, got: torch.Tensor, tol: float) -
     assert err <= tol, f"{name}: relative RMS error {err:.3g} > {tol:.3g}"
 
 
-def random_qkv(B: int, H: int, H_kv: int, T: int, S: int, D: int, Dv: int | None = None, *,
-               dtype: torch.dtype = torch.float64, seed: int = 0, mult: float = 1.0, device: str = "cpu",
-               requires_grad: bool = False) -> list[torch.Tensor]:
+def random_qkv(
+    B: int,
+    H: int,
+    H_kv: int,
+    T: int,
+    S: int,
+    D: int,
+    Dv: int | None = None,
+    *,
+    dtype: torch.dtype = torch.float64,
+    seed: int = 0,
+    mult: float = 1.0,
+    device: str = "cpu",
+    requires_grad: bool = False,
+) -> list[torch.Tensor]:
     """q ``[B, H, T, D]``, k ``[B, H_kv, S, D]``, v ``[B, H_kv, S, Dv]``: standard normal, drawn in
     float64 in that order from one generator seeded with ``seed``, q and k times ``mult``, then
     rounded to ``dtype`` (so every dtype sees the same numbers)."""

@@ -95,7 +95,9 @@ def test_additive_mask():
     bias[torch.rand(2, 1, 17, 30, generator=gen) < 0.3] = -math.inf
     torch.testing.assert_close(attention_ref(q, k, v, mask=bias), naive_attention(q, k, v, mask=bias))
     # An additive mask in float32 on float64 inputs is promoted, not rejected.
-    torch.testing.assert_close(attention_ref(q, k, v, mask=bias.float()), naive_attention(q, k, v, mask=bias.float()))
+    torch.testing.assert_close(
+        attention_ref(q, k, v, mask=bias.float()), naive_attention(q, k, v, mask=bias.float())
+    )
 
 
 def test_fully_masked_rows_give_zeros():
@@ -130,7 +132,9 @@ def test_gqa_equals_mha_with_repeated_heads():
     q, k, v = qkv(2, 6, 2, 17, 17, 40, 40, dtype=torch.float64, seed=16)
     k_rep = k[:, [h // 3 for h in range(6)]]  # query head h reads kv head h // (H // H_kv)
     v_rep = v[:, [h // 3 for h in range(6)]]
-    torch.testing.assert_close(attention_ref(q, k, v, causal=True), attention_ref(q, k_rep, v_rep, causal=True))
+    torch.testing.assert_close(
+        attention_ref(q, k, v, causal=True), attention_ref(q, k_rep, v_rep, causal=True)
+    )
 
 
 # ---------------------------------------------------------------- against torch SDPA
@@ -207,35 +211,41 @@ def good():
     return qkv(2, 4, 2, 5, 6, 8, 8, seed=40)
 
 
-@pytest.mark.parametrize("make, error, name", [
-    (lambda q, k, v: (q[0], k, v), ValueError, "q"),
-    (lambda q, k, v: (q, k[0], v), ValueError, "k"),
-    (lambda q, k, v: (q, k, v[..., None]), ValueError, "v"),
-    (lambda q, k, v: (q.numpy(), k, v), TypeError, "q"),
-    (lambda q, k, v: (q, k.double(), v), TypeError, "dtype"),
-    (lambda q, k, v: (q, k, v.half()), TypeError, "dtype"),
-    (lambda q, k, v: (q.int(), k.int(), v.int()), TypeError, "q"),
-    (lambda q, k, v: (q, k.to(torch.int64), v), TypeError, "k"),
-    (lambda q, k, v: (q[:, :3], k, v), ValueError, "H_kv"),
-    (lambda q, k, v: (q, k[:, :0], v[:, :0]), ValueError, "H_kv"),
-    (lambda q, k, v: (q[:1], k, v), ValueError, "batch"),
-    (lambda q, k, v: (q, k, v[:, :, :4]), ValueError, "k and v"),
-    (lambda q, k, v: (q, k[:, :1], v), ValueError, "k and v"),
-    (lambda q, k, v: (q, k[..., :4], v), ValueError, "head dim"),
-])
+@pytest.mark.parametrize(
+    "make, error, name",
+    [
+        (lambda q, k, v: (q[0], k, v), ValueError, "q"),
+        (lambda q, k, v: (q, k[0], v), ValueError, "k"),
+        (lambda q, k, v: (q, k, v[..., None]), ValueError, "v"),
+        (lambda q, k, v: (q.numpy(), k, v), TypeError, "q"),
+        (lambda q, k, v: (q, k.double(), v), TypeError, "dtype"),
+        (lambda q, k, v: (q, k, v.half()), TypeError, "dtype"),
+        (lambda q, k, v: (q.int(), k.int(), v.int()), TypeError, "q"),
+        (lambda q, k, v: (q, k.to(torch.int64), v), TypeError, "k"),
+        (lambda q, k, v: (q[:, :3], k, v), ValueError, "H_kv"),
+        (lambda q, k, v: (q, k[:, :0], v[:, :0]), ValueError, "H_kv"),
+        (lambda q, k, v: (q[:1], k, v), ValueError, "batch"),
+        (lambda q, k, v: (q, k, v[:, :, :4]), ValueError, "k and v"),
+        (lambda q, k, v: (q, k[:, :1], v), ValueError, "k and v"),
+        (lambda q, k, v: (q, k[..., :4], v), ValueError, "head dim"),
+    ],
+)
 def test_bad_tensors_are_refused(make, error, name):
     with pytest.raises(error, match=name):
         attention_ref(*make(*good()))
 
 
-@pytest.mark.parametrize("mask, error", [
-    (torch.ones(5, 5, dtype=torch.bool), ValueError),
-    (torch.ones(3, 4, 5, 6, dtype=torch.bool), ValueError),
-    (torch.ones(6, 5, dtype=torch.bool), ValueError),
-    (torch.ones(5, 6, dtype=torch.int64), TypeError),
-    (torch.ones(5, 6, dtype=torch.uint8), TypeError),
-    ([[True] * 6] * 5, TypeError),
-])
+@pytest.mark.parametrize(
+    "mask, error",
+    [
+        (torch.ones(5, 5, dtype=torch.bool), ValueError),
+        (torch.ones(3, 4, 5, 6, dtype=torch.bool), ValueError),
+        (torch.ones(6, 5, dtype=torch.bool), ValueError),
+        (torch.ones(5, 6, dtype=torch.int64), TypeError),
+        (torch.ones(5, 6, dtype=torch.uint8), TypeError),
+        ([[True] * 6] * 5, TypeError),
+    ],
+)
 def test_bad_masks_are_refused(mask, error):
     with pytest.raises(error, match="mask"):
         attention_ref(*good(), mask=mask)
@@ -269,13 +279,23 @@ def loop_lse(q, k, keep, scale=None):
 
 def window_loop(T, S, causal, window):
     left, right = window
-    return torch.tensor([[(left == -1 or j >= i + S - T - left) and (right == -1 or j <= i + S - T + right)
-                          and (not causal or j <= i + S - T) for j in range(S)] for i in range(T)])
+    return torch.tensor(
+        [
+            [
+                (left == -1 or j >= i + S - T - left)
+                and (right == -1 or j <= i + S - T + right)
+                and (not causal or j <= i + S - T)
+                for j in range(S)
+            ]
+            for i in range(T)
+        ]
+    )
 
 
 @pytest.mark.parametrize("T, S", [(1, 1), (13, 29), (29, 13), (17, 17)])
-@pytest.mark.parametrize("causal, window", [(False, (3, 2)), (True, (4, -1)), (False, (0, -1)), (True, (-1, 5)),
-                                            (False, (-1, -1))])
+@pytest.mark.parametrize(
+    "causal, window", [(False, (3, 2)), (True, (4, -1)), (False, (0, -1)), (True, (-1, 5)), (False, (-1, -1))]
+)
 def test_window_and_return_lse_match_the_definitions(T, S, causal, window):
     q, k, v = qkv(2, 4, 2, T, S, 11, 7, dtype=torch.float64, seed=T * S)
     keep = window_loop(T, S, causal, window)
@@ -303,19 +323,22 @@ def test_sdpa_aligns_top_left_where_ours_aligns_bottom_right():
     assert (ours - sdpa).abs().max() > 1e-3  # the two conventions really differ for T != S
 
 
-@pytest.mark.parametrize("kwargs, error, name", [
-    (dict(scale="0.5"), TypeError, "scale"),
-    (dict(scale=True), TypeError, "scale"),
-    (dict(scale=0.0), ValueError, "scale"),
-    (dict(scale=-2.0), ValueError, "scale"),
-    (dict(causal=1), TypeError, "causal"),
-    (dict(causal=None), TypeError, "causal"),
-    (dict(return_lse=1), TypeError, "return_lse"),
-    (dict(window=4), TypeError, "window"),
-    (dict(window=(3,)), TypeError, "window"),
-    (dict(window=(2, -2)), ValueError, "window right"),
-    (dict(window=(1.5, 0)), TypeError, "window left"),
-])
+@pytest.mark.parametrize(
+    "kwargs, error, name",
+    [
+        (dict(scale="0.5"), TypeError, "scale"),
+        (dict(scale=True), TypeError, "scale"),
+        (dict(scale=0.0), ValueError, "scale"),
+        (dict(scale=-2.0), ValueError, "scale"),
+        (dict(causal=1), TypeError, "causal"),
+        (dict(causal=None), TypeError, "causal"),
+        (dict(return_lse=1), TypeError, "return_lse"),
+        (dict(window=4), TypeError, "window"),
+        (dict(window=(3,)), TypeError, "window"),
+        (dict(window=(2, -2)), ValueError, "window right"),
+        (dict(window=(1.5, 0)), TypeError, "window left"),
+    ],
+)
 def test_bad_options_are_refused_naming_the_argument(kwargs, error, name):
     with pytest.raises(error, match=name):
         attention_ref(*good(), **kwargs)

@@ -13,7 +13,9 @@ import torch
 from longctx.bench import hardware_summary, memory, peak_rss_bytes, time_call
 
 MB = 10**6
-linux_only = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak_rss_bytes reads Linux's /proc")
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="peak_rss_bytes reads Linux's /proc"
+)
 
 
 def _filled(n_bytes: int) -> torch.Tensor:

@@ -26,8 +26,14 @@ def _env(**extra: str) -> dict[str, str]:
 
 
 def _bench(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "longctx.bench", *args], env=env, cwd=cwd,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "longctx.bench", *args],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 # ---------------------------------------------------------------- the command
@@ -67,12 +73,15 @@ def test_bad_only_is_a_usage_error():
 
 @pytest.mark.slow
 def test_importing_the_command_imports_neither_triton_nor_torch(tmp_path):
-    code = ("import sys, longctx.bench, longctx.bench.plan, longctx.bench.report, longctx.bench.timing, "
-            "longctx.bench.cli, longctx.bench.__main__; "
-            "bad = [m for m in ('triton', 'longctx._triton', 'torch') if m in sys.modules]; "
-            "sys.exit(f'imported {bad}' if bad else 0)")
-    done = subprocess.run([sys.executable, "-c", code], env=_env(), cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)
+    code = (
+        "import sys, longctx.bench, longctx.bench.plan, longctx.bench.report, longctx.bench.timing, "
+        "longctx.bench.cli, longctx.bench.__main__; "
+        "bad = [m for m in ('triton', 'longctx._triton', 'torch') if m in sys.modules]; "
+        "sys.exit(f'imported {bad}' if bad else 0)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=_env(), cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
 
 
@@ -87,7 +96,7 @@ def test_cpu_path_prints_the_memory_table_and_writes_stamped_json(tmp_path):
     assert max(ns) == 1024
     lines = done.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("    n  naive peak MB"))
-    body = lines[header + 2: header + 2 + len(ns)]
+    body = lines[header + 2 : header + 2 + len(ns)]
     assert [int(line.split()[0].replace(",", "")) for line in body] == list(ns)
     assert "n·64·4 (output) + n·4 (lse)" in done.stdout
     assert f"{len(ns)}/{len(ns)}" in done.stderr  # tqdm's bar went to stderr

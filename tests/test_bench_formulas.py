@@ -36,8 +36,12 @@ def test_decode_bytes_by_hand():
     #   block table 2 * 3 * 4 B = 24 and lengths 2 * 4 B = 8: 12,832 in all.
     assert costs.paged_decode_bytes(2, 48, heads=4, kv_heads=2, head_dim=16, block_size=16) == 12_832
     # int8 codes halve K/V to 6,144 and add one float32 scale per token and head for K and V: 1,536.
-    assert costs.paged_decode_bytes(2, 48, heads=4, kv_heads=2, head_dim=16, block_size=16, cache_bytes=1,
-                        scale_bytes=4) == 6_144 + 1_536 + 512 + 32
+    assert (
+        costs.paged_decode_bytes(
+            2, 48, heads=4, kv_heads=2, head_dim=16, block_size=16, cache_bytes=1, scale_bytes=4
+        )
+        == 6_144 + 1_536 + 512 + 32
+    )
 
 
 @pytest.mark.parametrize("cache", ["fp16", "int8"])
@@ -53,11 +57,20 @@ def test_decode_bytes_equals_the_tensors_a_decode_step_touches(batch, context, b
     if cache == "int8":
         tensors += [torch.zeros(pool[:3], dtype=torch.float32) for _ in range(2)]  # k_scale, v_scale
     expected = sum(t.numel() * t.element_size() for t in tensors)
-    got = costs.paged_decode_bytes(batch, context, heads=H, kv_heads=H_kv, head_dim=D, block_size=block,
-                       cache_bytes=2 if cache == "fp16" else 1, scale_bytes=0 if cache == "fp16" else 4)
+    got = costs.paged_decode_bytes(
+        batch,
+        context,
+        heads=H,
+        kv_heads=H_kv,
+        head_dim=D,
+        block_size=block,
+        cache_bytes=2 if cache == "fp16" else 1,
+        scale_bytes=0 if cache == "fp16" else 4,
+    )
     assert got == expected
     assert costs.paged_decode_bytes(batch, context, heads=H, kv_heads=H_kv, head_dim=D, block_size=block) >= (
-        costs.kv_cache_bytes(layers=1, kv_heads=H_kv, head_dim=D, tokens=context, batch=batch))
+        costs.kv_cache_bytes(layers=1, kv_heads=H_kv, head_dim=D, tokens=context, batch=batch)
+    )
 
 
 def test_formulas_reject_bad_sizes_by_name():

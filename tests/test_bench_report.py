@@ -43,8 +43,9 @@ def test_crossover_is_where_ours_stays_faster():
 
 
 def test_format_table_aligns_numbers_right_and_text_left():
-    text = format_table(["name", "n", "ratio"], [["ours", "1,024", "0.93x"], ["sdpa-flash", "16,384", None]],
-                        title="T")
+    text = format_table(
+        ["name", "n", "ratio"], [["ours", "1,024", "0.93x"], ["sdpa-flash", "16,384", None]], title="T"
+    )
     assert text.splitlines() == [
         "T",
         "name             n  ratio",
@@ -58,30 +59,57 @@ def test_format_table_aligns_numbers_right_and_text_left():
 
 
 def _flash(pass_, n, d, causal, ratio):
-    return Row("flash", {"pass": pass_, "n": n, "d": d, "causal": causal, "batch": 16384 // n, "heads": 8,
-                         "dtype": "bf16", "sdpa_backend": "flash"},
-               {"ours_ms": 1.0, "ours_tflops": 300.0, "sdpa_ms": None if ratio is None else ratio,
-                "sdpa_tflops": None, "ratio": ratio, "share_of_matmul": 0.4})
+    return Row(
+        "flash",
+        {
+            "pass": pass_,
+            "n": n,
+            "d": d,
+            "causal": causal,
+            "batch": 16384 // n,
+            "heads": 8,
+            "dtype": "bf16",
+            "sdpa_backend": "flash",
+        },
+        {
+            "ours_ms": 1.0,
+            "ours_tflops": 300.0,
+            "sdpa_ms": None if ratio is None else ratio,
+            "sdpa_tflops": None,
+            "ratio": ratio,
+            "share_of_matmul": 0.4,
+        },
+    )
 
 
 def _decode(cache, batch, context, share):
-    return Row("decode", {"cache": cache, "batch": batch, "context": context},
-               {"bytes": 1e9, "us": 300.0, "gbps": 2500.0, "share_of_copy": share})
+    return Row(
+        "decode",
+        {"cache": cache, "batch": batch, "context": context},
+        {"bytes": 1e9, "us": 300.0, "gbps": 2500.0, "share_of_copy": share},
+    )
 
 
 def test_goals_hold_for_the_worst_qualifying_configuration():
-    rows = [_flash("forward", 4096, 128, False, 1.10), _flash("forward", 8192, 128, True, 1.02),
-            _flash("forward", 2048, 128, False, 0.50),  # n < 4096: not a goal configuration
-            _flash("forward", 8192, 64, False, 0.50),  # d = 64: not either
-            _flash("backward", 4096, 128, False, 0.81), _flash("backward", 8192, 128, True, 0.79),
-            _decode("fp16", 64, 16384, 0.80), _decode("fp16", 32, 8192, 0.76),  # the corner
-            _decode("fp16", 16, 32768, 0.10),  # batch < 32: excluded
-            _decode("fp16", 64, 4096, 0.10),  # context < 8k: excluded
-            _decode("int8", 64, 32768, 0.30),  # int8: excluded from the fp16 goal
-            Row("window_fit", {"left": 1024}, {"exponent": 1.04})]
+    rows = [
+        _flash("forward", 4096, 128, False, 1.10),
+        _flash("forward", 8192, 128, True, 1.02),
+        _flash("forward", 2048, 128, False, 0.50),  # n < 4096: not a goal configuration
+        _flash("forward", 8192, 64, False, 0.50),  # d = 64: not either
+        _flash("backward", 4096, 128, False, 0.81),
+        _flash("backward", 8192, 128, True, 0.79),
+        _decode("fp16", 64, 16384, 0.80),
+        _decode("fp16", 32, 8192, 0.76),  # the corner
+        _decode("fp16", 16, 32768, 0.10),  # batch < 32: excluded
+        _decode("fp16", 64, 4096, 0.10),  # context < 8k: excluded
+        _decode("int8", 64, 32768, 0.30),  # int8: excluded from the fp16 goal
+        Row("window_fit", {"left": 1024}, {"exponent": 1.04}),
+    ]
     forward, backward, decode, window = evaluate_goals(rows)
     assert forward["passed"] is True and forward["worst"] == 1.02 and forward["configurations"] == 2
-    assert backward["passed"] is False and backward["worst"] == 0.79 and backward["worst_at"]["causal"] is True
+    assert (
+        backward["passed"] is False and backward["worst"] == 0.79 and backward["worst_at"]["causal"] is True
+    )
     assert decode["passed"] is True and decode["worst"] == 0.76 and decode["configurations"] == 2
     assert window["passed"] is True and window["worst"] == 1.04
     superlinear = evaluate_goals([Row("window_fit", {"left": 1024}, {"exponent": 1.31})])[3]
@@ -90,9 +118,13 @@ def test_goals_hold_for_the_worst_qualifying_configuration():
 
 
 def test_goals_fail_when_a_configuration_did_not_run_and_are_unmeasured_without_any():
-    forward, backward, decode, window = evaluate_goals([_flash("forward", 4096, 128, False, 1.5),
-                                                        _flash("forward", 4096, 128, True, None),
-                                                        Row("window_fit", {"left": 1024}, {"exponent": None})])
+    forward, backward, decode, window = evaluate_goals(
+        [
+            _flash("forward", 4096, 128, False, 1.5),
+            _flash("forward", 4096, 128, True, None),
+            Row("window_fit", {"left": 1024}, {"exponent": None}),
+        ]
+    )
     assert forward["passed"] is False and "1 of 2" in forward["note"]
     assert backward["passed"] is None and decode["passed"] is None and window["passed"] is None
     assert backward["worst"] is None and "not measured" in backward["note"]
@@ -102,22 +134,41 @@ def test_flash_goals_give_no_verdict_against_another_sdpa_backend():
     row = _flash("forward", 4096, 128, False, 1.5)
     row.params["sdpa_backend"] = "default backend (flash backend refused: RuntimeError: no kernel)"
     forward = evaluate_goals([row])[0]
-    assert forward["passed"] is None and forward["worst"] == 1.5 and "without its flash backend" in forward["note"]
+    assert (
+        forward["passed"] is None
+        and forward["worst"] == 1.5
+        and "without its flash backend" in forward["note"]
+    )
 
 
 def test_gpu_tables_show_every_benchmark_from_rows():
-    rows = [Row("ceiling", {"kind": "matmul"}, {"ms": 1.7, "tflops": 650.0}),
-            Row("ceiling", {"kind": "copy"}, {"ms": 0.8, "gbps": 2700.0}),
-            _flash("forward", 4096, 128, True, 1.07), _flash("backward", 4096, 128, True, None),
-            _decode("fp16", 64, 32768, 0.812),
-            Row("window", {"n": 4096, "left": 1024}, {"ms": 0.2, "ns_per_token": 48.8, "tflops": 200.0,
-                                                     "share_of_matmul": 0.31}),
-            Row("window_fit", {"left": 1024}, {"exponent": 1.013}),
-            Row("linear", {"n": 8192}, {"linear_ms": 1.0, "sdpa_ms": 2.0, "sdpa_over_linear": 2.0}),
-            Row("linear_crossover", {}, {"n": 8192}),
-            Row("scan", {"n": 4096, "channels": 2048, "state": 16, "batch": 1, "dtype": "bf16"},
-                {"ours_ms": 0.5, "ref_ms": 812.0, "ref_over_ours": 1624.0, "ns_per_position": 122.1,
-                 "gbps": 134.5, "share_of_copy": 0.0498})]
+    rows = [
+        Row("ceiling", {"kind": "matmul"}, {"ms": 1.7, "tflops": 650.0}),
+        Row("ceiling", {"kind": "copy"}, {"ms": 0.8, "gbps": 2700.0}),
+        _flash("forward", 4096, 128, True, 1.07),
+        _flash("backward", 4096, 128, True, None),
+        _decode("fp16", 64, 32768, 0.812),
+        Row(
+            "window",
+            {"n": 4096, "left": 1024},
+            {"ms": 0.2, "ns_per_token": 48.8, "tflops": 200.0, "share_of_matmul": 0.31},
+        ),
+        Row("window_fit", {"left": 1024}, {"exponent": 1.013}),
+        Row("linear", {"n": 8192}, {"linear_ms": 1.0, "sdpa_ms": 2.0, "sdpa_over_linear": 2.0}),
+        Row("linear_crossover", {}, {"n": 8192}),
+        Row(
+            "scan",
+            {"n": 4096, "channels": 2048, "state": 16, "batch": 1, "dtype": "bf16"},
+            {
+                "ours_ms": 0.5,
+                "ref_ms": 812.0,
+                "ref_over_ours": 1624.0,
+                "ns_per_position": 122.1,
+                "gbps": 134.5,
+                "share_of_copy": 0.0498,
+            },
+        ),
+    ]
     text = "\n\n".join(gpu_tables(rows))
     assert "650.0" in text and "2,700" in text
     assert "1.07x" in text and "40.0%" in text
@@ -155,8 +206,9 @@ def test_git_commit_inside_the_checkout_is_head():
 
 
 def test_json_holds_no_nan_or_infinity():
-    assert report._finite({"a": [float("nan"), 1.5, (float("inf"), 2)], "b": {"c": -float("inf")}, "d": "x"}) == {
-        "a": [None, 1.5, [None, 2]], "b": {"c": None}, "d": "x"}
+    assert report._finite(
+        {"a": [float("nan"), 1.5, (float("inf"), 2)], "b": {"c": -float("inf")}, "d": "x"}
+    ) == {"a": [None, 1.5, [None, 2]], "b": {"c": None}, "d": "x"}
 
 
 def test_stamp_on_the_cpu_and_missing_tools():
@@ -172,4 +224,3 @@ def test_write_json_creates_the_folder_and_writes_no_nan(tmp_path):
     out = tmp_path / "a" / "b.json"
     report.write_json(out, {"x": float("inf"), "rows": [1.5]})
     assert json.loads(out.read_text()) == {"x": None, "rows": [1.5]}
-

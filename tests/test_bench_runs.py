@@ -18,10 +18,27 @@ from longctx.bench.plan import DECODE_HEAD_DIM, DECODE_HEADS, DECODE_KV_HEADS, P
 from longctx.bench.report import Row, loglog_slope
 from longctx.bench.timing import Timing, try_time, wall_timer
 
-TINY = Plan(flash_ns=(32,), decode_batches=(2,), decode_contexts=(32,), window_ns=(64, 128),
-            linear_ns=(32, 64), cpu_ns=(64,), flash_shapes=((16, 1),), tokens_per_batch=64,
-            window_left=16, window_heads=1, window_dim=16, linear_heads=1, linear_dim=16,
-            scan_ns=(16, 33), scan_channels=3, scan_state=4, dtype="fp32", matmul_size=64, copy_nbytes=2**16)
+TINY = Plan(
+    flash_ns=(32,),
+    decode_batches=(2,),
+    decode_contexts=(32,),
+    window_ns=(64, 128),
+    linear_ns=(32, 64),
+    cpu_ns=(64,),
+    flash_shapes=((16, 1),),
+    tokens_per_batch=64,
+    window_left=16,
+    window_heads=1,
+    window_dim=16,
+    linear_heads=1,
+    linear_dim=16,
+    scan_ns=(16, 33),
+    scan_channels=3,
+    scan_state=4,
+    dtype="fp32",
+    matmul_size=64,
+    copy_nbytes=2**16,
+)
 
 
 class StepClock:
@@ -43,7 +60,9 @@ def test_wall_timer_times_only_the_repeats_and_keeps_median_and_quintiles():
 
     t = wall_timer(warmup=1, repeats=5, clock=clock)(fn)
     assert t.median == 4.0  # of 5, 1, 4, 100, 2; the warm-up's 1000 is not among them
-    assert t.q20 == pytest.approx(1.8) and t.q80 == pytest.approx(24.0)  # inclusive quintiles of 1, 2, 4, 5, 100
+    assert t.q20 == pytest.approx(1.8) and t.q80 == pytest.approx(
+        24.0
+    )  # inclusive quintiles of 1, 2, 4, 5, 100
     one = wall_timer(warmup=0, repeats=1, clock=clock)(lambda: setattr(clock, "now", clock.now + 3.0))
     assert one == Timing(3.0, 3.0, 3.0)
 
@@ -70,12 +89,23 @@ def test_decode_inputs_are_what_paged_decode_bytes_counts():
         assert sorted(table.flatten().tolist()) == list(range(kc.shape[0]))  # every page used once, scattered
         assert table.shape == (3, 3) and lens.tolist() == [40, 40, 40]
         touched = [q, q, kc, vc, table, lens] + [s for s in (ks, vs) if s is not None]
-        counted = costs.paged_decode_bytes(3, 40, heads=DECODE_HEADS, kv_heads=DECODE_KV_HEADS,
-                                           head_dim=DECODE_HEAD_DIM, cache_bytes=2 if cache == "fp16" else 1,
-                                           scale_bytes=0 if cache == "fp16" else 4)
+        counted = costs.paged_decode_bytes(
+            3,
+            40,
+            heads=DECODE_HEADS,
+            kv_heads=DECODE_KV_HEADS,
+            head_dim=DECODE_HEAD_DIM,
+            cache_bytes=2 if cache == "fp16" else 1,
+            scale_bytes=0 if cache == "fp16" else 4,
+        )
         # the pool holds 48 slots per sequence, 40 of them used: the count holds only the 40
-        unused = 3 * 8 * DECODE_KV_HEADS * (DECODE_HEAD_DIM * (2 if cache == "fp16" else 1)
-                                            + (0 if cache == "fp16" else 4)) * 2
+        unused = (
+            3
+            * 8
+            * DECODE_KV_HEADS
+            * (DECODE_HEAD_DIM * (2 if cache == "fp16" else 1) + (0 if cache == "fp16" else 4))
+            * 2
+        )
         assert sum(t.numel() * t.element_size() for t in touched) == counted + unused
 
 
@@ -90,7 +120,9 @@ def test_the_gpu_run_goes_through_on_the_cpu(tmp_path, capsys):
     args = cli.build_parser().parse_args(["--out", str(out)])
     assert cli.run_gpu(args, TINY, device="cpu", timer=wall_timer(warmup=0, repeats=1)) == 0
     printed = capsys.readouterr()
-    assert printed.out.count("FlashAttention") == 2 and "Paged decode" in printed.out and "Goals" in printed.out
+    assert (
+        printed.out.count("FlashAttention") == 2 and "Paged decode" in printed.out and "Goals" in printed.out
+    )
     assert "Selective scan" in printed.out
     assert "11/11" in printed.err  # 1 ceiling step + 2 flash + 2 decode + 2 window + 2 linear + 2 scan
 
@@ -98,7 +130,9 @@ def test_the_gpu_run_goes_through_on_the_cpu(tmp_path, capsys):
     assert data["complete"] is True and data["stamp"]["device"] == "cpu"
     assert set(data["wall_s"]) == {"flash", "decode", "window", "linear", "scan", "total"}
     rows = [Row(**r) for r in data["rows"]]
-    assert [r.note for r in rows if r.bench != "linear_crossover"] == [""] * (len(rows) - 1)  # only it may explain
+    assert [r.note for r in rows if r.bench != "linear_crossover"] == [""] * (
+        len(rows) - 1
+    )  # only it may explain
     ceil = {r.params["kind"]: r.metrics for r in rows if r.bench == "ceiling"}
     assert data["ceilings"] == {"tflops": ceil["matmul"]["tflops"], "gbps": ceil["copy"]["gbps"]}
     assert ceil["matmul"]["tflops"] == pytest.approx(2 * 64**3 / (ceil["matmul"]["ms"] / 1e3) / 1e12)
@@ -106,7 +140,11 @@ def test_the_gpu_run_goes_through_on_the_cpu(tmp_path, capsys):
 
     flash = [r for r in rows if r.bench == "flash"]
     assert [(r.params["pass"], r.params["causal"]) for r in flash] == [
-        ("forward", False), ("backward", False), ("forward", True), ("backward", True)]
+        ("forward", False),
+        ("backward", False),
+        ("forward", True),
+        ("backward", True),
+    ]
     for r in flash:
         m, backward = r.metrics, r.params["pass"] == "backward"
         assert r.params["batch"] == 2 and m["ours_ms"] > 0 and m["sdpa_ms"] > 0
@@ -119,8 +157,16 @@ def test_the_gpu_run_goes_through_on_the_cpu(tmp_path, capsys):
         assert low <= m["ours_ms"] <= high
         # the configuration the kernels ran with: the forward alone, or all four kernels of the backward
         kernels = set(r.params["configs"])
-        assert kernels == ({"_flash_fwd_kernel", "_flash_bwd_preprocess_kernel", "_flash_bwd_dkdv_kernel",
-                            "_flash_bwd_dq_kernel"} if backward else {"_flash_fwd_kernel"})
+        assert kernels == (
+            {
+                "_flash_fwd_kernel",
+                "_flash_bwd_preprocess_kernel",
+                "_flash_bwd_dkdv_kernel",
+                "_flash_bwd_dq_kernel",
+            }
+            if backward
+            else {"_flash_fwd_kernel"}
+        )
         masked = "MASKED=1" if r.params["causal"] else "MASKED=0"
         assert masked in r.params["configs"]["_flash_fwd_kernel"]
     decode = [r for r in rows if r.bench == "decode"]
@@ -135,15 +181,26 @@ def test_the_gpu_run_goes_through_on_the_cpu(tmp_path, capsys):
     assert all(set(r.params["configs"]) == {"_flash_fwd_kernel"} for r in window)
     (fit,) = [r for r in rows if r.bench == "window_fit"]
     assert fit.params["fit_ns"] == [64, 128]
-    assert fit.metrics["exponent"] == pytest.approx(loglog_slope([64, 128], [r.metrics["ms"] for r in window]))
+    assert fit.metrics["exponent"] == pytest.approx(
+        loglog_slope([64, 128], [r.metrics["ms"] for r in window])
+    )
     linear = [r for r in rows if r.bench == "linear"]
     assert all(r.metrics["linear_ms"] > 0 and r.metrics["sdpa_ms"] > 0 for r in linear)
     assert [r.bench for r in rows][-3:] == ["linear_crossover", "scan", "scan"]
     for r, n in zip(rows[-2:], (16, 33)):
         m = r.metrics
         assert {k: v for k, v in r.params.items() if k != "configs"} == {
-            "n": n, "channels": 3, "state": 4, "batch": 1, "dtype": "fp32"}
-        assert m["bytes"] == costs.selective_scan_bytes(1, 3, n, 4, itemsize=4) == 4 * n * (4 * 3 + 2 * 4) + 4 * 3 * 6
+            "n": n,
+            "channels": 3,
+            "state": 4,
+            "batch": 1,
+            "dtype": "fp32",
+        }
+        assert (
+            m["bytes"]
+            == costs.selective_scan_bytes(1, 3, n, 4, itemsize=4)
+            == 4 * n * (4 * 3 + 2 * 4) + 4 * 3 * 6
+        )
         assert m["ours_ms"] > 0 and m["ref_ms"] > 0
         assert m["ref_over_ours"] == pytest.approx(m["ref_ms"] / m["ours_ms"])
         assert m["ns_per_position"] == pytest.approx(m["ours_ms"] * 1e6 / n)
@@ -156,12 +213,24 @@ def test_the_gpu_run_goes_through_on_the_cpu(tmp_path, capsys):
 
 def test_a_kernel_that_cannot_be_imported_becomes_a_note(monkeypatch):
     fn, note = runs._ours("longctx.no_such_module", "kernel")
-    assert fn is None and note == "ours unavailable: ModuleNotFoundError: No module named 'longctx.no_such_module'"
+    assert (
+        fn is None
+        and note == "ours unavailable: ModuleNotFoundError: No module named 'longctx.no_such_module'"
+    )
     assert runs._ours("longctx.ssm", "selective_scan_fn")[0] is not None
 
     monkeypatch.setattr(runs, "_ours", lambda module, name: (None, f"ours unavailable: no {name}"))
-    plan = Plan(flash_ns=(), decode_batches=(1,), decode_contexts=(32, 64), window_ns=(64,), linear_ns=(),
-                cpu_ns=(), window_left=16, window_heads=1, window_dim=16)
+    plan = Plan(
+        flash_ns=(),
+        decode_batches=(1,),
+        decode_contexts=(32, 64),
+        window_ns=(64,),
+        linear_ns=(),
+        cpu_ns=(),
+        window_left=16,
+        window_heads=1,
+        window_dim=16,
+    )
     run = _run(plan, steps=5)
     window, decode = runs.bench_window(run), runs.bench_decode(run)
     assert [r.note for r in window] == ["ours unavailable: no flash_attention"]

@@ -45,8 +45,11 @@ def bibliography_entries(text: str) -> dict[str, str]:
 
 
 def footnotes(path: Path) -> list[tuple[int, str, str]]:
-    return [(i, m.group(1), m.group(2)) for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
-            if (m := FOOTNOTE.match(line))]
+    return [
+        (i, m.group(1), m.group(2))
+        for i, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if (m := FOOTNOTE.match(line))
+    ]
 
 
 ENTRIES = bibliography_entries(BIB.read_text(encoding="utf-8"))
@@ -80,7 +83,9 @@ def test_every_footnote_links_to_its_entry(page):
         for rel, anchor in links:
             target = posixpath.normpath(posixpath.join(page.parent.relative_to(DOCS).as_posix(), rel))
             if target != "reference/bibliography.md":
-                problems.append(f"{line}: [^{key}] links to {rel}, which is not the bibliography from this page")
+                problems.append(
+                    f"{line}: [^{key}] links to {rel}, which is not the bibliography from this page"
+                )
             elif anchor not in ENTRIES:
                 problems.append(f"{line}: [^{key}] links to #{anchor}, which is no bibliography entry")
             else:
@@ -92,12 +97,17 @@ def test_every_footnote_links_to_its_entry(page):
 
 def test_every_arxiv_id_is_in_the_bibliography():
     known = set(ARXIV.findall(BIB.read_text(encoding="utf-8")))
-    sources = [*PAGES, *(ROOT / "quizzes").glob("*.yml"), *(ROOT / "examples").glob("*.py"),
-               *(ROOT / "src").rglob("*.py")]
+    sources = [
+        *PAGES,
+        *(ROOT / "quizzes").glob("*.yml"),
+        *(ROOT / "examples").glob("*.py"),
+        *(ROOT / "src").rglob("*.py"),
+    ]
     missing = {}
     for path in sources:
         for arxiv_id in ARXIV.findall(path.read_text(encoding="utf-8")):
             if arxiv_id not in known:
                 missing.setdefault(arxiv_id, path.relative_to(ROOT).as_posix())
     assert not missing, "arXiv ids cited but missing from docs/reference/bibliography.md: " + ", ".join(
-        f"{k} (first in {v})" for k, v in sorted(missing.items()))
+        f"{k} (first in {v})" for k, v in sorted(missing.items())
+    )

@@ -13,10 +13,13 @@ import torch
 from longctx import checks
 
 
-@pytest.mark.parametrize("check, good, bad_type, bad_value", [
-    (checks.positive_int, [(1, 1), (7, 7), (np.int64(3), 3)], [True, 1.0, "2", None], [0, -4]),
-    (checks.nonneg_int, [(0, 0), (5, 5)], [False, 0.0, "0"], [-1]),
-])
+@pytest.mark.parametrize(
+    "check, good, bad_type, bad_value",
+    [
+        (checks.positive_int, [(1, 1), (7, 7), (np.int64(3), 3)], [True, 1.0, "2", None], [0, -4]),
+        (checks.nonneg_int, [(0, 0), (5, 5)], [False, 0.0, "0"], [-1]),
+    ],
+)
 def test_integer_checks(check, good, bad_type, bad_value):
     for value, want in good:
         got = check("n", value)
@@ -62,10 +65,15 @@ def test_reals_and_flags():
 
 def test_attention_scale():
     assert checks.attention_scale(None, 64) == 1 / 8
-    assert checks.attention_scale(None, 7) == pytest.approx(7 ** -0.5, rel=1e-15)
+    assert checks.attention_scale(None, 7) == pytest.approx(7**-0.5, rel=1e-15)
     assert checks.attention_scale(0.3, 64) == 0.3
-    for value, error in (("0.5", TypeError), (True, TypeError), (0, ValueError), (-0.1, ValueError),
-                         (math.nan, ValueError)):
+    for value, error in (
+        ("0.5", TypeError),
+        (True, TypeError),
+        (0, ValueError),
+        (-0.1, ValueError),
+        (math.nan, ValueError),
+    ):
         with pytest.raises(error, match="^scale must be"):
             checks.attention_scale(value, 64)
 
@@ -89,8 +97,11 @@ def test_window_pair_is_flash_attentions_window_size():
 
 
 def make(B=2, H=4, H_kv=2, T=5, S=7, D=3, Dv=6, dtype=torch.float64):
-    return (torch.zeros(B, H, T, D, dtype=dtype), torch.zeros(B, H_kv, S, D, dtype=dtype),
-            torch.zeros(B, H_kv, S, Dv, dtype=dtype))
+    return (
+        torch.zeros(B, H, T, D, dtype=dtype),
+        torch.zeros(B, H_kv, S, D, dtype=dtype),
+        torch.zeros(B, H_kv, S, Dv, dtype=dtype),
+    )
 
 
 def test_qkv_accepts_gqa_float64_any_head_dim_and_empty_unless_asked():
@@ -105,17 +116,28 @@ def test_qkv_accepts_gqa_float64_any_head_dim_and_empty_unless_asked():
         checks.qkv(*make(D=0), nonempty=True)
 
 
-@pytest.mark.parametrize("edit, error, match", [
-    (lambda q, k, v: (q.numpy(), k, v), TypeError, "^q must be a torch.Tensor, got ndarray"),
-    (lambda q, k, v: (q[0], k, v), ValueError, r"^q must have 4 dims, got shape \(4, 5, 3\)"),
-    (lambda q, k, v: (q, k.long(), v), TypeError, "^k must be a floating-point tensor"),
-    (lambda q, k, v: (q, k, v.float()), TypeError, "^q, k and v must share a dtype"),
-    (lambda q, k, v: (q, k[:1], v[:1]), ValueError, "^k and v must have q's batch size 2"),
-    (lambda q, k, v: (q, k, v[:, :, :3]), ValueError, r"^k and v must agree on \[B, H_kv, S\]"),
-    (lambda q, k, v: (q, k[..., :2], v), ValueError, "^k must have q's head dim 3, got 2"),
-    (lambda q, k, v: (q[:, :3], k, v), ValueError, "^k's heads H_kv must divide q's heads H=3, got H_kv=2"),
-    (lambda q, k, v: (q, k.to("meta"), v.to("meta")), ValueError, "^k must be on q's device cpu, got meta"),
-])
+@pytest.mark.parametrize(
+    "edit, error, match",
+    [
+        (lambda q, k, v: (q.numpy(), k, v), TypeError, "^q must be a torch.Tensor, got ndarray"),
+        (lambda q, k, v: (q[0], k, v), ValueError, r"^q must have 4 dims, got shape \(4, 5, 3\)"),
+        (lambda q, k, v: (q, k.long(), v), TypeError, "^k must be a floating-point tensor"),
+        (lambda q, k, v: (q, k, v.float()), TypeError, "^q, k and v must share a dtype"),
+        (lambda q, k, v: (q, k[:1], v[:1]), ValueError, "^k and v must have q's batch size 2"),
+        (lambda q, k, v: (q, k, v[:, :, :3]), ValueError, r"^k and v must agree on \[B, H_kv, S\]"),
+        (lambda q, k, v: (q, k[..., :2], v), ValueError, "^k must have q's head dim 3, got 2"),
+        (
+            lambda q, k, v: (q[:, :3], k, v),
+            ValueError,
+            "^k's heads H_kv must divide q's heads H=3, got H_kv=2",
+        ),
+        (
+            lambda q, k, v: (q, k.to("meta"), v.to("meta")),
+            ValueError,
+            "^k must be on q's device cpu, got meta",
+        ),
+    ],
+)
 def test_qkv_refuses_naming_the_argument(edit, error, match):
     with pytest.raises(error, match=match):
         checks.qkv(*edit(*make()))
@@ -123,7 +145,11 @@ def test_qkv_refuses_naming_the_argument(edit, error, match):
 
 def test_masks_and_tensors():
     shape = (2, 4, 5, 7)
-    for mask in (torch.ones(5, 7, dtype=torch.bool), torch.zeros(1, 4, 1, 7), torch.ones(shape, dtype=torch.bool)):
+    for mask in (
+        torch.ones(5, 7, dtype=torch.bool),
+        torch.zeros(1, 4, 1, 7),
+        torch.ones(shape, dtype=torch.bool),
+    ):
         assert checks.attention_mask(mask, shape) is mask
     with pytest.raises(ValueError, match=r"^mask must broadcast to \(2, 4, 5, 7\), got shape \(7, 5\)"):
         checks.attention_mask(torch.ones(7, 5, dtype=torch.bool), shape)

@@ -34,21 +34,28 @@ def test_call_is_replaced_by_its_formatted_value(hook):
 
 
 def test_keyword_arguments_and_spacing(hook):
-    out = render(hook, '{{costs.score_matrix_bytes(100_000,bytes_per_element="fp16")|gb}} and '
-                       '{{  costs.attention_flops(1024, 64, heads=2, causal=True)  |  flops  }}')
+    out = render(
+        hook,
+        '{{costs.score_matrix_bytes(100_000,bytes_per_element="fp16")|gb}} and '
+        "{{  costs.attention_flops(1024, 64, heads=2, causal=True)  |  flops  }}",
+    )
     want_bytes = format_value(costs.score_matrix_bytes(100_000, bytes_per_element="fp16"), "gb")
     want_flops = format_value(costs.attention_flops(1024, 64, heads=2, causal=True), "flops")
     assert out == f"{want_bytes} and {want_flops}"
 
 
 def test_arithmetic_between_calls_and_numbers(hook):
-    a, b = costs.kv_cache_bytes(layers=80, kv_heads=64, head_dim=128, tokens=4096), costs.kv_cache_bytes(
-        layers=80, kv_heads=8, head_dim=128, tokens=4096)
-    md = ("{{ costs.kv_cache_bytes(layers=80, kv_heads=64, head_dim=128, tokens=4096)"
-          " / costs.kv_cache_bytes(layers=80, kv_heads=8, head_dim=128, tokens=4096) | x }}\n"
-          "{{ 1 - costs.score_entries(3) / costs.score_entries(6) | pct }}\n"
-          "{{ -costs.cost_multiplier(1, 2) * 2 + 1 | float }}\n"
-          "{{ costs.cost_multiplier(costs.score_entries(2) * 2, 16) | x }}\n")
+    a, b = (
+        costs.kv_cache_bytes(layers=80, kv_heads=64, head_dim=128, tokens=4096),
+        costs.kv_cache_bytes(layers=80, kv_heads=8, head_dim=128, tokens=4096),
+    )
+    md = (
+        "{{ costs.kv_cache_bytes(layers=80, kv_heads=64, head_dim=128, tokens=4096)"
+        " / costs.kv_cache_bytes(layers=80, kv_heads=8, head_dim=128, tokens=4096) | x }}\n"
+        "{{ 1 - costs.score_entries(3) / costs.score_entries(6) | pct }}\n"
+        "{{ -costs.cost_multiplier(1, 2) * 2 + 1 | float }}\n"
+        "{{ costs.cost_multiplier(costs.score_entries(2) * 2, 16) | x }}\n"
+    )
     out = render(hook, md).splitlines()
     assert out[0] == format_value(a / b, "x") == "8×"
     assert out[1] == format_value(1 - 9 / 36, "pct")
@@ -121,29 +128,32 @@ def test_notebook_pages_are_skipped(hook):
     assert render(hook, md, src_uri="examples/01_quadratic_wall.py") == md
 
 
-@pytest.mark.parametrize("expr, words", [
-    ("costs.nope(1) | x", "costs.nope"),
-    ("costs._positive_int('n', 1) | int", "costs._positive_int"),
-    ("os.system('true') | int", "os.system"),
-    ("costs.cost_multiplier(n, 8) | x", "literals"),
-    ("costs.cost_multiplier(1 + n, 8) | x", "literals"),
-    ("costs.cost_multiplier(n, 8) | x", "literals"),
-    ("costs.cost_multiplier(4096, 32768)", "needs a format"),
-    ("costs.cost_multiplier(4096, 32768) | furlongs", "furlongs"),
-    ("costs.cost_multiplier(0, 32768) | x", "n_from"),
-    ("costs.score_matrix_bytes(10, bytes_per_element='fp12') | gb", "fp12"),
-    ("42 | x", "expected a call"),
-    ("costs.cost_multiplier(4096, | x", "cannot parse"),
-    ("costs.score_entries(2) / 0 | x", "divides by zero"),
-    ("costs.score_entries(2) ** 2 | x", "only + - * /"),
-    ("costs.score_entries(2) / 'a' | x", "unsupported operand"),
-    ("table costs.nope() | a:int:A", "unknown function"),
-    ("table costs.quadratic_cost_table()", "needs columns"),
-    ("table costs.quadratic_cost_table() | seq_len:int", "key:format:header"),
-    ("table costs.quadratic_cost_table() | nope:int:N", "not a key"),
-    ("table costs.score_entries(4) | a:int:A", "list of dicts"),
-    ("table costs.quadratic_cost_table() | seq_len:nope:N", "unknown format"),
-])
+@pytest.mark.parametrize(
+    "expr, words",
+    [
+        ("costs.nope(1) | x", "costs.nope"),
+        ("costs._positive_int('n', 1) | int", "costs._positive_int"),
+        ("os.system('true') | int", "os.system"),
+        ("costs.cost_multiplier(n, 8) | x", "literals"),
+        ("costs.cost_multiplier(1 + n, 8) | x", "literals"),
+        ("costs.cost_multiplier(n, 8) | x", "literals"),
+        ("costs.cost_multiplier(4096, 32768)", "needs a format"),
+        ("costs.cost_multiplier(4096, 32768) | furlongs", "furlongs"),
+        ("costs.cost_multiplier(0, 32768) | x", "n_from"),
+        ("costs.score_matrix_bytes(10, bytes_per_element='fp12') | gb", "fp12"),
+        ("42 | x", "expected a call"),
+        ("costs.cost_multiplier(4096, | x", "cannot parse"),
+        ("costs.score_entries(2) / 0 | x", "divides by zero"),
+        ("costs.score_entries(2) ** 2 | x", "only + - * /"),
+        ("costs.score_entries(2) / 'a' | x", "unsupported operand"),
+        ("table costs.nope() | a:int:A", "unknown function"),
+        ("table costs.quadratic_cost_table()", "needs columns"),
+        ("table costs.quadratic_cost_table() | seq_len:int", "key:format:header"),
+        ("table costs.quadratic_cost_table() | nope:int:N", "not a key"),
+        ("table costs.score_entries(4) | a:int:A", "list of dicts"),
+        ("table costs.quadratic_cost_table() | seq_len:nope:N", "unknown format"),
+    ],
+)
 def test_errors_fail_the_build_naming_the_page(hook, expr, words):
     with pytest.raises(PluginError) as info:
         render(hook, "Intro.\n\nSome {{ " + expr + " }} text.\n", src_uri="lessons/where-it-broke.md")

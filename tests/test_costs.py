@@ -41,8 +41,13 @@ def test_score_matrix_bytes_by_dtype_name(n, heads, name):
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32, torch.float16, torch.bfloat16, torch.int8])
 def test_dtype_sizes_match_torch(dtype):
-    name = {torch.float64: "fp64", torch.float32: "fp32", torch.float16: "fp16",
-            torch.bfloat16: "bf16", torch.int8: "int8"}[dtype]
+    name = {
+        torch.float64: "fp64",
+        torch.float32: "fp32",
+        torch.float16: "fp16",
+        torch.bfloat16: "bf16",
+        torch.int8: "int8",
+    }[dtype]
     n = 37
     real = torch.empty(n, n, dtype=dtype)
     assert costs.score_matrix_bytes(n, bytes_per_element=name) == real.numel() * real.element_size()
@@ -85,8 +90,12 @@ def test_doubling_length_multiplies_cost_by_two_squared(n):
 
 
 @FAST
-@given(n=st.integers(1, 10**5), d_model=st.integers(1, 8192), d_ff=st.one_of(st.none(), st.integers(1, 32768)),
-       causal=st.booleans())
+@given(
+    n=st.integers(1, 10**5),
+    d_model=st.integers(1, 8192),
+    d_ff=st.one_of(st.none(), st.integers(1, 32768)),
+    causal=st.booleans(),
+)
 def test_transformer_layer_flops_parts(n, d_model, d_ff, causal):
     parts = costs.transformer_layer_flops(n, d_model=d_model, d_ff=d_ff, causal=causal)
     ff = 4 * d_model if d_ff is None else d_ff
@@ -98,7 +107,9 @@ def test_transformer_layer_flops_parts(n, d_model, d_ff, causal):
     # The core, over all heads, depends only on heads * head_dim = d_model.
     for heads in (1, 2, 4):
         if d_model % heads == 0:
-            assert parts["attention"] == costs.attention_flops(n, d_model // heads, heads=heads, causal=causal)
+            assert parts["attention"] == costs.attention_flops(
+                n, d_model // heads, heads=heads, causal=causal
+            )
 
 
 @FAST
@@ -124,24 +135,50 @@ def test_model_cost_multiplier_approaches_r_squared_as_attention_dominates():
 
 
 @FAST
-@given(layers=small, kv_heads=st.integers(1, 64), head_dim=small, tokens=sizes, batch=st.integers(1, 64),
-       name=dtype_names)
+@given(
+    layers=small,
+    kv_heads=st.integers(1, 64),
+    head_dim=small,
+    tokens=sizes,
+    batch=st.integers(1, 64),
+    name=dtype_names,
+)
 def test_kv_cache_bytes(layers, kv_heads, head_dim, tokens, batch, name):
     per = costs.bytes_per_element(name)
     k_and_v = 2
     expected = k_and_v * layers * kv_heads * head_dim * tokens * batch * per
-    got = costs.kv_cache_bytes(layers=layers, kv_heads=kv_heads, head_dim=head_dim, tokens=tokens,
-                               batch=batch, bytes_per_element=name)
+    got = costs.kv_cache_bytes(
+        layers=layers,
+        kv_heads=kv_heads,
+        head_dim=head_dim,
+        tokens=tokens,
+        batch=batch,
+        bytes_per_element=name,
+    )
     assert got == expected
 
 
 def test_kv_cache_bytes_counts_a_real_cache():
     layers, kv_heads, head_dim, tokens, batch = 3, 2, 40, 17, 5
-    cache = [(torch.empty(batch, kv_heads, tokens, head_dim, dtype=torch.bfloat16),
-              torch.empty(batch, kv_heads, tokens, head_dim, dtype=torch.bfloat16)) for _ in range(layers)]
+    cache = [
+        (
+            torch.empty(batch, kv_heads, tokens, head_dim, dtype=torch.bfloat16),
+            torch.empty(batch, kv_heads, tokens, head_dim, dtype=torch.bfloat16),
+        )
+        for _ in range(layers)
+    ]
     real = sum(t.numel() * t.element_size() for kv in cache for t in kv)
-    assert costs.kv_cache_bytes(layers=layers, kv_heads=kv_heads, head_dim=head_dim, tokens=tokens,
-                                batch=batch, bytes_per_element="bf16") == real
+    assert (
+        costs.kv_cache_bytes(
+            layers=layers,
+            kv_heads=kv_heads,
+            head_dim=head_dim,
+            tokens=tokens,
+            batch=batch,
+            bytes_per_element="bf16",
+        )
+        == real
+    )
 
 
 @pytest.mark.parametrize("value", [1, 0.5, 3, 2.25])
@@ -180,8 +217,14 @@ def test_gpu_memory_entries_are_sourced():
 
 
 BAD_SIZES = [
-    (0, ValueError), (-3, ValueError), (2.0, TypeError), (True, TypeError), (False, TypeError),
-    ("8", TypeError), (None, TypeError), (float("nan"), TypeError),
+    (0, ValueError),
+    (-3, ValueError),
+    (2.0, TypeError),
+    (True, TypeError),
+    (False, TypeError),
+    ("8", TypeError),
+    (None, TypeError),
+    (float("nan"), TypeError),
 ]
 
 SIZE_ARGS = [
@@ -208,26 +251,45 @@ SIZE_ARGS = [
 ]
 
 
-@pytest.mark.parametrize("name, call, value, error", [
-    pytest.param(name, call, value, error, id=f"{i}-{name}-{value!r}")
-    for i, (name, call) in enumerate(SIZE_ARGS) for value, error in BAD_SIZES
-    if not (name == "d_ff" and value is None)  # None is d_ff's default: 4 * d_model
-])
+@pytest.mark.parametrize(
+    "name, call, value, error",
+    [
+        pytest.param(name, call, value, error, id=f"{i}-{name}-{value!r}")
+        for i, (name, call) in enumerate(SIZE_ARGS)
+        for value, error in BAD_SIZES
+        if not (name == "d_ff" and value is None)  # None is d_ff's default: 4 * d_model
+    ],
+)
 def test_bad_sizes_are_refused_naming_the_argument(name, call, value, error):
     with pytest.raises(error, match=rf"\b{name}\b"):
         call(value)
 
 
-@pytest.mark.parametrize("call", [
-    lambda v: costs.bytes_per_element(v),
-    lambda v: costs.score_matrix_bytes(8, bytes_per_element=v),
-    lambda v: costs.kv_cache_bytes(layers=1, kv_heads=1, head_dim=1, tokens=1, bytes_per_element=v),
-])
-@pytest.mark.parametrize("value, error", [
-    ("fp12", ValueError), ("float16", ValueError), ("", ValueError),
-    (float("nan"), ValueError), (float("inf"), ValueError), (-float("inf"), ValueError),
-    (0, ValueError), (-2, ValueError), (True, TypeError), (None, TypeError), (torch.float16, TypeError),
-], ids=repr)
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda v: costs.bytes_per_element(v),
+        lambda v: costs.score_matrix_bytes(8, bytes_per_element=v),
+        lambda v: costs.kv_cache_bytes(layers=1, kv_heads=1, head_dim=1, tokens=1, bytes_per_element=v),
+    ],
+)
+@pytest.mark.parametrize(
+    "value, error",
+    [
+        ("fp12", ValueError),
+        ("float16", ValueError),
+        ("", ValueError),
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+        (-float("inf"), ValueError),
+        (0, ValueError),
+        (-2, ValueError),
+        (True, TypeError),
+        (None, TypeError),
+        (torch.float16, TypeError),
+    ],
+    ids=repr,
+)
 def test_bad_bytes_per_element_is_refused(call, value, error):
     with pytest.raises(error, match="bytes_per_element"):
         call(value)
@@ -258,8 +320,12 @@ def test_every_shown_formula_is_checked_and_its_plain_form_is_kept():
     from longctx import presets, summary
     from longctx.linear import costs as linear_costs
 
-    for module, names in ((costs, costs._CHECKED), (summary, summary._CHECKED), (presets, presets._CHECKED),
-                          (linear_costs, linear_costs.__all__)):
+    for module, names in (
+        (costs, costs._CHECKED),
+        (summary, summary._CHECKED),
+        (presets, presets._CHECKED),
+        (linear_costs, linear_costs.__all__),
+    ):
         for name in names:
             fn = getattr(module, name)
             assert hasattr(fn, "__wrapped__"), f"{module.__name__}.{name} is not checked"

@@ -33,6 +33,7 @@ GB = 1e9
 
 # ================================================================ backward / training FLOPs
 
+
 def _counted_flops(fn) -> int:
     with FlopCounterMode(display=False) as counter:
         fn()
@@ -86,6 +87,7 @@ def test_causal_backward_on_a_counted_mask():
 
 # ================================================================ HBM traffic
 
+
 class HBM:
     """Main memory that counts the elements read from it and written to it."""
 
@@ -130,12 +132,12 @@ def _flash_q_outer(hbm, q, k, v, B):
     n, d = q.shape
     out = torch.empty_like(q)
     for i in range(0, n, B):
-        qi = hbm.read(q[i:i + B])
+        qi = hbm.read(q[i : i + B])
         m = torch.full((qi.shape[0], 1), -math.inf, dtype=q.dtype)
         l = torch.zeros(qi.shape[0], 1, dtype=q.dtype)
         acc = torch.zeros_like(qi)
         for j in range(0, n, B):
-            kj, vj = hbm.read(k[j:j + B]), hbm.read(v[j:j + B])
+            kj, vj = hbm.read(k[j : j + B]), hbm.read(v[j : j + B])
             s = qi @ kj.T / math.sqrt(d)
             m_new = torch.maximum(m, s.max(dim=-1, keepdim=True).values)
             p = torch.exp(s - m_new)
@@ -143,7 +145,7 @@ def _flash_q_outer(hbm, q, k, v, B):
             l = l * scale + p.sum(dim=-1, keepdim=True)
             acc = acc * scale + p @ vj
             m = m_new
-        out[i:i + B] = hbm.write(acc / l)
+        out[i : i + B] = hbm.write(acc / l)
         hbm.write((m + torch.log(l)).squeeze(1), stats=True)  # log-sum-exp for the backward
     return out
 
@@ -155,10 +157,10 @@ def _flash_kv_outer(hbm, q, k, v, B):
     l_hbm = hbm.write(torch.zeros(n, dtype=q.dtype), stats=True)
     m_hbm = hbm.write(torch.full((n,), -math.inf, dtype=q.dtype), stats=True)
     for j in range(0, n, B):
-        kj, vj = hbm.read(k[j:j + B]), hbm.read(v[j:j + B])
+        kj, vj = hbm.read(k[j : j + B]), hbm.read(v[j : j + B])
         for i in range(0, n, B):
-            qi, oi = hbm.read(q[i:i + B]), hbm.read(o_hbm[i:i + B])
-            li, mi = hbm.read(l_hbm[i:i + B], stats=True), hbm.read(m_hbm[i:i + B], stats=True)
+            qi, oi = hbm.read(q[i : i + B]), hbm.read(o_hbm[i : i + B])
+            li, mi = hbm.read(l_hbm[i : i + B], stats=True), hbm.read(m_hbm[i : i + B], stats=True)
             s = qi @ kj.T / math.sqrt(d)
             m_blk = s.max(dim=-1).values
             p = torch.exp(s - m_blk[:, None])
@@ -166,9 +168,9 @@ def _flash_kv_outer(hbm, q, k, v, B):
             l_new = torch.exp(mi - m_new) * li + torch.exp(m_blk - m_new) * p.sum(dim=-1)
             scale_old, scale_new = torch.exp(mi - m_new), torch.exp(m_blk - m_new)
             o_new = ((li * scale_old)[:, None] * oi + scale_new[:, None] * (p @ vj)) / l_new[:, None]
-            o_hbm[i:i + B] = hbm.write(o_new)
-            l_hbm[i:i + B] = hbm.write(l_new, stats=True)
-            m_hbm[i:i + B] = hbm.write(m_new, stats=True)
+            o_hbm[i : i + B] = hbm.write(o_new)
+            l_hbm[i : i + B] = hbm.write(l_new, stats=True)
+            m_hbm[i : i + B] = hbm.write(m_new, stats=True)
     return o_hbm
 
 
@@ -177,8 +179,13 @@ def _reference(q, k, v):
 
 
 @settings(max_examples=15, deadline=None)
-@given(n=st.sampled_from([1, 2, 17, 40, 63]), d=st.sampled_from([1, 8, 40]), block=st.integers(1, 20),
-       bpe=st.sampled_from([1, 2, 4]), extra=st.integers(0, 3))
+@given(
+    n=st.sampled_from([1, 2, 17, 40, 63]),
+    d=st.sampled_from([1, 8, 40]),
+    block=st.integers(1, 20),
+    bpe=st.sampled_from([1, 2, 4]),
+    extra=st.integers(0, 3),
+)
 def test_flash_hbm_bytes_equal_a_tiled_run_that_counts_its_traffic(n, d, block, bpe, extra):
     sram = (4 * d * block + extra) * bpe  # room for four B x d tiles and a little spare
     assert costs.flash_attention_block_size(d, sram_bytes=sram, bytes_per_element=bpe) == block
@@ -188,8 +195,9 @@ def test_flash_hbm_bytes_equal_a_tiled_run_that_counts_its_traffic(n, d, block, 
         hbm = HBM()
         got = run(hbm, q, k, v, min(block, n))
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)  # the tiles really compute attention
-        assert costs.flash_attention_hbm_bytes(n, d, sram_bytes=sram, bytes_per_element=bpe,
-                                               loop_order=order) == hbm.bytes(bpe), order
+        assert costs.flash_attention_hbm_bytes(
+            n, d, sram_bytes=sram, bytes_per_element=bpe, loop_order=order
+        ) == hbm.bytes(bpe), order
 
 
 @pytest.mark.parametrize("n, d", [(1, 1), (17, 40), (63, 8), (64, 64)])
@@ -202,7 +210,10 @@ def test_standard_hbm_bytes_equal_a_three_pass_run_that_counts_its_traffic(n, d,
     assert costs.standard_attention_hbm_bytes(n, d, bytes_per_element=dtype) == hbm.bytes(bpe)
     assert costs.standard_attention_hbm_bytes(n, d, heads=3, bytes_per_element=dtype) == 3 * hbm.bytes(bpe)
     # without Q, K, V and O, only S and P: each written once and read once
-    assert costs.standard_attention_hbm_bytes(n, d, bytes_per_element=dtype, include_qkvo=False) == 4 * n * n * bpe
+    assert (
+        costs.standard_attention_hbm_bytes(n, d, bytes_per_element=dtype, include_qkvo=False)
+        == 4 * n * n * bpe
+    )
 
 
 def test_flash_traffic_approaches_eight_n2_d2_over_m():
@@ -256,9 +267,14 @@ def test_flash_moves_several_times_fewer_bytes_than_standard_on_an_a100_sm():
 
 # ================================================================ KV cache per token
 
+
 @settings(max_examples=30, deadline=None)
-@given(layers=st.integers(1, 128), kv=st.integers(1, 128), d=st.integers(1, 256),
-       dtype=st.sampled_from(["fp32", "fp16", "bf16", "fp8", "int8", "int4"]))
+@given(
+    layers=st.integers(1, 128),
+    kv=st.integers(1, 128),
+    d=st.integers(1, 256),
+    dtype=st.sampled_from(["fp32", "fp16", "bf16", "fp8", "int8", "int4"]),
+)
 def test_kv_bytes_per_token_counts_one_k_and_one_v_vector(layers, kv, d, dtype):
     bpe = Fraction(costs.BYTES_PER_ELEMENT[dtype])
     elements = 0
@@ -266,7 +282,9 @@ def test_kv_bytes_per_token_counts_one_k_and_one_v_vector(layers, kv, d, dtype):
         elements += kv * (d + d)
     got = costs.kv_cache_bytes_per_token(layers=layers, kv_heads=kv, head_dim=d, bytes_per_element=dtype)
     assert got == elements * bpe
-    assert got * 37 == costs.kv_cache_bytes(layers=layers, kv_heads=kv, head_dim=d, tokens=37, bytes_per_element=dtype)
+    assert got * 37 == costs.kv_cache_bytes(
+        layers=layers, kv_heads=kv, head_dim=d, tokens=37, bytes_per_element=dtype
+    )
 
 
 def test_mla_cache_matches_real_latent_cache_tensors():
@@ -274,22 +292,38 @@ def test_mla_cache_matches_real_latent_cache_tensors():
     layers, d_c, d_rope, tokens = 3, 12, 4, 5
     cache = [(torch.zeros(tokens, d_c), torch.zeros(tokens, d_rope)) for _ in range(layers)]
     elements = sum(c.numel() + r.numel() for c, r in cache)
-    assert costs.mla_cache_bytes(layers=layers, latent_dim=d_c, rope_dim=d_rope, tokens=tokens,
-                                 bytes_per_element=1) == elements
-    assert costs.mla_cache_bytes_per_token(layers=layers, latent_dim=d_c, rope_dim=d_rope,
-                                           bytes_per_element="fp16") == 2 * elements / tokens
+    assert (
+        costs.mla_cache_bytes(
+            layers=layers, latent_dim=d_c, rope_dim=d_rope, tokens=tokens, bytes_per_element=1
+        )
+        == elements
+    )
+    assert (
+        costs.mla_cache_bytes_per_token(
+            layers=layers, latent_dim=d_c, rope_dim=d_rope, bytes_per_element="fp16"
+        )
+        == 2 * elements / tokens
+    )
     assert costs.mla_cache_bytes_per_token(layers=2, latent_dim=7, rope_dim=0, bytes_per_element=1) == 14
 
 
 def test_ledger_x6_llama2_70b_kv_cache():
     per_token = costs.kv_cache_bytes_per_token(layers=80, kv_heads=8, head_dim=128, bytes_per_element="fp16")
     assert per_token == 2 * 80 * 8 * 128 * 2 == 327_680 == 320 * 1024
-    at = {n: costs.kv_cache_bytes(layers=80, kv_heads=8, head_dim=128, tokens=n, bytes_per_element="fp16")
-          for n in (4096, 8192, 32768, 131072)}
-    assert [format_value(at[n], "gb") for n in (4096, 8192, 32768, 131072)] == \
-        ["1.34 GB", "2.68 GB", "10.74 GB", "42.95 GB"]
+    at = {
+        n: costs.kv_cache_bytes(layers=80, kv_heads=8, head_dim=128, tokens=n, bytes_per_element="fp16")
+        for n in (4096, 8192, 32768, 131072)
+    }
+    assert [format_value(at[n], "gb") for n in (4096, 8192, 32768, 131072)] == [
+        "1.34 GB",
+        "2.68 GB",
+        "10.74 GB",
+        "42.95 GB",
+    ]
     assert at[131072] == 40 * 2**30  # 40 GiB
-    mha = {n: costs.kv_cache_bytes(layers=80, kv_heads=64, head_dim=128, tokens=n) for n in (4096, 8192, 32768)}
+    mha = {
+        n: costs.kv_cache_bytes(layers=80, kv_heads=64, head_dim=128, tokens=n) for n in (4096, 8192, 32768)
+    }
     assert [format_value(mha[n], "gb") for n in (4096, 8192, 32768)] == ["10.74 GB", "21.47 GB", "85.90 GB"]
     users = costs.kv_cache_bytes(layers=80, kv_heads=8, head_dim=128, tokens=32768, batch=100)
     assert format_value(users, "tb") == "1.07 TB"  # 100 users x 32K
@@ -317,12 +351,18 @@ def test_ledger_x9_gpt3():
 
 def test_ledger_x12_drill_d2_and_what_fits_in_24_gb():
     sizes = {kv: costs.kv_cache_bytes(layers=32, kv_heads=kv, head_dim=128, tokens=4096) for kv in (32, 4, 1)}
-    assert sizes == {32: 2 * 32 * 32 * 128 * 4096 * 2, 4: 2 * 32 * 4 * 128 * 4096 * 2, 1: 2 * 32 * 1 * 128 * 4096 * 2}
+    assert sizes == {
+        32: 2 * 32 * 32 * 128 * 4096 * 2,
+        4: 2 * 32 * 4 * 128 * 4096 * 2,
+        1: 2 * 32 * 1 * 128 * 4096 * 2,
+    }
     assert (sizes[32], sizes[4], sizes[1]) == (2 * 2**30, 256 * 2**20, 64 * 2**20)
     fit = [costs.sequences_that_fit(memory_bytes=24e9, bytes_per_sequence=sizes[kv]) for kv in (32, 4, 1)]
     assert fit == [11, 89, 357]
-    after_weights = [costs.sequences_that_fit(memory_bytes=24e9, bytes_per_sequence=sizes[kv], reserved_bytes=13.5e9)
-                     for kv in (32, 4, 1)]
+    after_weights = [
+        costs.sequences_that_fit(memory_bytes=24e9, bytes_per_sequence=sizes[kv], reserved_bytes=13.5e9)
+        for kv in (32, 4, 1)
+    ]
     assert after_weights == [4, 39, 156]
 
 
@@ -338,11 +378,14 @@ def test_ledger_x17_mla():
     six_bit = costs.mla_cache_bytes_per_token(layers=60, latent_dim=512, rope_dim=64, bytes_per_element=6 / 8)
     sixteen = costs.kv_cache_bytes_per_token(layers=95, kv_heads=8, head_dim=128, bytes_per_element="bf16")
     assert round(100 * (1 - six_bit / sixteen), 2) == 93.34
-    at_128k = costs.mla_cache_bytes(layers=60, latent_dim=512, rope_dim=64, tokens=131072, bytes_per_element="bf16")
+    at_128k = costs.mla_cache_bytes(
+        layers=60, latent_dim=512, rope_dim=64, tokens=131072, bytes_per_element="bf16"
+    )
     assert at_128k == 34_560 * 131072 * 2 and format_value(at_128k, "gb") == "9.06 GB"
 
 
 # ================================================================ sliding window
+
 
 @pytest.mark.parametrize("n", [1, 2, 3, 17, 40, 63])
 def test_window_pairs_equal_a_counted_boolean_band(n):
@@ -365,8 +408,12 @@ def test_window_pairs_equal_a_loop_over_queries(n, w, d, h):
 
 def test_full_window_is_causal_attention_and_zero_window_is_the_diagonal():
     for n in (1, 5, 64, 1000):
-        assert costs.sliding_window_flops(n, 32, n - 1, heads=3) == costs.attention_flops(n, 32, heads=3, causal=True)
-        assert costs.sliding_window_flops(n, 32, 10 * n, heads=3) == costs.attention_flops(n, 32, heads=3, causal=True)
+        assert costs.sliding_window_flops(n, 32, n - 1, heads=3) == costs.attention_flops(
+            n, 32, heads=3, causal=True
+        )
+        assert costs.sliding_window_flops(n, 32, 10 * n, heads=3) == costs.attention_flops(
+            n, 32, heads=3, causal=True
+        )
         assert costs.sliding_window_pairs(n, 0) == n
 
 
@@ -401,10 +448,14 @@ def test_rolling_buffer_bytes_match_a_rolling_cache_of_real_tensors():
         cache.extend(torch.randn(1, H_kv, 1, D, generator=g), torch.randn(1, H_kv, 1, D, generator=g))
     k, v = cache.k, cache.v
     elements = k.numel() + v.numel()
-    assert costs.rolling_buffer_kv_bytes(slots=W, layers=1, kv_heads=H_kv, head_dim=D, bytes_per_element=1) == elements
+    assert (
+        costs.rolling_buffer_kv_bytes(slots=W, layers=1, kv_heads=H_kv, head_dim=D, bytes_per_element=1)
+        == elements
+    )
 
 
 # ================================================================ recurrent states
+
 
 @pytest.mark.parametrize("dk, dv, h, layers", [(1, 1, 1, 1), (16, 40, 3, 2), (7, 5, 4, 3)])
 def test_linear_attention_state_matches_real_state_tensors(dk, dv, h, layers):
@@ -417,9 +468,15 @@ def test_linear_attention_state_matches_real_state_tensors(dk, dv, h, layers):
         z = phi_k.sum(dim=2)  # [B, H, F]
         total_norm += state.numel() + z.numel()
         total_plain += state.numel()
-    assert costs.linear_attention_state_elements(key_dim=dk, value_dim=dv, heads=h, layers=layers) == total_norm
-    assert costs.linear_attention_state_elements(key_dim=dk, value_dim=dv, heads=h, layers=layers,
-                                                 normalizer=False) == total_plain
+    assert (
+        costs.linear_attention_state_elements(key_dim=dk, value_dim=dv, heads=h, layers=layers) == total_norm
+    )
+    assert (
+        costs.linear_attention_state_elements(
+            key_dim=dk, value_dim=dv, heads=h, layers=layers, normalizer=False
+        )
+        == total_plain
+    )
 
 
 @pytest.mark.parametrize("d_inner, N, L", [(1, 1, 1), (6, 4, 17), (5, 16, 3)])
@@ -451,11 +508,17 @@ def test_mamba2_state_matches_the_ssd_state(H, P, N, L):
 
 # ================================================================ paged KV cache
 
+
 @settings(max_examples=20, deadline=None)
 @given(lengths=st.lists(st.integers(1, 50), min_size=1, max_size=8), block=st.integers(1, 12))
 def test_paged_slots_equal_the_blocks_a_real_paged_cache_takes(lengths, block):
-    cache = PagedKVCache(num_blocks=sum(-(-n // block) for n in lengths) + 2, block_size=block,
-                         n_kv_heads=1, head_dim=1, dtype=torch.float32)
+    cache = PagedKVCache(
+        num_blocks=sum(-(-n // block) for n in lengths) + 2,
+        block_size=block,
+        n_kv_heads=1,
+        head_dim=1,
+        dtype=torch.float32,
+    )
     for seq, n in enumerate(lengths):
         cache.append(seq, torch.zeros(1, n, 1), torch.zeros(1, n, 1))
     taken = sum(len(t) for t in cache.block_tables.values())
@@ -481,8 +544,11 @@ def test_expected_paged_waste_is_the_mean_over_a_full_period_of_lengths(block):
 
 # ================================================================ roofline and decode
 
+
 @settings(max_examples=30, deadline=None)
-@given(flops=st.floats(0, 1e18), nbytes=st.floats(0, 1e13), peak=st.floats(1e9, 1e16), bw=st.floats(1e9, 1e13))
+@given(
+    flops=st.floats(0, 1e18), nbytes=st.floats(0, 1e13), peak=st.floats(1e9, 1e16), bw=st.floats(1e9, 1e13)
+)
 def test_roofline_is_the_slower_of_compute_and_memory(flops, nbytes, peak, bw):
     t = costs.roofline_time_s(flops, nbytes, peak, bw)
     assert t == max(flops / peak, nbytes / bw)
@@ -496,7 +562,10 @@ def test_decode_time_per_token_is_bytes_over_bandwidth():
     rng = random.Random(7)
     for _ in range(50):
         w, kv, bw = rng.uniform(1e9, 4e11), rng.uniform(0, 1e11), rng.uniform(1e11, 5e12)
-        assert costs.decode_time_per_token_s(weight_bytes=w, kv_bytes=kv, bandwidth_bytes_per_s=bw) == (w + kv) / bw
+        assert (
+            costs.decode_time_per_token_s(weight_bytes=w, kv_bytes=kv, bandwidth_bytes_per_s=bw)
+            == (w + kv) / bw
+        )
     # Llama-2-70B on an A100 80GB: weights (70e9 fp16) plus a 4K cache, memory-bound
     weights = costs.parameter_bytes(70e9)
     kv = costs.kv_cache_bytes(layers=80, kv_heads=8, head_dim=128, tokens=4096)
@@ -508,8 +577,10 @@ def test_decode_time_per_token_is_bytes_over_bandwidth():
 
 
 def test_gpu_tables_are_sourced():
-    assert costs.ridge_point_flops_per_byte(costs.peak_flops_per_s("A100"), costs.hbm_bandwidth_bytes_per_s()) == \
-        312e12 / 2.039e12
+    assert (
+        costs.ridge_point_flops_per_byte(costs.peak_flops_per_s("A100"), costs.hbm_bandwidth_bytes_per_s())
+        == 312e12 / 2.039e12
+    )
     for table in (costs.GPU_HBM_BANDWIDTH_BYTES_PER_S, costs.GPU_PEAK_FLOPS_PER_S):
         for name, (value, source) in table.items():
             assert value > 0 and name.split()[0] in source
@@ -517,12 +588,16 @@ def test_gpu_tables_are_sourced():
         assert per_sm > 0 and count > 0 and "arXiv:" in source
 
 
-@pytest.mark.parametrize("mem, per, reserved", [(24e9, 1e9, 0), (10, 3, 1), (5, 7, 0), (5, 1, 9), (100, 0.5, 1.5)])
+@pytest.mark.parametrize(
+    "mem, per, reserved", [(24e9, 1e9, 0), (10, 3, 1), (5, 7, 0), (5, 1, 9), (100, 0.5, 1.5)]
+)
 def test_sequences_that_fit_by_counting(mem, per, reserved):
     count = 0
     while reserved + (count + 1) * per <= mem:
         count += 1
-    assert costs.sequences_that_fit(memory_bytes=mem, bytes_per_sequence=per, reserved_bytes=reserved) == count
+    assert (
+        costs.sequences_that_fit(memory_bytes=mem, bytes_per_sequence=per, reserved_bytes=reserved) == count
+    )
 
 
 # ================================================================ bad input
@@ -535,12 +610,22 @@ BAD = [
     (lambda v: costs.attention_train_flops(8, 8, causal=v), "yes", TypeError, "causal"),
     (lambda v: costs.standard_attention_hbm_bytes(v, 8), 0, ValueError, "seq_len"),
     (lambda v: costs.standard_attention_hbm_bytes(8, 8, include_qkvo=v), None, TypeError, "include_qkvo"),
-    (lambda v: costs.standard_attention_hbm_bytes(8, 8, bytes_per_element=v), "fp12", ValueError, "bytes_per_element"),
+    (
+        lambda v: costs.standard_attention_hbm_bytes(8, 8, bytes_per_element=v),
+        "fp12",
+        ValueError,
+        "bytes_per_element",
+    ),
     (lambda v: costs.flash_attention_hbm_bytes(8, 8, sram_bytes=v), 0, ValueError, "sram_bytes"),
     (lambda v: costs.flash_attention_hbm_bytes(8, 8, sram_bytes=v), 4 * 8 * 2 - 1, ValueError, "sram_bytes"),
     (lambda v: costs.flash_attention_hbm_bytes(8, 8, sram_bytes=v), "192KB", TypeError, "sram_bytes"),
     (lambda v: costs.flash_attention_hbm_bytes(8, 8, sram_bytes=v), float("inf"), ValueError, "sram_bytes"),
-    (lambda v: costs.flash_attention_hbm_bytes(8, 8, sram_bytes=4096, loop_order=v), "kv", ValueError, "loop_order"),
+    (
+        lambda v: costs.flash_attention_hbm_bytes(8, 8, sram_bytes=4096, loop_order=v),
+        "kv",
+        ValueError,
+        "loop_order",
+    ),
     (lambda v: costs.flash_attention_block_size(v, sram_bytes=4096), 0, ValueError, "head_dim"),
     (lambda v: costs.sram_bytes(v), "H100", ValueError, "gpu"),
     (lambda v: costs.sram_bytes(per_sm=v), 0, TypeError, "per_sm"),
@@ -548,9 +633,24 @@ BAD = [
     (lambda v: costs.peak_flops_per_s(v), None, ValueError, "gpu"),
     (lambda v: costs.kv_cache_bytes_per_token(layers=v, kv_heads=1, head_dim=1), 0, ValueError, "layers"),
     (lambda v: costs.kv_cache_bytes_per_token(layers=1, kv_heads=v, head_dim=1), True, TypeError, "kv_heads"),
-    (lambda v: costs.mla_cache_bytes_per_token(layers=1, latent_dim=v, rope_dim=1), 0, ValueError, "latent_dim"),
-    (lambda v: costs.mla_cache_bytes_per_token(layers=1, latent_dim=1, rope_dim=v), -1, ValueError, "rope_dim"),
-    (lambda v: costs.mla_cache_bytes_per_token(layers=1, latent_dim=1, rope_dim=v), 1.5, TypeError, "rope_dim"),
+    (
+        lambda v: costs.mla_cache_bytes_per_token(layers=1, latent_dim=v, rope_dim=1),
+        0,
+        ValueError,
+        "latent_dim",
+    ),
+    (
+        lambda v: costs.mla_cache_bytes_per_token(layers=1, latent_dim=1, rope_dim=v),
+        -1,
+        ValueError,
+        "rope_dim",
+    ),
+    (
+        lambda v: costs.mla_cache_bytes_per_token(layers=1, latent_dim=1, rope_dim=v),
+        1.5,
+        TypeError,
+        "rope_dim",
+    ),
     (lambda v: costs.mla_cache_bytes(layers=1, latent_dim=1, rope_dim=1, tokens=v), 0, ValueError, "tokens"),
     (lambda v: costs.sliding_window_pairs(8, v), -1, ValueError, "window"),
     (lambda v: costs.sliding_window_pairs(8, v), 2.5, TypeError, "window"),
@@ -558,10 +658,20 @@ BAD = [
     (lambda v: costs.sliding_window_flops(8, v, 2), 0, ValueError, "head_dim"),
     (lambda v: costs.sliding_window_receptive_field(layers=v, window=4), 0, ValueError, "layers"),
     (lambda v: costs.sliding_window_receptive_field(layers=2, window=v), -4, ValueError, "window"),
-    (lambda v: costs.rolling_buffer_kv_bytes(slots=v, layers=1, kv_heads=1, head_dim=1), 0, ValueError, "slots"),
+    (
+        lambda v: costs.rolling_buffer_kv_bytes(slots=v, layers=1, kv_heads=1, head_dim=1),
+        0,
+        ValueError,
+        "slots",
+    ),
     (lambda v: costs.linear_attention_state_elements(key_dim=v, value_dim=1), 0, ValueError, "key_dim"),
     (lambda v: costs.linear_attention_state_elements(key_dim=1, value_dim=v), None, TypeError, "value_dim"),
-    (lambda v: costs.linear_attention_state_elements(key_dim=1, value_dim=1, normalizer=v), 1, TypeError, "normalizer"),
+    (
+        lambda v: costs.linear_attention_state_elements(key_dim=1, value_dim=1, normalizer=v),
+        1,
+        TypeError,
+        "normalizer",
+    ),
     (lambda v: costs.mamba_state_elements(d_inner=v, state_dim=16), 0, ValueError, "d_inner"),
     (lambda v: costs.mamba_state_elements(d_inner=4, state_dim=v), -16, ValueError, "state_dim"),
     (lambda v: costs.mamba2_state_elements(heads=v, head_dim=64, state_dim=16), 0, ValueError, "heads"),
@@ -581,17 +691,38 @@ BAD = [
     (lambda v: costs.roofline_time_s(1, 1, 1, v), "2TB/s", TypeError, "bandwidth_bytes_per_s"),
     (lambda v: costs.arithmetic_intensity_flops_per_byte(1, v), 0, ValueError, "bytes_moved"),
     (lambda v: costs.ridge_point_flops_per_byte(v, 1), True, TypeError, "peak_flops_per_s"),
-    (lambda v: costs.decode_time_per_token_s(weight_bytes=v, kv_bytes=0, bandwidth_bytes_per_s=1), -1.0,
-     ValueError, "weight_bytes"),
-    (lambda v: costs.decode_time_per_token_s(weight_bytes=1, kv_bytes=v, bandwidth_bytes_per_s=1), None,
-     TypeError, "kv_bytes"),
-    (lambda v: costs.decode_time_per_token_s(weight_bytes=1, kv_bytes=1, bandwidth_bytes_per_s=v), 0,
-     ValueError, "bandwidth_bytes_per_s"),
+    (
+        lambda v: costs.decode_time_per_token_s(weight_bytes=v, kv_bytes=0, bandwidth_bytes_per_s=1),
+        -1.0,
+        ValueError,
+        "weight_bytes",
+    ),
+    (
+        lambda v: costs.decode_time_per_token_s(weight_bytes=1, kv_bytes=v, bandwidth_bytes_per_s=1),
+        None,
+        TypeError,
+        "kv_bytes",
+    ),
+    (
+        lambda v: costs.decode_time_per_token_s(weight_bytes=1, kv_bytes=1, bandwidth_bytes_per_s=v),
+        0,
+        ValueError,
+        "bandwidth_bytes_per_s",
+    ),
     (lambda v: costs.parameter_bytes(v), 0, ValueError, "params"),
     (lambda v: costs.sequences_that_fit(memory_bytes=v, bytes_per_sequence=1), 0, ValueError, "memory_bytes"),
-    (lambda v: costs.sequences_that_fit(memory_bytes=1, bytes_per_sequence=v), 0, ValueError, "bytes_per_sequence"),
-    (lambda v: costs.sequences_that_fit(memory_bytes=1, bytes_per_sequence=1, reserved_bytes=v), -1, ValueError,
-     "reserved_bytes"),
+    (
+        lambda v: costs.sequences_that_fit(memory_bytes=1, bytes_per_sequence=v),
+        0,
+        ValueError,
+        "bytes_per_sequence",
+    ),
+    (
+        lambda v: costs.sequences_that_fit(memory_bytes=1, bytes_per_sequence=1, reserved_bytes=v),
+        -1,
+        ValueError,
+        "reserved_bytes",
+    ),
 ]
 
 
@@ -602,14 +733,37 @@ def test_bad_input_is_refused_naming_the_argument(call, value, error, name):
 
 
 def test_new_functions_are_public_and_documented():
-    names = ["attention_backward_flops", "attention_train_flops", "standard_attention_hbm_bytes",
-             "flash_attention_hbm_bytes", "flash_attention_block_size", "kv_cache_bytes_per_token",
-             "mla_cache_bytes_per_token", "mla_cache_bytes", "sliding_window_pairs", "sliding_window_flops",
-             "sliding_window_receptive_field", "rolling_buffer_kv_bytes", "linear_attention_state_elements",
-             "mamba_state_elements", "mamba2_state_elements", "state_bytes", "contiguous_kv_slots",
-             "paged_kv_slots", "kv_allocation_waste", "paged_expected_waste_slots", "roofline_time_s",
-             "arithmetic_intensity_flops_per_byte", "ridge_point_flops_per_byte", "decode_time_per_token_s",
-             "parameter_bytes", "sequences_that_fit", "sram_bytes", "hbm_bandwidth_bytes_per_s", "peak_flops_per_s"]
+    names = [
+        "attention_backward_flops",
+        "attention_train_flops",
+        "standard_attention_hbm_bytes",
+        "flash_attention_hbm_bytes",
+        "flash_attention_block_size",
+        "kv_cache_bytes_per_token",
+        "mla_cache_bytes_per_token",
+        "mla_cache_bytes",
+        "sliding_window_pairs",
+        "sliding_window_flops",
+        "sliding_window_receptive_field",
+        "rolling_buffer_kv_bytes",
+        "linear_attention_state_elements",
+        "mamba_state_elements",
+        "mamba2_state_elements",
+        "state_bytes",
+        "contiguous_kv_slots",
+        "paged_kv_slots",
+        "kv_allocation_waste",
+        "paged_expected_waste_slots",
+        "roofline_time_s",
+        "arithmetic_intensity_flops_per_byte",
+        "ridge_point_flops_per_byte",
+        "decode_time_per_token_s",
+        "parameter_bytes",
+        "sequences_that_fit",
+        "sram_bytes",
+        "hbm_bandwidth_bytes_per_s",
+        "peak_flops_per_s",
+    ]
     for name in names:
         func = getattr(costs, name)
         assert name in costs.__all__ and callable(func) and func.__doc__.strip(), name

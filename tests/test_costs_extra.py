@@ -16,7 +16,16 @@ from hypothesis import strategies as st
 
 from longctx import costs
 
-DTYPE_BYTES = {"fp64": 8, "fp32": 4, "tf32": 4, "fp16": 2, "bf16": 2, "fp8": 1, "int8": 1, "int4": Fraction(1, 2)}
+DTYPE_BYTES = {
+    "fp64": 8,
+    "fp32": 4,
+    "tf32": 4,
+    "fp16": 2,
+    "bf16": 2,
+    "fp8": 1,
+    "int8": 1,
+    "int4": Fraction(1, 2),
+}
 
 
 def _linear_flops(n: int, dm: int, ff: int) -> int:
@@ -32,6 +41,7 @@ def _attention_core_flops(n: int, dm: int, causal: bool) -> int:
 
 # ---------------------------------------------------------------- attention_cost_summary
 
+
 @pytest.mark.parametrize("seed", range(6))
 def test_summary_matches_formulas_on_random_shapes(seed):
     rng = random.Random(1000 + seed)
@@ -41,8 +51,9 @@ def test_summary_matches_formulas_on_random_shapes(seed):
         h, L, d = rng.randint(1, 256), rng.randint(1, 200), rng.randint(1, 512)
         dtype = rng.choice(list(DTYPE_BYTES))
         causal = rng.random() < 0.5
-        got = costs.attention_cost_summary(n, reference_len=ref, heads=h, layers=L, head_dim=d,
-                                           bytes_per_element=dtype, causal=causal)
+        got = costs.attention_cost_summary(
+            n, reference_len=ref, heads=h, layers=L, head_dim=d, bytes_per_element=dtype, causal=causal
+        )
         b = DTYPE_BYTES[dtype]
         pairs = n * (n + 1) // 2 if causal else n * n
         want = {
@@ -64,35 +75,49 @@ def test_summary_matches_formulas_on_random_shapes(seed):
 
 def test_summary_causal_keeps_the_whole_matrix_but_about_half_the_flops():
     full = costs.attention_cost_summary(4096, reference_len=4096, heads=1, layers=1, head_dim=64)
-    causal = costs.attention_cost_summary(4096, reference_len=4096, heads=1, layers=1, head_dim=64, causal=True)
+    causal = costs.attention_cost_summary(
+        4096, reference_len=4096, heads=1, layers=1, head_dim=64, causal=True
+    )
     assert causal["bytes_head"] == full["bytes_head"] == 4096 * 4096 * 2
     assert causal["flops_head"] == 4 * 64 * 4096 * 4097 // 2
     assert 0.5 < causal["flops_head"] / full["flops_head"] < 0.5002
 
 
 def test_summary_accepts_a_number_of_bytes():
-    s = costs.attention_cost_summary(10, reference_len=5, heads=3, layers=2, head_dim=4, bytes_per_element=0.5)
+    s = costs.attention_cost_summary(
+        10, reference_len=5, heads=3, layers=2, head_dim=4, bytes_per_element=0.5
+    )
     assert s["bytes_model"] == 10 * 10 * 0.5 * 3 * 2
     assert s["multiplier"] == 4.0
 
 
-@pytest.mark.parametrize("bad, exc, name", [
-    ({"seq_len": 0}, ValueError, "seq_len"),
-    ({"seq_len": -5}, ValueError, "seq_len"),
-    ({"seq_len": 4.0}, TypeError, "seq_len"),
-    ({"reference_len": 0}, ValueError, "reference_len"),
-    ({"reference_len": "4K"}, TypeError, "reference_len"),
-    ({"heads": 0}, ValueError, "heads"),
-    ({"layers": -1}, ValueError, "layers"),
-    ({"layers": True}, TypeError, "layers"),
-    ({"head_dim": 0}, ValueError, "head_dim"),
-    ({"bytes_per_element": "fp12"}, ValueError, "fp12"),
-    ({"bytes_per_element": -2}, ValueError, "bytes_per_element"),
-    ({"causal": 1}, TypeError, "causal"),
-])
+@pytest.mark.parametrize(
+    "bad, exc, name",
+    [
+        ({"seq_len": 0}, ValueError, "seq_len"),
+        ({"seq_len": -5}, ValueError, "seq_len"),
+        ({"seq_len": 4.0}, TypeError, "seq_len"),
+        ({"reference_len": 0}, ValueError, "reference_len"),
+        ({"reference_len": "4K"}, TypeError, "reference_len"),
+        ({"heads": 0}, ValueError, "heads"),
+        ({"layers": -1}, ValueError, "layers"),
+        ({"layers": True}, TypeError, "layers"),
+        ({"head_dim": 0}, ValueError, "head_dim"),
+        ({"bytes_per_element": "fp12"}, ValueError, "fp12"),
+        ({"bytes_per_element": -2}, ValueError, "bytes_per_element"),
+        ({"causal": 1}, TypeError, "causal"),
+    ],
+)
 def test_summary_rejects_bad_input_naming_the_argument(bad, exc, name):
-    args = {"seq_len": 8, "reference_len": 4, "heads": 2, "layers": 2, "head_dim": 4,
-            "bytes_per_element": "fp16", "causal": False}
+    args = {
+        "seq_len": 8,
+        "reference_len": 4,
+        "heads": 2,
+        "layers": 2,
+        "head_dim": 4,
+        "bytes_per_element": "fp16",
+        "causal": False,
+    }
     args.update(bad)
     n = args.pop("seq_len")
     with pytest.raises(exc, match=name):
@@ -100,6 +125,7 @@ def test_summary_rejects_bad_input_naming_the_argument(bad, exc, name):
 
 
 # ---------------------------------------------------------------- attention_flop_share / crossover
+
 
 @settings(max_examples=60, deadline=None)
 @given(dm=st.integers(1, 20_000), ff=st.none() | st.integers(1, 80_000), causal=st.booleans())
@@ -138,12 +164,15 @@ def test_flop_share_grows_with_length():
     assert all(a < b for a, b in zip(shares, shares[1:]))
 
 
-@pytest.mark.parametrize("kwargs, exc, name", [
-    ({"d_model": 0}, ValueError, "d_model"),
-    ({"d_model": 2.5}, TypeError, "d_model"),
-    ({"d_model": 8, "d_ff": 0}, ValueError, "d_ff"),
-    ({"d_model": 8, "causal": "yes"}, TypeError, "causal"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, name",
+    [
+        ({"d_model": 0}, ValueError, "d_model"),
+        ({"d_model": 2.5}, TypeError, "d_model"),
+        ({"d_model": 8, "d_ff": 0}, ValueError, "d_ff"),
+        ({"d_model": 8, "causal": "yes"}, TypeError, "causal"),
+    ],
+)
 def test_crossover_and_share_reject_bad_input(kwargs, exc, name):
     with pytest.raises(exc, match=name):
         costs.attention_crossover_len(**kwargs)
@@ -158,28 +187,41 @@ def test_flop_share_rejects_bad_length():
 
 # ---------------------------------------------------------------- gpu_memory_fraction
 
+
 def test_gpu_memory_fraction_against_the_datasheet_sizes():
     # vendors' "40 GB" and "80 GB" cards hold 40 and 80 GiB
     assert costs.gpu_memory_fraction(20 * 2**30, gpu="A100 40GB") == 0.5
     assert costs.gpu_memory_fraction(20 * 2**30) == 0.25  # the default is the 80 GB card
-    assert math.isclose(costs.gpu_memory_fraction(20e9, gpu="A100 40GB"), 20e9 / 42_949_672_960, rel_tol=1e-15)
+    assert math.isclose(
+        costs.gpu_memory_fraction(20e9, gpu="A100 40GB"), 20e9 / 42_949_672_960, rel_tol=1e-15
+    )
     assert costs.gpu_memory_fraction(0) == 0.0
-    assert math.isclose(costs.gpu_memory_fraction(6.6e12, gpu="A100 80GB"), 6.6e12 / (81920 * 2**20), rel_tol=1e-15)
+    assert math.isclose(
+        costs.gpu_memory_fraction(6.6e12, gpu="A100 80GB"), 6.6e12 / (81920 * 2**20), rel_tol=1e-15
+    )
 
 
-@pytest.mark.parametrize("nbytes, gpu, exc, name", [
-    (-1, "A100 80GB", ValueError, "nbytes"),
-    (float("inf"), "A100 80GB", ValueError, "nbytes"),
-    (float("nan"), "A100 80GB", ValueError, "nbytes"),
-    ("20 GB", "A100 80GB", TypeError, "nbytes"),
-    (True, "A100 80GB", TypeError, "nbytes"),
-    (1e9, "H100", ValueError, "gpu"),
-])
+@pytest.mark.parametrize(
+    "nbytes, gpu, exc, name",
+    [
+        (-1, "A100 80GB", ValueError, "nbytes"),
+        (float("inf"), "A100 80GB", ValueError, "nbytes"),
+        (float("nan"), "A100 80GB", ValueError, "nbytes"),
+        ("20 GB", "A100 80GB", TypeError, "nbytes"),
+        (True, "A100 80GB", TypeError, "nbytes"),
+        (1e9, "H100", ValueError, "gpu"),
+    ],
+)
 def test_gpu_memory_fraction_rejects_bad_input(nbytes, gpu, exc, name):
     with pytest.raises(exc, match=name):
         costs.gpu_memory_fraction(nbytes, gpu=gpu)
 
 
 def test_new_functions_are_public():
-    for name in ("attention_cost_summary", "attention_crossover_len", "attention_flop_share", "gpu_memory_fraction"):
+    for name in (
+        "attention_cost_summary",
+        "attention_crossover_len",
+        "attention_flop_share",
+        "gpu_memory_fraction",
+    ):
         assert name in costs.__all__ and callable(getattr(costs, name))

@@ -28,7 +28,9 @@ def test_window_band_pairs_counts_the_band(n, w):
     assert summary.window_band_pairs(n, w) == int(sliding_window_mask(n, n, (w, w)).sum())
 
 
-@pytest.mark.parametrize("n,w,g,r", [(64, 4, 2, 3), (97, 7, 1, 0), (128, 3, 0, 5), (50, 30, 3, 4), (9, 0, 9, 2)])
+@pytest.mark.parametrize(
+    "n,w,g,r", [(64, 4, 2, 3), (97, 7, 1, 0), (128, 3, 0, 5), (50, 30, 3, 4), (9, 0, 9, 2)]
+)
 def test_bigbird_pairs_bounds_the_mask(n, w, g, r):
     budget = summary.bigbird_pairs(n, w, g, r)
     assert budget == g * n + (n - g) * min(n, 2 * w + 1 + g + r)
@@ -81,14 +83,37 @@ def test_rows_match_independent_arithmetic_on_random_settings():
         n = rng.randint(1, 300)
         h = rng.choice([1, 2, 4, 6, 8, 12, 32])
         G = rng.choice([k for k in range(1, h + 1) if h % k == 0])
-        s = dict(n=n, d=rng.randint(1, 200), h=h, w=rng.randint(0, 400), g_tok=rng.randint(0, n),
-                 r=rng.randint(0, 10), F=rng.randint(1, 300), N=rng.randint(1, 64), expand=rng.randint(1, 4),
-                 G=G, dc=rng.randint(1, 600), dr=rng.randint(0, 100))
+        s = dict(
+            n=n,
+            d=rng.randint(1, 200),
+            h=h,
+            w=rng.randint(0, 400),
+            g_tok=rng.randint(0, n),
+            r=rng.randint(0, 10),
+            F=rng.randint(1, 300),
+            N=rng.randint(1, 64),
+            expand=rng.randint(1, 4),
+            G=G,
+            dc=rng.randint(1, 600),
+            dr=rng.randint(0, 100),
+        )
         dt, st = rng.choice(list(BPE)), rng.choice(list(BPE))
-        rows = summary.cost_summary_rows(s["n"], s["d"], s["h"], s["w"], global_tokens=s["g_tok"],
-                                         random_tokens=s["r"], feature_dim=s["F"], state_dim=s["N"],
-                                         expand=s["expand"], kv_heads=G, latent_dim=s["dc"], rope_dim=s["dr"],
-                                         bytes_per_element=dt, state_bytes_per_element=st)
+        rows = summary.cost_summary_rows(
+            s["n"],
+            s["d"],
+            s["h"],
+            s["w"],
+            global_tokens=s["g_tok"],
+            random_tokens=s["r"],
+            feature_dim=s["F"],
+            state_dim=s["N"],
+            expand=s["expand"],
+            kv_heads=G,
+            latent_dim=s["dc"],
+            rope_dim=s["dr"],
+            bytes_per_element=dt,
+            state_bytes_per_element=st,
+        )
         want = _expected_rows(**s, b=BPE[dt], sb=BPE[st])
         assert [r["key"] for r in rows] == list(summary.VARIANTS)
         for row in rows:
@@ -104,10 +129,15 @@ def test_rows_compose_the_costs_functions():
     n, d, h = D["seq_len"], D["head_dim"], D["heads"]
     assert rows["standard"]["flops"] == costs.attention_flops(n, d, heads=h)
     assert rows["standard"]["score_bytes"] == costs.score_matrix_bytes(n, heads=h, bytes_per_element="fp16")
-    assert rows["gqa"]["cache_bytes"] == costs.kv_cache_bytes(layers=1, kv_heads=D["kv_heads"], head_dim=d, tokens=n)
-    assert rows["sliding"]["cache_bytes"] == costs.rolling_buffer_kv_bytes(slots=D["window"] + 1, layers=1,
-                                                                           kv_heads=h, head_dim=d)
-    assert rows["mla"]["cache_bytes"] == costs.mla_cache_bytes(layers=1, latent_dim=512, rope_dim=64, tokens=n)
+    assert rows["gqa"]["cache_bytes"] == costs.kv_cache_bytes(
+        layers=1, kv_heads=D["kv_heads"], head_dim=d, tokens=n
+    )
+    assert rows["sliding"]["cache_bytes"] == costs.rolling_buffer_kv_bytes(
+        slots=D["window"] + 1, layers=1, kv_heads=h, head_dim=d
+    )
+    assert rows["mla"]["cache_bytes"] == costs.mla_cache_bytes(
+        layers=1, latent_dim=512, rope_dim=64, tokens=n
+    )
     assert rows["flash"]["score_bytes"] == h * n * summary.log_sum_exp_bytes()
     # the window never costs more than full attention, and equals it once it covers everything
     assert rows["sliding"]["flops"] < rows["standard"]["flops"]
@@ -115,24 +145,27 @@ def test_rows_compose_the_costs_functions():
     assert wide["sliding"]["flops"] == wide["standard"]["flops"]
 
 
-@pytest.mark.parametrize("kwargs,exc,word", [
-    ({"seq_len": 0}, ValueError, "seq_len"),
-    ({"head_dim": 1.5}, TypeError, "head_dim"),
-    ({"heads": True}, TypeError, "heads"),
-    ({"window": -1}, ValueError, "window"),
-    ({"window": 2.0}, TypeError, "window"),
-    ({"kv_heads": 5}, ValueError, "kv_heads"),
-    ({"kv_heads": 0}, ValueError, "kv_heads"),
-    ({"global_tokens": 40000}, ValueError, "global_tokens"),
-    ({"random_tokens": -2}, ValueError, "random_tokens"),
-    ({"feature_dim": 0}, ValueError, "feature_dim"),
-    ({"state_dim": 0}, ValueError, "state_dim"),
-    ({"expand": 0}, ValueError, "expand"),
-    ({"latent_dim": 0}, ValueError, "latent_dim"),
-    ({"rope_dim": -1}, ValueError, "rope_dim"),
-    ({"bytes_per_element": "fp12"}, ValueError, "fp12"),
-    ({"state_bytes_per_element": 0}, ValueError, "bytes_per_element"),
-])
+@pytest.mark.parametrize(
+    "kwargs,exc,word",
+    [
+        ({"seq_len": 0}, ValueError, "seq_len"),
+        ({"head_dim": 1.5}, TypeError, "head_dim"),
+        ({"heads": True}, TypeError, "heads"),
+        ({"window": -1}, ValueError, "window"),
+        ({"window": 2.0}, TypeError, "window"),
+        ({"kv_heads": 5}, ValueError, "kv_heads"),
+        ({"kv_heads": 0}, ValueError, "kv_heads"),
+        ({"global_tokens": 40000}, ValueError, "global_tokens"),
+        ({"random_tokens": -2}, ValueError, "random_tokens"),
+        ({"feature_dim": 0}, ValueError, "feature_dim"),
+        ({"state_dim": 0}, ValueError, "state_dim"),
+        ({"expand": 0}, ValueError, "expand"),
+        ({"latent_dim": 0}, ValueError, "latent_dim"),
+        ({"rope_dim": -1}, ValueError, "rope_dim"),
+        ({"bytes_per_element": "fp12"}, ValueError, "fp12"),
+        ({"state_bytes_per_element": 0}, ValueError, "bytes_per_element"),
+    ],
+)
 def test_bad_settings_name_the_argument(kwargs, exc, word):
     with pytest.raises(exc, match=word):
         summary.cost_summary_rows(**kwargs)
@@ -151,7 +184,16 @@ def test_small_helpers():
 
 def test_page_table_columns_exist():
     """The page's {{ table ... }} names these keys: every row must carry them."""
-    keys = {"variant", "flops", "flops_formula", "score_bytes", "score_formula", "cache_per_token_bytes",
-            "cache_bytes", "cache_formula", "exact"}
+    keys = {
+        "variant",
+        "flops",
+        "flops_formula",
+        "score_bytes",
+        "score_formula",
+        "cache_per_token_bytes",
+        "cache_bytes",
+        "cache_formula",
+        "exact",
+    }
     for row in summary.cost_summary_rows():
         assert keys <= set(row)

@@ -35,7 +35,9 @@ def loop_delta(q, k, v, beta, g=None, scale=None, S0=None):
 def inputs(B, H, T, Dk, Dv, seed, gated=True, dtype=torch.float64):
     gen = torch.Generator().manual_seed(seed)
     q = torch.randn(B, H, T, Dk, generator=gen, dtype=dtype)
-    k = torch.nn.functional.normalize(torch.randn(B, H, T, Dk, generator=gen, dtype=dtype), dim=-1)  # as models do
+    k = torch.nn.functional.normalize(
+        torch.randn(B, H, T, Dk, generator=gen, dtype=dtype), dim=-1
+    )  # as models do
     v = torch.randn(B, H, T, Dv, generator=gen, dtype=dtype)
     beta = torch.rand(B, H, T, generator=gen, dtype=dtype)
     g = -torch.rand(B, H, T, generator=gen, dtype=dtype) * 0.3 if gated else None
@@ -61,8 +63,9 @@ def test_both_forms_match_the_loop(B, H, T, Dk, Dv, C, gated):
         out, state = delta_rule_ref(q, k, v, beta, g=g, initial_state=init, return_final_state=True)
         torch.testing.assert_close(out, want, rtol=1e-10, atol=1e-12)
         torch.testing.assert_close(state, want_state, rtol=1e-10, atol=1e-12)
-        out_c, state_c = delta_rule_chunked_ref(q, k, v, beta, g=g, initial_state=init, return_final_state=True,
-                                                chunk_size=C)
+        out_c, state_c = delta_rule_chunked_ref(
+            q, k, v, beta, g=g, initial_state=init, return_final_state=True, chunk_size=C
+        )
         torch.testing.assert_close(out_c, want, rtol=1e-10, atol=1e-10)
         torch.testing.assert_close(state_c, want_state, rtol=1e-10, atol=1e-10)
     alone = delta_rule_chunked_ref(q, k, v, beta, g=g, chunk_size=C, scale=0.7)
@@ -103,11 +106,19 @@ def test_bad_input_names_the_argument():
         (lambda: delta_rule_ref(q, k, v, beta[..., :4]), ValueError, "beta"),
         (lambda: delta_rule_ref(q[0], k, v, beta), ValueError, "q"),
         (lambda: delta_rule_ref(q.long(), k, v, beta), TypeError, "q"),
-        (lambda: delta_rule_ref(q, k, v, beta, initial_state=torch.zeros(1, 2, 4, 3)), ValueError, "initial_state"),
+        (
+            lambda: delta_rule_ref(q, k, v, beta, initial_state=torch.zeros(1, 2, 4, 3)),
+            ValueError,
+            "initial_state",
+        ),
         (lambda: delta_rule_ref(q, k, v, beta, scale=0.0), ValueError, "scale"),
         (lambda: delta_rule_ref(q, k, v, beta, return_final_state=1), TypeError, "return_final_state"),
         (lambda: delta_rule_chunked_ref(q, k, v, beta, chunk_size=0), ValueError, "chunk_size"),
-        (lambda: delta_rule_ref(q[:, :, :0], k[:, :, :0], v[:, :, :0], beta[:, :, :0]), ValueError, "position"),
+        (
+            lambda: delta_rule_ref(q[:, :, :0], k[:, :, :0], v[:, :, :0], beta[:, :, :0]),
+            ValueError,
+            "position",
+        ),
     ]
     for call, exc, name in cases:
         with pytest.raises(exc, match=name):
@@ -132,7 +143,9 @@ def test_recall_measurements_against_an_independent_replay():
             q = task.keys[task.index]
             for name, S in (("delta", write(task.keys, task.values)), ("linear", task.values.T @ task.keys)):
                 acc[name] += float(((q @ S.T @ task.values.T).argmax(-1) == task.index).double().mean()) / 2
-        assert row["delta_accuracy"] == pytest.approx(acc["delta"]) and row["linear_accuracy"] == pytest.approx(acc["linear"])
+        assert row["delta_accuracy"] == pytest.approx(acc["delta"]) and row[
+            "linear_accuracy"
+        ] == pytest.approx(acc["linear"])
         assert row["delta_error"] < row["linear_error"]  # the delta rule's reads stay closer to the values
     over = delta_overwrite_recall(6, dim=16, trials=2)
     hits = {"delta": 0.0, "linear": 0.0}
@@ -141,8 +154,12 @@ def test_recall_measurements_against_an_independent_replay():
         new = make_mqar(6, dim=16, seed=trial_seed(1, 6, t)).values
         keys, values = torch.cat((task.keys, task.keys)), torch.cat((task.values, new))
         for name, S in (("delta", write(keys, values)), ("linear", values.T @ keys)):
-            hits[name] += float(((task.keys @ S.T @ values.T).argmax(-1) == torch.arange(6) + 6).double().mean()) / 2
-    assert over["delta_accuracy"] == pytest.approx(hits["delta"]) and over["linear_accuracy"] == pytest.approx(hits["linear"])
+            hits[name] += (
+                float(((task.keys @ S.T @ values.T).argmax(-1) == torch.arange(6) + 6).double().mean()) / 2
+            )
+    assert over["delta_accuracy"] == pytest.approx(hits["delta"]) and over[
+        "linear_accuracy"
+    ] == pytest.approx(hits["linear"])
     assert over["delta_accuracy"] > over["linear_accuracy"]
     with pytest.raises(ValueError, match="beta"):
         delta_recall_table((4,), beta=1.5)

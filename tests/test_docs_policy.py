@@ -121,7 +121,11 @@ def parse_fences(text: str) -> tuple[list[Fence], bool]:
         mk = _CODEBLOCKS_MARK.match(stripped)
         if d:
             keyword = d.group(1).strip("- ")
-            if keyword == "skip" or keyword.startswith("skipif") or keyword in ("expect-exception", "expect-error"):
+            if (
+                keyword == "skip"
+                or keyword.startswith("skipif")
+                or keyword in ("expect-exception", "expect-error")
+            ):
                 marks.append(f"pytest.mark.{keyword}")  # the deprecated spellings of marks
             else:
                 directive = keyword
@@ -133,8 +137,10 @@ def parse_fences(text: str) -> tuple[list[Fence], bool]:
 
 def _is_pure_include(code: str) -> bool:
     lines = [line for line in code.splitlines() if line.strip()]
-    return bool(lines) and all((m := gate.INCLUDE_LINE.match(line)) and m.group("inline_marker") and not m.group("escape")
-                               for line in lines)
+    return bool(lines) and all(
+        (m := gate.INCLUDE_LINE.match(line)) and m.group("inline_marker") and not m.group("escape")
+        for line in lines
+    )
 
 
 def _has_include(code: str) -> bool:
@@ -146,8 +152,10 @@ def check_markdown(text: str, page: str, src_dir: Path) -> list[str]:
     problems: list[str] = []
     fences, skipfile = parse_fences(text)
     if skipfile:
-        problems.append(f"{page}:1: <!--pytest-codeblocks:skipfile--> would keep pytest-codeblocks from running "
-                        "any block of this page")
+        problems.append(
+            f"{page}:1: <!--pytest-codeblocks:skipfile--> would keep pytest-codeblocks from running "
+            "any block of this page"
+        )
 
     includes, block_form = gate.includes_in_text(text, Path(page))
     for line, why in block_form:
@@ -167,47 +175,73 @@ def check_markdown(text: str, page: str, src_dir: Path) -> list[str]:
         if not fence.closed:
             problems.append(f"{where}: fence {fence.shown} is never closed")
         runs_as = fence.codeblocks_syntax
-        if fence.char == "`" and fence.directive not in ("cont",) and not (fence.directive or "").startswith("expected-output"):
+        if (
+            fence.char == "`"
+            and fence.directive not in ("cont",)
+            and not (fence.directive or "").startswith("expected-output")
+        ):
             last_collected = fence
 
         if fence.lang in PYTHON_LANGS:
             if _is_pure_include(fence.code):
                 if runs_as == "python" and not conftest_skips_as_include(fence.code):
-                    problems.append(f"{where}: pytest-codeblocks would run this include fence as Python (the root "
-                                    "conftest does not recognise it as an include)")
+                    problems.append(
+                        f"{where}: pytest-codeblocks would run this include fence as Python (the root "
+                        "conftest does not recognise it as an include)"
+                    )
                 continue
             if runs_as != "python":
-                problems.append(f"{where}: {fence.shown} fence would NOT be run by pytest-codeblocks: use a bare "
-                                "```python fence (nothing after 'python') for code that runs as written, or include "
-                                "a named section of src/ (--8<-- \"longctx/module.py:section\") in a titled fence")
+                problems.append(
+                    f"{where}: {fence.shown} fence would NOT be run by pytest-codeblocks: use a bare "
+                    "```python fence (nothing after 'python') for code that runs as written, or include "
+                    'a named section of src/ (--8<-- "longctx/module.py:section") in a titled fence'
+                )
                 continue
             if _has_include(fence.code):
-                problems.append(f"{where}: ```python fence mixes --8<-- includes with code: pytest-codeblocks would "
-                                "run the include line as Python; put the include in a fence of its own")
+                problems.append(
+                    f"{where}: ```python fence mixes --8<-- includes with code: pytest-codeblocks would "
+                    "run the include line as Python; put the include in a fence of its own"
+                )
             if conftest_skips_as_include(fence.code):
-                problems.append(f"{where}: the root conftest would skip this ```python fence as an include, but "
-                                "snippets would not expand it: check the --8<-- line")
+                problems.append(
+                    f"{where}: the root conftest would skip this ```python fence as an include, but "
+                    "snippets would not expand it: check the --8<-- line"
+                )
             skips = [m for m in fence.marks if "skip" in m]
             if skips:
-                problems.append(f"{where}: ```python fence carries {skips[0]}: pytest-codeblocks would not run it; "
-                                "code on a page must run (or be an include of src/)")
+                problems.append(
+                    f"{where}: ```python fence carries {skips[0]}: pytest-codeblocks would not run it; "
+                    "code on a page must run (or be an include of src/)"
+                )
             loose = [m for m in fence.marks if "xfail" in m and "strict=True" not in m.replace(" ", "")]
             if loose:
-                problems.append(f"{where}: {loose[0]} without strict=True passes whether or not the block fails")
+                problems.append(
+                    f"{where}: {loose[0]} without strict=True passes whether or not the block fails"
+                )
             if (fence.directive or "").startswith("expected-output"):
-                problems.append(f"{where}: after <!--pytest-codeblocks:{fence.directive}--> this ```python fence is "
-                                "compared as expected output, not run: write the output in a ```text fence")
+                problems.append(
+                    f"{where}: after <!--pytest-codeblocks:{fence.directive}--> this ```python fence is "
+                    "compared as expected output, not run: write the output in a ```text fence"
+                )
             if fence.directive == "cont":
-                if last_collected is None or last_collected.codeblocks_syntax != "python" or _is_pure_include(last_collected.code):
-                    problems.append(f"{where}: <!--pytest-codeblocks:cont--> appends this fence to a block that is "
-                                    "not run as Python, so it would not run either")
+                if (
+                    last_collected is None
+                    or last_collected.codeblocks_syntax != "python"
+                    or _is_pure_include(last_collected.code)
+                ):
+                    problems.append(
+                        f"{where}: <!--pytest-codeblocks:cont--> appends this fence to a block that is "
+                        "not run as Python, so it would not run either"
+                    )
             continue
 
         if runs_as in SHELL_RUN and not fence.directive:
             if not (fence.mark_just_before and any("skip" in m for m in fence.marks)):
-                problems.append(f"{where}: ```{runs_as} fence would be EXECUTED by pytest-codeblocks: show commands "
-                                "in a ```console (or ```text) fence, or put <!--pytest.mark.skip(reason=\"...\")--> "
-                                "on the line before it")
+                problems.append(
+                    f"{where}: ```{runs_as} fence would be EXECUTED by pytest-codeblocks: show commands "
+                    'in a ```console (or ```text) fence, or put <!--pytest.mark.skip(reason="...")--> '
+                    "on the line before it"
+                )
     return problems
 
 
@@ -228,7 +262,7 @@ def test_page_follows_the_code_block_policy(page):
 
 # --- the policy itself, on synthetic pages ----------------------------------------------------
 
-MODULE = '''\
+MODULE = """\
 import math
 
 # --8<-- [start:area]
@@ -239,7 +273,7 @@ def area(r):
 # --8<-- [start:half-open]
 def half_open(x):
     return x
-'''
+"""
 
 
 @pytest.fixture
@@ -322,76 +356,116 @@ GOOD = {
 }
 
 BAD = {
-    "```py": ("""
+    "```py": (
+        """
         ```py
         print(1)
         ```
-        """, "```py fence would NOT be run by pytest-codeblocks"),
-    "~~~python": ("""
+        """,
+        "```py fence would NOT be run by pytest-codeblocks",
+    ),
+    "~~~python": (
+        """
         ~~~python
         print(1)
         ~~~
-        """, "~~~python fence would NOT be run"),
-    "inline code with a title": ("""
+        """,
+        "~~~python fence would NOT be run",
+    ),
+    "inline code with a title": (
+        """
         ```python title="demo.py"
         print(1)
         ```
-        """, "```python title=\"demo.py\" fence would NOT be run"),
-    "space before python": ("""
+        """,
+        '```python title="demo.py" fence would NOT be run',
+    ),
+    "space before python": (
+        """
         ``` python
         print(1)
         ```
-        """, "``` python fence would NOT be run"),
-    "pycon in an admonition": ("""
+        """,
+        "``` python fence would NOT be run",
+    ),
+    "pycon in an admonition": (
+        """
         !!! tip
 
             ```pycon
             >>> 1 + 1
             2
             ```
-        """, "```pycon fence would NOT be run"),
-    "missing section": ("""
+        """,
+        "```pycon fence would NOT be run",
+    ),
+    "missing section": (
+        """
         ```python title="pkg/geo.py"
         --8<-- "pkg/geo.py:volume"
         ```
-        """, "no section 'volume'"),
-    "section without an end marker": ("""
+        """,
+        "no section 'volume'",
+    ),
+    "section without an end marker": (
+        """
         ```python title="pkg/geo.py"
         --8<-- "pkg/geo.py:half-open"
         ```
-        """, "exactly one start and one end marker"),
-    "whole file": ("""
+        """,
+        "exactly one start and one end marker",
+    ),
+    "whole file": (
+        """
         ```python title="pkg/geo.py"
         --8<-- "pkg/geo.py"
         ```
-        """, "names no section"),
-    "line range": ("""
+        """,
+        "names no section",
+    ),
+    "line range": (
+        """
         ```python title="pkg/geo.py"
         --8<-- "pkg/geo.py:3:5"
         ```
-        """, "uses line numbers"),
-    "missing file": ("""
+        """,
+        "uses line numbers",
+    ),
+    "missing file": (
+        """
         ```python title="pkg/nope.py"
         --8<-- "pkg/nope.py:area"
         ```
-        """, "no file"),
-    "include of a missing section in a text fence": ("""
+        """,
+        "no file",
+    ),
+    "include of a missing section in a text fence": (
+        """
         ```text
         --8<-- "pkg/geo.py:perimeter"
         ```
-        """, "no section 'perimeter'"),
-    "block-form include": ("""
+        """,
+        "no section 'perimeter'",
+    ),
+    "block-form include": (
+        """
         --8<--
         pkg/geo.py
         --8<--
-        """, "block-form"),
-    "skipped python": ("""
+        """,
+        "block-form",
+    ),
+    "skipped python": (
+        """
         <!--pytest.mark.skip(reason="slow")-->
         ```python
         print(1)
         ```
-        """, "would not run it"),
-    "skip mark far above still applies": ("""
+        """,
+        "would not run it",
+    ),
+    "skip mark far above still applies": (
+        """
         <!--pytest.mark.skip-->
 
         Some prose in between.
@@ -399,19 +473,28 @@ BAD = {
         ```python
         print(1)
         ```
-        """, "would not run it"),
-    "bash without a skip mark": ("""
+        """,
+        "would not run it",
+    ),
+    "bash without a skip mark": (
+        """
         ```bash
         rm -rf build
         ```
-        """, "```bash fence would be EXECUTED"),
-    "include mixed with code": ("""
+        """,
+        "```bash fence would be EXECUTED",
+    ),
+    "include mixed with code": (
+        """
         ```python
         --8<-- "pkg/geo.py:area"
         print(area(1))
         ```
-        """, "mixes --8<-- includes with code"),
-    "python read as expected output": ("""
+        """,
+        "mixes --8<-- includes with code",
+    ),
+    "python read as expected output": (
+        """
         ```python
         print(3)
         ```
@@ -420,8 +503,11 @@ BAD = {
         ```python
         3
         ```
-        """, "compared as expected output"),
-    "continuation of a text block": ("""
+        """,
+        "compared as expected output",
+    ),
+    "continuation of a text block": (
+        """
         ```text
         hello
         ```
@@ -430,16 +516,24 @@ BAD = {
         ```python
         print(1)
         ```
-        """, "appends this fence to a block that is not run"),
-    "skipfile": ("""<!--pytest-codeblocks:skipfile-->
+        """,
+        "appends this fence to a block that is not run",
+    ),
+    "skipfile": (
+        """<!--pytest-codeblocks:skipfile-->
         ```python
         print(1)
         ```
-        """, "skipfile"),
-    "unclosed": ("""
+        """,
+        "skipfile",
+    ),
+    "unclosed": (
+        """
         ```python
         print(1)
-        """, "never closed"),
+        """,
+        "never closed",
+    ),
 }
 
 
@@ -477,7 +571,10 @@ def test_parser_sees_indented_and_nested_fences():
         """)
     fences, skipfile = parse_fences(md)
     assert not skipfile
-    assert [(f.line, f.lang, f.length, f.closed) for f in fences] == [(3, "python", 3, True), (6, "markdown", 4, True)]
+    assert [(f.line, f.lang, f.length, f.closed) for f in fences] == [
+        (3, "python", 3, True),
+        (6, "markdown", 4, True),
+    ]
     assert fences[1].code.count("```") == 2  # the inner fence is content of the outer one
 
 

@@ -44,8 +44,11 @@ def _reference_readout(model: str, hay: KVTask, cfg: N.NeedleConfig) -> torch.Te
 
 
 @pytest.mark.parametrize("model", N.MODELS)
-@pytest.mark.parametrize("length,depths", [(1, [0.0]), (37, [0.0, 0.5, 1.0]), (301, [0.13, 0.77]), (70, 0.999)],
-                         ids=["n1", "n37-three", "n301-two", "n70-one"])
+@pytest.mark.parametrize(
+    "length,depths",
+    [(1, [0.0]), (37, [0.0, 0.5, 1.0]), (301, [0.13, 0.77]), (70, 0.999)],
+    ids=["n1", "n37-three", "n301-two", "n70-one"],
+)
 def test_readout_matches_float64_loops(model, length, depths):
     cfg = N.NeedleConfig(dim=12, value_dim=7, scale=9.0, window=20, sinks=5, decay=0.9)
     hay = N.make_haystack(length, depths, dim=12, value_dim=7, seed=_fresh_seed())
@@ -84,8 +87,10 @@ def test_haystack_is_unit_random_and_needles_where_asked():
     assert N.make_haystack(8, 0.5, dtype=torch.float32).keys.dtype == torch.float32
 
 
-@pytest.mark.parametrize("length,depth,want", [(1, 0.7, 0), (11, 0.5, 5), (10, 0.5, 4), (100, 1.0, 99), (100, 0.0, 0),
-                                               (1000, 0.333, 333)])
+@pytest.mark.parametrize(
+    "length,depth,want",
+    [(1, 0.7, 0), (11, 0.5, 5), (10, 0.5, 4), (100, 1.0, 99), (100, 0.0, 0), (1000, 0.333, 333)],
+)
 def test_needle_position(length, depth, want):
     assert N.needle_position(length, depth) == round(depth * (length - 1)) == want
 
@@ -104,7 +109,11 @@ def test_grid_cells_equal_single_needle_recall():
         grid = N.needle_grid(model, lengths, depths, trials=2, seed=seed, config=cfg)
         for i, x in enumerate(depths):
             for j, n in enumerate(lengths):
-                assert grid[i][j] == N.needle_recall(model, n, x, trials=2, seed=seed, config=cfg), (model, x, n)
+                assert grid[i][j] == N.needle_recall(model, n, x, trials=2, seed=seed, config=cfg), (
+                    model,
+                    x,
+                    n,
+                )
 
 
 def test_what_each_memory_can_reach():
@@ -113,8 +122,11 @@ def test_what_each_memory_can_reach():
     n, depths = 400, (0.0, 0.02, 0.03, 0.5, 0.87, 0.88, 1.0)
     positions = [N.needle_position(n, x) for x in depths]  # 0, 8, 12, 200, 347, 351, 399
     seed = _fresh_seed()
-    for model, reach in (("full", lambda p: True), ("window", lambda p: p >= n - 50),
-                         ("sinks", lambda p: p >= n - 50 or p < 10)):
+    for model, reach in (
+        ("full", lambda p: True),
+        ("window", lambda p: p >= n - 50),
+        ("sinks", lambda p: p >= n - 50 or p < 10),
+    ):
         grid = N.needle_grid(model, (n,), depths, trials=3, seed=seed, config=cfg)
         got = [row[0] for row in grid]
         want = [1.0 if reach(p) else 0.0 for p in positions]
@@ -164,7 +176,9 @@ def test_tables_for_the_page():
         if r["model"] == N.MODEL_LABELS["full"]:
             assert r["recall"] == r["all_found"] == 1.0
     window600 = next(r for r in multi if r["length"] == 600 and r["model"] == N.MODEL_LABELS["window"])
-    assert window600["recall"] == pytest.approx(1 / 3) and window600["all_found"] == 0.0  # only the last needle
+    assert (
+        window600["recall"] == pytest.approx(1 / 3) and window600["all_found"] == 0.0
+    )  # only the last needle
 
 
 def test_figure_is_an_svg_with_every_panel():
@@ -177,33 +191,37 @@ def test_figure_is_an_svg_with_every_panel():
     assert FIGURES["needle-grid"] is N.needle_figure
 
 
-@pytest.mark.parametrize("call,exc,word", [
-    (lambda: N.make_haystack(0, 0.5), ValueError, "length"),
-    (lambda: N.make_haystack(10.0, 0.5), TypeError, "length"),
-    (lambda: N.make_haystack(10, 1.5), ValueError, "depth"),
-    (lambda: N.make_haystack(10, "0.5"), TypeError, "depths"),
-    (lambda: N.make_haystack(10, []), TypeError, "depths"),
-    (lambda: N.make_haystack(3, [0.0, 0.1]), ValueError, "depths"),
-    (lambda: N.make_haystack(10, 0.5, dim=0), ValueError, "dim"),
-    (lambda: N.make_haystack(10, 0.5, dtype=torch.int64), TypeError, "dtype"),
-    (lambda: N.make_haystack(10, 0.5, seed=-1), ValueError, "seed"),
-    (lambda: N.needle_readout("gpt", N.make_haystack(5, 0.5)), ValueError, "model"),
-    (lambda: N.needle_readout("full", "hay"), TypeError, "hay"),
-    (lambda: N.needle_readout("full", N.make_haystack(5, 0.5), {"scale": 1}), TypeError, "config"),
-    (lambda: N.NeedleConfig(scale=0), ValueError, "scale"),
-    (lambda: N.NeedleConfig(scale=float("nan")), ValueError, "scale"),
-    (lambda: N.NeedleConfig(scale="50"), TypeError, "scale"),
-    (lambda: N.NeedleConfig(decay=float("inf")), ValueError, "decay"),
-    (lambda: N.NeedleConfig(decay=1.5), ValueError, "decay"),
-    (lambda: N.NeedleConfig(window=0), ValueError, "window"),
-    (lambda: N.NeedleConfig(sinks=-1), ValueError, "sinks"),
-    (lambda: N.needle_recall("full", 10, 0.5, trials=0), ValueError, "trials"),
-    (lambda: N.needle_grid("full", [], (0.5,)), TypeError, "lengths"),
-    (lambda: N.needle_grid("full", (10,), (2.0,)), ValueError, "depths"),
-    (lambda: N.needle_depths(0), ValueError, "count"),
-    (lambda: N.memory_elements("full", 0), ValueError, "length"),
-    (lambda: N.needle_position(10, True), TypeError, "depth"),
-], ids=lambda x: x if isinstance(x, str) else None)
+@pytest.mark.parametrize(
+    "call,exc,word",
+    [
+        (lambda: N.make_haystack(0, 0.5), ValueError, "length"),
+        (lambda: N.make_haystack(10.0, 0.5), TypeError, "length"),
+        (lambda: N.make_haystack(10, 1.5), ValueError, "depth"),
+        (lambda: N.make_haystack(10, "0.5"), TypeError, "depths"),
+        (lambda: N.make_haystack(10, []), TypeError, "depths"),
+        (lambda: N.make_haystack(3, [0.0, 0.1]), ValueError, "depths"),
+        (lambda: N.make_haystack(10, 0.5, dim=0), ValueError, "dim"),
+        (lambda: N.make_haystack(10, 0.5, dtype=torch.int64), TypeError, "dtype"),
+        (lambda: N.make_haystack(10, 0.5, seed=-1), ValueError, "seed"),
+        (lambda: N.needle_readout("gpt", N.make_haystack(5, 0.5)), ValueError, "model"),
+        (lambda: N.needle_readout("full", "hay"), TypeError, "hay"),
+        (lambda: N.needle_readout("full", N.make_haystack(5, 0.5), {"scale": 1}), TypeError, "config"),
+        (lambda: N.NeedleConfig(scale=0), ValueError, "scale"),
+        (lambda: N.NeedleConfig(scale=float("nan")), ValueError, "scale"),
+        (lambda: N.NeedleConfig(scale="50"), TypeError, "scale"),
+        (lambda: N.NeedleConfig(decay=float("inf")), ValueError, "decay"),
+        (lambda: N.NeedleConfig(decay=1.5), ValueError, "decay"),
+        (lambda: N.NeedleConfig(window=0), ValueError, "window"),
+        (lambda: N.NeedleConfig(sinks=-1), ValueError, "sinks"),
+        (lambda: N.needle_recall("full", 10, 0.5, trials=0), ValueError, "trials"),
+        (lambda: N.needle_grid("full", [], (0.5,)), TypeError, "lengths"),
+        (lambda: N.needle_grid("full", (10,), (2.0,)), ValueError, "depths"),
+        (lambda: N.needle_depths(0), ValueError, "count"),
+        (lambda: N.memory_elements("full", 0), ValueError, "length"),
+        (lambda: N.needle_position(10, True), TypeError, "depth"),
+    ],
+    ids=lambda x: x if isinstance(x, str) else None,
+)
 def test_bad_input_is_refused_by_name(call, exc, word):
     with pytest.raises(exc, match=word):
         call()

@@ -29,7 +29,10 @@ def polylines(root: ET.Element) -> list[list[tuple[float, float]]]:
     for g in root.iter(f"{SVG}g"):
         if g.get("id", "").startswith("line2d"):
             for path in g.findall(f"{SVG}path"):
-                pts = [(float(x), float(y)) for x, y in re.findall(r"[ML]\s*(-?[\d.]+)\s+(-?[\d.]+)", path.get("d", ""))]
+                pts = [
+                    (float(x), float(y))
+                    for x, y in re.findall(r"[ML]\s*(-?[\d.]+)\s+(-?[\d.]+)", path.get("d", ""))
+                ]
                 if len(pts) > 2:
                     out.append(pts)
     return out
@@ -102,8 +105,10 @@ def test_every_figure_has_a_dark_twin_on_the_slate_background():
 def test_min_font_px_reads_the_smallest_text_and_the_width():
     from longctx.figures import min_font_px
 
-    svg = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 720.5 300">'
-           '<text style="font: 10px \'DejaVu Sans\'">a</text><text style="font: 7.5px \'DejaVu Sans\'">b</text></svg>')
+    svg = (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 720.5 300">'
+        "<text style=\"font: 10px 'DejaVu Sans'\">a</text><text style=\"font: 7.5px 'DejaVu Sans'\">b</text></svg>"
+    )
     assert min_font_px(svg) == (7.5, 720.5)
     with pytest.raises(ValueError, match="svg must be"):
         min_font_px("<svg/>")

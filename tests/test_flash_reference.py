@@ -54,8 +54,14 @@ def _loop_mask(T, S, causal, window):
     keep = []
     for i in range(T):
         pos = i + S - T
-        keep.append([(not causal or j <= pos) and (left == -1 or j >= pos - left) and (right == -1 or j <= pos + right)
-                     for j in range(S)])
+        keep.append(
+            [
+                (not causal or j <= pos)
+                and (left == -1 or j >= pos - left)
+                and (right == -1 or j <= pos + right)
+                for j in range(S)
+            ]
+        )
     return keep
 
 
@@ -70,7 +76,9 @@ def masked_lse(q, k, keep, scale=None):
 def check_forward(T, S, D, H, H_kv, block_q, block_k, causal, window, seed, Dv=None):
     q, k, v = qkv(2, H, H_kv, T, S, D, Dv, seed=seed)
     keep = loop_mask(T, S, causal, window)
-    out, lse = flash_attention_ref(q, k, v, causal=causal, window=window, block_q=block_q, block_k=block_k, return_lse=True)
+    out, lse = flash_attention_ref(
+        q, k, v, causal=causal, window=window, block_q=block_q, block_k=block_k, return_lse=True
+    )
     assert out.shape == (2, H, T, v.shape[-1]) and out.dtype == torch.float64
     assert lse.shape == (2, H, T) and lse.dtype == torch.float64
     want = attention_ref(q, k, v, mask=keep)
@@ -94,8 +102,12 @@ def test_sliding_window_mask_matches_definition(T, S):
 def test_attention_refs_causal_and_window_are_the_mask_from_its_definition(causal, window):
     q, k, v = qkv(1, 2, 2, 17, 40, 16)
     keep = loop_mask(17, 40, causal, window)
-    torch.testing.assert_close(attention_ref(q, k, v, causal=causal, window=window),
-                               attention_ref(q, k, v, mask=keep), rtol=0, atol=0)
+    torch.testing.assert_close(
+        attention_ref(q, k, v, causal=causal, window=window),
+        attention_ref(q, k, v, mask=keep),
+        rtol=0,
+        atol=0,
+    )
 
 
 @pytest.mark.parametrize("T, S", [(1, 1), (17, 63), (63, 17), (64, 64), (130, 63), (5, 130)])
@@ -107,14 +119,18 @@ def test_tile_counts_visit_exactly_the_tiles_with_a_visible_entry(T, S, block_q,
         for i0 in range(0, T, block_q):
             for j0 in range(0, S, block_k):
                 total += 1
-                visited += bool(keep[i0:i0 + block_q, j0:j0 + block_k].any())
+                visited += bool(keep[i0 : i0 + block_q, j0 : j0 + block_k].any())
         got = tile_counts(T, S, causal=causal, window=window, block_q=block_q, block_k=block_k)
         assert got == {"total": total, "visited": visited, "skipped": total - visited}
 
 
 def test_causal_square_visits_the_lower_triangle_of_tiles():
     nb = 5  # T = S = 5 blocks of 16: blocks on and below the diagonal, 5 * 6 / 2
-    assert tile_counts(80, 80, causal=True, block_q=16, block_k=16) == {"total": 25, "visited": 15, "skipped": 10}
+    assert tile_counts(80, 80, causal=True, block_q=16, block_k=16) == {
+        "total": 25,
+        "visited": 15,
+        "skipped": 10,
+    }
     # a band of one block either side of the diagonal visits the 3 diagonals of tiles
     banded = tile_counts(80, 80, window=(16, 16), block_q=16, block_k=16)
     assert banded["visited"] == nb + 2 * (nb - 1)
@@ -141,8 +157,12 @@ def test_forward_computes_only_the_visited_tiles(monkeypatch):
 
 
 @settings(max_examples=25, deadline=None)
-@given(n=st.integers(1, 40), cuts=st.lists(st.integers(1, 39), max_size=5), seed=st.integers(0, 2**31 - 1),
-       masked=st.floats(0.0, 0.9))
+@given(
+    n=st.integers(1, 40),
+    cuts=st.lists(st.integers(1, 39), max_size=5),
+    seed=st.integers(0, 2**31 - 1),
+    masked=st.floats(0.0, 0.9),
+)
 def test_online_softmax_update_over_chunks_equals_one_softmax(n, cuts, seed, masked):
     gen = torch.Generator().manual_seed(seed)
     s = torch.randn(3, n, generator=gen, dtype=torch.float64) * 5
@@ -173,9 +193,16 @@ def forward_cases():
     rotating with the case, so that every pairing appears somewhere without a full product."""
     lengths = [(1, 17), (17, 1), (17, 63), (63, 17), (130, 63), (63, 130)]
     tiles = [(16, 16), (17, 64), (64, 17)]
-    cases = [(T, S, bq, bk) for T, S in lengths for bq, bk in tiles] + [(130, 130, 64, 64), (130, 130, 16, 17)]
-    return [pytest.param(T, S, bq, bk, (16, 40, 64)[n % 3], (4, 2, 1)[(n // 3) % 3], n % 2, id=f"{T}x{S}-{bq}x{bk}")
-            for n, (T, S, bq, bk) in enumerate(cases)]
+    cases = [(T, S, bq, bk) for T, S in lengths for bq, bk in tiles] + [
+        (130, 130, 64, 64),
+        (130, 130, 16, 17),
+    ]
+    return [
+        pytest.param(
+            T, S, bq, bk, (16, 40, 64)[n % 3], (4, 2, 1)[(n // 3) % 3], n % 2, id=f"{T}x{S}-{bq}x{bk}"
+        )
+        for n, (T, S, bq, bk) in enumerate(cases)
+    ]
 
 
 @pytest.mark.parametrize("T, S, block_q, block_k, D, H_kv, half", forward_cases())
@@ -191,13 +218,16 @@ def test_forward_block_size_one_and_larger_than_the_sequence(T, S, block_q, bloc
         check_forward(T, S, 40, 2, 1, block_q, block_k, causal, window, seed=T * 1000 + S + n)
 
 
-
 def test_value_dim_differs_from_key_dim_and_explicit_scale():
     q, k, v = qkv(2, 4, 2, 33, 50, 40, 24, seed=3)
     keep = loop_mask(33, 50, True, (7, -1))
     for scale in (0.05, 1.0, 3.0):
-        out, lse = flash_attention_ref(q, k, v, causal=True, window=(7, -1), scale=scale, block_q=16, block_k=17, return_lse=True)
-        torch.testing.assert_close(out, attention_ref(q, k, v, mask=keep, scale=scale), rtol=1e-10, atol=1e-12)
+        out, lse = flash_attention_ref(
+            q, k, v, causal=True, window=(7, -1), scale=scale, block_q=16, block_k=17, return_lse=True
+        )
+        torch.testing.assert_close(
+            out, attention_ref(q, k, v, mask=keep, scale=scale), rtol=1e-10, atol=1e-12
+        )
         torch.testing.assert_close(lse, masked_lse(q, k, keep, scale), rtol=1e-10, atol=1e-12)
 
 
@@ -216,17 +246,25 @@ def test_return_lse_adds_the_lse_and_leaves_the_output_alone():
     pair = flash_attention_ref(q, k, v, window=(4, 2), block_q=7, block_k=9, return_lse=True)
     assert isinstance(pair, tuple) and len(pair) == 2
     torch.testing.assert_close(pair[0], out, rtol=0, atol=0)
-    torch.testing.assert_close(pair[1], masked_lse(q, k, loop_mask(20, 30, False, (4, 2))), rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(
+        pair[1], masked_lse(q, k, loop_mask(20, 30, False, (4, 2))), rtol=1e-10, atol=1e-12
+    )
     with pytest.raises(TypeError, match="return_lse"):
         flash_attention_ref(q, k, v, return_lse=1)
 
 
 @settings(max_examples=25, deadline=None)
-@given(T=st.integers(1, 40), S=st.integers(1, 40), D=st.sampled_from([8, 16, 40]),
-       heads=st.sampled_from([(1, 1), (2, 1), (4, 2), (3, 3), (3, 1)]),
-       block_q=st.integers(1, 48), block_k=st.integers(1, 48), causal=st.booleans(),
-       window=st.one_of(st.none(), st.tuples(st.integers(-1, 12), st.integers(-1, 12))),
-       seed=st.integers(0, 2**31 - 1))
+@given(
+    T=st.integers(1, 40),
+    S=st.integers(1, 40),
+    D=st.sampled_from([8, 16, 40]),
+    heads=st.sampled_from([(1, 1), (2, 1), (4, 2), (3, 3), (3, 1)]),
+    block_q=st.integers(1, 48),
+    block_k=st.integers(1, 48),
+    causal=st.booleans(),
+    window=st.one_of(st.none(), st.tuples(st.integers(-1, 12), st.integers(-1, 12))),
+    seed=st.integers(0, 2**31 - 1),
+)
 def test_forward_property(T, S, D, heads, block_q, block_k, causal, window, seed):
     # keep the tile count small: block size 1 with long sequences is slow in Python
     block_q, block_k = max(block_q, T // 8), max(block_k, S // 8)
@@ -242,19 +280,24 @@ def autograd_grads(q, k, v, keep, dout, scale=None):
     return torch.autograd.grad(out, (q, k, v), dout)
 
 
-@pytest.mark.parametrize("T, S, D, H_kv, block_q, block_k", [
-    (17, 63, 40, 4, 16, 16),
-    (63, 17, 16, 2, 17, 64),
-    (1, 17, 64, 1, 64, 17),
-    (18, 1, 40, 2, 1, 1),
-    (130, 63, 16, 1, 64, 17),
-    (63, 130, 40, 4, 17, 64),
-])
+@pytest.mark.parametrize(
+    "T, S, D, H_kv, block_q, block_k",
+    [
+        (17, 63, 40, 4, 16, 16),
+        (63, 17, 16, 2, 17, 64),
+        (1, 17, 64, 1, 64, 17),
+        (18, 1, 40, 2, 1, 1),
+        (130, 63, 16, 1, 64, 17),
+        (63, 130, 40, 4, 17, 64),
+    ],
+)
 def test_backward_matches_autograd_of_attention_ref(T, S, D, H_kv, block_q, block_k):
-    for n, (causal, window) in enumerate(MASKS[(T + S) % 2::2]):
+    for n, (causal, window) in enumerate(MASKS[(T + S) % 2 :: 2]):
         q, k, v = qkv(2, 4, H_kv, T, S, D, seed=T * 7 + S * 13 + n, requires_grad=True)
         keep = loop_mask(T, S, causal, window)
-        out, _ = flash_attention_ref(q, k, v, causal=causal, window=window, block_q=block_q, block_k=block_k, return_lse=True)
+        out, _ = flash_attention_ref(
+            q, k, v, causal=causal, window=window, block_q=block_q, block_k=block_k, return_lse=True
+        )
         dout = torch.randn(out.shape, generator=torch.Generator().manual_seed(n), dtype=torch.float64)
         got = torch.autograd.grad(out, (q, k, v), dout)
         want = autograd_grads(q, k, v, keep, dout)
@@ -266,22 +309,33 @@ def test_backward_matches_autograd_of_attention_ref(T, S, D, H_kv, block_q, bloc
 def test_backward_function_with_other_tiles_than_the_forward():
     q, k, v = qkv(1, 6, 3, 40, 33, 24, 16, seed=8)
     keep = loop_mask(40, 33, True, (5, -1))
-    out, lse = flash_attention_ref(q, k, v, causal=True, window=(5, -1), block_q=64, block_k=64, return_lse=True)
+    out, lse = flash_attention_ref(
+        q, k, v, causal=True, window=(5, -1), block_q=64, block_k=64, return_lse=True
+    )
     dout = torch.randn(out.shape, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
-    got = flash_attention_ref_backward(q, k, v, out, lse, dout, causal=True, window=(5, -1),
-                                       block_q=7, block_k=10)
+    got = flash_attention_ref_backward(
+        q, k, v, out, lse, dout, causal=True, window=(5, -1), block_q=7, block_k=10
+    )
     for a, b in zip(got, autograd_grads(q, k, v, keep, dout)):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-11)
 
 
 @settings(max_examples=15, deadline=None)
-@given(T=st.integers(1, 30), S=st.integers(1, 30), heads=st.sampled_from([(1, 1), (2, 1), (4, 2), (3, 3)]),
-       block_q=st.integers(2, 32), block_k=st.integers(2, 32), causal=st.booleans(),
-       window=st.one_of(st.none(), st.tuples(st.integers(-1, 8), st.integers(-1, 8))),
-       seed=st.integers(0, 2**31 - 1))
+@given(
+    T=st.integers(1, 30),
+    S=st.integers(1, 30),
+    heads=st.sampled_from([(1, 1), (2, 1), (4, 2), (3, 3)]),
+    block_q=st.integers(2, 32),
+    block_k=st.integers(2, 32),
+    causal=st.booleans(),
+    window=st.one_of(st.none(), st.tuples(st.integers(-1, 8), st.integers(-1, 8))),
+    seed=st.integers(0, 2**31 - 1),
+)
 def test_backward_property(T, S, heads, block_q, block_k, causal, window, seed):
     q, k, v = qkv(1, heads[0], heads[1], T, S, 16, 8, seed=seed, requires_grad=True)
-    out, _ = flash_attention_ref(q, k, v, causal=causal, window=window, block_q=block_q, block_k=block_k, return_lse=True)
+    out, _ = flash_attention_ref(
+        q, k, v, causal=causal, window=window, block_q=block_q, block_k=block_k, return_lse=True
+    )
     dout = torch.randn(out.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     got = torch.autograd.grad(out, (q, k, v), dout)
     for a, b in zip(got, autograd_grads(q, k, v, loop_mask(T, S, causal, window), dout)):
@@ -295,7 +349,9 @@ def test_backward_property(T, S, heads, block_q, block_k, causal, window, seed):
 def test_float32_forward_and_backward_against_float64(causal, window):
     q, k, v = qkv(2, 4, 2, 63, 130, 40, seed=9, dtype=torch.float32, requires_grad=True)
     keep = loop_mask(63, 130, causal, window)
-    out, lse = flash_attention_ref(q, k, v, causal=causal, window=window, block_q=16, block_k=17, return_lse=True)
+    out, lse = flash_attention_ref(
+        q, k, v, causal=causal, window=window, block_q=16, block_k=17, return_lse=True
+    )
     assert out.dtype == torch.float32 and lse.dtype == torch.float32
     q64, k64, v64 = (t.detach().double() for t in (q, k, v))
     torch.testing.assert_close(out.double(), attention_ref(q64, k64, v64, mask=keep), rtol=1e-5, atol=2e-6)
@@ -319,14 +375,19 @@ def test_half_precision_is_computed_in_float32(dtype):
 # ---------------------------------------------------------------- queries that see nothing
 
 
-@pytest.mark.parametrize("T, S, causal, window, empty_rows", [
-    (20, 7, True, None, range(13)),  # query i sees keys j <= i - 13
-    (10, 30, False, (2, 2), []),  # band: every query sees something
-    (10, 30, True, (0, 0), []),  # only the diagonal
-])
+@pytest.mark.parametrize(
+    "T, S, causal, window, empty_rows",
+    [
+        (20, 7, True, None, range(13)),  # query i sees keys j <= i - 13
+        (10, 30, False, (2, 2), []),  # band: every query sees something
+        (10, 30, True, (0, 0), []),  # only the diagonal
+    ],
+)
 def test_rows_that_see_nothing_give_zeros_and_no_nan(T, S, causal, window, empty_rows):
     q, k, v = qkv(1, 2, 1, T, S, 16, seed=11, requires_grad=True)
-    out, lse = flash_attention_ref(q, k, v, causal=causal, window=window, block_q=4, block_k=3, return_lse=True)
+    out, lse = flash_attention_ref(
+        q, k, v, causal=causal, window=window, block_q=4, block_k=3, return_lse=True
+    )
     empty = torch.zeros(T, dtype=torch.bool)
     empty[list(empty_rows)] = True
     assert torch.isfinite(out).all()
@@ -350,7 +411,9 @@ def test_causal_diagonal_with_more_queries_than_keys():
     # one visible key per row: the softmax is the constant 1, so only v gets a gradient
     torch.testing.assert_close(dq, torch.zeros_like(dq), rtol=0, atol=1e-12)
     torch.testing.assert_close(dk, torch.zeros_like(dk), rtol=0, atol=1e-12)
-    torch.testing.assert_close(dv, torch.full_like(dv, 2.0), rtol=0, atol=0)  # two query heads read each value
+    torch.testing.assert_close(
+        dv, torch.full_like(dv, 2.0), rtol=0, atol=0
+    )  # two query heads read each value
 
 
 def test_lse_is_not_differentiable_and_out_is():
@@ -432,8 +495,12 @@ def test_tile_counts_and_memory_model_bad_input():
 
 def test_memory_model():
     m = memory_model(1000, head_dim=40, block_q=32, block_k=16, bytes_per_element=2)
-    assert m == {"score_matrix_bytes": 1000 * 1000 * 2, "tile_bytes": 32 * 16 * 2,
-                 "block_state_bytes": 32 * 42 * 2, "lse_bytes": 2000}
+    assert m == {
+        "score_matrix_bytes": 1000 * 1000 * 2,
+        "tile_bytes": 32 * 16 * 2,
+        "block_state_bytes": 32 * 42 * 2,
+        "lse_bytes": 2000,
+    }
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="peak_rss_bytes reads Linux's /proc")

@@ -74,8 +74,9 @@ def _project(tmp_path: Path, page: str, driver: str) -> Path:
     (tmp_path / "docs").mkdir()
     (tmp_path / "docs" / "page.md").write_text(textwrap.dedent(page))
     (tmp_path / "pyproject.toml").write_text(PYPROJECT)
-    (tmp_path / "drive.py").write_text("import sys\nsys.path.insert(0, 'src')\nfrom tiny.mod import *\n"
-                                       + textwrap.dedent(driver))
+    (tmp_path / "drive.py").write_text(
+        "import sys\nsys.path.insert(0, 'src')\nfrom tiny.mod import *\n" + textwrap.dedent(driver)
+    )
     _coverage_run(tmp_path)
     return tmp_path
 
@@ -85,8 +86,13 @@ def _coverage_run(project: Path) -> None:
     # Under the suite's own `coverage run` (multiprocessing support), COVERAGE_RCFILE points
     # at this repository's pyproject.toml, whose parallel = true would scatter the data file.
     env = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
-    subprocess.run([sys.executable, "-m", "coverage", "run", "drive.py"], cwd=project, check=True,
-                   capture_output=True, env=env)
+    subprocess.run(
+        [sys.executable, "-m", "coverage", "run", "drive.py"],
+        cwd=project,
+        check=True,
+        capture_output=True,
+        env=env,
+    )
     assert (project / ".coverage").is_file()
 
 
@@ -95,8 +101,11 @@ def _run_gate(project: Path, capsys=None) -> tuple[int, str]:
     if capsys is not None:
         rc = cov_gate.main(["--root", str(project)])
         return rc, capsys.readouterr().out
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_snippet_coverage.py"), "--root", str(project)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "check_snippet_coverage.py"), "--root", str(project)],
+        capture_output=True,
+        text=True,
+    )
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -110,13 +119,17 @@ PAGE = """\
 
 
 def test_fully_executed_section_passes(tmp_path):
-    project = _project(tmp_path, PAGE, """
+    project = _project(
+        tmp_path,
+        PAGE,
+        """
         assert clip(5, 0, 3) == 3
         try:
             clip(0, 2, 1)
         except ValueError:
             pass
-        """)
+        """,
+    )
     import coverage.files
 
     before = coverage.files.relative_directory()
@@ -141,7 +154,10 @@ def test_unexecuted_line_in_section_is_low(tmp_path, capsys):
     assert res.missing == [_line_of(MODULE, "MARK-RAISE")]
     rc, out = _run_gate(project, capsys)
     assert rc == 1
-    assert f"LOW tiny/mod.py:clip  3/4 statements executed; missing lines [{_line_of(MODULE, 'MARK-RAISE')}]" in out
+    assert (
+        f"LOW tiny/mod.py:clip  3/4 statements executed; missing lines [{_line_of(MODULE, 'MARK-RAISE')}]"
+        in out
+    )
     assert str(_line_of(MODULE, "MARK-UNSHOWN")) not in out
 
 
@@ -166,15 +182,22 @@ def test_pragma_no_cover_inside_a_shown_section_is_low(tmp_path, capsys):
     assert rc == 1 and "pragma: no cover" in out
 
 
-@pytest.mark.parametrize("target, why", [
-    ("tiny/mod.py:nope", "no section 'nope'"),
-    ("tiny/mod.py", "names no section"),
-    ("tiny/mod.py:4:9", "uses line numbers"),
-    ("tiny/gone.py:clip", "no file"),
-])
+@pytest.mark.parametrize(
+    "target, why",
+    [
+        ("tiny/mod.py:nope", "no section 'nope'"),
+        ("tiny/mod.py", "names no section"),
+        ("tiny/mod.py:4:9", "uses line numbers"),
+        ("tiny/gone.py:clip", "no file"),
+    ],
+)
 def test_bad_reference_fails(tmp_path, capsys, target, why):
     page = f'```text\n--8<-- "{target}"\n```\n\n```python\n--8<-- "tiny/mod.py:clip"\n```\n'
-    project = _project(tmp_path, page, "clip(1, 0, 2)\nclip(1, 2, 3)\ntry:\n    clip(0, 2, 1)\nexcept ValueError:\n    pass\n")
+    project = _project(
+        tmp_path,
+        page,
+        "clip(1, 0, 2)\nclip(1, 2, 3)\ntry:\n    clip(0, 2, 1)\nexcept ValueError:\n    pass\n",
+    )
     rc, out = _run_gate(project, capsys)
     assert rc == 1, out
     assert why in out and "OK  tiny/mod.py:clip  4/4" in out
@@ -289,12 +312,15 @@ def argcheck(x):
 def unshown_helper():
     return 0
 # --8<-- [end:unshown]
-'''.format(body="\n".join("    x = x + 1  # step" for _ in range(40)),
-           body39="\n".join("    x = x + 1" for _ in range(38)) + "\n    return x")
+'''.format(
+    body="\n".join("    x = x + 1  # step" for _ in range(40)),
+    body39="\n".join("    x = x + 1" for _ in range(38)) + "\n    return x",
+)
 
-RULE_PAGE = "".join(f'```python\n--8<-- "tiny/rules.py:{name}"\n```\n\n'
-                    for name in ("whole", "inside", "loose", "half", "long", "forty", "checked", "wrong-order",
-                                 "argcheck"))
+RULE_PAGE = "".join(
+    f'```python\n--8<-- "tiny/rules.py:{name}"\n```\n\n'
+    for name in ("whole", "inside", "loose", "half", "long", "forty", "checked", "wrong-order", "argcheck")
+)
 
 
 def _rule_project(tmp_path: Path) -> Path:
@@ -312,11 +338,15 @@ def test_section_rule_per_section(tmp_path):
     assert why == [] and loc == 6
     assert cov_gate.section_rule(source, "forty") == (40, [])
     _, why = cov_gate.section_rule(source, "inside")
-    assert why == [f"starts inside function outer (lines {_line_of(RULE_MODULE, 'def outer')}-"
-                   f"{_line_of(RULE_MODULE, 'end:inside') - 1}): mark the whole function or class"]
+    assert why == [
+        f"starts inside function outer (lines {_line_of(RULE_MODULE, 'def outer')}-"
+        f"{_line_of(RULE_MODULE, 'end:inside') - 1}): mark the whole function or class"
+    ]
     _, why = cov_gate.section_rule(source, "loose")
-    assert why == [f"line {_line_of(RULE_MODULE, 'LIMIT = 3')} is a top-level assign statement: "
-                   "a section holds only whole functions, classes and imports"]
+    assert why == [
+        f"line {_line_of(RULE_MODULE, 'LIMIT = 3')} is a top-level assign statement: "
+        "a section holds only whole functions, classes and imports"
+    ]
     _, why = cov_gate.section_rule(source, "half")
     assert len(why) == 1 and why[0].startswith("starts inside function cut_in_two")
     assert cov_gate.section_rule(source, "argcheck") == (2, [])  # the argument check stays outside
@@ -325,37 +355,63 @@ def test_section_rule_per_section(tmp_path):
     _, why = cov_gate.section_rule(source, "wrong-order")
     assert len(why) == 1 and why[0].startswith("starts inside function checked_after_other")
     loc, why = cov_gate.section_rule(source, "long")
-    assert loc == 42 and why == ["42 lines of code, more than 40 (docstrings, comments and blank lines "
-                                 "not counted): split it into named steps"]
+    assert loc == 42 and why == [
+        "42 lines of code, more than 40 (docstrings, comments and blank lines "
+        "not counted): split it into named steps"
+    ]
 
 
 def test_section_rule_table_names_file_and_section(tmp_path, capsys):
     project = _rule_project(tmp_path)
     results = {r.target: r for r in cov_gate.check_sections(project, rule_only=True)}
-    assert sorted(results) == [f"tiny/rules.py:{n}" for n in sorted(("whole", "inside", "loose", "half", "long",
-                                                                      "forty", "unshown", "checked",
-                                                                      "wrong-order", "argcheck"))]
-    assert [t for t, r in results.items() if r.ok] == ["tiny/rules.py:argcheck", "tiny/rules.py:forty",
-                                                         "tiny/rules.py:whole"]
+    assert sorted(results) == [
+        f"tiny/rules.py:{n}"
+        for n in sorted(
+            (
+                "whole",
+                "inside",
+                "loose",
+                "half",
+                "long",
+                "forty",
+                "unshown",
+                "checked",
+                "wrong-order",
+                "argcheck",
+            )
+        )
+    ]
+    assert [t for t, r in results.items() if r.ok] == [
+        "tiny/rules.py:argcheck",
+        "tiny/rules.py:forty",
+        "tiny/rules.py:whole",
+    ]
     assert results["tiny/rules.py:unshown"].error.startswith("marked in src/ but included by no page")
     rc = cov_gate.main(["--root", str(project), "--rule-only"])
     out = capsys.readouterr().out
     assert rc == 1
-    table = out[out.index("file:section"):]
-    for target, why in [("tiny/rules.py:inside", "starts inside function outer"),
-                        ("tiny/rules.py:loose", "is a top-level assign statement"),
-                        ("tiny/rules.py:long", "42 lines of code, more than 40"),
-                        ("tiny/rules.py:unshown", "included by no page")]:
+    table = out[out.index("file:section") :]
+    for target, why in [
+        ("tiny/rules.py:inside", "starts inside function outer"),
+        ("tiny/rules.py:loose", "is a top-level assign statement"),
+        ("tiny/rules.py:long", "42 lines of code, more than 40"),
+        ("tiny/rules.py:unshown", "included by no page"),
+    ]:
         assert any(line.startswith(target) and why in line for line in table.splitlines()), (target, out)
     assert "tiny/rules.py:whole" not in table and "3 of 10 sections obey the section rule; 7 LOW" in out
 
 
 def test_section_rule_fails_the_coverage_run_too(tmp_path, capsys):
     """A fully executed section that breaks the rule is still LOW."""
-    project = _project(tmp_path, PAGE, "clip(1, 0, 2)\ntry:\n    clip(0, 2, 1)\nexcept ValueError:\n    pass\n")
+    project = _project(
+        tmp_path, PAGE, "clip(1, 0, 2)\ntry:\n    clip(0, 2, 1)\nexcept ValueError:\n    pass\n"
+    )
     text = (project / "src" / "tiny" / "mod.py").read_text()
-    (project / "src" / "tiny" / "mod.py").write_text(text.replace("# --8<-- [start:clip]\n", "")
-                                                         .replace("    if lo > hi:", "    # --8<-- [start:clip]\n    if lo > hi:"))
+    (project / "src" / "tiny" / "mod.py").write_text(
+        text.replace("# --8<-- [start:clip]\n", "").replace(
+            "    if lo > hi:", "    # --8<-- [start:clip]\n    if lo > hi:"
+        )
+    )
     rc, out = _run_gate(project, capsys)
     assert rc == 1
     assert "LOW tiny/mod.py:clip" in out and "starts inside function clip" in out
@@ -388,13 +444,17 @@ def site(tmp_path):
     (root / "assets" / "fonts").mkdir(parents=True)
     (root / "index.html").write_text(HOME)
     (root / "lesson" / "index.html").write_text(LESSON)
-    (root / "assets" / "site.css").write_text('@font-face{src:url("fonts/r.woff2") format("woff2"), url(fonts/r.woff)}')
+    (root / "assets" / "site.css").write_text(
+        '@font-face{src:url("fonts/r.woff2") format("woff2"), url(fonts/r.woff)}'
+    )
     (root / "assets" / "fonts" / "r.woff2").write_bytes(b"x")
     (root / "assets" / "fonts" / "r.woff").write_bytes(b"x")
     (root / "assets" / "app.js").write_text("")
     (root / "assets" / "fig.svg").write_text("<svg/>")
-    (root / "sitemap.xml").write_text("<urlset><url><loc>http://127.0.0.1:9/</loc></url>"
-                                      "<url><loc>http://127.0.0.1:9/lesson/</loc></url></urlset>")
+    (root / "sitemap.xml").write_text(
+        "<urlset><url><loc>http://127.0.0.1:9/</loc></url>"
+        "<url><loc>http://127.0.0.1:9/lesson/</loc></url></urlset>"
+    )
     return root
 
 
@@ -402,8 +462,9 @@ def _links(site: Path, capsys=None) -> tuple[int, str]:
     if capsys is not None:
         rc = links.main([str(site)])
         return rc, capsys.readouterr().out
-    proc = subprocess.run([sys.executable, str(ROOT / "scripts" / "check_links.py"), str(site)],
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "check_links.py"), str(site)], capture_output=True, text=True
+    )
     return proc.returncode, proc.stdout + proc.stderr
 
 
@@ -423,17 +484,55 @@ def _edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new))
 
 
-@pytest.mark.parametrize("page, old, new, expected", [
-    ("index.html", 'href="lesson/"', 'href="lesson-1/"', "lesson-1/ -> /lesson-1/ does not exist"),
-    ("index.html", 'href="lesson/#part-2"', 'href="lesson/#part-3"', "no id 'part-3' in lesson/index.html"),
-    ("index.html", 'href="#top"', 'href="#bottom"', "no id 'bottom' in index.html"),
-    ("index.html", 'src="assets/app.js"', 'src="https://cdn.example.com/app.js"', "script loads https://cdn.example.com/app.js from another host"),
-    ("index.html", 'href="assets/site.css?v=3"', 'href="https://fonts.googleapis.com/css?family=Roboto"', "stylesheet loads https://fonts.googleapis.com"),
-    ("index.html", 'src="assets/fig.svg"', 'src="//img.example.com/fig.svg"', "img loads //img.example.com/fig.svg from another host"),
-    ("index.html", 'src="assets/fig.svg"', 'src="assets/fig.png"', "img assets/fig.png -> /assets/fig.png does not exist"),
-    ("assets/site.css", 'url(fonts/r.woff)', 'url(https://fonts.gstatic.com/r.woff)', "css-url loads https://fonts.gstatic.com/r.woff"),
-    ("assets/site.css", 'url("fonts/r.woff2")', 'url("fonts/missing.woff2")', "css-url fonts/missing.woff2 -> /assets/fonts/missing.woff2 does not exist"),
-])
+@pytest.mark.parametrize(
+    "page, old, new, expected",
+    [
+        ("index.html", 'href="lesson/"', 'href="lesson-1/"', "lesson-1/ -> /lesson-1/ does not exist"),
+        (
+            "index.html",
+            'href="lesson/#part-2"',
+            'href="lesson/#part-3"',
+            "no id 'part-3' in lesson/index.html",
+        ),
+        ("index.html", 'href="#top"', 'href="#bottom"', "no id 'bottom' in index.html"),
+        (
+            "index.html",
+            'src="assets/app.js"',
+            'src="https://cdn.example.com/app.js"',
+            "script loads https://cdn.example.com/app.js from another host",
+        ),
+        (
+            "index.html",
+            'href="assets/site.css?v=3"',
+            'href="https://fonts.googleapis.com/css?family=Roboto"',
+            "stylesheet loads https://fonts.googleapis.com",
+        ),
+        (
+            "index.html",
+            'src="assets/fig.svg"',
+            'src="//img.example.com/fig.svg"',
+            "img loads //img.example.com/fig.svg from another host",
+        ),
+        (
+            "index.html",
+            'src="assets/fig.svg"',
+            'src="assets/fig.png"',
+            "img assets/fig.png -> /assets/fig.png does not exist",
+        ),
+        (
+            "assets/site.css",
+            "url(fonts/r.woff)",
+            "url(https://fonts.gstatic.com/r.woff)",
+            "css-url loads https://fonts.gstatic.com/r.woff",
+        ),
+        (
+            "assets/site.css",
+            'url("fonts/r.woff2")',
+            'url("fonts/missing.woff2")',
+            "css-url fonts/missing.woff2 -> /assets/fonts/missing.woff2 does not exist",
+        ),
+    ],
+)
 def test_broken_site_fails(site, page, old, new, expected, capsys):
     _edit(site / page, old, new)
     rc, out = _links(site, capsys)

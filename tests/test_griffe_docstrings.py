@@ -15,8 +15,9 @@ ROLE = re.compile(r":(?:func|data|mod|class|meth|attr|exc|obj):`")
 
 @pytest.fixture(scope="module")
 def package():
-    return griffe.load("longctx", search_paths=[str(ROOT / "src")],
-                       extensions=griffe.load_extensions(EXTENSION))
+    return griffe.load(
+        "longctx", search_paths=[str(ROOT / "src")], extensions=griffe.load_extensions(EXTENSION)
+    )
 
 
 def _objects(obj):
@@ -36,15 +37,19 @@ def test_no_role_is_left_in_any_docstring(package):
 def test_a_short_name_resolves_from_the_docstrings_scope(package):
     # selective_scan_chunked_ref says "Same as :func:`selective_scan_ref`", a name of its own module
     doc = package["ssm.selective_scan.selective_scan_chunked_ref"].docstring.value
-    assert ('<autoref identifier="longctx.ssm.selective_scan.selective_scan_ref" optional>'
-            "<code>selective_scan_ref</code></autoref>") in doc
+    assert (
+        '<autoref identifier="longctx.ssm.selective_scan.selective_scan_ref" optional>'
+        "<code>selective_scan_ref</code></autoref>"
+    ) in doc
 
 
 def test_a_tilde_shows_the_last_name_and_a_reexport_resolves_to_its_definition(package):
     # the kernel writes :func:`~longctx.ssm.selective_scan_ref`, re-exported by longctx.ssm
     doc = package["ssm.kernel.selective_scan_fn"].docstring.value
-    assert ('<autoref identifier="longctx.ssm.selective_scan.selective_scan_ref" optional>'
-            "<code>selective_scan_ref</code></autoref>") in doc
+    assert (
+        '<autoref identifier="longctx.ssm.selective_scan.selective_scan_ref" optional>'
+        "<code>selective_scan_ref</code></autoref>"
+    ) in doc
 
 
 def test_rewrite_without_a_target_keeps_the_name(package):
@@ -55,16 +60,22 @@ def test_rewrite_without_a_target_keeps_the_name(package):
     spec.loader.exec_module(module)
     scope = package["ssm.kernel"]
     assert module.rewrite(":func:`no_such_thing`", package, scope) == (
-        '<autoref identifier="no_such_thing" optional><code>no_such_thing</code></autoref>')
+        '<autoref identifier="no_such_thing" optional><code>no_such_thing</code></autoref>'
+    )
     assert module.rewrite(":mod:`longctx`", package, scope) == (
-        '<autoref identifier="longctx" optional><code>longctx</code></autoref>')
+        '<autoref identifier="longctx" optional><code>longctx</code></autoref>'
+    )
     legend = "Intro.\n\nShape legend (one line):\n    q  [B, T]   queries\n      continued\n\nAfter.\n"
     assert module.rewrite(legend, package, scope) == (
-        "Intro.\n\nShape legend (one line):\n\n```text\nq  [B, T]   queries\n  continued\n```\n\nAfter.\n")
+        "Intro.\n\nShape legend (one line):\n\n```text\nq  [B, T]   queries\n  continued\n```\n\nAfter.\n"
+    )
 
 
 def test_every_shape_legend_with_lines_under_it_becomes_a_block(package):
-    with_block = [obj for obj in _objects(package)
-                  if obj.docstring and re.search(r"^Shape legend[^\n]*:\n[ \t]+\S", obj.docstring.value, re.M)]
+    with_block = [
+        obj
+        for obj in _objects(package)
+        if obj.docstring and re.search(r"^Shape legend[^\n]*:\n[ \t]+\S", obj.docstring.value, re.M)
+    ]
     assert not with_block, [obj.path for obj in with_block]
     assert "```text\nu, delta, z   [B, D, L]" in package["ssm.kernel"].docstring.value

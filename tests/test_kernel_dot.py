@@ -17,7 +17,9 @@ tl = pytest.importorskip("triton.language")
 from longctx.flash import kernel as flash_kernel  # noqa: E402
 from longctx.kv import paged_kernel  # noqa: E402
 
-pytestmark = pytest.mark.skipif(not interpreting(), reason="drives the fp16 branch through the CPU interpreter")
+pytestmark = pytest.mark.skipif(
+    not interpreting(), reason="drives the fp16 branch through the CPU interpreter"
+)
 
 
 flash_dot = flash_kernel._dot  # a jitted kernel calls globals, not closure variables

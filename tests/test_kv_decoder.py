@@ -60,7 +60,7 @@ def naive_block(cfg, p, x):
                 heads.append(sum(w[i] * vs[lo + i][g] for i in range(len(keys))))
             y = x[b, t] + torch.cat(heads) @ p["wo"]
             if cfg.d_ff:
-                hm = y / torch.sqrt((y ** 2).mean() + 1e-6) * p["mlp_norm"]
+                hm = y / torch.sqrt((y**2).mean() + 1e-6) * p["mlp_norm"]
                 y = y + torch.nn.functional.silu(hm @ p["w_up"]) @ p["w_down"]
             out[b, t] = y
     return out
@@ -72,10 +72,15 @@ def rand(*shape, seed, dtype=torch.float64):
 
 configs = st.builds(
     lambda H_kv, group, D, window, d_ff, rope: DecoderConfig(
-        d_model=12, n_heads=H_kv * group, n_kv_heads=H_kv, head_dim=D, window=window, d_ff=d_ff, rope=rope),
-    H_kv=st.integers(1, 3), group=st.integers(1, 3), D=st.sampled_from([2, 6, 10]),
-    window=st.one_of(st.none(), st.integers(1, 9).map(lambda W: (W - 1, 0))), d_ff=st.sampled_from([0, 7]),
-    rope=st.booleans())
+        d_model=12, n_heads=H_kv * group, n_kv_heads=H_kv, head_dim=D, window=window, d_ff=d_ff, rope=rope
+    ),
+    H_kv=st.integers(1, 3),
+    group=st.integers(1, 3),
+    D=st.sampled_from([2, 6, 10]),
+    window=st.one_of(st.none(), st.integers(1, 9).map(lambda W: (W - 1, 0))),
+    d_ff=st.sampled_from([0, 7]),
+    rope=st.booleans(),
+)
 
 
 @settings(max_examples=20, deadline=None)
@@ -128,8 +133,13 @@ def test_rolling_buffer_memory_is_capped():
 
 
 @settings(max_examples=20, deadline=None)
-@given(H_kv=st.integers(1, 3), group=st.integers(1, 4), T=st.integers(1, 17), seed=st.integers(0, 10**6),
-       window=st.one_of(st.none(), st.integers(1, 5).map(lambda W: (W - 1, 0))))
+@given(
+    H_kv=st.integers(1, 3),
+    group=st.integers(1, 4),
+    T=st.integers(1, 17),
+    seed=st.integers(0, 10**6),
+    window=st.one_of(st.none(), st.integers(1, 5).map(lambda W: (W - 1, 0))),
+)
 def test_gqa_equals_mha_with_duplicated_kv_heads(H_kv, group, T, seed, window):
     cfg = DecoderConfig(d_model=16, n_heads=H_kv * group, n_kv_heads=H_kv, head_dim=4, window=window, d_ff=8)
     p = init_decoder(cfg, seed=seed)
@@ -139,9 +149,11 @@ def test_gqa_equals_mha_with_duplicated_kv_heads(H_kv, group, T, seed, window):
     for name in ("wk", "wv"):
         for h in range(cfg.n_heads):
             g = h // group
-            assert torch.equal(mha_p[name][:, h * 4:(h + 1) * 4], p[name][:, g * 4:(g + 1) * 4])
+            assert torch.equal(mha_p[name][:, h * 4 : (h + 1) * 4], p[name][:, g * 4 : (g + 1) * 4])
     x = rand(2, T, 16, seed=seed + 1)
-    torch.testing.assert_close(decoder_forward(cfg, p, x), decoder_forward(mha_cfg, mha_p, x), rtol=0, atol=1e-12)
+    torch.testing.assert_close(
+        decoder_forward(cfg, p, x), decoder_forward(mha_cfg, mha_p, x), rtol=0, atol=1e-12
+    )
     # mean-pooling the duplicated heads gives the GQA weights back
     back_cfg, back = mha_to_gqa(mha_cfg, mha_p, H_kv)
     assert back_cfg == cfg
@@ -156,7 +168,9 @@ def test_mha_to_gqa_mean_pools():
     want = (p["wk"][:, 0:2] + p["wk"][:, 2:4]) / 2  # heads 0 and 1 form group 0
     torch.testing.assert_close(g["wk"][:, 0:2], want, rtol=0, atol=1e-15)
     _, mqa = mha_to_gqa(cfg, p, 1)
-    torch.testing.assert_close(mqa["wv"], sum(p["wv"][:, i:i + 2] for i in (0, 2, 4, 6)) / 4, rtol=0, atol=1e-15)
+    torch.testing.assert_close(
+        mqa["wv"], sum(p["wv"][:, i : i + 2] for i in (0, 2, 4, 6)) / 4, rtol=0, atol=1e-15
+    )
 
 
 def test_repeat_kv():
@@ -179,7 +193,9 @@ def test_position_mask_naive():
         m = position_mask(q_pos, k_pos, window=(left, right))
         for i, qp in enumerate(q_pos.tolist()):
             for j, kp in enumerate(k_pos.tolist()):
-                assert m[i, j] == (kp >= 0 and (left == -1 or kp >= qp - left) and (right == -1 or kp <= qp + right))
+                assert m[i, j] == (
+                    kp >= 0 and (left == -1 or kp >= qp - left) and (right == -1 or kp <= qp + right)
+                )
     with pytest.raises(TypeError, match="q_pos"):
         position_mask(q_pos.double(), k_pos)
     with pytest.raises(TypeError, match="causal"):
@@ -196,14 +212,17 @@ def test_kv_cache_grows():
     assert torch.equal(k, torch.cat([k1, k2], 2)) and pos.tolist() == [0, 1, 2, 3] and c.length == 4
 
 
-@pytest.mark.parametrize("kwargs, match", [
-    (dict(n_heads=6, n_kv_heads=4), "n_kv_heads"),
-    (dict(n_heads=0), "n_heads"),
-    (dict(window=(-2, 0)), "window"),
-    (dict(window=(3, -3)), "window"),
-    (dict(head_dim=5), "head_dim"),
-    (dict(d_ff=-1), "d_ff"),
-])
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n_heads=6, n_kv_heads=4), "n_kv_heads"),
+        (dict(n_heads=0), "n_heads"),
+        (dict(window=(-2, 0)), "window"),
+        (dict(window=(3, -3)), "window"),
+        (dict(head_dim=5), "head_dim"),
+        (dict(d_ff=-1), "d_ff"),
+    ],
+)
 def test_bad_config(kwargs, match):
     with pytest.raises(ValueError, match=match):
         DecoderConfig(**kwargs)
@@ -233,8 +252,12 @@ def test_bad_inputs():
     with pytest.raises(TypeError, match="slots"):
         RollingKVCache(4.0)
     with pytest.raises(ValueError, match="window"):
-        decode(DecoderConfig(d_model=8, n_heads=2, n_kv_heads=1, head_dim=4, window=(-1, 0)), p,
-               torch.zeros(1, 2, 8, dtype=torch.float64), rolling=True)
+        decode(
+            DecoderConfig(d_model=8, n_heads=2, n_kv_heads=1, head_dim=4, window=(-1, 0)),
+            p,
+            torch.zeros(1, 2, 8, dtype=torch.float64),
+            rolling=True,
+        )
     with pytest.raises(ValueError, match="group"):
         repeat_kv(torch.zeros(1, 1, 1, 1), 0)
     with pytest.raises(ValueError, match="n_kv_heads"):

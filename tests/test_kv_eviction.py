@@ -38,9 +38,16 @@ def test_h2o_keep_brute_force(n, budget, data):
 
 
 @settings(max_examples=12, deadline=None)
-@given(H_kv=st.integers(1, 2), group=st.integers(1, 2), T=st.integers(1, 13), D=st.sampled_from([3, 8]),
-       budget=st.integers(1, 18), policy=st.sampled_from(["h2o", "sink"]), seed=st.integers(0, 10**6),
-       data=st.data())
+@given(
+    H_kv=st.integers(1, 2),
+    group=st.integers(1, 2),
+    T=st.integers(1, 13),
+    D=st.sampled_from([3, 8]),
+    budget=st.integers(1, 18),
+    policy=st.sampled_from(["h2o", "sink"]),
+    seed=st.integers(0, 10**6),
+    data=st.data(),
+)
 def test_evicted_decode_is_masked_attention(H_kv, group, T, D, budget, policy, seed, data):
     q, k, v = random_qkv(1, H_kv * group, H_kv, T, T, D, seed=seed)
     n_sink = data.draw(st.integers(0, budget))
@@ -67,7 +74,9 @@ def test_float32():
 
 def test_error_zero_at_full_budget_and_grows_as_budget_shrinks():
     budgets = (16, 8, 2)
-    tables = [eviction_error_table(T=16, D=8, H=2, H_kv=1, budgets=budgets, seed=s, n_sink=2) for s in range(2)]
+    tables = [
+        eviction_error_table(T=16, D=8, H=2, H_kv=1, budgets=budgets, seed=s, n_sink=2) for s in range(2)
+    ]
     for policy in ("h2o", "sink"):
         assert all(t[0][f"{policy}_max_err"] < 1e-12 for t in tables)
         mean = [sum(t[i][f"{policy}_mean_err"] for t in tables) / 2 for i in range(len(budgets))]
@@ -75,15 +84,18 @@ def test_error_zero_at_full_budget_and_grows_as_budget_shrinks():
         assert all(b >= 0.9 * a for a, b in zip(mean, mean[1:]))  # non-strict and loose
 
 
-@pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(budget=0), ValueError, "budget"),
-    (dict(budget=-2), ValueError, "budget"),
-    (dict(budget=1.5), TypeError, "budget"),
-    (dict(budget=4, policy="lru"), ValueError, "policy"),
-    (dict(budget=4, policy="sink", n_sink=5), ValueError, "n_sink"),
-    (dict(budget=4, recent=5), ValueError, "recent"),
-    (dict(budget=4, recent=-1), ValueError, "recent"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(budget=0), ValueError, "budget"),
+        (dict(budget=-2), ValueError, "budget"),
+        (dict(budget=1.5), TypeError, "budget"),
+        (dict(budget=4, policy="lru"), ValueError, "policy"),
+        (dict(budget=4, policy="sink", n_sink=5), ValueError, "n_sink"),
+        (dict(budget=4, recent=5), ValueError, "recent"),
+        (dict(budget=4, recent=-1), ValueError, "recent"),
+    ],
+)
 def test_bad_arguments(kwargs, exc, match):
     q, k, v = random_qkv(1, 2, 1, 5, 5, 4, seed=0)
     with pytest.raises(exc, match=match):

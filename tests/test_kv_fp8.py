@@ -19,7 +19,7 @@ def e4m3_values():
         for m in range(8):
             if e == 15 and m == 7:
                 continue
-            mag = (m / 8) * 2.0 ** -6 if e == 0 else (1 + m / 8) * 2.0 ** (e - 7)
+            mag = (m / 8) * 2.0**-6 if e == 0 else (1 + m / 8) * 2.0 ** (e - 7)
             vals.update({mag, -mag})
     return torch.tensor(sorted(vals), dtype=torch.float64)
 
@@ -52,8 +52,8 @@ def test_roundtrip_against_the_grid(axis):
     got = fp8_roundtrip(x, axis)
     torch.testing.assert_close(got, want, rtol=1e-6, atol=0)
     # relative error of a normal e4m3 value is at most 2^-4
-    normal = (x / scale).abs() >= 2.0 ** -6
-    assert ((got - x).abs()[normal] <= x.abs()[normal] * 2.0 ** -4 * (1 + 1e-9)).all()
+    normal = (x / scale).abs() >= 2.0**-6
+    assert ((got - x).abs()[normal] <= x.abs()[normal] * 2.0**-4 * (1 + 1e-9)).all()
 
 
 def test_attention_error_rows_against_an_independent_recomputation():
@@ -78,7 +78,7 @@ def test_attention_error_rows_against_an_independent_recomputation():
     assert per_tensor["bytes_ratio"] == pytest.approx((2 * 2 * 256 * 64 + 4 * 2 * 2) / (2 * 2 * 2 * 256 * 64))
     table = kv_precision_table()
     assert len(table) == len(quantized_attention_error()) + len(rows)
-    assert [r["codes"] for r in table][-len(rows):] == ["fp8 e4m3"] * len(rows)
+    assert [r["codes"] for r in table][-len(rows) :] == ["fp8 e4m3"] * len(rows)
 
 
 def test_bad_input_names_the_argument():

@@ -44,19 +44,29 @@ def loop_mla(cfg, p, x):
         for t in range(T):
             heads = []
             for h in range(H):
-                qn = (x[b, t] @ p["w_q"])[h * dn:(h + 1) * dn]
-                qr = rope_vec((x[b, t] @ p["w_qr"])[h * dr:(h + 1) * dr], t)
-                s = torch.stack([(qn @ kn[j][h * dn:(h + 1) * dn] + qr @ kr[j]) / math.sqrt(dn + dr)
-                                 for j in range(t + 1)])
+                qn = (x[b, t] @ p["w_q"])[h * dn : (h + 1) * dn]
+                qr = rope_vec((x[b, t] @ p["w_qr"])[h * dr : (h + 1) * dr], t)
+                s = torch.stack(
+                    [
+                        (qn @ kn[j][h * dn : (h + 1) * dn] + qr @ kr[j]) / math.sqrt(dn + dr)
+                        for j in range(t + 1)
+                    ]
+                )
                 w = torch.softmax(s, 0)
-                heads.append(sum(w[j] * vals[j][h * dv:(h + 1) * dv] for j in range(t + 1)))
+                heads.append(sum(w[j] * vals[j][h * dv : (h + 1) * dv] for j in range(t + 1)))
             out[b, t] = torch.cat(heads) @ p["w_o"]
     return out
 
 
-cfgs = st.builds(MLAConfig, d_model=st.sampled_from([7, 16]), n_heads=st.integers(1, 3),
-                 d_c=st.sampled_from([1, 5, 12]), d_rope=st.sampled_from([2, 4]),
-                 d_nope=st.sampled_from([1, 3, 8]), d_v=st.sampled_from([1, 5]))
+cfgs = st.builds(
+    MLAConfig,
+    d_model=st.sampled_from([7, 16]),
+    n_heads=st.integers(1, 3),
+    d_c=st.sampled_from([1, 5, 12]),
+    d_rope=st.sampled_from([2, 4]),
+    d_nope=st.sampled_from([1, 3, 8]),
+    d_v=st.sampled_from([1, 5]),
+)
 
 
 @settings(max_examples=15, deadline=None)
@@ -78,7 +88,9 @@ def test_cached_decode_equals_full_forward(cfg, T, data, seed):
     full = mla_naive(cfg, p, x)
     for fn in (mla_naive, mla_absorbed):
         cache = MLACache()
-        outs = [fn(cfg, p, x[:, :prefill], cache)] + [fn(cfg, p, x[:, t:t + 1], cache) for t in range(prefill, T)]
+        outs = [fn(cfg, p, x[:, :prefill], cache)] + [
+            fn(cfg, p, x[:, t : t + 1], cache) for t in range(prefill, T)
+        ]
         torch.testing.assert_close(torch.cat(outs, 1), full, rtol=0, atol=1e-10)
         assert cache.c_kv.shape == (1, T, cfg.d_c) and cache.k_rope.shape == (1, T, cfg.d_rope)
         assert cache.c_kv[0].numel() + cache.k_rope[0].numel() == T * mla_cache_elements_per_token(cfg)

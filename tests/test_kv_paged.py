@@ -16,8 +16,13 @@ from longctx.kv.paged import BlockAllocator, OutOfBlocksError, PagedKVCache, pag
 
 
 @settings(max_examples=25, deadline=None)
-@given(block_size=st.integers(1, 7), n_seqs=st.integers(1, 4), H_kv=st.integers(1, 3),
-       D=st.sampled_from([1, 5, 40]), seed=st.integers(0, 10**6))
+@given(
+    block_size=st.integers(1, 7),
+    n_seqs=st.integers(1, 4),
+    H_kv=st.integers(1, 3),
+    D=st.sampled_from([1, 5, 40]),
+    seed=st.integers(0, 10**6),
+)
 def test_interleaved_sequences_gather_exactly(block_size, n_seqs, H_kv, D, seed):
     rng = random.Random(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -41,7 +46,9 @@ def test_interleaved_sequences_gather_exactly(block_size, n_seqs, H_kv, D, seed)
         assert torch.equal(kl, k) and torch.equal(vl, v)
         assert len(paged.block_tables[s]) == math.ceil(lengths[s] / block_size)
         q = torch.randn(2 * H_kv, 1, D, generator=gen, dtype=torch.float64)
-        assert torch.equal(paged.attend(s, q), attention_ref(q[None], contiguous[s].k, contiguous[s].v, causal=True)[0])
+        assert torch.equal(
+            paged.attend(s, q), attention_ref(q[None], contiguous[s].k, contiguous[s].v, causal=True)[0]
+        )
     assert paged.allocator.num_free == 2
     used = sorted(b for t in paged.block_tables.values() for b in t)
     assert used == sorted(set(used))  # no block shared by two sequences
@@ -121,7 +128,9 @@ def test_paging_waste_against_a_direct_count(seed):
         assert 2 <= L <= 63
         used += L
         paged += -(-L // 5) * 5
-    assert r["used_bytes"] == 3 * used and r["paged_bytes"] == 3 * paged and r["contiguous_bytes"] == 3 * 37 * 63
+    assert (
+        r["used_bytes"] == 3 * used and r["paged_bytes"] == 3 * paged and r["contiguous_bytes"] == 3 * 37 * 63
+    )
     # paging wastes at most block_size - 1 slots per request; contiguous wastes more here
     assert 0 <= r["paged_bytes"] - r["used_bytes"] <= 3 * 37 * 4
     assert r["paged_waste"] < r["contiguous_waste"]
@@ -135,8 +144,10 @@ def test_waste_table_grows_with_block_size():
     assert len({r["contiguous_bytes"] for r in rows}) == 1
 
 
-@pytest.mark.parametrize("num_blocks, error", [(0, ValueError), (-2, ValueError), (2.0, TypeError), (True, TypeError),
-                                               ("4", TypeError)])
+@pytest.mark.parametrize(
+    "num_blocks, error",
+    [(0, ValueError), (-2, ValueError), (2.0, TypeError), (True, TypeError), ("4", TypeError)],
+)
 def test_allocator_refuses_a_bad_pool_size(num_blocks, error):
     with pytest.raises(error, match="^num_blocks must be a positive integer, got"):
         BlockAllocator(num_blocks)

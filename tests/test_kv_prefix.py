@@ -57,8 +57,9 @@ def test_workload_shape_and_unbounded_hit_rate():
     # turn reuses the whole previous prompt (its reply was not cached: it was generated)
     hits = (C - 1) * s + C * sum(s + (t - 1) * (u + rep) + u for t in range(1, turns))
     assert prefix_cache_hit_rate(requests, 10**6)["hit_tokens"] == hits
-    rows = prefix_cache_table((50, 10**6), conversations=C, turns=turns, system_tokens=s, user_tokens=u,
-                              reply_tokens=rep)
+    rows = prefix_cache_table(
+        (50, 10**6), conversations=C, turns=turns, system_tokens=s, user_tokens=u, reply_tokens=rep
+    )
     assert rows[0]["hit_rate"] <= rows[1]["hit_rate"] and rows[1]["hit_tokens"] == hits
 
 

@@ -20,14 +20,14 @@ def naive_scales(x, bits, axis, g):
             for h in range(H):
                 for s in range(S):
                     for j in range(D // g):
-                        out[b, h, s, j] = x[b, h, s, j * g:(j + 1) * g].abs().max() / qmax
+                        out[b, h, s, j] = x[b, h, s, j * g : (j + 1) * g].abs().max() / qmax
     else:
         out = torch.zeros(B, H, S // g, D, dtype=torch.float64)
         for b in range(B):
             for h in range(H):
                 for i in range(S // g):
                     for d in range(D):
-                        out[b, h, i, d] = x[b, h, i * g:(i + 1) * g, d].abs().max() / qmax
+                        out[b, h, i, d] = x[b, h, i * g : (i + 1) * g, d].abs().max() / qmax
     return out
 
 
@@ -36,9 +36,15 @@ def expand_scale(scale, axis, g):
 
 
 @settings(max_examples=30, deadline=None)
-@given(bits=st.sampled_from([4, 8]), axis=st.sampled_from(["token", "channel"]), S=st.sampled_from([1, 3, 17]),
-       D=st.sampled_from([1, 5, 40]), use_group=st.booleans(), seed=st.integers(0, 10**6),
-       dtype=st.sampled_from([torch.float64, torch.float32]))
+@given(
+    bits=st.sampled_from([4, 8]),
+    axis=st.sampled_from(["token", "channel"]),
+    S=st.sampled_from([1, 3, 17]),
+    D=st.sampled_from([1, 5, 40]),
+    use_group=st.booleans(),
+    seed=st.integers(0, 10**6),
+    dtype=st.sampled_from([torch.float64, torch.float32]),
+)
 def test_round_trip_within_half_a_step(bits, axis, S, D, use_group, seed, dtype):
     along = D if axis == "token" else S
     g = next(d for d in (5, 1) if along % d == 0) if use_group else None
@@ -47,7 +53,12 @@ def test_round_trip_within_half_a_step(bits, axis, S, D, use_group, seed, dtype)
     qt = quantize(x, bits, axis, g)
     g = along if g is None else g
     scale = expand_scale(qt.scale.double(), axis, g)  # [B, H_kv, S, D]
-    torch.testing.assert_close(qt.scale.double(), naive_scales(x.double(), bits, axis, g), rtol=1e-6 if dtype == torch.float32 else 1e-15, atol=0)
+    torch.testing.assert_close(
+        qt.scale.double(),
+        naive_scales(x.double(), bits, axis, g),
+        rtol=1e-6 if dtype == torch.float32 else 1e-15,
+        atol=0,
+    )
     deq = dequantize(qt)
     assert deq.shape == x.shape and deq.dtype == dtype
     codes = unpack_int4(qt.data, D) if bits == 4 else qt.data
@@ -82,9 +93,18 @@ def test_int4_uses_half_the_bytes_of_int8():
 
 
 def test_attention_error_table():
-    rows = quantized_attention_error(S=63, D=40, seed=1, settings=(
-        (8, "token", "token", None), (8, "channel", "token", None), (4, "token", "token", None),
-        (4, "channel", "token", None), (4, "token", "token", 8)))
+    rows = quantized_attention_error(
+        S=63,
+        D=40,
+        seed=1,
+        settings=(
+            (8, "token", "token", None),
+            (8, "channel", "token", None),
+            (4, "token", "token", None),
+            (4, "channel", "token", None),
+            (4, "token", "token", 8),
+        ),
+    )
     err = {(r["bits"], r["k_axis"], r["group_size"]): r["mean_abs_err"] for r in rows}
     assert all(e > 0 for e in err.values())
     assert err[(8, "token", None)] < err[(4, "token", None)]
@@ -94,14 +114,17 @@ def test_attention_error_table():
     assert rows[0]["bytes_ratio"] > rows[2]["bytes_ratio"]
 
 
-@pytest.mark.parametrize("kwargs, exc, match", [
-    (dict(bits=3), ValueError, "bits"),
-    (dict(bits=16), ValueError, "bits"),
-    (dict(axis="head"), ValueError, "axis"),
-    (dict(group_size=0), ValueError, "group_size"),
-    (dict(group_size=3), ValueError, "group_size"),
-    (dict(group_size=2.0), TypeError, "group_size"),
-])
+@pytest.mark.parametrize(
+    "kwargs, exc, match",
+    [
+        (dict(bits=3), ValueError, "bits"),
+        (dict(bits=16), ValueError, "bits"),
+        (dict(axis="head"), ValueError, "axis"),
+        (dict(group_size=0), ValueError, "group_size"),
+        (dict(group_size=3), ValueError, "group_size"),
+        (dict(group_size=2.0), TypeError, "group_size"),
+    ],
+)
 def test_bad_inputs(kwargs, exc, match):
     with pytest.raises(exc, match=match):
         quantize(torch.randn(1, 1, 4, 8), **kwargs)

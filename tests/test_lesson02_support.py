@@ -44,14 +44,16 @@ def _visited_by_brute_force(n: int, block: int, mask: torch.Tensor) -> int:
     count = 0
     for i0 in range(0, n, block):
         for j0 in range(0, n, block):
-            count += bool(mask[i0:i0 + block, j0:j0 + block].any())
+            count += bool(mask[i0 : i0 + block, j0 : j0 + block].any())
     return count
 
 
 @pytest.mark.parametrize("n, block, w", [(100, 16, 7), (64, 8, 20), (129, 32, 40), (50, 50, 3)])
 def test_tiles_computed_counts_nonempty_tiles(n, block, w):
     assert fs.tiles_computed(n, block=block) == math.ceil(n / block) ** 2
-    assert fs.tiles_computed(n, causal=True, block=block) == _visited_by_brute_force(n, block, causal_mask(n, n))
+    assert fs.tiles_computed(n, causal=True, block=block) == _visited_by_brute_force(
+        n, block, causal_mask(n, n)
+    )
     window = sliding_window_mask(n, n, (w, 0))
     assert fs.tiles_computed(n, window=(w, 0), block=block) == _visited_by_brute_force(n, block, window)
 
@@ -62,7 +64,9 @@ def test_tile_growth_table_window_is_linear_and_causal_quadratic():
     for r in rows:
         assert r["total"] == (r["n"] // 128) ** 2
         assert r["causal"] == (r["n"] // 128) * (r["n"] // 128 + 1) // 2  # tiles on or below the diagonal
-        assert r["window"] == tile_counts(r["n"], r["n"], window=(512, 0), block_q=128, block_k=128)["visited"]
+        assert (
+            r["window"] == tile_counts(r["n"], r["n"], window=(512, 0), block_q=128, block_k=128)["visited"]
+        )
         assert r["window_share"] == r["window"] / r["total"]
     # once the window is full, each doubling of n adds the same number of tiles per query block
     assert rows[2]["window"] - rows[1]["window"] == 2 * (rows[1]["window"] - rows[0]["window"])

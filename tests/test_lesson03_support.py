@@ -39,9 +39,12 @@ def _loop_flops(n: int, d: int, f: int, causal: bool, chunk: int | None, project
 def _brute_crossover(d: int, f: int, causal: bool, chunk: int | None, projection: bool, upto: int) -> int:
     """Scan down from ``upto``: the start of the last run of lengths where linear costs no more."""
     n = upto
-    while n > 1 and (linear_attention_flops(n - 1, d, feature_dim=f, causal=causal, chunk_size=chunk,
-                                            projection=projection)
-                     <= costs.attention_flops(n - 1, d, causal=causal)):
+    while n > 1 and (
+        linear_attention_flops(
+            n - 1, d, feature_dim=f, causal=causal, chunk_size=chunk, projection=projection
+        )
+        <= costs.attention_flops(n - 1, d, causal=causal)
+    ):
         n -= 1
     return n
 
@@ -64,8 +67,9 @@ def test_flops_match_a_position_by_position_count(seed):
         n = rng.choice([1, 2, rng.randint(1, 50), rng.randint(50, 400)])
         heads = rng.randint(1, 5)
         want = heads * _loop_flops(n, d, f or d, causal, chunk, projection)
-        got = linear_attention_flops(n, d, feature_dim=f, heads=heads, causal=causal, chunk_size=chunk,
-                                     projection=projection)
+        got = linear_attention_flops(
+            n, d, feature_dim=f, heads=heads, causal=causal, chunk_size=chunk, projection=projection
+        )
         assert got == want, (n, d, f, causal, chunk, projection, heads)
 
 
@@ -73,7 +77,9 @@ def test_ratio_is_softmax_over_linear():
     rng = random.Random(5)
     for d, f, causal, chunk, projection in _cases(5, 20):
         n = rng.randint(1, 5000)
-        ratio = softmax_over_linear_flops(n, d, feature_dim=f, causal=causal, chunk_size=chunk, projection=projection)
+        ratio = softmax_over_linear_flops(
+            n, d, feature_dim=f, causal=causal, chunk_size=chunk, projection=projection
+        )
         lin = _loop_flops(n, d, f or d, causal, chunk, projection)
         soft = sum(4 * d * ((i + 1) if causal else n) for i in range(n))  # each query: 4 d per key it sees
         assert ratio == pytest.approx(soft / lin, rel=1e-12)
@@ -116,14 +122,23 @@ def test_crossover_is_where_linear_stops_costing_more(seed):
         got = crossover_seq_len(d, feature_dim=f, causal=causal, chunk_size=chunk, projection=projection)
         upto = 4 * fd + 2 * (chunk or 0) + 8 + (4 * fd if projection else 0)
         upto += (fd + d) * ((chunk or 0) + 1) // d
-        assert got == _brute_crossover(d, fd, causal, chunk, projection, upto), (d, f, causal, chunk, projection)
+        assert got == _brute_crossover(d, fd, causal, chunk, projection, upto), (
+            d,
+            f,
+            causal,
+            chunk,
+            projection,
+        )
         # and linear attention really is no dearer from there on, for a long stretch
         for m in range(got, got + 300):
-            lin = linear_attention_flops(m, d, feature_dim=f, causal=causal, chunk_size=chunk, projection=projection)
+            lin = linear_attention_flops(
+                m, d, feature_dim=f, causal=causal, chunk_size=chunk, projection=projection
+            )
             assert lin <= costs.attention_flops(m, d, causal=causal), (m, d, f, causal, chunk, projection)
         if got > 1:
-            lin = linear_attention_flops(got - 1, d, feature_dim=f, causal=causal, chunk_size=chunk,
-                                         projection=projection)
+            lin = linear_attention_flops(
+                got - 1, d, feature_dim=f, causal=causal, chunk_size=chunk, projection=projection
+            )
             assert lin > costs.attention_flops(got - 1, d, causal=causal)
 
 
@@ -137,20 +152,23 @@ def test_crossover_closed_forms():
     assert crossover_seq_len(128, causal=True, chunk_size=64) <= 2 * 128 - 1 + 65
 
 
-@pytest.mark.parametrize("call, name, exc", [
-    (lambda: linear_attention_flops(0, 64), "seq_len", ValueError),
-    (lambda: linear_attention_flops(8, 0), "head_dim", ValueError),
-    (lambda: linear_attention_flops(8, 64.0), "head_dim", TypeError),
-    (lambda: linear_attention_flops(8, 64, feature_dim=-1), "feature_dim", ValueError),
-    (lambda: linear_attention_flops(8, 64, heads=True), "heads", TypeError),
-    (lambda: linear_attention_flops(8, 64, causal=1), "causal", TypeError),
-    (lambda: linear_attention_flops(8, 64, causal=True, chunk_size=0), "chunk_size", ValueError),
-    (lambda: linear_attention_flops(8, 64, projection="yes"), "projection", TypeError),
-    (lambda: crossover_seq_len(0), "head_dim", ValueError),
-    (lambda: crossover_seq_len(64, feature_dim="64"), "feature_dim", TypeError),
-    (lambda: crossover_seq_len(64, causal=None), "causal", TypeError),
-    (lambda: chunk_pairs(5, 0), "chunk_size", ValueError),
-])
+@pytest.mark.parametrize(
+    "call, name, exc",
+    [
+        (lambda: linear_attention_flops(0, 64), "seq_len", ValueError),
+        (lambda: linear_attention_flops(8, 0), "head_dim", ValueError),
+        (lambda: linear_attention_flops(8, 64.0), "head_dim", TypeError),
+        (lambda: linear_attention_flops(8, 64, feature_dim=-1), "feature_dim", ValueError),
+        (lambda: linear_attention_flops(8, 64, heads=True), "heads", TypeError),
+        (lambda: linear_attention_flops(8, 64, causal=1), "causal", TypeError),
+        (lambda: linear_attention_flops(8, 64, causal=True, chunk_size=0), "chunk_size", ValueError),
+        (lambda: linear_attention_flops(8, 64, projection="yes"), "projection", TypeError),
+        (lambda: crossover_seq_len(0), "head_dim", ValueError),
+        (lambda: crossover_seq_len(64, feature_dim="64"), "feature_dim", TypeError),
+        (lambda: crossover_seq_len(64, causal=None), "causal", TypeError),
+        (lambda: chunk_pairs(5, 0), "chunk_size", ValueError),
+    ],
+)
 def test_bad_arguments_are_named(call, name, exc):
     with pytest.raises(exc, match=name):
         call()

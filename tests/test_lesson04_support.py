@@ -28,13 +28,20 @@ def _labels(svg: str) -> list[str]:
 
 # ----------------------------------------------------------------- what pages can call
 
+
 def test_helpers_are_reachable_from_pages():
-    for name in ("kv_sizing_table", "attention_kinds_table",
-                 "block_table_walkthrough", "quant_error_table", "eviction_table"):
+    for name in (
+        "kv_sizing_table",
+        "attention_kinds_table",
+        "block_table_walkthrough",
+        "quant_error_table",
+        "eviction_table",
+    ):
         assert resolve(f"figures.kv.{name}") is getattr(fkv, name)
 
 
 # ----------------------------------------------------------------- tables
+
 
 def test_sizing_table_is_llama2_70b_arithmetic():
     rows = fkv.kv_sizing_table("llama-2-70b", contexts=(4096, 131072, 1000))
@@ -46,8 +53,10 @@ def test_sizing_table_is_llama2_70b_arithmetic():
         assert row["mha_bytes"] == 2 * 80 * 64 * 128 * 2 * n
         assert row["a100_80gb"] == pytest.approx(per_token * n / (81920 * 2**20), rel=1e-15)  # 80 GiB
     assert round(rows[0]["bytes"] / 1e9, 2) == 1.34 and round(rows[1]["bytes"] / 1e9, 2) == 42.95
-    assert fkv.kv_sizing_table("llama-2-7b", contexts=(10,), bytes_per_element="int4")[0]["bytes"] == \
-        2 * 32 * 32 * 128 * 0.5 * 10
+    assert (
+        fkv.kv_sizing_table("llama-2-7b", contexts=(10,), bytes_per_element="int4")[0]["bytes"]
+        == 2 * 32 * 32 * 128 * 0.5 * 10
+    )
     with pytest.raises(ValueError, match="contexts"):
         fkv.kv_sizing_table(contexts=())
     with pytest.raises(ValueError, match="preset"):
@@ -62,14 +71,22 @@ def test_attention_kinds_table_is_deepseek_v2_layer():
     assert rows["MLA"]["elements"] == 512 + 64
     assert rows["MLA"]["fraction"] == pytest.approx(576 / 32768, rel=1e-15)  # about 1/57
     assert round(1 / rows["MLA"]["fraction"]) == 57
-    odd = {r["kind"]: r for r in fkv.attention_kinds_table(n_heads=12, head_dim=40, latent_dim=70, rope_dim=0)}
+    odd = {
+        r["kind"]: r for r in fkv.attention_kinds_table(n_heads=12, head_dim=40, latent_dim=70, rope_dim=0)
+    }
     assert odd["MHA"]["elements"] == 2 * 12 * 40 and odd["MLA"]["elements"] == 70
 
 
 def test_block_table_walkthrough_replays_the_allocator():
     rows = fkv.block_table_walkthrough()
-    assert [r["step"] for r in rows] == ["A writes 6", "B writes 3", "A writes 3", "C writes 5", "B finishes",
-                                         "D writes 2"]
+    assert [r["step"] for r in rows] == [
+        "A writes 6",
+        "B writes 3",
+        "A writes 3",
+        "C writes 5",
+        "B finishes",
+        "D writes 2",
+    ]
     # By hand, blocks of 4 from a free list that hands out the lowest id first:
     assert rows[0]["tables"] == "A: [0, 1] (6 tok)"
     assert rows[2]["tables"] == "A: [0, 1, 3] (9 tok); B: [2] (3 tok)"  # A's third block is not adjacent
@@ -100,7 +117,10 @@ def test_quant_error_table_labels_the_package_rows():
     assert by[(8, "channel", None)]["mean_abs_err"] < by[(8, "token", None)]["mean_abs_err"]
     assert by[(4, "channel", None)]["mean_abs_err"] < by[(4, "token", None)]["mean_abs_err"]
     # int8 keeps about half the fp16 bytes (plus scales), int4 about a quarter
-    assert 0.5 < by[(8, "token", None)]["bytes_ratio"] < 0.55 and 0.25 < by[(4, "token", None)]["bytes_ratio"] < 0.3
+    assert (
+        0.5 < by[(8, "token", None)]["bytes_ratio"] < 0.55
+        and 0.25 < by[(4, "token", None)]["bytes_ratio"] < 0.3
+    )
 
 
 def test_eviction_table_rows():
@@ -137,6 +157,7 @@ def test_eviction_table_matches_a_fresh_run():
 
 
 # ----------------------------------------------------------------- figures
+
 
 def test_lesson_figures_are_registered_and_labelled():
     for name in ("kv-bytes-per-token", "kv-cache-vs-context", "kv-quant-error", "kv-eviction-error"):

@@ -84,14 +84,22 @@ def maps(name, D, seed):
 
 
 @settings(max_examples=30, deadline=None)
-@given(T=st.integers(1, 70), S=st.integers(1, 70), C=st.integers(1, 70), D=st.integers(1, 12),
-       Dv=st.integers(1, 9), group=st.sampled_from([1, 2]), causal=st.booleans(),
-       normalize=st.booleans(), fmap=st.sampled_from(["elu", "relu", "favor"]),
-       seed=st.integers(0, 2**20))
+@given(
+    T=st.integers(1, 70),
+    S=st.integers(1, 70),
+    C=st.integers(1, 70),
+    D=st.integers(1, 12),
+    Dv=st.integers(1, 9),
+    group=st.sampled_from([1, 2]),
+    causal=st.booleans(),
+    normalize=st.booleans(),
+    fmap=st.sampled_from(["elu", "relu", "favor"]),
+    seed=st.integers(0, 2**20),
+)
 def test_forms_match_naive_float64(T, S, C, D, Dv, group, causal, normalize, fmap, seed):
     S = T if causal else S  # causal linear attention is defined for T == S
     # FAVOR+ inputs at the scale performer_attention uses; its features are sums of exponentials
-    q, k, v = qkv(1, 2 * group, 2, T, S, D, Dv, seed=seed, mult=D ** -0.25 if fmap == "favor" else 1.0)
+    q, k, v = qkv(1, 2 * group, 2, T, S, D, Dv, seed=seed, mult=D**-0.25 if fmap == "favor" else 1.0)
     given_map, phi = maps(fmap, D, seed)
     want = naive_linear(q, k, v, causal=causal, phi=phi, normalize=normalize)
     kw = dict(causal=causal, feature_map=given_map, normalize=normalize)
@@ -108,7 +116,9 @@ def test_chunked_odd_sizes_head_dim_40(T, C):
     """Lengths that are multiples of no chunk size, head dim 40, Dv != D."""
     q, k, v = qkv(2, 2, 1, T, T, 40, 24, seed=T * 7 + C, mult=0.3)
     want = naive_linear(q, k, v, causal=True, phi=elu_plus_one, normalize=True)
-    torch.testing.assert_close(linear_attention_chunked_ref(q, k, v, chunk_size=C), want, rtol=1e-10, atol=1e-12)
+    torch.testing.assert_close(
+        linear_attention_chunked_ref(q, k, v, chunk_size=C), want, rtol=1e-10, atol=1e-12
+    )
     torch.testing.assert_close(linear_attention_ref(q, k, v), want, rtol=1e-10, atol=1e-12)
 
 
@@ -116,8 +126,9 @@ def test_non_causal_t_differs_from_s():
     q, k, v = qkv(1, 3, 3, 17, 63, 40, 8, seed=5, mult=0.3)
     want = naive_linear(q, k, v, causal=False, phi=elu_plus_one, normalize=True)
     for name, form in FORMS.items():
-        torch.testing.assert_close(form(q, k, v, causal=False), want, rtol=1e-10, atol=1e-12,
-                                   msg=lambda m: f"{name}: {m}")
+        torch.testing.assert_close(
+            form(q, k, v, causal=False), want, rtol=1e-10, atol=1e-12, msg=lambda m: f"{name}: {m}"
+        )
 
 
 def test_default_is_causal_elu_normalized():
@@ -233,7 +244,9 @@ def test_bad_inputs_name_the_argument(form):
         calls.append(x)
         return torch.cat([x] * len(calls), dim=-1)
 
-    with pytest.raises(ValueError, match=r"feature_map must give q and k the same number of features, got \d+ and \d+"):
+    with pytest.raises(
+        ValueError, match=r"feature_map must give q and k the same number of features, got \d+ and \d+"
+    ):
         form(q, k, v, feature_map=widening)
     with pytest.raises(ValueError, match="q must have 4 dims"):
         form(q[0], k, v)
@@ -253,8 +266,9 @@ def test_bad_inputs_name_the_argument(form):
         form(q[:, :, :0], k[:, :, :0], v[:, :, :0], causal=False)
 
 
-@pytest.mark.parametrize("bad, err", [(0, ValueError), (-3, ValueError), (2.0, TypeError),
-                                      (True, TypeError), ("8", TypeError)])
+@pytest.mark.parametrize(
+    "bad, err", [(0, ValueError), (-3, ValueError), (2.0, TypeError), (True, TypeError), ("8", TypeError)]
+)
 def test_bad_chunk_size(bad, err):
     q, k, v = good()
     with pytest.raises(err, match="chunk_size"):

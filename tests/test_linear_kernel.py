@@ -86,11 +86,19 @@ def test_options(feature_map, normalize, causal, dtype):
     check(q, k, v, chunk_size=16, causal=causal, feature_map=feature_map, normalize=normalize)
 
 
-@pytest.mark.parametrize("kw", [
-    dict(causal=True, feature_map="elu", normalize=True, C=16, D=64, Dv=16, H_kv=2, dtype=torch.float32),
-    dict(causal=True, feature_map="relu", normalize=False, C=32, D=16, Dv=48, H_kv=1, dtype=torch.float16),
-    dict(causal=False, feature_map="relu", normalize=True, C=64, D=40, Dv=32, H_kv=2, dtype=torch.float16),
-], ids=["elu-c16-gqa", "relu-raw-c32-mqa-fp16", "full-relu-c64-fp16"])
+@pytest.mark.parametrize(
+    "kw",
+    [
+        dict(causal=True, feature_map="elu", normalize=True, C=16, D=64, Dv=16, H_kv=2, dtype=torch.float32),
+        dict(
+            causal=True, feature_map="relu", normalize=False, C=32, D=16, Dv=48, H_kv=1, dtype=torch.float16
+        ),
+        dict(
+            causal=False, feature_map="relu", normalize=True, C=64, D=40, Dv=32, H_kv=2, dtype=torch.float16
+        ),
+    ],
+    ids=["elu-c16-gqa", "relu-raw-c32-mqa-fp16", "full-relu-c64-fp16"],
+)
 def test_longer_sequence(kw):
     kw = dict(kw)
     C, D, Dv, H_kv, dtype = (kw.pop(n) for n in ("C", "D", "Dv", "H_kv", "dtype"))
@@ -121,13 +129,21 @@ def test_matches_the_chunked_reference_chunk_for_chunk():
     # Same chunk size, same float32 arithmetic order up to the sums inside the products.
     q, k, v = make_qkv(B=2, H=2, T=50, D=40, Dv=24, seed=11)
     out = linear_attention(q, k, v, chunk_size=16)
-    torch.testing.assert_close(out, linear_attention_chunked_ref(q, k, v, chunk_size=16), rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(
+        out, linear_attention_chunked_ref(q, k, v, chunk_size=16), rtol=1e-5, atol=1e-6
+    )
 
 
-@pytest.mark.parametrize("make", [
-    lambda t: t.transpose(1, 2).contiguous().transpose(1, 2),  # [B, T, H, D] memory, viewed as [B, H, T, D]
-    lambda t: torch.cat([t, t], dim=-1)[..., ::2],  # every other element of the last dim
-], ids=["heads-inner", "last-dim-step"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda t: (
+            t.transpose(1, 2).contiguous().transpose(1, 2)
+        ),  # [B, T, H, D] memory, viewed as [B, H, T, D]
+        lambda t: torch.cat([t, t], dim=-1)[..., ::2],  # every other element of the last dim
+    ],
+    ids=["heads-inner", "last-dim-step"],
+)
 def test_non_contiguous_inputs(make):
     q, k, v = (make(t) for t in make_qkv(B=2, H=2, T=19, D=16, Dv=16, seed=3))
     assert not q.is_contiguous() and not v.is_contiguous()
@@ -170,8 +186,9 @@ def test_final_state_matches_the_recurrent_reference(causal, dtype):
     # (state, z): the sums over every key, per query head (GQA: the shared key head's sums)
     q, k, v = make_qkv(B=2, H=4, H_kv=2, T=37, D=24, Dv=40, dtype=dtype, seed=21)
     out, (state, z) = linear_attention(q, k, v, causal=causal, chunk_size=16, return_final_state=True)
-    want, (want_state, want_z) = linear_attention_recurrent_ref(q.double(), k.double(), v.double(), causal=causal,
-                                                                return_final_state=True)
+    want, (want_state, want_z) = linear_attention_recurrent_ref(
+        q.double(), k.double(), v.double(), causal=causal, return_final_state=True
+    )
     assert state.shape == (2, 4, 24, 40) and z.shape == (2, 4, 24) and state.dtype == z.dtype == torch.float32
     torch.testing.assert_close(state.double(), want_state, rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(z.double(), want_z, rtol=1e-5, atol=1e-5)
@@ -202,8 +219,9 @@ def test_tiles_narrower_than_the_head_dims_with_ragged_last_blocks():
     q, k, v = make_qkv(B=1, H=4, H_kv=2, T=45, D=72, Dv=80, seed=23)
     for causal in (True, False):
         out, (state, z) = linear_attention(q, k, v, causal=causal, chunk_size=32, return_final_state=True)
-        want, (want_state, want_z) = linear_attention_recurrent_ref(q.double(), k.double(), v.double(),
-                                                                    causal=causal, return_final_state=True)
+        want, (want_state, want_z) = linear_attention_recurrent_ref(
+            q.double(), k.double(), v.double(), causal=causal, return_final_state=True
+        )
         assert rel_rms(out, want) < RMS_TOL[torch.float32]
         torch.testing.assert_close(state.double(), want_state, rtol=1e-5, atol=1e-5)
         torch.testing.assert_close(z.double(), want_z, rtol=1e-5, atol=1e-5)
@@ -219,8 +237,9 @@ def test_performer_features_on_the_host():
         out = linear_attention(q, k, v, causal=causal, feature_map=favor, chunk_size=16)
         # Features are computed in float32 (as the reference does for float32 inputs) and
         # exp() magnifies their rounding: compare with that, and loosely with float64.
-        torch.testing.assert_close(out, linear_attention_ref(q, k, v, causal=causal, feature_map=favor),
-                                   rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(
+            out, linear_attention_ref(q, k, v, causal=causal, feature_map=favor), rtol=1e-5, atol=1e-6
+        )
         assert rel_rms(out, exact(q, k, v, causal=causal, feature_map=favor)) < 1e-5
 
 
@@ -250,8 +269,9 @@ def test_zero_denominators_give_zeros_like_the_reference():
 
 def test_eps_zeroes_small_denominators_as_the_reference_does():
     q, k, v = make_qkv(T=40, D=16, Dv=16, seed=15)
-    dens = linear_attention_ref(q.double(), k.double(), torch.ones_like(v[..., :1]).double(),
-                                feature_map="relu", normalize=False)[..., 0]  # [B, H, T]
+    dens = linear_attention_ref(
+        q.double(), k.double(), torch.ones_like(v[..., :1]).double(), feature_map="relu", normalize=False
+    )[..., 0]  # [B, H, T]
     eps = float(dens.median())  # about half the rows fall at or under it
     out = linear_attention(q, k, v, feature_map="relu", eps=eps, chunk_size=16)
     want = exact(q, k, v, feature_map="relu", eps=eps)
@@ -316,40 +336,77 @@ def _qkv(**kw):
     return make_qkv(T=8, D=16, Dv=16, **kw)
 
 
-@pytest.mark.parametrize("args, kw, error, match", [
-    (lambda: (*_qkv()[:2], [[1.0]]), {}, TypeError, "v must be a torch.Tensor"),
-    (lambda: tuple(t.to(torch.int32) for t in _qkv()), {}, TypeError, "q must be a floating-point"),
-    (lambda: _qkv(dtype=torch.float64), {}, TypeError, "float32, float16 or bfloat16"),
-    (lambda: (_qkv()[0].half(), *_qkv()[1:]), {}, TypeError, "q, k and v must share"),
-    (lambda: make_qkv(T=8, D=8, Dv=16), {}, ValueError, "q's head dim D must be in 16..128 for the kernel, got 8"),
-    (lambda: make_qkv(T=8, D=MAX_HEAD_DIM + 8, Dv=16), {}, ValueError, "q's head dim D must be in 16..128 for the kernel, got 136"),
-    (lambda: make_qkv(T=8, D=16, Dv=8), {}, ValueError, "v's head dim Dv must be in 16..128 for the kernel, got 8"),
-    (lambda: make_qkv(T=8, D=16, Dv=MAX_HEAD_DIM * 2), {}, ValueError, "v's head dim Dv must be in 16..128 for the kernel, got 256"),
-    (lambda: make_qkv(H=3, H_kv=2, T=8, D=16, Dv=16), {}, ValueError, "H_kv must divide q's heads"),
-    (lambda: make_qkv(T=0, D=16, Dv=16), {}, ValueError, "at least one position"),
-    (lambda: make_qkv(T=8, S=9, D=16, Dv=16), {}, ValueError, "same length for causal"),
-    (_qkv, dict(chunk_size=48), ValueError, "chunk_size must be a power of two"),
-    (_qkv, dict(chunk_size=8), ValueError, "chunk_size must be a power of two"),
-    (_qkv, dict(chunk_size=2 * MAX_CHUNK), ValueError, "chunk_size must be a power of two"),
-    (_qkv, dict(chunk_size=16.0), TypeError, "chunk_size must be a positive integer"),
-    (_qkv, dict(chunk_size=True), TypeError, "chunk_size must be a positive integer"),
-    (_qkv, dict(causal=1), TypeError, "causal must be a bool"),
-    (_qkv, dict(return_final_state=1), TypeError, "return_final_state must be a bool"),
-    (_qkv, dict(normalize="yes"), TypeError, "normalize must be a bool"),
-    (_qkv, dict(eps=-1.0), ValueError, "eps must be >= 0"),
-    (_qkv, dict(eps=float("nan")), ValueError, "eps must be a finite"),
-    (_qkv, dict(eps="0"), TypeError, "eps must be a real number"),
-    (_qkv, dict(feature_map="softmax"), ValueError, "feature_map must be one of"),
-    (_qkv, dict(feature_map=3), TypeError, "feature_map must be a name or a callable"),
-    (_qkv, dict(feature_map=FavorFeatures(16, 256)), ValueError, "number of features F must be in 16..128 for the kernel, got 256"),
-    (_qkv, dict(feature_map=lambda x: x[..., :8]), ValueError, "number of features F must be in 16..128 for the kernel, got 8"),
-    (_qkv, dict(feature_map=lambda x: x.sum(-1)), ValueError, "feature_map must map q"),
-    (_qkv, dict(feature_map=lambda x: (x > 0).long()), TypeError, "floating-point features"),
-    (lambda: make_qkv(H=2, H_kv=1, T=8, D=16, Dv=16),
-     dict(feature_map=lambda x: x if x.shape[1] == 2 else torch.cat([x, x], dim=-1)),
-     ValueError, "same number of features, got 16 and 32"),
-    (_qkv, dict(feature_map=lambda x: x.to("meta")), ValueError, "features on cpu, got meta"),
-], ids=lambda p: p if isinstance(p, str) else None)
+@pytest.mark.parametrize(
+    "args, kw, error, match",
+    [
+        (lambda: (*_qkv()[:2], [[1.0]]), {}, TypeError, "v must be a torch.Tensor"),
+        (lambda: tuple(t.to(torch.int32) for t in _qkv()), {}, TypeError, "q must be a floating-point"),
+        (lambda: _qkv(dtype=torch.float64), {}, TypeError, "float32, float16 or bfloat16"),
+        (lambda: (_qkv()[0].half(), *_qkv()[1:]), {}, TypeError, "q, k and v must share"),
+        (
+            lambda: make_qkv(T=8, D=8, Dv=16),
+            {},
+            ValueError,
+            "q's head dim D must be in 16..128 for the kernel, got 8",
+        ),
+        (
+            lambda: make_qkv(T=8, D=MAX_HEAD_DIM + 8, Dv=16),
+            {},
+            ValueError,
+            "q's head dim D must be in 16..128 for the kernel, got 136",
+        ),
+        (
+            lambda: make_qkv(T=8, D=16, Dv=8),
+            {},
+            ValueError,
+            "v's head dim Dv must be in 16..128 for the kernel, got 8",
+        ),
+        (
+            lambda: make_qkv(T=8, D=16, Dv=MAX_HEAD_DIM * 2),
+            {},
+            ValueError,
+            "v's head dim Dv must be in 16..128 for the kernel, got 256",
+        ),
+        (lambda: make_qkv(H=3, H_kv=2, T=8, D=16, Dv=16), {}, ValueError, "H_kv must divide q's heads"),
+        (lambda: make_qkv(T=0, D=16, Dv=16), {}, ValueError, "at least one position"),
+        (lambda: make_qkv(T=8, S=9, D=16, Dv=16), {}, ValueError, "same length for causal"),
+        (_qkv, dict(chunk_size=48), ValueError, "chunk_size must be a power of two"),
+        (_qkv, dict(chunk_size=8), ValueError, "chunk_size must be a power of two"),
+        (_qkv, dict(chunk_size=2 * MAX_CHUNK), ValueError, "chunk_size must be a power of two"),
+        (_qkv, dict(chunk_size=16.0), TypeError, "chunk_size must be a positive integer"),
+        (_qkv, dict(chunk_size=True), TypeError, "chunk_size must be a positive integer"),
+        (_qkv, dict(causal=1), TypeError, "causal must be a bool"),
+        (_qkv, dict(return_final_state=1), TypeError, "return_final_state must be a bool"),
+        (_qkv, dict(normalize="yes"), TypeError, "normalize must be a bool"),
+        (_qkv, dict(eps=-1.0), ValueError, "eps must be >= 0"),
+        (_qkv, dict(eps=float("nan")), ValueError, "eps must be a finite"),
+        (_qkv, dict(eps="0"), TypeError, "eps must be a real number"),
+        (_qkv, dict(feature_map="softmax"), ValueError, "feature_map must be one of"),
+        (_qkv, dict(feature_map=3), TypeError, "feature_map must be a name or a callable"),
+        (
+            _qkv,
+            dict(feature_map=FavorFeatures(16, 256)),
+            ValueError,
+            "number of features F must be in 16..128 for the kernel, got 256",
+        ),
+        (
+            _qkv,
+            dict(feature_map=lambda x: x[..., :8]),
+            ValueError,
+            "number of features F must be in 16..128 for the kernel, got 8",
+        ),
+        (_qkv, dict(feature_map=lambda x: x.sum(-1)), ValueError, "feature_map must map q"),
+        (_qkv, dict(feature_map=lambda x: (x > 0).long()), TypeError, "floating-point features"),
+        (
+            lambda: make_qkv(H=2, H_kv=1, T=8, D=16, Dv=16),
+            dict(feature_map=lambda x: x if x.shape[1] == 2 else torch.cat([x, x], dim=-1)),
+            ValueError,
+            "same number of features, got 16 and 32",
+        ),
+        (_qkv, dict(feature_map=lambda x: x.to("meta")), ValueError, "features on cpu, got meta"),
+    ],
+    ids=lambda p: p if isinstance(p, str) else None,
+)
 def test_bad_input(args, kw, error, match):
     q, k, v = args()
     with pytest.raises(error, match=match):
@@ -373,12 +430,16 @@ def test_cpu_tensors_without_the_interpreter_are_refused(monkeypatch):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
-@pytest.mark.parametrize("case", [
-    dict(B=2, H=8, H_kv=8, T=4096, D=64, Dv=64, C=64, causal=True, feature_map="elu"),
-    dict(B=1, H=8, H_kv=2, T=3001, D=128, Dv=128, C=64, causal=True, feature_map="relu"),
-    dict(B=2, H=4, H_kv=4, T=2048, D=40, Dv=64, C=16, causal=True, feature_map="elu"),
-    dict(B=2, H=8, H_kv=4, T=4096, D=64, Dv=32, C=32, causal=False, feature_map="elu"),
-], ids=["elu-4k", "relu-gqa-d128-odd", "d40-c16", "full-gqa"])
+@pytest.mark.parametrize(
+    "case",
+    [
+        dict(B=2, H=8, H_kv=8, T=4096, D=64, Dv=64, C=64, causal=True, feature_map="elu"),
+        dict(B=1, H=8, H_kv=2, T=3001, D=128, Dv=128, C=64, causal=True, feature_map="relu"),
+        dict(B=2, H=4, H_kv=4, T=2048, D=40, Dv=64, C=16, causal=True, feature_map="elu"),
+        dict(B=2, H=8, H_kv=4, T=4096, D=64, Dv=32, C=32, causal=False, feature_map="elu"),
+    ],
+    ids=["elu-4k", "relu-gqa-d128-odd", "d40-c16", "full-gqa"],
+)
 def test_gpu_low_precision_error_within_twice_pytorchs(dtype, case):
     # FlashAttention's rule: against a float64 reference, the kernel's error in a low precision
     # is at most twice that of PyTorch computing the same (linear_attention_ref, which takes the

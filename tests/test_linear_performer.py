@@ -47,9 +47,10 @@ def test_orthogonal_rows_within_each_block(m, d):
     assert w.shape == (m, d) and w.dtype == torch.float64
     unit = w / w.norm(dim=1, keepdim=True)
     for s in range(0, m, d):
-        block = unit[s:s + d]  # [<=d, d]
-        torch.testing.assert_close(block @ block.T, torch.eye(block.shape[0], dtype=torch.float64),
-                                   rtol=0, atol=1e-12)
+        block = unit[s : s + d]  # [<=d, d]
+        torch.testing.assert_close(
+            block @ block.T, torch.eye(block.shape[0], dtype=torch.float64), rtol=0, atol=1e-12
+        )
 
 
 def test_row_lengths_are_chi_distributed():
@@ -77,11 +78,19 @@ def test_seeds_reproducible_and_distinct():
     # the generator advances: a second draw differs
     assert not torch.equal(orthogonal_gaussian(20, 6, generator=g1), orthogonal_gaussian(20, 6, seed=9))
     assert torch.equal(FavorFeatures(6, 20, seed=7).weights, a)
-    q, k, v = randn(1, 2, 9, 6, seed=1, scale=0.5), randn(1, 2, 9, 6, seed=2, scale=0.5), randn(1, 2, 9, 3, seed=3)
-    assert torch.equal(performer_attention(q, k, v, num_features=32, seed=7),
-                       performer_attention(q, k, v, num_features=32, seed=7))
-    assert not torch.equal(performer_attention(q, k, v, num_features=32, seed=7),
-                           performer_attention(q, k, v, num_features=32, seed=8))
+    q, k, v = (
+        randn(1, 2, 9, 6, seed=1, scale=0.5),
+        randn(1, 2, 9, 6, seed=2, scale=0.5),
+        randn(1, 2, 9, 3, seed=3),
+    )
+    assert torch.equal(
+        performer_attention(q, k, v, num_features=32, seed=7),
+        performer_attention(q, k, v, num_features=32, seed=7),
+    )
+    assert not torch.equal(
+        performer_attention(q, k, v, num_features=32, seed=7),
+        performer_attention(q, k, v, num_features=32, seed=8),
+    )
 
 
 # ---------------------------------------------------------------- FAVOR+ features
@@ -94,8 +103,10 @@ def test_favor_features_positive_with_the_formula():
     assert phi.shape == (2, 3, 17, 37) and phi.dtype == torch.float64
     assert (phi > 0).all()
     i = (1, 2, 5)
-    want = torch.tensor([math.exp(float(f.weights[r] @ x[i]) - 0.5 * float(x[i] @ x[i])) / math.sqrt(37)
-                         for r in range(37)], dtype=torch.float64)
+    want = torch.tensor(
+        [math.exp(float(f.weights[r] @ x[i]) - 0.5 * float(x[i] @ x[i])) / math.sqrt(37) for r in range(37)],
+        dtype=torch.float64,
+    )
     torch.testing.assert_close(phi[i], want, rtol=1e-12, atol=0)
     assert f(x.float()).dtype == torch.float32
     assert repr(f) == "FavorFeatures(head_dim=40, num_features=37, orthogonal=True)"
@@ -130,7 +141,11 @@ def test_favor_kernel_estimate_of_a_single_pair_is_unbiased():
 
 @pytest.mark.parametrize("causal", [False, True])
 def test_performer_approximates_softmax_attention(causal):
-    q, k, v = randn(1, 2, 33, 16, seed=41, scale=0.5), randn(1, 2, 33, 16, seed=42, scale=0.5), randn(1, 2, 33, 8, seed=43)
+    q, k, v = (
+        randn(1, 2, 33, 16, seed=41, scale=0.5),
+        randn(1, 2, 33, 16, seed=42, scale=0.5),
+        randn(1, 2, 33, 8, seed=43),
+    )
     exact = attention_ref(q, k, v, causal=causal)
     few = performer_attention(q, k, v, num_features=16, causal=causal, seed=0)
     many = performer_attention(q, k, v, num_features=8192, causal=causal, seed=0)
@@ -139,7 +154,11 @@ def test_performer_approximates_softmax_attention(causal):
 
 
 def test_performer_float32_and_gqa():
-    q, k, v = randn(1, 4, 20, 16, seed=51, scale=0.5), randn(1, 2, 20, 16, seed=52, scale=0.5), randn(1, 2, 20, 8, seed=53)
+    q, k, v = (
+        randn(1, 4, 20, 16, seed=51, scale=0.5),
+        randn(1, 2, 20, 16, seed=52, scale=0.5),
+        randn(1, 2, 20, 8, seed=53),
+    )
     ref64 = performer_attention(q, k, v, num_features=64, seed=1, causal=True)
     got32 = performer_attention(q.float(), k.float(), v.float(), num_features=64, seed=1, causal=True)
     assert got32.dtype == torch.float32 and ref64.shape == (1, 4, 20, 8)
@@ -151,7 +170,9 @@ def test_error_table_shrinks_roughly_like_one_over_sqrt_m():
     ms = [r["num_features"] for r in rows]
     err = [r["mean_rel_error"] for r in rows]
     assert ms == [16, 32, 64, 128, 256, 512, 1024]
-    assert all(r["seeds"] == 8 and r["min_rel_error"] <= r["mean_rel_error"] <= r["max_rel_error"] for r in rows)
+    assert all(
+        r["seeds"] == 8 and r["min_rel_error"] <= r["mean_rel_error"] <= r["max_rel_error"] for r in rows
+    )
     # loose: 1/sqrt(m) would divide the error by 8 from m = 16 to m = 1024; ask for 3
     assert err[-1] < err[0] / 3
     # quadrupling m always helps (doubling is allowed a little noise)

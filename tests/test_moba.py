@@ -28,7 +28,7 @@ def loop_moba(q, k, v, block_size, top_k, scale=None):
                 own = i // block_size
                 scored = []
                 for c in range(own):
-                    mean = kh[c * block_size:(c + 1) * block_size].mean(0)
+                    mean = kh[c * block_size : (c + 1) * block_size].mean(0)
                     scored.append((float(q[b, h, i] @ mean), c))
                 scored.sort(key=lambda sc: (sc[0], sc[1]), reverse=True)  # equal scores: later block first
                 blocks = {c for _, c in scored[: top_k - 1]}
@@ -108,12 +108,21 @@ def test_bad_input_names_the_argument():
         (lambda: moba_attention_ref(q, k, v, block_size=2.0, top_k=2), TypeError, "block_size"),
         (lambda: moba_attention_ref(q, k, v, block_size=2, top_k=0), ValueError, "top_k"),
         (lambda: moba_attention_ref(q, k, v, block_size=2, top_k=True), TypeError, "top_k"),
-        (lambda: moba_attention_ref(q, k[:, :, :5], v[:, :, :5], block_size=2, top_k=2), ValueError, "S == T"),
+        (
+            lambda: moba_attention_ref(q, k[:, :, :5], v[:, :, :5], block_size=2, top_k=2),
+            ValueError,
+            "S == T",
+        ),
         (lambda: moba_attention_ref(q, k, v, block_size=2, top_k=2, scale=-1.0), ValueError, "scale"),
         (lambda: moba_attention_ref(q, k, v, block_size=2, top_k=2, return_lse=1), TypeError, "return_lse"),
         (lambda: moba_attention_ref(q[0], k, v, block_size=2, top_k=2), ValueError, "q"),
-        (lambda: moba_attention_ref(torch.randn(1, 3, 8, 4), k.expand(1, 2, 8, 4), v.expand(1, 2, 8, 4),
-                                    block_size=2, top_k=2), ValueError, "H"),
+        (
+            lambda: moba_attention_ref(
+                torch.randn(1, 3, 8, 4), k.expand(1, 2, 8, 4), v.expand(1, 2, 8, 4), block_size=2, top_k=2
+            ),
+            ValueError,
+            "H",
+        ),
         (lambda: moba_attention_flops(0, 8, block_size=2, top_k=2), ValueError, "seq_len"),
         (lambda: moba_mask(8, block_size=2, top_k=0), ValueError, "top_k"),
     ]

@@ -25,16 +25,20 @@ RUNNER = ROOT / "scripts" / "paste_run.py"
 
 page_code = load_module("page_code_hook", ROOT / "scripts" / "hooks" / "page_code.py")
 
-PAGES = sorted(p.relative_to(DOCS).as_posix() for p in DOCS.glob("*/*.md")
-               if page_code.offers_code(p.relative_to(DOCS).as_posix()))
+PAGES = sorted(
+    p.relative_to(DOCS).as_posix()
+    for p in DOCS.glob("*/*.md")
+    if page_code.offers_code(p.relative_to(DOCS).as_posix())
+)
 
 
 class Runner:
     """One ``paste_run.py serve`` process: runs each file as ``paste_run.py script FILE`` would."""
 
     def __init__(self):
-        self.proc = subprocess.Popen([sys.executable, str(RUNNER), "serve"], stdin=subprocess.PIPE,
-                                     stdout=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(
+            [sys.executable, str(RUNNER), "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
 
     def run(self, path: Path, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
         self.proc.stdin.write(json.dumps({"path": str(path), "cwd": str(cwd)}) + "\n")
@@ -46,7 +50,9 @@ class Runner:
         if not line:
             raise RuntimeError(f"paste_run.py serve stopped with exit status {self.proc.wait()}")
         answer = json.loads(line)
-        return subprocess.CompletedProcess([str(path)], answer["returncode"], answer["stdout"], answer["stderr"])
+        return subprocess.CompletedProcess(
+            [str(path)], answer["returncode"], answer["stdout"], answer["stderr"]
+        )
 
     def close(self):
         self.proc.stdin.close()
@@ -67,11 +73,16 @@ def test_the_pages_are_found():
 
 def test_longctx_is_refused_in_the_script_process(tmp_path, runner):
     probe = tmp_path / "probe.py"
-    probe.write_text("import sys\ntry:\n    import longctx\nexcept ImportError as err:\n    print('refused:', err)\n"
-                     "    sys.exit(0)\nsys.exit(3)\n")
+    probe.write_text(
+        "import sys\ntry:\n    import longctx\nexcept ImportError as err:\n    print('refused:', err)\n"
+        "    sys.exit(0)\nsys.exit(3)\n"
+    )
     proc = runner.run(probe, tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "raises ModuleNotFoundError here" in proc.stdout and "refused: No module named 'longctx'" in proc.stdout
+    assert (
+        "raises ModuleNotFoundError here" in proc.stdout
+        and "refused: No module named 'longctx'" in proc.stdout
+    )
     # and the same file, run by a plain Python of this venv, does import it (the blocker is what refuses)
     plain = subprocess.run([sys.executable, str(probe)], cwd=tmp_path, capture_output=True, text=True)
     assert plain.returncode == 3
@@ -79,9 +90,13 @@ def test_longctx_is_refused_in_the_script_process(tmp_path, runner):
 
 def test_each_file_starts_from_a_fresh_process_and_a_failure_is_reported(tmp_path, runner):
     first, second = tmp_path / "first.py", tmp_path / "second.py"
-    first.write_text("import sys\nimport torch\ntorch.set_default_dtype(torch.float64)\nsys.modules['seen'] = sys\n")
-    second.write_text("import sys\nimport torch\nassert torch.get_default_dtype() == torch.float32\n"
-                      "assert 'seen' not in sys.modules\nraise ValueError('second fails')\n")
+    first.write_text(
+        "import sys\nimport torch\ntorch.set_default_dtype(torch.float64)\nsys.modules['seen'] = sys\n"
+    )
+    second.write_text(
+        "import sys\nimport torch\nassert torch.get_default_dtype() == torch.float32\n"
+        "assert 'seen' not in sys.modules\nraise ValueError('second fails')\n"
+    )
     assert runner.run(first, tmp_path).returncode == 0
     proc = runner.run(second, tmp_path)
     assert proc.returncode == 1 and proc.stderr.rstrip().endswith("ValueError: second fails"), proc.stderr
@@ -97,7 +112,9 @@ def test_page_code_runs_as_a_script_without_longctx(page, tmp_path, runner):
     path.write_text(code, encoding="utf-8")
     proc = runner.run(path, tmp_path)
     print(proc.stdout)
-    assert proc.returncode == 0, f"{page}: its code file {path.name} fails without longctx:\n{proc.stderr[-3000:]}"
+    assert proc.returncode == 0, (
+        f"{page}: its code file {path.name} fails without longctx:\n{proc.stderr[-3000:]}"
+    )
 
 
 # --- the hook on a small project ----------------------------------------------------------------
@@ -138,7 +155,7 @@ def twice(x):
 # --8<-- [end:twice]
 '''
 
-PAGE = '''\
+PAGE = """\
 # A page title
 
 ```python title="tiny/mod.py"
@@ -152,14 +169,14 @@ PAGE = '''\
 ```python title="again"
 --8<-- "tiny/mod.py:twice"
 ```
-'''
+"""
 
-DEMO = '''\
+DEMO = """\
 # ruff: noqa: F821  (not copied)
 if __name__ == "__main__":
     assert float(twice(4)) == 4.0
     print("demo ok")
-'''
+"""
 
 
 def _tiny(tmp_path: Path) -> tuple[Path, Path]:
@@ -177,7 +194,7 @@ def test_assemble_hoists_imports_keeps_page_order_and_runs(tmp_path, runner):
     code = page_code.assemble("lessons/01-page.md", PAGE, src_dir=src, demos=demos)
     assert code.startswith('"""A page title: the code this page shows, as one file.')
     # each import once, at the top; twice before root (page order), twice only once
-    body = code[code.index('"""\n', 3) + 4:]
+    body = code[code.index('"""\n', 3) + 4 :]
     assert body.index("import torch") < body.index("def twice") < body.index("def root")
     assert code.count("import torch") == 1 and code.count("import math") == 1 and code.count("def twice") == 1
     assert "8<--" not in code and "ruff: noqa" not in code and "_check" not in code
@@ -191,13 +208,17 @@ def test_assemble_hoists_imports_keeps_page_order_and_runs(tmp_path, runner):
 
 def test_a_page_without_sections_gets_no_file_and_a_missing_demo_fails(tmp_path):
     src, demos = _tiny(tmp_path)
-    assert page_code.assemble("topics/x.md", "# X\n\n```python\nx = 1\n```\n", src_dir=src, demos=demos) is None
+    assert (
+        page_code.assemble("topics/x.md", "# X\n\n```python\nx = 1\n```\n", src_dir=src, demos=demos) is None
+    )
     with pytest.raises(Exception, match="no demo"):
         page_code.assemble("topics/other.md", PAGE, src_dir=src, demos=demos)
 
 
 def test_names_and_places():
-    assert page_code.offers_code("lessons/03-linear-and-ssm.md") and page_code.offers_code("topics/positions.md")
+    assert page_code.offers_code("lessons/03-linear-and-ssm.md") and page_code.offers_code(
+        "topics/positions.md"
+    )
     assert not page_code.offers_code("course/drills.md") and not page_code.offers_code("index.md")
     assert page_code.code_name("lessons/03-linear-and-ssm.md") == "linear_and_ssm.py"
     assert page_code.code_uri("topics/ring-attention.md", True) == "topics/ring-attention/ring_attention.py"
@@ -218,7 +239,9 @@ def test_the_link_goes_under_the_title():
 
     config = {"use_directory_urls": True}
     html = "<h1 id='t'>Title</h1><p>text</p>"
-    out = page_code.on_page_content(html, Page, config, Files({"lessons/03-linear-and-ssm/linear_and_ssm.py"}))
+    out = page_code.on_page_content(
+        html, Page, config, Files({"lessons/03-linear-and-ssm/linear_and_ssm.py"})
+    )
     assert out.startswith("<h1 id='t'>Title</h1><p class=\"page-code\">")
     assert 'href="linear_and_ssm.py" download' in out
     assert page_code.on_page_content(html, Page, config, Files(set())) == html

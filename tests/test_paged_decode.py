@@ -39,8 +39,20 @@ MAX_TOL = {torch.float32: 1e-5, torch.float16: 4e-3}
 class Case:
     """Sequences of given lengths written into a shuffled pool; their own K/V kept for the reference."""
 
-    def __init__(self, lens, H, H_kv, D, block_size, dtype=torch.float32, seed=0, magnitude=1.0,
-                 fill=float("nan"), spare_blocks=2, k_ramp=False):
+    def __init__(
+        self,
+        lens,
+        H,
+        H_kv,
+        D,
+        block_size,
+        dtype=torch.float32,
+        seed=0,
+        magnitude=1.0,
+        fill=float("nan"),
+        spare_blocks=2,
+        k_ramp=False,
+    ):
         gen = torch.Generator().manual_seed(seed)
         self.lens, self.H, self.H_kv, self.D, self.bs = list(lens), H, H_kv, D, block_size
         B = len(lens)
@@ -63,8 +75,10 @@ class Case:
                 blk = physical.pop()
                 self.table[b, i] = blk
                 n = min(block_size, S - i * block_size)
-                self.k_pool[blk, :n] = k[:, i * block_size: i * block_size + n].transpose(0, 1)  # [n, H_kv, D]
-                self.v_pool[blk, :n] = v[:, i * block_size: i * block_size + n].transpose(0, 1)
+                self.k_pool[blk, :n] = k[:, i * block_size : i * block_size + n].transpose(
+                    0, 1
+                )  # [n, H_kv, D]
+                self.v_pool[blk, :n] = v[:, i * block_size : i * block_size + n].transpose(0, 1)
         self.q = (torch.randn(B, H, D, generator=gen, dtype=torch.float64) * magnitude).to(dtype)
         self.k_cache, self.v_cache = self.k_pool.to(dtype), self.v_pool.to(dtype)
         self.seq_lens = torch.tensor(lens, dtype=torch.int32)
@@ -88,14 +102,18 @@ def awkward_lens(bs: int, B: int) -> list[int]:
     return [1, bs - 1, 3 * bs + 5] if B == 3 else [bs + 1, 2 * bs]
 
 
-@pytest.mark.parametrize("D, H, H_kv, block_size, dtype, B", [
-    (16, 2, 2, 16, torch.float32, 3),  # MHA
-    (40, 4, 2, 16, torch.float32, 3),  # GQA 2, head dim padded 40 -> 64
-    (64, 3, 1, 32, torch.float32, 2),  # MQA (ratio H), three heads: 16-row tile mostly padding
-    (40, 4, 2, 32, torch.float16, 3),
-    (64, 2, 2, 16, torch.float16, 2),
-    (16, 4, 1, 16, torch.float16, 3),
-], ids=lambda v: str(v).replace("torch.", ""))
+@pytest.mark.parametrize(
+    "D, H, H_kv, block_size, dtype, B",
+    [
+        (16, 2, 2, 16, torch.float32, 3),  # MHA
+        (40, 4, 2, 16, torch.float32, 3),  # GQA 2, head dim padded 40 -> 64
+        (64, 3, 1, 32, torch.float32, 2),  # MQA (ratio H), three heads: 16-row tile mostly padding
+        (40, 4, 2, 32, torch.float16, 3),
+        (64, 2, 2, 16, torch.float16, 2),
+        (16, 4, 1, 16, torch.float16, 3),
+    ],
+    ids=lambda v: str(v).replace("torch.", ""),
+)
 def test_matches_float64_reference(D, H, H_kv, block_size, dtype, B):
     case = Case(awkward_lens(block_size, B), H, H_kv, D, block_size, dtype, seed=D + H + B)
     out = case.run(num_splits=2)
@@ -200,8 +218,9 @@ def test_reads_a_paged_kv_cache_and_agrees_with_its_attend():
         cache.append(seq, torch.randn(H_kv, T, D, generator=gen), torch.randn(H_kv, T, D, generator=gen))
     seqs = ["a", "b"]
     width = max(len(cache.block_tables[s]) for s in seqs)
-    table = torch.tensor([cache.block_tables[s] + [-1] * (width - len(cache.block_tables[s])) for s in seqs],
-                         dtype=torch.int32)
+    table = torch.tensor(
+        [cache.block_tables[s] + [-1] * (width - len(cache.block_tables[s])) for s in seqs], dtype=torch.int32
+    )
     lens = torch.tensor([cache.lengths[s] for s in seqs], dtype=torch.int32)
     q = torch.randn(2, H, D, generator=gen)
     out = paged_decode(q, cache.k_cache, cache.v_cache, table, lens, num_splits=2)
@@ -218,6 +237,7 @@ def test_reference_function_agrees_with_the_independent_one():
 
 # ----- int8 caches -----
 
+
 def test_quantize_paged_layouts():
     gen = torch.Generator().manual_seed(31)
     pool = torch.randn(3, 16, 2, 40, generator=gen)
@@ -231,12 +251,15 @@ def test_quantize_paged_layouts():
     assert ((codes.float() * s_ch - pool).abs() <= s_ch / 2 + 1e-7).all()
 
 
-@pytest.mark.parametrize("cache, axis, error, match", [
-    (torch.zeros(2, 16, 1, 16, dtype=torch.int8), "token", TypeError, "cache must be a floating"),
-    ([0.0], "token", TypeError, "cache must be a floating"),
-    (torch.zeros(16, 1, 16), "token", ValueError, "cache must be"),
-    (torch.zeros(2, 16, 1, 16), "head", ValueError, "axis"),
-])
+@pytest.mark.parametrize(
+    "cache, axis, error, match",
+    [
+        (torch.zeros(2, 16, 1, 16, dtype=torch.int8), "token", TypeError, "cache must be a floating"),
+        ([0.0], "token", TypeError, "cache must be a floating"),
+        (torch.zeros(16, 1, 16), "token", ValueError, "cache must be"),
+        (torch.zeros(2, 16, 1, 16), "head", ValueError, "axis"),
+    ],
+)
 def test_quantize_paged_bad_input(cache, axis, error, match):
     with pytest.raises(error, match=match):
         quantize_paged(cache, axis)
@@ -262,7 +285,7 @@ def dequantized_sequences(case, pool, axis):
         if axis == "token":  # per-token scales depend on the token only: quantize the sequence
             seqs.append(dequantize(quantize(x, 8, "token"))[0].double())
         else:  # per-channel scales are the whole pool's: rebuild them from the pool
-            full = (case.k_cache if pool == "k" else case.v_cache)
+            full = case.k_cache if pool == "k" else case.v_cache
             s = full.abs().amax(dim=(0, 1)) / 127  # [H_kv, D]
             seqs.append((torch.round(x[0] / s[:, None, :]).clamp(-127, 127) * s[:, None, :]).double())
     return seqs
@@ -360,12 +383,21 @@ def test_every_gpu_choice_is_a_listed_configuration():
     listed = set(CONFIGS)
     for dtype in (torch.float16, torch.bfloat16, torch.float32):
         for D in range(16, 257):
-            merge = paged_configs("_paged_decode_merge_kernel", head_dim=D, dtype=dtype, num_splits=64, gpu=True)
+            merge = paged_configs(
+                "_paged_decode_merge_kernel", head_dim=D, dtype=dtype, num_splits=64, gpu=True
+            )
             assert merge in listed and merge.const("BLOCK_D") >= D
             for group in range(1, 17):
                 for k_mode, v_mode in SCALE_MODES:
-                    cfg = paged_configs("_paged_decode_split_kernel", head_dim=D, dtype=dtype, group=group,
-                                        k_mode=k_mode, v_mode=v_mode, gpu=True)
+                    cfg = paged_configs(
+                        "_paged_decode_split_kernel",
+                        head_dim=D,
+                        dtype=dtype,
+                        group=group,
+                        k_mode=k_mode,
+                        v_mode=v_mode,
+                        gpu=True,
+                    )
                     assert cfg in listed, cfg
                     assert cfg.const("BLOCK_G") >= group and cfg.const("BLOCK_D") >= D
                     assert cfg.const("F32") == (dtype == torch.float32)  # 16-bit: tensor cores, int8 too
@@ -376,62 +408,126 @@ def test_every_gpu_choice_is_a_listed_configuration():
 
 # ----- what it refuses -----
 
+
 def bad(**over):
     case = Case([5, 20], 4, 2, 16, 16, seed=1, fill=0.0)
-    args = dict(q=case.q, k_cache=case.k_cache, v_cache=case.v_cache, block_table=case.table,
-                seq_lens=case.seq_lens)
+    args = dict(
+        q=case.q, k_cache=case.k_cache, v_cache=case.v_cache, block_table=case.table, seq_lens=case.seq_lens
+    )
     kwargs = {}
     for name, value in over.items():
         (args if name in args else kwargs)[name] = value(case) if callable(value) else value
     return args, kwargs
 
 
-@pytest.mark.parametrize("over, error, match", [
-    (dict(q=lambda c: c.q.double()), TypeError, "q must be float16"),
-    (dict(q=lambda c: c.q.int()), TypeError, "q must be float16"),
-    (dict(q=lambda c: c.q[:, :, None]), ValueError, "q must be"),
-    (dict(q=lambda c: c.q.tolist()), TypeError, "q must be a torch.Tensor"),
-    (dict(k_cache=lambda c: c.k_cache.half()), TypeError, "k_cache must have q's dtype"),
-    (dict(v_cache=lambda c: c.v_cache[0]), ValueError, "v_cache must be"),
-    (dict(v_cache=lambda c: c.v_cache[:, :8]), ValueError, "shapes differ"),
-    (dict(q=lambda c: c.q[:, :3]), ValueError, "multiple of the cache's KV heads"),
-    (dict(q=lambda c: c.q[..., :8], k_cache=lambda c: c.k_cache[..., :8], v_cache=lambda c: c.v_cache[..., :8]),
-     ValueError, "head dim D must be in 16..256 for the kernel, got D=8"),
-    (dict(q=lambda c: torch.zeros(2, 4, 300), k_cache=lambda c: torch.zeros(4, 16, 2, 300),
-          v_cache=lambda c: torch.zeros(4, 16, 2, 300)), ValueError, "got D=300"),
-    (dict(q=lambda c: torch.zeros(2, 34, 16), k_cache=lambda c: torch.zeros(4, 16, 2, 16),
-          v_cache=lambda c: torch.zeros(4, 16, 2, 16)), ValueError, "H // H_kv must be at most 16, got 17"),
-    (dict(k_cache=lambda c: c.k_cache.to(torch.int8), k_scale=lambda c: torch.ones(2, 16)), TypeError,
-     "k_cache and v_cache must both be int8"),
-    (dict(k_cache=lambda c: c.k_cache.to(torch.int8), k_scale=lambda c: torch.ones(c.k_cache.shape[:3]),
-          v_cache=lambda c: c.v_cache.to(torch.int8), v_scale=lambda c: torch.ones(2, 16)), ValueError,
-     "k_scale must be per channel"),
-    (dict(q=lambda c: c.q[..., :15]), ValueError, "head dim"),
-    (dict(k_cache=lambda c: c.k_cache[:0], v_cache=lambda c: c.v_cache[:0]), ValueError, "holds no slots"),
-    (dict(block_table=lambda c: c.table.long()), TypeError, "block_table must be int32"),
-    (dict(block_table=lambda c: c.table[:1]), ValueError, "block_table must be"),
-    (dict(seq_lens=lambda c: c.seq_lens.long()), TypeError, "seq_lens must be int32"),
-    (dict(seq_lens=lambda c: c.seq_lens[:1]), ValueError, "seq_lens must be"),
-    (dict(seq_lens=lambda c: torch.tensor([5, -1], dtype=torch.int32)), ValueError, "seq_lens must be >= 0"),
-    (dict(seq_lens=lambda c: torch.tensor([5, 49], dtype=torch.int32)), ValueError, "hold at most 48"),
-    (dict(block_table=lambda c: torch.where(c.table == c.table[1, 1], 99, c.table)), ValueError,
-     "block_table points outside"),
-    (dict(block_table=lambda c: torch.where(c.table == c.table[0, 0], -3, c.table)), ValueError,
-     "block_table points outside"),
-    (dict(k_cache=lambda c: c.k_cache.to(torch.int8)), TypeError, "k_cache is int8: pass k_scale"),
-    (dict(k_scale=lambda c: torch.ones(2, 16)), TypeError, "k_scale is given, so k_cache must hold int8"),
-    (dict(v_cache=lambda c: c.v_cache.to(torch.int8), v_scale=lambda c: torch.ones(2, 15)), ValueError,
-     "v_scale must be"),
-    (dict(v_cache=lambda c: c.v_cache.to(torch.int8), v_scale=lambda c: torch.ones(2, 16, dtype=torch.int32)),
-     TypeError, "v_scale must be a floating"),
-    (dict(v_cache=lambda c: c.v_cache.to(torch.int8), v_scale=[1.0]), TypeError, "v_scale must be a torch"),
-    (dict(scale=float("inf")), ValueError, "scale must be a positive finite"),
-    (dict(scale="0.1"), TypeError, "scale must be a positive real"),
-    (dict(num_splits=0), ValueError, "num_splits must be"),
-    (dict(num_splits=65), ValueError, "num_splits must be an int in 1..64"),
-    (dict(return_lse=1), TypeError, "return_lse must be a bool"),
-    (dict(num_splits=2.0), TypeError, "num_splits must be"),
-], ids=lambda v: v if isinstance(v, str) else None)
+@pytest.mark.parametrize(
+    "over, error, match",
+    [
+        (dict(q=lambda c: c.q.double()), TypeError, "q must be float16"),
+        (dict(q=lambda c: c.q.int()), TypeError, "q must be float16"),
+        (dict(q=lambda c: c.q[:, :, None]), ValueError, "q must be"),
+        (dict(q=lambda c: c.q.tolist()), TypeError, "q must be a torch.Tensor"),
+        (dict(k_cache=lambda c: c.k_cache.half()), TypeError, "k_cache must have q's dtype"),
+        (dict(v_cache=lambda c: c.v_cache[0]), ValueError, "v_cache must be"),
+        (dict(v_cache=lambda c: c.v_cache[:, :8]), ValueError, "shapes differ"),
+        (dict(q=lambda c: c.q[:, :3]), ValueError, "multiple of the cache's KV heads"),
+        (
+            dict(
+                q=lambda c: c.q[..., :8],
+                k_cache=lambda c: c.k_cache[..., :8],
+                v_cache=lambda c: c.v_cache[..., :8],
+            ),
+            ValueError,
+            "head dim D must be in 16..256 for the kernel, got D=8",
+        ),
+        (
+            dict(
+                q=lambda c: torch.zeros(2, 4, 300),
+                k_cache=lambda c: torch.zeros(4, 16, 2, 300),
+                v_cache=lambda c: torch.zeros(4, 16, 2, 300),
+            ),
+            ValueError,
+            "got D=300",
+        ),
+        (
+            dict(
+                q=lambda c: torch.zeros(2, 34, 16),
+                k_cache=lambda c: torch.zeros(4, 16, 2, 16),
+                v_cache=lambda c: torch.zeros(4, 16, 2, 16),
+            ),
+            ValueError,
+            "H // H_kv must be at most 16, got 17",
+        ),
+        (
+            dict(k_cache=lambda c: c.k_cache.to(torch.int8), k_scale=lambda c: torch.ones(2, 16)),
+            TypeError,
+            "k_cache and v_cache must both be int8",
+        ),
+        (
+            dict(
+                k_cache=lambda c: c.k_cache.to(torch.int8),
+                k_scale=lambda c: torch.ones(c.k_cache.shape[:3]),
+                v_cache=lambda c: c.v_cache.to(torch.int8),
+                v_scale=lambda c: torch.ones(2, 16),
+            ),
+            ValueError,
+            "k_scale must be per channel",
+        ),
+        (dict(q=lambda c: c.q[..., :15]), ValueError, "head dim"),
+        (
+            dict(k_cache=lambda c: c.k_cache[:0], v_cache=lambda c: c.v_cache[:0]),
+            ValueError,
+            "holds no slots",
+        ),
+        (dict(block_table=lambda c: c.table.long()), TypeError, "block_table must be int32"),
+        (dict(block_table=lambda c: c.table[:1]), ValueError, "block_table must be"),
+        (dict(seq_lens=lambda c: c.seq_lens.long()), TypeError, "seq_lens must be int32"),
+        (dict(seq_lens=lambda c: c.seq_lens[:1]), ValueError, "seq_lens must be"),
+        (
+            dict(seq_lens=lambda c: torch.tensor([5, -1], dtype=torch.int32)),
+            ValueError,
+            "seq_lens must be >= 0",
+        ),
+        (dict(seq_lens=lambda c: torch.tensor([5, 49], dtype=torch.int32)), ValueError, "hold at most 48"),
+        (
+            dict(block_table=lambda c: torch.where(c.table == c.table[1, 1], 99, c.table)),
+            ValueError,
+            "block_table points outside",
+        ),
+        (
+            dict(block_table=lambda c: torch.where(c.table == c.table[0, 0], -3, c.table)),
+            ValueError,
+            "block_table points outside",
+        ),
+        (dict(k_cache=lambda c: c.k_cache.to(torch.int8)), TypeError, "k_cache is int8: pass k_scale"),
+        (dict(k_scale=lambda c: torch.ones(2, 16)), TypeError, "k_scale is given, so k_cache must hold int8"),
+        (
+            dict(v_cache=lambda c: c.v_cache.to(torch.int8), v_scale=lambda c: torch.ones(2, 15)),
+            ValueError,
+            "v_scale must be",
+        ),
+        (
+            dict(
+                v_cache=lambda c: c.v_cache.to(torch.int8),
+                v_scale=lambda c: torch.ones(2, 16, dtype=torch.int32),
+            ),
+            TypeError,
+            "v_scale must be a floating",
+        ),
+        (
+            dict(v_cache=lambda c: c.v_cache.to(torch.int8), v_scale=[1.0]),
+            TypeError,
+            "v_scale must be a torch",
+        ),
+        (dict(scale=float("inf")), ValueError, "scale must be a positive finite"),
+        (dict(scale="0.1"), TypeError, "scale must be a positive real"),
+        (dict(num_splits=0), ValueError, "num_splits must be"),
+        (dict(num_splits=65), ValueError, "num_splits must be an int in 1..64"),
+        (dict(return_lse=1), TypeError, "return_lse must be a bool"),
+        (dict(num_splits=2.0), TypeError, "num_splits must be"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
 def test_bad_input(over, error, match):
     args, kwargs = bad(**over)
     with pytest.raises(error, match=match):
@@ -477,6 +573,7 @@ def test_lazy_export_from_the_package():
 
 # ----- GPU: real sizes, FlashAttention's 2x rule -----
 
+
 def _gpu_case(B, ctx, H, H_kv, D, bs, dtype, seed):
     """Random lengths up to ``ctx`` (the last one exactly ctx) in a shuffled pool on the GPU."""
     gen = torch.Generator(device="cuda").manual_seed(seed)
@@ -491,7 +588,7 @@ def _gpu_case(B, ctx, H, H_kv, D, bs, dtype, seed):
     start = 0
     for b in range(B):
         n = int(n_blocks[b])
-        table[b, :n] = physical[start: start + n]
+        table[b, :n] = physical[start : start + n]
         start += n
     q = torch.randn(B, H, D, generator=gen, device="cuda").to(dtype)
     return q, k_pool, v_pool, table, lens.to(torch.int32)
@@ -515,19 +612,30 @@ def _sequence_attention(q, k_pool, v_pool, table, lens, work):
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
-@pytest.mark.parametrize("B, ctx, H, H_kv, D, bs", [
-    (64, 1024, 32, 8, 128, 16),
-    (8, 4096, 16, 16, 64, 32),
-    (2, 32768, 8, 1, 80, 16),
-    (3, 8191, 12, 4, 40, 64),
-], ids=lambda v: str(v))
+@pytest.mark.parametrize(
+    "B, ctx, H, H_kv, D, bs",
+    [
+        (64, 1024, 32, 8, 128, 16),
+        (8, 4096, 16, 16, 64, 32),
+        (2, 32768, 8, 1, 80, 16),
+        (3, 8191, 12, 4, 40, 64),
+    ],
+    ids=lambda v: str(v),
+)
 def test_gpu_low_precision_error_within_twice_pytorchs(dtype, B, ctx, H, H_kv, D, bs):
     q, k_pool, v_pool, table, lens = _gpu_case(B, ctx, H, H_kv, D, bs, dtype, seed=B + ctx)
     exact = _sequence_attention(q, k_pool, v_pool, table, lens, torch.float64)
     theirs = (_sequence_attention(q, k_pool, v_pool, table, lens, dtype).double() - exact).abs().max().item()
     for num_splits in (None, 1, 7):
-        ours = (paged_decode(q, k_pool, v_pool, table, lens, num_splits=num_splits).double() - exact).abs().max().item()
-        assert ours <= 2 * theirs + 1e-6, f"splits={num_splits}: kernel error {ours:.3g} vs PyTorch's {theirs:.3g}"
+        ours = (
+            (paged_decode(q, k_pool, v_pool, table, lens, num_splits=num_splits).double() - exact)
+            .abs()
+            .max()
+            .item()
+        )
+        assert ours <= 2 * theirs + 1e-6, (
+            f"splits={num_splits}: kernel error {ours:.3g} vs PyTorch's {theirs:.3g}"
+        )
 
 
 @pytest.mark.gpu
@@ -541,7 +649,12 @@ def test_gpu_int8_cache(k_axis):
     v_deq = (vc.float() * vs[..., None]).to(torch.float16)
     q16 = q.half()
     exact = _sequence_attention(q16, k_deq.float(), v_deq.float(), table, lens, torch.float64)
-    theirs = (_sequence_attention(q16, k_deq, v_deq, table, lens, torch.float16).double() - exact).abs().max().item()
+    theirs = (
+        (_sequence_attention(q16, k_deq, v_deq, table, lens, torch.float16).double() - exact)
+        .abs()
+        .max()
+        .item()
+    )
     out = paged_decode(q16, kc, vc, table, lens, k_scale=ks, v_scale=vs)
     # Against the exact attention of the dequantized cache (the rounding of the dequantized values
     # to fp16 is PyTorch's handicap, not ours: we dequantize in float32).

@@ -64,11 +64,21 @@ def paste_check(name: str, blocks: list[str]) -> dict:
     with tempfile.TemporaryDirectory(prefix="paste-") as tmp:
         data = Path(tmp) / "page.json"
         data.write_text(json.dumps({"page": name, "blocks": blocks}), encoding="utf-8")
-        proc = subprocess.run([sys.executable, str(RUNNER), "blocks", str(data)], cwd=tmp, capture_output=True,
-                              text=True, timeout=600)
+        proc = subprocess.run(
+            [sys.executable, str(RUNNER), "blocks", str(data)],
+            cwd=tmp,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     if proc.returncode != 0 or not proc.stdout.strip():
-        return {"page": name, "blocks": len(blocks), "functions": 0, "missing": [],
-                "errors": [f"the paste run itself failed: {proc.stderr[-2000:]}"]}
+        return {
+            "page": name,
+            "blocks": len(blocks),
+            "functions": 0,
+            "missing": [],
+            "errors": [f"the paste run itself failed: {proc.stderr[-2000:]}"],
+        }
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
@@ -78,26 +88,35 @@ def page_name(site: Path, index: Path) -> str:
 
 def table(reports: list[dict]) -> str:
     rows = [("page", "blocks", "functions", "missing names", "paste errors")]
-    rows += [(r["page"], str(r["blocks"]), str(r["functions"]), str(len(r["missing"])), str(len(r["errors"])))
-             for r in reports]
+    rows += [
+        (r["page"], str(r["blocks"]), str(r["functions"]), str(len(r["missing"])), str(len(r["errors"])))
+        for r in reports
+    ]
     rows.append(("total", *(str(sum(int(row[i]) for row in rows[1:])) for i in range(1, 5))))
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    return "\n".join("  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-                     for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+        for row in rows
+    )
 
 
 def failures(reports: list[dict]) -> list[str]:
     out = []
     for r in reports:
-        out += [f"{r['page']}: function {m['function']} (block {m['block']}) uses {m['name']!r}, "
-                "which the page never shows" for m in r["missing"]]
+        out += [
+            f"{r['page']}: function {m['function']} (block {m['block']}) uses {m['name']!r}, "
+            "which the page never shows"
+            for m in r["missing"]
+        ]
         out += [f"{r['page']}: {e}" for e in r["errors"]]
     return out
 
 
 def check_site(site: Path) -> list[dict]:
-    return [paste_check(page_name(site, index), code_blocks(index.read_text(encoding="utf-8")))
-            for index in pages(site)]
+    return [
+        paste_check(page_name(site, index), code_blocks(index.read_text(encoding="utf-8")))
+        for index in pages(site)
+    ]
 
 
 # --- on the built site ---------------------------------------------------------------------------
@@ -106,8 +125,10 @@ def check_site(site: Path) -> list[dict]:
 def test_every_page_pastes():
     site = site_dir()
     if site is None:
-        pytest.skip("LONGCTX_SITE_DIR is not set: the paste test reads a built site (scripts/check.sh runs it "
-                    "after the build: LONGCTX_SITE_DIR=site pytest tests/test_paste.py)")
+        pytest.skip(
+            "LONGCTX_SITE_DIR is not set: the paste test reads a built site (scripts/check.sh runs it "
+            "after the build: LONGCTX_SITE_DIR=site pytest tests/test_paste.py)"
+        )
     assert (site / "index.html").is_file(), f"LONGCTX_SITE_DIR={site} holds no built site (no index.html)"
     found = pages(site)
     assert any("lessons/" in str(p) for p in found), f"no lesson pages under {site}"
@@ -139,15 +160,24 @@ def _report(blocks: list[str]) -> dict:
 
 
 def test_a_page_that_pastes():
-    r = _report(["import math\n\ndef f(x):\n    return g(x) + math.pi\n", "def g(x):\n    return 2 * x\n",
-                 "assert f(1) == 2 + math.pi\n"])
+    r = _report(
+        [
+            "import math\n\ndef f(x):\n    return g(x) + math.pi\n",
+            "def g(x):\n    return 2 * x\n",
+            "assert f(1) == 2 + math.pi\n",
+        ]
+    )
     assert (r["blocks"], r["functions"], r["missing"], r["errors"]) == (3, 2, [], [])
 
 
 def test_missing_name_cut_function_and_raising_block_are_named():
-    r = _report(["def f(x):\n    return _check(x) + helper(x)\n",  # two names the page never shows
-                 "    y = x + 1\n    return y\n",  # a section cut inside a function
-                 "z = undefined_here\n"])  # fails when it runs
+    r = _report(
+        [
+            "def f(x):\n    return _check(x) + helper(x)\n",  # two names the page never shows
+            "    y = x + 1\n    return y\n",  # a section cut inside a function
+            "z = undefined_here\n",
+        ]
+    )  # fails when it runs
     assert sorted((m["function"], m["name"]) for m in r["missing"]) == [("f", "_check"), ("f", "helper")]
     assert any("block 2: does not paste: unexpected indent" in e for e in r["errors"])
     assert any("block 3: raised NameError" in e and "undefined_here" in e for e in r["errors"])
@@ -156,29 +186,55 @@ def test_missing_name_cut_function_and_raising_block_are_named():
 
 
 def test_longctx_is_refused_unless_the_block_imports_it():
-    r = _report(["import importlib\nimport sys\nassert 'longctx' not in sys.modules\n"
-                 "try:\n    importlib.import_module('longctx')\nexcept ModuleNotFoundError:\n    refused = True\n",
-                 "assert refused\n"])
+    r = _report(
+        [
+            "import importlib\nimport sys\nassert 'longctx' not in sys.modules\n"
+            "try:\n    importlib.import_module('longctx')\nexcept ModuleNotFoundError:\n    refused = True\n",
+            "assert refused\n",
+        ]
+    )
     assert r["errors"] == []
     # a bare example of the package may import public names
     r = _report(["from longctx.units import FORMATS\nassert FORMATS\n"])
     assert r["errors"] == []
     # a block that does not import longctx cannot reach it, even after one that did
-    r = _report(["from longctx.units import FORMATS\n", "import importlib\nimportlib.import_module('longctx.costs')\n"])
+    r = _report(
+        [
+            "from longctx.units import FORMATS\n",
+            "import importlib\nimportlib.import_module('longctx.costs')\n",
+        ]
+    )
     assert len(r["errors"]) == 1 and "block 2: raised ModuleNotFoundError" in r["errors"][0]
     r = _report(["from longctx.linear.reference import _readout\n"])
     assert any("private longctx name longctx.linear.reference._readout" in e for e in r["errors"])
 
 
 def test_the_table_and_the_messages():
-    reports = [{"page": "lessons/a", "blocks": 3, "functions": 4, "missing": [{"block": 1, "function": "f",
-                                                                                "name": "_x"}], "errors": []},
-               {"page": "topics/b", "blocks": 1, "functions": 0, "missing": [], "errors": ["block 1: raised E"]}]
+    reports = [
+        {
+            "page": "lessons/a",
+            "blocks": 3,
+            "functions": 4,
+            "missing": [{"block": 1, "function": "f", "name": "_x"}],
+            "errors": [],
+        },
+        {"page": "topics/b", "blocks": 1, "functions": 0, "missing": [], "errors": ["block 1: raised E"]},
+    ]
     text = table(reports)
-    assert text.splitlines()[0].split() == ["page", "blocks", "functions", "missing", "names", "paste", "errors"]
+    assert text.splitlines()[0].split() == [
+        "page",
+        "blocks",
+        "functions",
+        "missing",
+        "names",
+        "paste",
+        "errors",
+    ]
     assert text.splitlines()[-1].split() == ["total", "4", "4", "1", "1"]
-    assert failures(reports) == ["lessons/a: function f (block 1) uses '_x', which the page never shows",
-                                 "topics/b: block 1: raised E"]
+    assert failures(reports) == [
+        "lessons/a: function f (block 1) uses '_x', which the page never shows",
+        "topics/b: block 1: raised E",
+    ]
 
 
 if __name__ == "__main__":

@@ -73,8 +73,15 @@ def naive_alibi(q, k, v):
 
 
 @settings(max_examples=20, deadline=None)
-@given(B=st.integers(1, 2), H_kv=st.sampled_from([1, 2]), group=st.sampled_from([1, 3]),
-       T=st.integers(1, 17), extra=st.integers(0, 9), D=st.sampled_from([1, 8, 40]), seed=st.integers(0, 2**16))
+@given(
+    B=st.integers(1, 2),
+    H_kv=st.sampled_from([1, 2]),
+    group=st.sampled_from([1, 3]),
+    T=st.integers(1, 17),
+    extra=st.integers(0, 9),
+    D=st.sampled_from([1, 8, 40]),
+    seed=st.integers(0, 2**16),
+)
 def test_attention_matches_loop(B, H_kv, group, T, extra, D, seed):
     H, S = H_kv * group, T + extra
     q, k, v = random_qkv(B, H, H_kv, T, S, D, 5, seed=seed)

@@ -80,8 +80,9 @@ def test_apply_rope_matches_rotation_matrices(T, D, interleaved):
     want = np_rope(x.numpy(), positions.numpy(), freqs.numpy(), interleaved)
     got = apply_rope(x, positions, freqs, interleaved=interleaved)
     np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=1e-12)
-    np.testing.assert_allclose(apply_rope_complex(x, positions, freqs, interleaved=interleaved).numpy(),
-                               want, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(
+        apply_rope_complex(x, positions, freqs, interleaved=interleaved).numpy(), want, rtol=0, atol=1e-12
+    )
 
 
 def test_per_batch_and_fractional_positions():
@@ -106,8 +107,14 @@ def test_conventions_differ_by_a_permutation():
 
 
 @PROPS
-@given(D=st.sampled_from([2, 4, 8, 40, 64]), m=st.integers(0, 4000), n=st.integers(0, 4000),
-       offset=st.integers(-4000, 4000), interleaved=st.booleans(), seed=st.integers(0, 2**16))
+@given(
+    D=st.sampled_from([2, 4, 8, 40, 64]),
+    m=st.integers(0, 4000),
+    n=st.integers(0, 4000),
+    offset=st.integers(-4000, 4000),
+    interleaved=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
 def test_score_depends_only_on_relative_position(D, m, n, offset, interleaved, seed):
     q, k = randn(1, 1, 1, D, seed=seed), randn(1, 1, 1, D, seed=seed + 1)
     freqs = rope_frequencies(D)
@@ -124,7 +131,7 @@ def test_score_depends_only_on_relative_position(D, m, n, offset, interleaved, s
     if interleaved:
         q1, q2, k1, k2 = qq[0::2], qq[1::2], kk[0::2], kk[1::2]
     else:
-        q1, q2, k1, k2 = qq[: D // 2], qq[D // 2:], kk[: D // 2], kk[D // 2:]
+        q1, q2, k1, k2 = qq[: D // 2], qq[D // 2 :], kk[: D // 2], kk[D // 2 :]
     want = np.sum((q1 * k1 + q2 * k2) * np.cos(ang) + (q2 * k1 - q1 * k2) * np.sin(ang))
     assert abs(score(m, n) - want) < 1e-10
 
@@ -161,8 +168,9 @@ def test_position_interpolation(s):
     torch.testing.assert_close(interpolation_frequencies(rope_frequencies(D), s), freqs, rtol=0, atol=0)
     # scaled frequencies at position m == trained frequencies at position m * L/L'
     x, m = randn(1, 2, 17, D, seed=6), torch.arange(17, dtype=torch.float64) * 100
-    torch.testing.assert_close(apply_rope(x, m, freqs), apply_rope(x, m / s, rope_frequencies(D)),
-                               rtol=0, atol=1e-11)
+    torch.testing.assert_close(
+        apply_rope(x, m, freqs), apply_rope(x, m / s, rope_frequencies(D)), rtol=0, atol=1e-11
+    )
 
 
 @pytest.mark.parametrize("D", [4, 40, 128])
@@ -195,8 +203,10 @@ def np_yarn_code(D, s, L, beta_fast=32.0, beta_slow=1.0, base=10000.0, truncate=
     ``D ln(L / (2 pi r)) / (2 ln b)``; the ramp runs over the pair index from the index for
     beta_fast (rounded down) to the index for beta_slow (rounded up), clipped to [0, D - 1];
     the share of theta kept is one minus the ramp."""
+
     def index(r):
         return D * math.log(L / (2 * math.pi * r)) / (2 * math.log(base))
+
     lo, hi = index(beta_fast), index(beta_slow)
     if truncate:
         lo, hi = math.floor(lo), math.ceil(hi)
@@ -228,18 +238,30 @@ def np_llama3(D, s, L, low, high, base):
     return np.array(out)
 
 
-@pytest.mark.parametrize("D, s, L, alpha, beta", [(128, 16.0, 4096, 1.0, 32.0), (40, 4.0, 2048, 1.0, 32.0),
-                                                   (64, 2.5, 1000, 2.0, 16.0), (8, 1.0, 512, 1.0, 32.0)])
+@pytest.mark.parametrize(
+    "D, s, L, alpha, beta",
+    [
+        (128, 16.0, 4096, 1.0, 32.0),
+        (40, 4.0, 2048, 1.0, 32.0),
+        (64, 2.5, 1000, 2.0, 16.0),
+        (8, 1.0, 512, 1.0, 32.0),
+    ],
+)
 def test_yarn_frequencies_paper_ramp(D, s, L, alpha, beta):
     sc = RopeScaling("yarn", s, L, alpha, beta, ramp="turns")
     got = rope_frequencies(D, scaling=sc).numpy()
     want = np_yarn_turns(D, s, L, alpha, beta)
     np.testing.assert_allclose(got, want, rtol=1e-13)
     torch.testing.assert_close(
-        yarn_frequencies(D, s, L, alpha=alpha, beta=beta, ramp="turns"), torch.from_numpy(want),
-        rtol=1e-13, atol=0)
+        yarn_frequencies(D, s, L, alpha=alpha, beta=beta, ramp="turns"),
+        torch.from_numpy(want),
+        rtol=1e-13,
+        atol=0,
+    )
     turns = L * np_freqs(D) / (2 * math.pi)
-    np.testing.assert_allclose(got[turns > beta], np_freqs(D)[turns > beta], rtol=1e-14)  # fast pairs untouched
+    np.testing.assert_allclose(
+        got[turns > beta], np_freqs(D)[turns > beta], rtol=1e-14
+    )  # fast pairs untouched
     np.testing.assert_allclose(got[turns < alpha], np_freqs(D)[turns < alpha] / s, rtol=1e-14)
 
 
@@ -282,21 +304,35 @@ def test_yarn_index_ramp_differs_from_the_paper_inside_the_ramp():
     assert paper[38].item() == pytest.approx(4.87e-4, rel=5e-3)
     assert int((code != paper).sum()) == 25
     assert yarn_frequencies_differ(128, 16, 4096) == 25
-    assert yarn_ramp_gap(128, 16, 4096) == pytest.approx(max(np.max(np_yarn_code(128, 16, 4096) / np_yarn_turns(
-        128, 16, 4096, 1.0, 32.0)), np.max(np_yarn_turns(128, 16, 4096, 1.0, 32.0) / np_yarn_code(128, 16, 4096))))
+    assert yarn_ramp_gap(128, 16, 4096) == pytest.approx(
+        max(
+            np.max(np_yarn_code(128, 16, 4096) / np_yarn_turns(128, 16, 4096, 1.0, 32.0)),
+            np.max(np_yarn_turns(128, 16, 4096, 1.0, 32.0) / np_yarn_code(128, 16, 4096)),
+        )
+    )
 
 
-@pytest.mark.parametrize("D, s, L, low, high, base", [(128, 8.0, 8192, 1.0, 4.0, 500000.0),  # Llama 3.1
-                                                       (128, 32.0, 8192, 1.0, 4.0, 500000.0),  # Llama 3.2
-                                                       (64, 4.0, 2048, 2.0, 8.0, 10000.0),
-                                                       (72, 8.0, 1000, 1.0, 4.0, 10000.0)])
+@pytest.mark.parametrize(
+    "D, s, L, low, high, base",
+    [
+        (128, 8.0, 8192, 1.0, 4.0, 500000.0),  # Llama 3.1
+        (128, 32.0, 8192, 1.0, 4.0, 500000.0),  # Llama 3.2
+        (64, 4.0, 2048, 2.0, 8.0, 10000.0),
+        (72, 8.0, 1000, 1.0, 4.0, 10000.0),
+    ],
+)
 def test_llama3_scaling(D, s, L, low, high, base):
     sc = RopeScaling("llama3", s, L, low_freq_factor=low, high_freq_factor=high)
     got = rope_frequencies(D, base=base, scaling=sc).numpy()
     want = np_llama3(D, s, L, low, high, base)
     np.testing.assert_allclose(got, want, rtol=1e-13)
-    np.testing.assert_allclose(llama3_frequencies(torch.from_numpy(np_freqs(D, base)), s, L, low_freq_factor=low,
-                                                  high_freq_factor=high).numpy(), want, rtol=1e-13)
+    np.testing.assert_allclose(
+        llama3_frequencies(
+            torch.from_numpy(np_freqs(D, base)), s, L, low_freq_factor=low, high_freq_factor=high
+        ).numpy(),
+        want,
+        rtol=1e-13,
+    )
     # the rule is the paper's per-turn YaRN ramp between low and high turns, without a temperature
     np.testing.assert_allclose(want, np_yarn_turns(D, s, L, low, high, base), rtol=1e-13)
     assert rope_attention_factor(sc) == 1.0
@@ -304,7 +340,9 @@ def test_llama3_scaling(D, s, L, low, high, base):
 
 def test_attention_factors():
     for s in (1.0, 2.0, 16.0, 40.0):
-        assert rope_attention_factor(RopeScaling("yarn", s, 4096)) == pytest.approx(0.1 * math.log(s) + 1, rel=1e-15)
+        assert rope_attention_factor(RopeScaling("yarn", s, 4096)) == pytest.approx(
+            0.1 * math.log(s) + 1, rel=1e-15
+        )
         # DeepSeek-style: both mscales given -> their ratio (1 when equal, as in DeepSeek-V2/V3)
         ds = RopeScaling("yarn", s, 4096, mscale=0.707, mscale_all_dim=0.707)
         assert rope_attention_factor(ds) == pytest.approx(1.0, rel=1e-15)
@@ -337,8 +375,10 @@ def test_rotation_angles_report():
     np.testing.assert_allclose(pi.max_angle_new.numpy(), np_freqs(D) * L / L2 * (L2 - 1), rtol=1e-14)
     # interpolation stays within one position's angle of the trained range in every pair
     assert (pi.max_angle_new <= pi.max_angle_train + pi.freqs_train + 1e-12).all()
-    assert (plain.max_angle_new[~plain.full_turn_in_training]
-            > 3 * plain.max_angle_train[~plain.full_turn_in_training]).all()
+    assert (
+        plain.max_angle_new[~plain.full_turn_in_training]
+        > 3 * plain.max_angle_train[~plain.full_turn_in_training]
+    ).all()
 
 
 # ------------------------------------------------------------------------------- bad input
@@ -383,8 +423,11 @@ def test_bad_input_names_the_argument():
         (lambda: RopeScaling("yarn", 2.0, 100, truncate=1), TypeError, "truncate"),
         (lambda: RopeScaling("yarn", 2.0, 100, mscale="1"), TypeError, "mscale"),
         (lambda: RopeScaling("llama3", 8.0), ValueError, "original_length"),
-        (lambda: RopeScaling("llama3", 8.0, 8192, low_freq_factor=4.0, high_freq_factor=1.0),
-         ValueError, "low_freq_factor"),
+        (
+            lambda: RopeScaling("llama3", 8.0, 8192, low_freq_factor=4.0, high_freq_factor=1.0),
+            ValueError,
+            "low_freq_factor",
+        ),
         (lambda: llama3_frequencies(f.numpy(), 8.0, 8192), TypeError, "freqs"),
         (lambda: rope_attention_factor("yarn"), TypeError, "scaling"),
         (lambda: apply_rope(x, pos, f, interleaved=1), TypeError, "interleaved"),

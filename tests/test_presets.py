@@ -34,7 +34,16 @@ def test_every_expected_model_is_there_with_its_shape():
     assert set(EXPECTED) <= set(PRESETS)
     for key, (layers, d_model, heads, kv, hd, ctx, kind, window) in EXPECTED.items():
         p = PRESETS[key]
-        got = (p.layers, p.d_model, p.n_heads, p.n_kv_heads, p.head_dim, p.context_length, p.attention, p.window)
+        got = (
+            p.layers,
+            p.d_model,
+            p.n_heads,
+            p.n_kv_heads,
+            p.head_dim,
+            p.context_length,
+            p.attention,
+            p.window,
+        )
         assert got == (layers, d_model, heads, kv, hd, ctx, kind, window), key
         assert p.key == key
 
@@ -61,9 +70,16 @@ def test_the_source_numbers_that_are_not_shapes():
     assert PRESETS["mistral-7b-v0.1"].d_ff == 14336 and PRESETS["llama-3-8b"].d_ff == 14336
     assert PRESETS["gpt-3-175b"].d_ff == 4 * 12288
     assert PRESETS["llama-3-8b"].vocab == 128256 and PRESETS["llama-2-7b"].vocab == 32000
-    for key, arxiv in [("llama-2-7b", "2307.09288"), ("llama-2-70b", "2307.09288"), ("mistral-7b-v0.1", "2310.06825"),
-                       ("llama-3-8b", "2407.21783"), ("llama-3-70b", "2407.21783"), ("deepseek-v2", "2405.04434"),
-                       ("gpt-3-175b", "2005.14165"), ("deepseek-llm-67b", "2401.02954")]:
+    for key, arxiv in [
+        ("llama-2-7b", "2307.09288"),
+        ("llama-2-70b", "2307.09288"),
+        ("mistral-7b-v0.1", "2310.06825"),
+        ("llama-3-8b", "2407.21783"),
+        ("llama-3-70b", "2407.21783"),
+        ("deepseek-v2", "2405.04434"),
+        ("gpt-3-175b", "2005.14165"),
+        ("deepseek-llm-67b", "2401.02954"),
+    ]:
         assert f"arXiv:{arxiv}" in PRESETS[key].source, key
     # fields the sources at hand did not settle are None, and the notes say why
     for key, field in [("gpt-3-175b", "vocab"), ("deepseek-v2", "d_ff"), ("deepseek-llm-67b", "d_ff")]:
@@ -112,7 +128,10 @@ def test_ledger_x15_and_x17_ratios():
     assert presets.kv_bytes_per_token("deepseek-v2", 1) == 60 * (512 + 64) == 34_560
     assert presets.kv_bytes_per_token("deepseek-llm-67b", 1) == 2 * 95 * 8 * 128 == 194_560
     assert round(100 * (1 - presets.kv_bytes_ratio("deepseek-v2", "deepseek-llm-67b")), 1) == 82.2
-    assert format_value(presets.model_kv_cache_bytes("deepseek-v2", 131072, bytes_per_element="bf16"), "gb") == "9.06 GB"
+    assert (
+        format_value(presets.model_kv_cache_bytes("deepseek-v2", 131072, bytes_per_element="bf16"), "gb")
+        == "9.06 GB"
+    )
     # X17: LLaMA-1 65B (MHA) at 4K, LLaMA-1 7B at 4K
     assert format_value(presets.model_kv_cache_bytes("llama-1-65b", 4096), "gb") == "10.74 GB"
     assert format_value(presets.model_kv_cache_bytes("llama-1-7b", 4096), "gb") == "2.15 GB"
@@ -125,10 +144,12 @@ def test_rolling_buffer_caps_mistral_at_its_window():
     assert full / rolling == 8  # X13: 32,768 / 4,096
     assert rolling == costs.rolling_buffer_kv_bytes(slots=4096, layers=32, kv_heads=8, head_dim=128)
     # short sequences, and models without a window, are untouched
-    assert presets.model_kv_cache_bytes("mistral-7b-v0.1", 100, rolling_buffer=True) == presets.model_kv_cache_bytes(
-        "mistral-7b-v0.1", 100)
-    assert presets.model_kv_cache_bytes("llama-3-8b", 32768, rolling_buffer=True) == presets.model_kv_cache_bytes(
-        "llama-3-8b", 32768)
+    assert presets.model_kv_cache_bytes(
+        "mistral-7b-v0.1", 100, rolling_buffer=True
+    ) == presets.model_kv_cache_bytes("mistral-7b-v0.1", 100)
+    assert presets.model_kv_cache_bytes(
+        "llama-3-8b", 32768, rolling_buffer=True
+    ) == presets.model_kv_cache_bytes("llama-3-8b", 32768)
     # the window's reach over all layers: X13, 32 x 4096
     p = PRESETS["mistral-7b-v0.1"]
     assert costs.sliding_window_receptive_field(layers=p.layers, window=p.window) == 131_072
@@ -141,8 +162,12 @@ def test_presets_table_rows():
         p = PRESETS[r["key"]]
         assert r["kv_bytes_per_token"] == presets.kv_bytes_per_token(p)
         assert r["kv_bytes_at_context"] == presets.kv_bytes_per_token(p) * p.context_length
-        assert (r["layers"], r["n_heads"], r["n_kv_heads"], r["source"]) == (p.layers, p.n_heads, p.n_kv_heads,
-                                                                             p.source)
+        assert (r["layers"], r["n_heads"], r["n_kv_heads"], r["source"]) == (
+            p.layers,
+            p.n_heads,
+            p.n_kv_heads,
+            p.source,
+        )
     fp32 = presets.presets_table("fp32")
     assert all(b["kv_bytes_per_token"] == 2 * a["kv_bytes_per_token"] for a, b in zip(rows, fp32))
 
@@ -168,25 +193,38 @@ def test_pages_can_name_the_functions():
 
 # ---------------------------------------------------------------- bad input
 
-GOOD = dict(key="m", name="M", layers=2, d_model=64, n_heads=8, n_kv_heads=2, head_dim=8, context_length=128,
-            attention="gqa", source="a paper, arXiv:0000.00000")
+GOOD = dict(
+    key="m",
+    name="M",
+    layers=2,
+    d_model=64,
+    n_heads=8,
+    n_kv_heads=2,
+    head_dim=8,
+    context_length=128,
+    attention="gqa",
+    source="a paper, arXiv:0000.00000",
+)
 
 
-@pytest.mark.parametrize("change, error, words", [
-    ({"layers": 0}, ValueError, "layers"),
-    ({"layers": True}, TypeError, "layers"),
-    ({"head_dim": 8.0}, TypeError, "head_dim"),
-    ({"d_ff": 0}, ValueError, "d_ff"),
-    ({"window": -1}, ValueError, "window"),
-    ({"n_kv_heads": 3}, ValueError, "n_kv_heads"),
-    ({"attention": "gqa", "n_kv_heads": 8}, ValueError, "attention"),
-    ({"attention": "mqa"}, ValueError, "attention"),
-    ({"attention": "mha"}, ValueError, "attention"),
-    ({"attention": "sparse"}, ValueError, "attention"),
-    ({"attention": "mla"}, ValueError, "mla_latent_dim"),
-    ({"mla_latent_dim": 16, "mla_rope_dim": 4}, ValueError, "mla_latent_dim"),
-    ({"source": "  "}, ValueError, "source"),
-])
+@pytest.mark.parametrize(
+    "change, error, words",
+    [
+        ({"layers": 0}, ValueError, "layers"),
+        ({"layers": True}, TypeError, "layers"),
+        ({"head_dim": 8.0}, TypeError, "head_dim"),
+        ({"d_ff": 0}, ValueError, "d_ff"),
+        ({"window": -1}, ValueError, "window"),
+        ({"n_kv_heads": 3}, ValueError, "n_kv_heads"),
+        ({"attention": "gqa", "n_kv_heads": 8}, ValueError, "attention"),
+        ({"attention": "mqa"}, ValueError, "attention"),
+        ({"attention": "mha"}, ValueError, "attention"),
+        ({"attention": "sparse"}, ValueError, "attention"),
+        ({"attention": "mla"}, ValueError, "mla_latent_dim"),
+        ({"mla_latent_dim": 16, "mla_rope_dim": 4}, ValueError, "mla_latent_dim"),
+        ({"source": "  "}, ValueError, "source"),
+    ],
+)
 def test_bad_presets_are_refused_naming_the_field(change, error, words):
     with pytest.raises(error, match=words):
         ModelPreset(**{**GOOD, **change})
@@ -199,16 +237,23 @@ def test_a_good_custom_preset_works_everywhere():
     assert presets.kv_bytes_ratio(p, mqa) == 2
 
 
-@pytest.mark.parametrize("call, error, words", [
-    (lambda: presets.get_preset("llama-9"), ValueError, "preset.*llama-2-70b"),
-    (lambda: presets.get_preset(7), TypeError, "preset"),
-    (lambda: presets.kv_bytes_per_token("gpt-4"), ValueError, "preset"),
-    (lambda: presets.kv_bytes_per_token("llama-2-7b", "fp12"), ValueError, "bytes_per_element"),
-    (lambda: presets.model_kv_cache_bytes("llama-2-7b", 0), ValueError, "tokens"),
-    (lambda: presets.model_kv_cache_bytes("llama-2-7b", 10, batch=0), ValueError, "batch"),
-    (lambda: presets.model_kv_cache_bytes("llama-2-7b", 10, rolling_buffer=1), TypeError, "rolling_buffer"),
-    (lambda: presets.presets_table("fp12"), ValueError, "bytes_per_element"),
-])
+@pytest.mark.parametrize(
+    "call, error, words",
+    [
+        (lambda: presets.get_preset("llama-9"), ValueError, "preset.*llama-2-70b"),
+        (lambda: presets.get_preset(7), TypeError, "preset"),
+        (lambda: presets.kv_bytes_per_token("gpt-4"), ValueError, "preset"),
+        (lambda: presets.kv_bytes_per_token("llama-2-7b", "fp12"), ValueError, "bytes_per_element"),
+        (lambda: presets.model_kv_cache_bytes("llama-2-7b", 0), ValueError, "tokens"),
+        (lambda: presets.model_kv_cache_bytes("llama-2-7b", 10, batch=0), ValueError, "batch"),
+        (
+            lambda: presets.model_kv_cache_bytes("llama-2-7b", 10, rolling_buffer=1),
+            TypeError,
+            "rolling_buffer",
+        ),
+        (lambda: presets.presets_table("fp12"), ValueError, "bytes_per_element"),
+    ],
+)
 def test_bad_calls_are_refused_naming_the_argument(call, error, words):
     with pytest.raises(error, match=words):
         call()

@@ -24,8 +24,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def _load_hook():
-    spec = importlib.util.spec_from_file_location("provenance_hook_under_test",
-                                                  ROOT / "scripts" / "hooks" / "provenance.py")
+    spec = importlib.util.spec_from_file_location(
+        "provenance_hook_under_test", ROOT / "scripts" / "hooks" / "provenance.py"
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
@@ -64,16 +65,21 @@ def test_commit_outside_git_is_unknown(tmp_path):
 @pytest.mark.skipif(not HAVE_GIT, reason="git is not installed")
 def test_clean_and_dirty_repository(tmp_path):
     def git(*args):
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args], cwd=tmp_path,
-                       check=True, capture_output=True)
+        subprocess.run(
+            ["git", "-c", "user.name=t", "-c", "user.email=t@example.org", *args],
+            cwd=tmp_path,
+            check=True,
+            capture_output=True,
+        )
 
     git("init", "-q")
     (tmp_path / "a.txt").write_text("a")
     git("add", "a.txt")
     git("commit", "-q", "-m", "first")
     commit, dirty = hook.git_state(tmp_path)
-    expected = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path, capture_output=True,
-                              text=True).stdout.strip()
+    expected = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=tmp_path, capture_output=True, text=True
+    ).stdout.strip()
     assert (commit, dirty) == (expected, False)
     (tmp_path / "b.txt").write_text("b")  # an untracked file is an uncommitted change too
     assert hook.git_state(tmp_path) == (expected, True)
@@ -102,8 +108,14 @@ class _Attrs(HTMLParser):
 
 
 def test_render_shows_and_escapes():
-    info = {"torch": "2.1<b>", "triton": '3"0', "longctx": "0.1", "commit": "abc1234", "dirty": True,
-            "date": "2025-01-02"}
+    info = {
+        "torch": "2.1<b>",
+        "triton": '3"0',
+        "longctx": "0.1",
+        "commit": "abc1234",
+        "dirty": True,
+        "date": "2025-01-02",
+    }
     out = hook.render(info)
     assert "<b>" not in out
     p = _Attrs()
@@ -142,4 +154,4 @@ def test_events():
         file = File()
 
     out = hook.on_post_page("<article>body</article>", Page(), config)
-    assert out.startswith("<article>body<p class=\"lc-provenance\"") and out.endswith("</article>")
+    assert out.startswith('<article>body<p class="lc-provenance"') and out.endswith("</article>")

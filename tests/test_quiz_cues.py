@@ -63,11 +63,15 @@ def test_no_length_or_position_cue(scope):
     rows = choice_questions(paths)
     assert len(rows) >= 3, f"{scope}: too few choice questions to judge ({len(rows)})"
     longest_share, position_share, longest, positions = cue_report(rows)
-    print(f"{scope}: {len(rows)} choice questions; right answer strictly longest in {len(longest)} "
-          f"({longest_share:.0%}); right answers by position "
-          + ", ".join(f"{chr(65 + p)}: {c}" for p, c in sorted(positions.items())))
+    print(
+        f"{scope}: {len(rows)} choice questions; right answer strictly longest in {len(longest)} "
+        f"({longest_share:.0%}); right answers by position "
+        + ", ".join(f"{chr(65 + p)}: {c}" for p, c in sorted(positions.items()))
+    )
     assert longest_share <= MAX_LONGEST, (
         f"{scope}: the right answer is the strictly longest choice in {len(longest)} of {len(rows)} "
-        f"questions (more than a third): {longest}")
+        f"questions (more than a third): {longest}"
+    )
     assert position_share <= MAX_POSITION, (
-        f"{scope}: one position holds {position_share:.0%} of the right answers (more than 40%): {dict(positions)}")
+        f"{scope}: one position holds {position_share:.0%} of the right answers (more than 40%): {dict(positions)}"
+    )

@@ -60,8 +60,12 @@ GOOD = {
         {
             "type": "numeric",
             "prompt": "How much?",
-            "answer": {"call": "costs.score_matrix_bytes", "args": [1000],
-                       "kwargs": {"bytes_per_element": "fp32", "heads": 3}, "scale": 1e-6},
+            "answer": {
+                "call": "costs.score_matrix_bytes",
+                "args": [1000],
+                "kwargs": {"bytes_per_element": "fp32", "heads": 3},
+                "scale": 1e-6,
+            },
             "unit": "MB",
             "tolerance": 0.05,
             "explanation": "n squared entries, times heads, times bytes",
@@ -72,7 +76,9 @@ GOOD = {
 
 def write_quiz(tmp_path: Path, data, name: str = "t-quiz") -> Path:
     path = tmp_path / f"{name}.yml"
-    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    path.write_text(
+        data if isinstance(data, str) else yaml.safe_dump(data, allow_unicode=True), encoding="utf-8"
+    )
     return path
 
 
@@ -95,6 +101,7 @@ _DELETE = object()
 
 
 # ---- the shipped quizzes -------------------------------------------------------------------
+
 
 def test_quizzes_are_shipped():
     assert [p.stem for p in SHIPPED] == hook.quiz_ids()
@@ -169,6 +176,7 @@ def test_lesson_01_whole_layer_grows_less_than_the_square():
 
 # ---- a good quiz from a temporary directory ---------------------------------------------------
 
+
 def test_good_quiz_loads_and_computes(tmp_path):
     write_quiz(tmp_path, GOOD)
     quiz = hook.load_quiz("t-quiz", tmp_path)
@@ -201,16 +209,48 @@ CASES = {
     "missing prompt": (dict(q0__prompt=_DELETE), 1, "prompt"),
     "unknown question type": (dict(q0__type="multiple"), 1, "type must be"),
     "misspelt key": (dict(q0__explenation="x"), 1, "unknown key"),
-    "unknown function": (dict(q1__answer={"call": "costs.no_such_thing", "args": [1]}), 2, "unknown function"),
+    "unknown function": (
+        dict(q1__answer={"call": "costs.no_such_thing", "args": [1]}),
+        2,
+        "unknown function",
+    ),
     "unknown module": (dict(q1__answer={"call": "nomodule.f"}), 2, "unknown function"),
-    "private function": (dict(q1__answer={"call": "costs._positive_int", "args": ["n", 3]}), 2, "unknown function"),
-    "call that raises ValueError": (dict(q1__answer={"call": "costs.cost_multiplier", "args": [0, 10]}), 2, "raised ValueError"),
-    "call with a bad keyword": (dict(q1__answer={"call": "costs.cost_multiplier", "args": [1, 2], "kwargs": {"x": 1}}), 2, "raised TypeError"),
-    "call that returns no number": (dict(q1__answer={"call": "costs.quadratic_cost_table"}), 2, "not a finite number"),
-    "scale zero": (dict(q1__answer={"call": "costs.cost_multiplier", "args": [1, 2], "scale": 0}), 2, "scale"),
-    "args not a list": (dict(q1__answer={"call": "costs.cost_multiplier", "args": 5}), 2, "args must be a list"),
+    "private function": (
+        dict(q1__answer={"call": "costs._positive_int", "args": ["n", 3]}),
+        2,
+        "unknown function",
+    ),
+    "call that raises ValueError": (
+        dict(q1__answer={"call": "costs.cost_multiplier", "args": [0, 10]}),
+        2,
+        "raised ValueError",
+    ),
+    "call with a bad keyword": (
+        dict(q1__answer={"call": "costs.cost_multiplier", "args": [1, 2], "kwargs": {"x": 1}}),
+        2,
+        "raised TypeError",
+    ),
+    "call that returns no number": (
+        dict(q1__answer={"call": "costs.quadratic_cost_table"}),
+        2,
+        "not a finite number",
+    ),
+    "scale zero": (
+        dict(q1__answer={"call": "costs.cost_multiplier", "args": [1, 2], "scale": 0}),
+        2,
+        "scale",
+    ),
+    "args not a list": (
+        dict(q1__answer={"call": "costs.cost_multiplier", "args": 5}),
+        2,
+        "args must be a list",
+    ),
     "typed number": (dict(q1__answer=20), 2, "must be a mapping"),
-    "answer key misspelt": (dict(q1__answer={"call": "costs.cost_multiplier", "arg": [1, 2]}), 2, "unknown key"),
+    "answer key misspelt": (
+        dict(q1__answer={"call": "costs.cost_multiplier", "arg": [1, 2]}),
+        2,
+        "unknown key",
+    ),
     "missing unit": (dict(q1__unit=_DELETE), 2, "unit"),
     "blank unit": (dict(q1__unit=""), 2, "unit"),
     "missing tolerance": (dict(q1__tolerance=_DELETE), 2, "tolerance"),
@@ -231,14 +271,25 @@ def test_bad_quiz_names_file_and_question(tmp_path, changes, question, needle):
     assert "quizzes/t-quiz.yml" in msg and f"question {question}" in msg and needle in msg, msg
 
 
-@pytest.mark.parametrize("data,needle", [
-    ("questions: [\n  - type: choice\n  prompt: x", "not valid YAML"),
-    ("just text", "expected a mapping"),
-    ({"questions": []}, "non-empty list"),
-    ({"title": "no questions"}, "non-empty list"),
-    ({"questions": GOOD["questions"], "extra": 1}, "unknown key"),
-    ({"questions": ["a string"]}, "question 1: expected a mapping"),
-], ids=["yaml syntax", "not a mapping", "empty questions", "no questions", "unknown top key", "question not a mapping"])
+@pytest.mark.parametrize(
+    "data,needle",
+    [
+        ("questions: [\n  - type: choice\n  prompt: x", "not valid YAML"),
+        ("just text", "expected a mapping"),
+        ({"questions": []}, "non-empty list"),
+        ({"title": "no questions"}, "non-empty list"),
+        ({"questions": GOOD["questions"], "extra": 1}, "unknown key"),
+        ({"questions": ["a string"]}, "question 1: expected a mapping"),
+    ],
+    ids=[
+        "yaml syntax",
+        "not a mapping",
+        "empty questions",
+        "no questions",
+        "unknown top key",
+        "question not a mapping",
+    ],
+)
 def test_bad_quiz_file(tmp_path, data, needle):
     write_quiz(tmp_path, data)
     with pytest.raises(PluginError, match="quizzes/t-quiz.yml") as err:
@@ -257,12 +308,15 @@ def test_unknown_and_invalid_quiz_ids(tmp_path):
 
 # ---- markers in pages ----------------------------------------------------------------------
 
+
 def test_marker_is_replaced_outside_code_only(tmp_path):
     write_quiz(tmp_path, GOOD)
-    page = ("# Page\n\n<!-- quiz: t-quiz -->\n\n"
-            "```markdown\n<!-- quiz: t-quiz -->\n```\n\n"
-            "~~~~\n<!-- quiz: not-even-a-quiz -->\n~~~~\n"
-            "after\n")
+    page = (
+        "# Page\n\n<!-- quiz: t-quiz -->\n\n"
+        "```markdown\n<!-- quiz: t-quiz -->\n```\n\n"
+        "~~~~\n<!-- quiz: not-even-a-quiz -->\n~~~~\n"
+        "after\n"
+    )
     out = hook.replace_markers(page, "page p.md", tmp_path)
     assert out.count('<div class="quiz"') == 1
     assert "```markdown\n<!-- quiz: t-quiz -->\n```" in out
@@ -270,11 +324,14 @@ def test_marker_is_replaced_outside_code_only(tmp_path):
     assert out.startswith("# Page\n") and out.rstrip().endswith("after")
 
 
-@pytest.mark.parametrize("page,needle", [
-    ("<!-- quiz: missing -->\n", "page p.md: unknown quiz 'missing'"),
-    ("    <!-- quiz: t-quiz -->\n", "must start at the beginning"),
-    ("<!-- quiz: t-quiz -->\n\n<!-- quiz: t-quiz -->\n", "appears twice"),
-])
+@pytest.mark.parametrize(
+    "page,needle",
+    [
+        ("<!-- quiz: missing -->\n", "page p.md: unknown quiz 'missing'"),
+        ("    <!-- quiz: t-quiz -->\n", "must start at the beginning"),
+        ("<!-- quiz: t-quiz -->\n\n<!-- quiz: t-quiz -->\n", "appears twice"),
+    ],
+)
 def test_bad_markers_fail_naming_the_page(tmp_path, page, needle):
     write_quiz(tmp_path, GOOD)
     with pytest.raises(PluginError) as err:
@@ -304,6 +361,7 @@ def test_on_page_markdown_and_pre_build_use_the_shipped_quizzes():
 
 # ---- the HTML --------------------------------------------------------------------------------
 
+
 class _Collect(HTMLParser):
     def __init__(self):
         super().__init__()
@@ -321,7 +379,7 @@ class _Collect(HTMLParser):
 
 
 def test_render_escapes_everything_and_carries_the_data(tmp_path):
-    evil = '<script>alert("x")</script> & \'quotes\' $a<b$'
+    evil = "<script>alert(\"x\")</script> & 'quotes' $a<b$"
     data = broken(q0__prompt=evil, q0__c1__explanation=evil, title=evil)
     write_quiz(tmp_path, data)
     quiz = hook.load_quiz("t-quiz", tmp_path)
@@ -351,10 +409,19 @@ def test_render_folds_answers_away_from_search(tmp_path):
     assert "\n\n" not in out  # one raw HTML block for Markdown: no blank line inside
 
 
-@pytest.mark.parametrize("value,text", [
-    (16.0, "16"), (20.0, "20"), (1234567.0, "1,234,567"), (0.12345, "0.1235"),
-    (18.62645149230957, "18.63"), (2.5, "2.5"), (1234.5678, "1,235"), (-3.25, "-3.25"),
-])
+@pytest.mark.parametrize(
+    "value,text",
+    [
+        (16.0, "16"),
+        (20.0, "20"),
+        (1234567.0, "1,234,567"),
+        (0.12345, "0.1235"),
+        (18.62645149230957, "18.63"),
+        (2.5, "2.5"),
+        (1234.5678, "1,235"),
+        (-3.25, "-3.25"),
+    ],
+)
 def test_number_text(value, text):
     assert hook.number_text(value) == text
 
@@ -366,8 +433,17 @@ def test_with_unit():
 
 
 def test_answer_is_scaled_float(tmp_path):
-    write_quiz(tmp_path, broken(q1__answer={"call": "costs.attention_flops", "args": [1024, 64],
-                                            "kwargs": {"causal": True}, "scale": 1e-9}))
+    write_quiz(
+        tmp_path,
+        broken(
+            q1__answer={
+                "call": "costs.attention_flops",
+                "args": [1024, 64],
+                "kwargs": {"causal": True},
+                "scale": 1e-9,
+            }
+        ),
+    )
     q = hook.load_quiz("t-quiz", tmp_path)["questions"][1]
     assert isinstance(q["answer"], float)
     assert q["answer"] == pytest.approx(4 * (1024 * 1025 // 2) * 64 * 1e-9)
@@ -409,8 +485,10 @@ def _heading_ids(md_path: Path) -> dict[str, str]:
             continue
         if re.match(r"^#{1,6} ", line):
             lines.append(line)
-    md = markdown.Markdown(extensions=["toc", "attr_list", "pymdownx.arithmatex"],
-                            extension_configs={"pymdownx.arithmatex": {"generic": True}})
+    md = markdown.Markdown(
+        extensions=["toc", "attr_list", "pymdownx.arithmatex"],
+        extension_configs={"pymdownx.arithmatex": {"generic": True}},
+    )
     md.convert("\n\n".join(lines))
     return hook.toc_anchors(get_toc(md.toc_tokens))
 
@@ -450,7 +528,13 @@ def test_module_test_does_not_repeat_the_lesson_quizzes():
             lesson_prompts.add(" ".join(q["prompt"].split()))
             if q["type"] == "numeric":
                 a = q["answer"]
-                lesson_calls.add((a["call"], json.dumps(a.get("args", [])), json.dumps(a.get("kwargs", {}), sort_keys=True)))
+                lesson_calls.add(
+                    (
+                        a["call"],
+                        json.dumps(a.get("args", [])),
+                        json.dumps(a.get("kwargs", {}), sort_keys=True),
+                    )
+                )
     for n, q in enumerate(test, 1):
         assert " ".join(q["prompt"].split()) not in lesson_prompts, f"question {n} repeats a lesson quiz"
         if q["type"] == "numeric":
@@ -485,7 +569,8 @@ def test_module_test_numbers_from_first_principles():
     assert seen == set(expected)
     # the premises the questions state hold in the package too
     assert costs.kv_cache_bytes(layers=32, kv_heads=8, head_dim=128, tokens=8192) == pytest.approx(
-        2 * costs.rolling_buffer_kv_bytes(slots=4096, layers=32, kv_heads=8, head_dim=128))
+        2 * costs.rolling_buffer_kv_bytes(slots=4096, layers=32, kv_heads=8, head_dim=128)
+    )
     assert linear_costs.crossover_seq_len(64) <= 65_536
 
 
@@ -498,7 +583,9 @@ def test_module_test_traps_fall_outside_the_tolerance():
         if q["type"] == "numeric":
             by_call[spec["answer"]["call"]] = q
     claude = by_call["costs.cost_multiplier"]
-    assert abs(100_000 / 9_000 - claude["answer"]) > claude["tolerance"] * claude["answer"]  # the length ratio
+    assert (
+        abs(100_000 / 9_000 - claude["answer"]) > claude["tolerance"] * claude["answer"]
+    )  # the length ratio
     rolling = by_call["costs.rolling_buffer_kv_bytes"]
     full = costs.kv_cache_bytes(layers=32, kv_heads=8, head_dim=128, tokens=8192) / 1e9
     assert abs(full - rolling["answer"]) > rolling["tolerance"] * rolling["answer"]  # no buffer
@@ -507,6 +594,7 @@ def test_module_test_traps_fall_outside_the_tolerance():
 
 
 # ---- the test-mode schema ----------------------------------------------------------------------
+
 
 def test_good_test_loads(tmp_path):
     write_quiz(tmp_path, TEST_GOOD)
@@ -538,7 +626,10 @@ def test_practice_quizzes_keep_their_data_and_version(tmp_path):
 def test_practice_question_may_name_where_it_is_taught(tmp_path):
     data = broken(q1__teaches="lessons/x.md#y")
     write_quiz(tmp_path, data)
-    assert hook.load_quiz("t-quiz", tmp_path)["questions"][1]["teaches"] == {"page": "lessons/x.md", "anchor": "y"}
+    assert hook.load_quiz("t-quiz", tmp_path)["questions"][1]["teaches"] == {
+        "page": "lessons/x.md",
+        "anchor": "y",
+    }
 
 
 def _test_broken(**changes):
@@ -562,15 +653,27 @@ TEST_CASES = {
     "teaches climbing out": (dict(q0__teaches="../a.md#x"), "question 1", "teaches must read"),
     "teaches to a URL": (dict(q0__teaches="https://example.org/a.md#x"), "question 1", "teaches must read"),
     "teaches not markdown": (dict(q0__teaches="lessons/a.html#x"), "question 1", "teaches must read"),
-    "teaches anchor with a space": (dict(q0__teaches="lessons/a.md#two words"), "question 1", "teaches must read"),
-    "teaches not text": (dict(q0__teaches=["lessons/a.md#x"]), "question 1", "teaches must be non-empty text"),
+    "teaches anchor with a space": (
+        dict(q0__teaches="lessons/a.md#two words"),
+        "question 1",
+        "teaches must read",
+    ),
+    "teaches not text": (
+        dict(q0__teaches=["lessons/a.md#x"]),
+        "question 1",
+        "teaches must be non-empty text",
+    ),
     "teaches blank": (dict(q1__teaches=" "), "question 2", "teaches must be non-empty text"),
     "unknown mode": (dict(mode="exam"), "quizzes/t-quiz.yml", "mode must be one of"),
     "pass fraction zero": (dict(pass_fraction=0), "quizzes/t-quiz.yml", "pass_fraction must be"),
     "pass fraction as a percent": (dict(pass_fraction=80), "quizzes/t-quiz.yml", "pass_fraction must be"),
     "pass fraction as text": (dict(pass_fraction="80%"), "quizzes/t-quiz.yml", "pass_fraction must be"),
     "pass fraction a bool": (dict(pass_fraction=True), "quizzes/t-quiz.yml", "pass_fraction must be"),
-    "pass fraction not finite": (dict(pass_fraction=float("nan")), "quizzes/t-quiz.yml", "pass_fraction must be"),
+    "pass fraction not finite": (
+        dict(pass_fraction=float("nan")),
+        "quizzes/t-quiz.yml",
+        "pass_fraction must be",
+    ),
 }
 
 
@@ -585,12 +688,29 @@ def test_bad_test_names_file_and_question(tmp_path, changes, where, needle):
 
 def test_pass_fraction_outside_a_test_fails(tmp_path):
     write_quiz(tmp_path, {**copy.deepcopy(GOOD), "pass_fraction": 0.8})
-    with pytest.raises(PluginError, match=r"quizzes/t-quiz.yml: pass_fraction only applies to a quiz with mode: test"):
+    with pytest.raises(
+        PluginError, match=r"quizzes/t-quiz.yml: pass_fraction only applies to a quiz with mode: test"
+    ):
         hook.load_quiz("t-quiz", tmp_path)
 
 
-@pytest.mark.parametrize("fraction,total", [(0.8, 15), (0.8, 10), (0.7, 10), (0.6, 5), (1.0, 3), (0.5, 3),
-                                            (0.75, 4), (0.9, 20), (0.8, 1), (0.01, 15), (2 / 3, 3), (0.3, 10)])
+@pytest.mark.parametrize(
+    "fraction,total",
+    [
+        (0.8, 15),
+        (0.8, 10),
+        (0.7, 10),
+        (0.6, 5),
+        (1.0, 3),
+        (0.5, 3),
+        (0.75, 4),
+        (0.9, 20),
+        (0.8, 1),
+        (0.01, 15),
+        (2 / 3, 3),
+        (0.3, 10),
+    ],
+)
 def test_pass_mark_is_the_smallest_passing_count(fraction, total):
     """Exactly: the fewest right answers k with k / total >= the fraction written in the YAML."""
     exact = Fraction(repr(fraction)) if fraction != 2 / 3 else Fraction(2, 3)
@@ -600,26 +720,37 @@ def test_pass_mark_is_the_smallest_passing_count(fraction, total):
 
 # ---- where each question is taught: resolution and checks -------------------------------------
 
+
 def _pages_for_test():
-    return {"lessons/a.md": ("1. Lesson A", {"first": "First part", "other": "Other"}),
-            "lessons/b.md": ("2. Lesson B", {"second-part": "Where the \\(n^2\\) comes from"})}
+    return {
+        "lessons/a.md": ("1. Lesson A", {"first": "First part", "other": "Other"}),
+        "lessons/b.md": ("2. Lesson B", {"second-part": "Where the \\(n^2\\) comes from"}),
+    }
 
 
 def test_check_teaches_gives_link_text(tmp_path):
     write_quiz(tmp_path, TEST_GOOD)
     quiz = hook.load_quiz("t-quiz", tmp_path)
     titles = hook.check_teaches(quiz, _pages_for_test())
-    assert titles == {("lessons/a.md", "first"): "1. Lesson A \u203a First part",
-                      ("lessons/b.md", "second-part"): "2. Lesson B \u203a Where the \\(n^2\\) comes from"}
+    assert titles == {
+        ("lessons/a.md", "first"): "1. Lesson A \u203a First part",
+        ("lessons/b.md", "second-part"): "2. Lesson B \u203a Where the \\(n^2\\) comes from",
+    }
     titled = hook.with_titles(quiz, titles)
     assert titled["questions"][0]["teaches"]["title"] == "1. Lesson A \u203a First part"
     assert "title" not in quiz["questions"][0]["teaches"]  # the loaded quiz is not changed
 
 
-@pytest.mark.parametrize("teaches,needle", [
-    ("lessons/a.md#firstt", "lessons/a.md has no heading with id 'firstt' (its heading ids: first, other)"),
-    ("lessons/c.md#first", "there is no page 'lessons/c.md' in docs/"),
-])
+@pytest.mark.parametrize(
+    "teaches,needle",
+    [
+        (
+            "lessons/a.md#firstt",
+            "lessons/a.md has no heading with id 'firstt' (its heading ids: first, other)",
+        ),
+        ("lessons/c.md#first", "there is no page 'lessons/c.md' in docs/"),
+    ],
+)
 def test_check_teaches_names_file_question_and_what_is_missing(tmp_path, teaches, needle):
     write_quiz(tmp_path, _test_broken(q1__teaches=teaches))
     quiz = hook.load_quiz("t-quiz", tmp_path)
@@ -634,31 +765,63 @@ def test_resolve_teaches_links_relative_to_the_page(tmp_path):
     quiz = hook.load_quiz("t-quiz", tmp_path)
     urls = {"lessons/a.md": "lessons/a/", "lessons/b.md": "lessons/b/", "course/t.md": "course/t/"}
     out = hook.resolve_teaches(quiz, "course/t/", urls)
-    assert [q["teaches"]["url"] for q in out["questions"]] == ["../../lessons/a/#first", "../../lessons/b/#second-part"]
+    assert [q["teaches"]["url"] for q in out["questions"]] == [
+        "../../lessons/a/#first",
+        "../../lessons/b/#second-part",
+    ]
     assert hook.resolve_teaches(quiz, "", urls)["questions"][0]["teaches"]["url"] == "lessons/a/#first"
     assert "url" not in quiz["questions"][0]["teaches"]
-    with pytest.raises(PluginError, match=r"quizzes/t-quiz.yml, question 2: teaches lessons/b.md#second-part: there is no page"):
+    with pytest.raises(
+        PluginError,
+        match=r"quizzes/t-quiz.yml, question 2: teaches lessons/b.md#second-part: there is no page",
+    ):
         hook.resolve_teaches(quiz, "course/t/", {"lessons/a.md": "lessons/a/"})
 
 
 def test_toc_anchors_walks_every_level_and_strips_html():
-    toc = get_toc([{"level": 2, "id": "a", "name": "A &amp; B", "children": [
-        {"level": 3, "id": "b", "name": 'Why <span class="arithmatex">\\(\\phi\\)</span> must', "children": []}]}])
+    toc = get_toc(
+        [
+            {
+                "level": 2,
+                "id": "a",
+                "name": "A &amp; B",
+                "children": [
+                    {
+                        "level": 3,
+                        "id": "b",
+                        "name": 'Why <span class="arithmatex">\\(\\phi\\)</span> must',
+                        "children": [],
+                    }
+                ],
+            }
+        ]
+    )
     assert hook.toc_anchors(toc) == {"a": "A & B", "b": "Why \\(\\phi\\) must"}
 
 
 def test_render_test_mode(tmp_path):
     data = _test_broken(q0__prompt='<b>"bold"</b>')
     write_quiz(tmp_path, data)
-    quiz = hook.resolve_teaches(hook.load_quiz("t-quiz", tmp_path), "course/t/",
-                                {"lessons/a.md": "lessons/a/", "lessons/b.md": "lessons/b/"})
-    quiz = hook.with_titles(quiz, hook.check_teaches(quiz, {
-        "lessons/a.md": ("A <&>", {"first": "First"}), "lessons/b.md": ("B", {"second-part": "Second"})}))
+    quiz = hook.resolve_teaches(
+        hook.load_quiz("t-quiz", tmp_path),
+        "course/t/",
+        {"lessons/a.md": "lessons/a/", "lessons/b.md": "lessons/b/"},
+    )
+    quiz = hook.with_titles(
+        quiz,
+        hook.check_teaches(
+            quiz,
+            {"lessons/a.md": ("A <&>", {"first": "First"}), "lessons/b.md": ("B", {"second-part": "Second"})},
+        ),
+    )
     out = hook.render_quiz(quiz)
     assert 'data-quiz-mode="test"' in out and 'class="quiz quiz--test"' in out
     assert "The pass mark is 2 of 2 (80%)" in out
     assert "<b>" not in out and "&lt;b&gt;" in out
-    assert '<p class="quiz-teaches">Taught in: <a href="../../lessons/a/#first">A &lt;&amp;&gt; \u203a First</a></p>' in out
+    assert (
+        '<p class="quiz-teaches">Taught in: <a href="../../lessons/a/#first">A &lt;&amp;&gt; \u203a First</a></p>'
+        in out
+    )
     assert out.count('<details class="quiz-answer" data-search-exclude>') == 2 and "<details open" not in out
     assert out.count('class="quiz-teaches"') == 2
     parser = _Collect()
@@ -674,6 +837,7 @@ def test_render_practice_without_links_is_unchanged():
 
 
 # ---- the build events, with stand-ins for MkDocs's objects ---------------------------------------
+
 
 class _FakeFile:
     def __init__(self, src_uri, url, page=None):
@@ -698,16 +862,24 @@ def _site(tmp_path, monkeypatch, anchors_b=("second-part",)):
     write_quiz(tmp_path, TEST_GOOD)
     monkeypatch.setattr(hook, "QUIZ_DIR", tmp_path)
     monkeypatch.setattr(hook, "quiz_ids", lambda quiz_dir=tmp_path: ["t-quiz"])
-    monkeypatch.setattr(hook, "load_quiz", lambda qid, quiz_dir=tmp_path, _load=hook.load_quiz: _load(qid, tmp_path))
+    monkeypatch.setattr(
+        hook, "load_quiz", lambda qid, quiz_dir=tmp_path, _load=hook.load_quiz: _load(qid, tmp_path)
+    )
 
     def page(src, url, title, ids):
         f = _FakeFile(src, url)
-        f.page = _FakePage(title, [{"level": 2, "id": i, "name": i.replace("-", " ").title(), "children": []} for i in ids], f)
+        f.page = _FakePage(
+            title,
+            [{"level": 2, "id": i, "name": i.replace("-", " ").title(), "children": []} for i in ids],
+            f,
+        )
         return f
 
-    files = [page("course/t.md", "course/t/", "Test", []),
-             page("lessons/a.md", "lessons/a/", "1. A", ["first"]),
-             page("lessons/b.md", "lessons/b/", "2. B", list(anchors_b))]
+    files = [
+        page("course/t.md", "course/t/", "Test", []),
+        page("lessons/a.md", "lessons/a/", "1. A", ["first"]),
+        page("lessons/b.md", "lessons/b/", "2. B", list(anchors_b)),
+    ]
     return files, _FakeFiles(files)
 
 
@@ -727,32 +899,44 @@ def test_build_events_complete_the_links(tmp_path, monkeypatch):
 def test_build_fails_on_a_missing_heading_even_if_no_page_shows_the_quiz(tmp_path, monkeypatch):
     files, fake = _site(tmp_path, monkeypatch, anchors_b=("second",))
     hook.on_pre_build({})
-    with pytest.raises(PluginError, match=r"quizzes/t-quiz.yml, question 2: teaches lessons/b.md#second-part: "
-                                          r"lessons/b.md has no heading with id 'second-part'"):
+    with pytest.raises(
+        PluginError,
+        match=r"quizzes/t-quiz.yml, question 2: teaches lessons/b.md#second-part: "
+        r"lessons/b.md has no heading with id 'second-part'",
+    ):
         hook.on_env(None, {}, fake)
 
 
 def test_build_fails_on_a_missing_page(tmp_path, monkeypatch):
     files, fake = _site(tmp_path, monkeypatch)
     hook.on_pre_build({})
-    with pytest.raises(PluginError, match=r"page course/t.md: quizzes/t-quiz.yml, question 1: .*no page 'lessons/a.md'"):
+    with pytest.raises(
+        PluginError, match=r"page course/t.md: quizzes/t-quiz.yml, question 1: .*no page 'lessons/a.md'"
+    ):
         hook.on_page_markdown("<!-- quiz: t-quiz -->\n", files[0].page, {}, _FakeFiles([files[0], files[2]]))
 
 
 # ---- progress markers on the home page ----------------------------------------------------------
 
+
 def test_progress_attributes(tmp_path):
     write_quiz(tmp_path, GOOD, name="practice-q")
     write_quiz(tmp_path, TEST_GOOD, name="test-q")
-    content = ('<p><span class="lc-progress" data-progress-quiz="practice-q" hidden></span> '
-               '<span data-progress-quiz="test-q"></span></p><pre><code>data-progress-quiz=&quot;nope&quot;</code></pre>')
+    content = (
+        '<p><span class="lc-progress" data-progress-quiz="practice-q" hidden></span> '
+        '<span data-progress-quiz="test-q"></span></p><pre><code>data-progress-quiz=&quot;nope&quot;</code></pre>'
+    )
     out = hook.add_progress_attributes(content, "page index.md", tmp_path)
     practice = hook.load_quiz("practice-q", tmp_path)
     test = hook.load_quiz("test-q", tmp_path)
-    assert (f'data-progress-quiz="practice-q" data-quiz-version="{practice["version"]}" data-quiz-total="2" '
-            'data-quiz-mode="practice" hidden>') in out
-    assert (f'data-progress-quiz="test-q" data-quiz-version="{test["version"]}" data-quiz-total="2" '
-            'data-quiz-mode="test" data-quiz-pass-mark="2">') in out
+    assert (
+        f'data-progress-quiz="practice-q" data-quiz-version="{practice["version"]}" data-quiz-total="2" '
+        'data-quiz-mode="practice" hidden>'
+    ) in out
+    assert (
+        f'data-progress-quiz="test-q" data-quiz-version="{test["version"]}" data-quiz-total="2" '
+        'data-quiz-mode="test" data-quiz-pass-mark="2">'
+    ) in out
     assert out.endswith("<pre><code>data-progress-quiz=&quot;nope&quot;</code></pre>")  # code is left alone
 
 

@@ -22,18 +22,24 @@ abbreviations = _load("abbreviations")
 
 
 def test_only_the_first_abbreviation_of_each_term_is_a_tab_stop():
-    html = ('<p><abbr title="Key-value">KV</abbr> and <abbr tabindex="0" title="Key-value">KV</abbr>, '
-            '<abbr title="Grouped">GQA</abbr></p><p><abbr title="Grouped">GQA</abbr></p>')
+    html = (
+        '<p><abbr title="Key-value">KV</abbr> and <abbr tabindex="0" title="Key-value">KV</abbr>, '
+        '<abbr title="Grouped">GQA</abbr></p><p><abbr title="Grouped">GQA</abbr></p>'
+    )
     out = abbreviations.focusable_first(html)
     assert out.count('tabindex="0"') == 2
-    assert out.startswith('<p><abbr tabindex="0" title="Key-value">KV</abbr> and <abbr title="Key-value">KV</abbr>')
+    assert out.startswith(
+        '<p><abbr tabindex="0" title="Key-value">KV</abbr> and <abbr title="Key-value">KV</abbr>'
+    )
     assert '<abbr tabindex="0" title="Grouped">GQA</abbr></p><p><abbr title="Grouped">GQA</abbr>' in out
 
 
 def test_css_keeps_the_rules_and_properties_a_page_uses():
-    css = ('@charset "UTF-8";.w{--used: red;--unused: blue;--chain: var(--used);--icon: url("data:image/svg+xml;'
-           'base64,AAA=")}.a .b{color: var(--chain)}.gone{color: var(--unused)}.a:hover,.zz{margin: 0}'
-           '@media (max-width: 10px){.a{padding: 0}.nope{padding: 1px}}@media print{.nope{x: 1}}')
+    css = (
+        '@charset "UTF-8";.w{--used: red;--unused: blue;--chain: var(--used);--icon: url("data:image/svg+xml;'
+        'base64,AAA=")}.a .b{color: var(--chain)}.gone{color: var(--unused)}.a:hover,.zz{margin: 0}'
+        "@media (max-width: 10px){.a{padding: 0}.nope{padding: 1px}}@media print{.nope{x: 1}}"
+    )
     html = '<div class="w"><p class="a b">x</p></div>'
     (out,) = reader.purge_styles([css], html)
     assert out.startswith('@charset "UTF-8";')
@@ -54,14 +60,18 @@ def test_reading_time_rounds_up_to_five_minutes(words, minutes):
 
 
 def test_prose_words_leave_out_code_and_math():
-    html = ('<h1>Title here</h1><p>One two <code>three</code></p><pre><code>x = 1 2 3 4</code></pre>'
-            '<span class="arithmatex">\\(a + b + c\\)</span>')
+    html = (
+        "<h1>Title here</h1><p>One two <code>three</code></p><pre><code>x = 1 2 3 4</code></pre>"
+        '<span class="arithmatex">\\(a + b + c\\)</span>'
+    )
     assert reader.prose_words(html) == 5
 
 
 def test_api_pages_index_the_summary_only():
-    html = ('<div class="doc doc-contents first"><p>Summary.</p><p>More.</p><table><tr><td>x</td></tr></table>'
-            '<div class="doc doc-children"><h3 id="f">f</h3></div></div>')
+    html = (
+        '<div class="doc doc-contents first"><p>Summary.</p><p>More.</p><table><tr><td>x</td></tr></table>'
+        '<div class="doc doc-children"><h3 id="f">f</h3></div></div>'
+    )
     out = reader.index_summaries_only(html)
     assert "<p>Summary.</p>" in out and "<p data-search-exclude>More.</p>" in out
     assert "<table data-search-exclude>" in out and '<div class="doc doc-children">' in out

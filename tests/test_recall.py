@@ -134,7 +134,9 @@ def test_decode_is_the_nearest_value(Q, N, dv, seed):
 def test_softmax_readout_equals_naive(shape, scale):
     N, d, dv, seed = shape
     t = make_mqar(N, dim=d, value_dim=dv, seed=seed)
-    torch.testing.assert_close(softmax_readout(t, scale=scale), naive_softmax(t, scale), atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(
+        softmax_readout(t, scale=scale), naive_softmax(t, scale), atol=1e-12, rtol=1e-12
+    )
     t32 = make_mqar(N, dim=d, value_dim=dv, seed=seed, dtype=torch.float32)
     out32 = softmax_readout(t32, scale=scale)
     assert out32.dtype == torch.float32
@@ -160,16 +162,18 @@ def test_linear_readout_equals_naive_and_state(shape, fmap, normalize):
         normalize = False  # q . sum k can be ~0: not a meaningful normaliser
     t = make_mqar(N, dim=d, value_dim=dv, seed=seed)
     want = naive_linear(t, phi, normalize)
-    torch.testing.assert_close(linear_readout(t, feature_map=fmap, normalize=normalize), want,
-                               atol=1e-12, rtol=1e-12)
+    torch.testing.assert_close(
+        linear_readout(t, feature_map=fmap, normalize=normalize), want, atol=1e-12, rtol=1e-12
+    )
     S = sum(phi(t.keys[j])[:, None] * t.values[j][None, :] for j in range(N))  # written pair by pair
     z = sum(phi(t.keys[j]) for j in range(N))
     num = phi(t.queries) @ S  # [Q, d_v]: reading the state written pair by pair
     read = num / (phi(t.queries) @ z)[:, None] if normalize else num
     torch.testing.assert_close(read, want, atol=1e-12, rtol=1e-12)
     t32 = make_mqar(N, dim=d, value_dim=dv, seed=seed, dtype=torch.float32)
-    torch.testing.assert_close(linear_readout(t32, feature_map=fmap, normalize=normalize).double(), want,
-                               atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(
+        linear_readout(t32, feature_map=fmap, normalize=normalize).double(), want, atol=1e-4, rtol=1e-4
+    )
 
 
 @pytest.mark.parametrize("N,d", [(1, 1), (5, 8), (17, 17), (40, 40), (3, 63)])
@@ -227,7 +231,11 @@ def test_ssm_inputs_switch_writing_and_reading():
     assert a["u"].shape == a["delta"].shape == (1, 3, 8) and a["A"].shape == (3, 4)
     assert a["B"].shape == a["C"].shape == (1, 4, 8)
     assert torch.equal(a["delta"][0, 0], torch.tensor([1.0] * 6 + [0.0] * 2, dtype=torch.float64))
-    assert torch.all(a["B"][0, :, 6:] == 0) and torch.all(a["C"][0, :, :6] == 0) and torch.all(a["u"][0, :, 6:] == 0)
+    assert (
+        torch.all(a["B"][0, :, 6:] == 0)
+        and torch.all(a["C"][0, :, :6] == 0)
+        and torch.all(a["u"][0, :, 6:] == 0)
+    )
     torch.testing.assert_close(torch.exp(a["A"]), torch.full((3, 4), 0.5, dtype=torch.float64))
 
 
@@ -237,7 +245,11 @@ def test_ssm_inputs_switch_writing_and_reading():
 def test_state_elements():
     assert state_elements("softmax", 10, dim=4, value_dim=3) == 10 * 4 + 10 * 3
     assert state_elements("softmax", 20, dim=4) == 2 * 20 * 4
-    assert state_elements("linear", 10, dim=4, value_dim=3) == 12 == state_elements("linear", 99, dim=4, value_dim=3)
+    assert (
+        state_elements("linear", 10, dim=4, value_dim=3)
+        == 12
+        == state_elements("linear", 99, dim=4, value_dim=3)
+    )
     assert state_elements("linear_elu", 10, dim=4, value_dim=3) == 16
     assert state_elements("ssm", 10, dim=4, value_dim=3) == 12
 
@@ -259,8 +271,10 @@ def test_table_equals_recomputation():
         assert row["softmax_state"] == N * (d + dv)
         assert row["linear_state"] == row["ssm_state"] == d * dv and row["linear_elu_state"] == d * dv + d
         assert (row["dim"], row["value_dim"], row["trials"]) == (d, dv, trials)
-    assert recall_accuracy("ssm", 40, dim=d, value_dim=dv, trials=trials, seed=seed, ssm_decay=0.9) == \
-        rows[2]["ssm_accuracy"]
+    assert (
+        recall_accuracy("ssm", 40, dim=d, value_dim=dv, trials=trials, seed=seed, ssm_decay=0.9)
+        == rows[2]["ssm_accuracy"]
+    )
 
 
 def test_table_is_reproducible_and_shows_the_gap():
@@ -339,36 +353,64 @@ def test_softmax_memory_is_attention_ref_over_the_kept_keys(N, d, dv, Q, seed):
     from longctx.attention import attention_ref
 
     gen = torch.Generator().manual_seed(seed)
-    q, k = torch.randn(Q, d, generator=gen, dtype=torch.float64), torch.randn(N, d, generator=gen, dtype=torch.float64)
+    q, k = (
+        torch.randn(Q, d, generator=gen, dtype=torch.float64),
+        torch.randn(N, d, generator=gen, dtype=torch.float64),
+    )
     v = torch.randn(N, dv, generator=gen, dtype=torch.float64)
     window, sinks = 1 + seed % N, seed % 3
     keep = window_keep(N, window=window, sinks=sinks)
     assert keep.tolist() == [j >= N - window or j < sinks for j in range(N)]
     for mask in (None, keep):
-        want = attention_ref(q[None, None], k[None, None], v[None, None], scale=2.5,
-                             mask=None if mask is None else mask.expand(Q, N))[0, 0]
-        torch.testing.assert_close(softmax_memory(q, k, v, scale=2.5, keep=mask), want, atol=1e-12, rtol=1e-12)
+        want = attention_ref(
+            q[None, None],
+            k[None, None],
+            v[None, None],
+            scale=2.5,
+            mask=None if mask is None else mask.expand(Q, N),
+        )[0, 0]
+        torch.testing.assert_close(
+            softmax_memory(q, k, v, scale=2.5, keep=mask), want, atol=1e-12, rtol=1e-12
+        )
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.integers(1, 40), st.integers(1, 9), st.integers(1, 7), st.integers(1, 6),
-       st.sampled_from([1.0, 0.9, 0.5]), st.integers(0, 2**31 - 1))
+@given(
+    st.integers(1, 40),
+    st.integers(1, 9),
+    st.integers(1, 7),
+    st.integers(1, 6),
+    st.sampled_from([1.0, 0.9, 0.5]),
+    st.integers(0, 2**31 - 1),
+)
 def test_state_memory_is_linear_attention_with_faded_keys(N, d, dv, Q, decay, seed):
     from longctx.linear import linear_attention_ref
 
     gen = torch.Generator().manual_seed(seed)
-    q, k = torch.rand(Q, d, generator=gen, dtype=torch.float64), torch.rand(N, d, generator=gen, dtype=torch.float64)
+    q, k = (
+        torch.rand(Q, d, generator=gen, dtype=torch.float64),
+        torch.rand(N, d, generator=gen, dtype=torch.float64),
+    )
     v = torch.randn(N, dv, generator=gen, dtype=torch.float64)
     faded = k * torch.tensor([decay ** (N - 1 - j) for j in range(N)], dtype=torch.float64)[:, None]
     for normalize in (False, True):  # positive q and k: the denominator is safe
-        want = linear_attention_ref(q[None, None], faded[None, None], v[None, None], causal=False,
-                                    feature_map=lambda x: x, normalize=normalize)[0, 0]
+        want = linear_attention_ref(
+            q[None, None],
+            faded[None, None],
+            v[None, None],
+            causal=False,
+            feature_map=lambda x: x,
+            normalize=normalize,
+        )[0, 0]
         got = state_memory(q, k, v, decay=decay, normalize=normalize)
         torch.testing.assert_close(got, want, atol=1e-12, rtol=1e-10)
 
 
 def test_ssm_with_decay_is_the_faded_state():
     t = make_mqar(40, dim=8, seed=5)
-    torch.testing.assert_close(ssm_readout(t, decay=0.9), state_memory(t.queries, t.keys, t.values, decay=0.9),
-                               atol=1e-12, rtol=1e-12)
-
+    torch.testing.assert_close(
+        ssm_readout(t, decay=0.9),
+        state_memory(t.queries, t.keys, t.values, decay=0.9),
+        atol=1e-12,
+        rtol=1e-12,
+    )

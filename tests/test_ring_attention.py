@@ -26,9 +26,17 @@ from longctx.distributed import block_attention, merge_partials, ring_attention,
 
 
 @settings(max_examples=30, deadline=None)
-@given(world=st.integers(1, 5), T_local=st.sampled_from([1, 2, 7, 17]), B=st.integers(1, 2),
-       H_kv=st.sampled_from([1, 2]), group=st.sampled_from([1, 2, 3]), D=st.sampled_from([1, 8, 40]),
-       Dv=st.sampled_from([3, 8]), causal=st.booleans(), seed=st.integers(0, 2**16))
+@given(
+    world=st.integers(1, 5),
+    T_local=st.sampled_from([1, 2, 7, 17]),
+    B=st.integers(1, 2),
+    H_kv=st.sampled_from([1, 2]),
+    group=st.sampled_from([1, 2, 3]),
+    D=st.sampled_from([1, 8, 40]),
+    Dv=st.sampled_from([3, 8]),
+    causal=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
 def test_simulated_matches_reference(world, T_local, B, H_kv, group, D, Dv, causal, seed):
     T = world * T_local
     q, k, v = random_qkv(B, H_kv * group, H_kv, T, T, D, Dv, seed=seed)
@@ -42,13 +50,18 @@ def test_simulated_float32(causal):
     q, k, v = random_qkv(2, 4, 2, 63, 63, 40, 40, seed=3)
     got = ring_attention_simulated(q.float(), k.float(), v.float(), world_size=3, causal=causal, scale=0.3)
     assert got.dtype == torch.float32
-    torch.testing.assert_close(got.double(), attention_ref(q, k, v, causal=causal, scale=0.3),
-                               rtol=1e-5, atol=2e-6)
+    torch.testing.assert_close(
+        got.double(), attention_ref(q, k, v, causal=causal, scale=0.3), rtol=1e-5, atol=2e-6
+    )
 
 
 @settings(max_examples=20, deadline=None)
-@given(cuts=st.lists(st.integers(1, 20), min_size=1, max_size=4), T=st.integers(1, 9),
-       seed=st.integers(0, 2**16), reverse=st.booleans())
+@given(
+    cuts=st.lists(st.integers(1, 20), min_size=1, max_size=4),
+    T=st.integers(1, 9),
+    seed=st.integers(0, 2**16),
+    reverse=st.booleans(),
+)
 def test_merge_of_blocks_in_any_order_is_full_attention(cuts, T, seed, reverse):
     """Keys split into blocks of random sizes, merged in either order, give full attention."""
     S = sum(cuts)
@@ -56,10 +69,12 @@ def test_merge_of_blocks_in_any_order_is_full_attention(cuts, T, seed, reverse):
     out = torch.zeros(1, 2, T, 4, dtype=torch.float64)
     lse = torch.full((1, 2, T), float("-inf"), dtype=torch.float64)
     blocks = list(zip(k.split(cuts, dim=2), v.split(cuts, dim=2)))
-    for kb, vb in (reversed(blocks) if reverse else blocks):
+    for kb, vb in reversed(blocks) if reverse else blocks:
         out, lse = merge_partials(out, lse, *block_attention(q, kb, vb, scale=0.5, return_lse=True))
     torch.testing.assert_close(out, attention_ref(q, k, v, scale=0.5), rtol=1e-10, atol=1e-12)
-    torch.testing.assert_close(lse, torch.logsumexp(q @ k.transpose(-2, -1) * 0.5, -1), rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(
+        lse, torch.logsumexp(q @ k.transpose(-2, -1) * 0.5, -1), rtol=1e-12, atol=1e-12
+    )
 
 
 def test_return_lse_gives_the_rows_log_sum_exp():
@@ -75,7 +90,9 @@ def test_return_lse_gives_the_rows_log_sum_exp():
 
 def test_rows_that_see_nothing_give_zeros():
     q, k, v = random_qkv(1, 1, 1, 4, 4, 8, 8, seed=1)
-    out, lse = block_attention(q, k, v, scale=1.0, q_offset=0, k_offset=10, causal=True, return_lse=True)  # all keys later
+    out, lse = block_attention(
+        q, k, v, scale=1.0, q_offset=0, k_offset=10, causal=True, return_lse=True
+    )  # all keys later
     assert torch.equal(out, torch.zeros_like(out)) and torch.isneginf(lse).all()
     merged, lse2 = merge_partials(out, lse, out, lse)
     assert torch.equal(merged, torch.zeros_like(merged)) and torch.isneginf(lse2).all()
@@ -87,13 +104,29 @@ def test_simulated_bad_input():
         (lambda: ring_attention_simulated(q, k, v, world_size=4), ValueError, "world_size"),
         (lambda: ring_attention_simulated(q, k, v, world_size=0), ValueError, "world_size"),
         (lambda: ring_attention_simulated(q, k, v, world_size=2.0), TypeError, "world_size"),
-        (lambda: ring_attention_simulated(q, k[:, :, :3], v[:, :, :3], world_size=2), ValueError, "k must cover"),
-        (lambda: ring_attention_simulated(q[:, :, :0], k[:, :, :0], v[:, :, :0], world_size=1), ValueError, "T_local"),
+        (
+            lambda: ring_attention_simulated(q, k[:, :, :3], v[:, :, :3], world_size=2),
+            ValueError,
+            "k must cover",
+        ),
+        (
+            lambda: ring_attention_simulated(q[:, :, :0], k[:, :, :0], v[:, :, :0], world_size=1),
+            ValueError,
+            "T_local",
+        ),
         (lambda: ring_attention_simulated(q[0], k, v, world_size=2), ValueError, "q must have 4 dims"),
         (lambda: ring_attention_simulated(q.long(), k, v, world_size=2), TypeError, "q must be a floating"),
         (lambda: ring_attention_simulated(q, k, v, world_size=2, scale=float("inf")), ValueError, "scale"),
-        (lambda: ring_attention_simulated(q[:, :1].expand(1, 3, 6, 8), random_qkv(1, 2, 2, 6, 6, 8, 8, seed=1)[1],
-                                          random_qkv(1, 2, 2, 6, 6, 8, 8, seed=1)[2], world_size=2), ValueError, "H_kv"),
+        (
+            lambda: ring_attention_simulated(
+                q[:, :1].expand(1, 3, 6, 8),
+                random_qkv(1, 2, 2, 6, 6, 8, 8, seed=1)[1],
+                random_qkv(1, 2, 2, 6, 6, 8, 8, seed=1)[2],
+                world_size=2,
+            ),
+            ValueError,
+            "H_kv",
+        ),
         (lambda: ring_attention_simulated(q, k, v, world_size=2, causal=1), TypeError, "causal"),
         (lambda: ring_attention_simulated(q, k, v, world_size=2, scale="0.5"), TypeError, "scale"),
         (lambda: block_attention(q, k, v, q_offset=-1), ValueError, "q_offset"),
@@ -132,8 +165,9 @@ def _check_cases(rank: int, world: int, group, report: dict) -> None:
         T = world * T_local
         q, k, v = random_qkv(B, H, H_kv, T, T, D, Dv, seed=100 * world + n)  # same on every rank
         mine = slice(rank * T_local, (rank + 1) * T_local)
-        got = ring_attention(q[:, :, mine].to(dt), k[:, :, mine].to(dt), v[:, :, mine].to(dt),
-                             causal=causal, group=group)
+        got = ring_attention(
+            q[:, :, mine].to(dt), k[:, :, mine].to(dt), v[:, :, mine].to(dt), causal=causal, group=group
+        )
         gathered = [torch.empty_like(got) for _ in range(world)]
         dist.all_gather(gathered, got.contiguous(), group=group)
         full = torch.cat(gathered, dim=2).double()  # [B, H, T, Dv]
@@ -182,8 +216,9 @@ def _free_port() -> int:
 def test_ring_attention_across_processes(tmp_path):
     """One spawn of 3 processes: the 3-rank world, then the 2-rank sub-groups [0, 1] and [1, 2]."""
     world = 3
-    mp.start_processes(_worker, args=(world, _free_port(), str(tmp_path)), nprocs=world, join=True,
-                       start_method="spawn")
+    mp.start_processes(
+        _worker, args=(world, _free_port(), str(tmp_path)), nprocs=world, join=True, start_method="spawn"
+    )
     for rank in range(world):
         report = json.loads((tmp_path / f"rank{rank}.json").read_text())
         in_pairs = sum(rank in members for members in ([0, 1], [1, 2]))

@@ -35,8 +35,9 @@ def test_matches_float64_reference(dtype, cols):
     assert (y.double() - want).abs().max() < 4 * torch.finfo(dtype).eps * max(1.0, float(want.max()))
     # Each output is within a few units of the last place (exp2, one division, one rounding),
     # and the outputs sum to 1: so does their error, relative to 1.
-    torch.testing.assert_close(y.double().sum(-1), torch.ones(5, dtype=torch.float64),
-                               rtol=0, atol=4 * torch.finfo(dtype).eps)
+    torch.testing.assert_close(
+        y.double().sum(-1), torch.ones(5, dtype=torch.float64), rtol=0, atol=4 * torch.finfo(dtype).eps
+    )
 
 
 def test_multi_dim_input():
@@ -46,11 +47,15 @@ def test_multi_dim_input():
     assert rel_rms(y, softmax_ref(x.double())) < RMS_TOL[torch.float32]
 
 
-@pytest.mark.parametrize("make", [
-    lambda x: x.transpose(0, 1),  # rows strided: last dim not contiguous
-    lambda x: x[:, ::2],  # every other column
-    lambda x: x[::2],  # every other row: rows contiguous, row stride doubled
-], ids=["transposed", "column-step", "row-step"])
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda x: x.transpose(0, 1),  # rows strided: last dim not contiguous
+        lambda x: x[:, ::2],  # every other column
+        lambda x: x[::2],  # every other row: rows contiguous, row stride doubled
+    ],
+    ids=["transposed", "column-step", "row-step"],
+)
 def test_non_contiguous_input(make):
     x = make(randn(12, 34, seed=2))
     assert not x.is_contiguous()
@@ -97,13 +102,16 @@ def test_lazy_export_from_the_package():
         attention.nope  # noqa: B018
 
 
-@pytest.mark.parametrize("x, error, match", [
-    (torch.ones(3, 4, dtype=torch.int32), TypeError, "x must be float"),
-    (torch.ones(3, 4, dtype=torch.float64), TypeError, "x must be float"),
-    ([[1.0, 2.0]], TypeError, "x must be a torch.Tensor"),
-    (torch.ones(3, 0), ValueError, "x must have a non-empty last dim"),
-    (torch.tensor(1.0), ValueError, "x must have a non-empty last dim"),
-])
+@pytest.mark.parametrize(
+    "x, error, match",
+    [
+        (torch.ones(3, 4, dtype=torch.int32), TypeError, "x must be float"),
+        (torch.ones(3, 4, dtype=torch.float64), TypeError, "x must be float"),
+        ([[1.0, 2.0]], TypeError, "x must be a torch.Tensor"),
+        (torch.ones(3, 0), ValueError, "x must have a non-empty last dim"),
+        (torch.tensor(1.0), ValueError, "x must have a non-empty last dim"),
+    ],
+)
 def test_bad_input(x, error, match):
     with pytest.raises(error, match=match):
         softmax(x)

@@ -109,8 +109,15 @@ def test_finer_tiles_save_more_on_a_band():
 
 
 @settings(max_examples=25, deadline=None)
-@given(T=st.integers(1, 40), S=st.integers(1, 40), bq=st.integers(1, 16), bk=st.integers(1, 16),
-       kind=mask_kinds, seed=st.integers(0, 1000), gqa=st.sampled_from([(1, 1), (2, 1), (4, 2)]))
+@given(
+    T=st.integers(1, 40),
+    S=st.integers(1, 40),
+    bq=st.integers(1, 16),
+    bk=st.integers(1, 16),
+    kind=mask_kinds,
+    seed=st.integers(0, 1000),
+    gqa=st.sampled_from([(1, 1), (2, 1), (4, 2)]),
+)
 def test_block_sparse_attention_equals_attention_ref(T, S, bq, bk, kind, seed, gqa):
     H, H_kv = gqa
     mask = make_mask(kind, T, S, seed)
@@ -158,16 +165,57 @@ BAD = [
     (lambda: flops_saved_fraction(torch.ones(3, 3, dtype=torch.bool), 2, -1), ValueError, "block_k"),
     (lambda: tile_areas(0, 3, 2, 2), ValueError, "T"),
     (lambda: mask_density(torch.ones(2, 2, dtype=torch.int64)), TypeError, "mask"),
-    (lambda: block_sparse_attention(*random_qkv(1, 1, 1, 4, 5, 8, 8, dtype=torch.float32, seed=0),
-                                    torch.ones(5, 4, dtype=torch.bool), block_q=2, block_k=2), ValueError, "mask"),
-    (lambda: block_sparse_attention(*random_qkv(1, 1, 1, 4, 5, 8, 8, dtype=torch.float32, seed=0),
-                                    torch.ones(4, 5, dtype=torch.bool), block_q=0, block_k=2), ValueError, "block_q"),
-    (lambda: block_sparse_attention(*random_qkv(1, 1, 1, 4, 5, 8, 8, dtype=torch.float32, seed=0),
-                                    torch.ones(4, 5, dtype=torch.bool), block_q=2, block_k=2, scale=math.inf), ValueError, "scale"),
-    (lambda: block_sparse_attention(*random_qkv(1, 3, 2, 4, 5, 8, 8, dtype=torch.float32, seed=0),
-                                    torch.ones(4, 5, dtype=torch.bool), block_q=2, block_k=2), ValueError, "H_kv"),
-    (lambda: block_sparse_attention(*(t.int() for t in random_qkv(1, 1, 1, 4, 5, 8, 8, dtype=torch.float32, seed=0)),
-                                    torch.ones(4, 5, dtype=torch.bool), block_q=2, block_k=2), TypeError, "floating"),
+    (
+        lambda: block_sparse_attention(
+            *random_qkv(1, 1, 1, 4, 5, 8, 8, dtype=torch.float32, seed=0),
+            torch.ones(5, 4, dtype=torch.bool),
+            block_q=2,
+            block_k=2,
+        ),
+        ValueError,
+        "mask",
+    ),
+    (
+        lambda: block_sparse_attention(
+            *random_qkv(1, 1, 1, 4, 5, 8, 8, dtype=torch.float32, seed=0),
+            torch.ones(4, 5, dtype=torch.bool),
+            block_q=0,
+            block_k=2,
+        ),
+        ValueError,
+        "block_q",
+    ),
+    (
+        lambda: block_sparse_attention(
+            *random_qkv(1, 1, 1, 4, 5, 8, 8, dtype=torch.float32, seed=0),
+            torch.ones(4, 5, dtype=torch.bool),
+            block_q=2,
+            block_k=2,
+            scale=math.inf,
+        ),
+        ValueError,
+        "scale",
+    ),
+    (
+        lambda: block_sparse_attention(
+            *random_qkv(1, 3, 2, 4, 5, 8, 8, dtype=torch.float32, seed=0),
+            torch.ones(4, 5, dtype=torch.bool),
+            block_q=2,
+            block_k=2,
+        ),
+        ValueError,
+        "H_kv",
+    ),
+    (
+        lambda: block_sparse_attention(
+            *(t.int() for t in random_qkv(1, 1, 1, 4, 5, 8, 8, dtype=torch.float32, seed=0)),
+            torch.ones(4, 5, dtype=torch.bool),
+            block_q=2,
+            block_k=2,
+        ),
+        TypeError,
+        "floating",
+    ),
     (lambda: mask_svg(torch.ones(2, 2, dtype=torch.bool), cell=0), ValueError, "cell"),
     (lambda: mask_svg(torch.ones(2, 2), cell=4), TypeError, "mask"),
     (lambda: mask_svg(torch.ones(2, 2, dtype=torch.bool), tiles=4), TypeError, "tiles"),
@@ -190,7 +238,9 @@ SVG = "{http://www.w3.org/2000/svg}"
 def svg_to_mask(text, T, S, cell):
     """Read the filled cells back out of the drawing."""
     root = ET.fromstring(text)
-    assert root.tag == f"{SVG}svg" and root.get("width") == str(S * cell) and root.get("height") == str(T * cell)
+    assert (
+        root.tag == f"{SVG}svg" and root.get("width") == str(S * cell) and root.get("height") == str(T * cell)
+    )
     got = torch.zeros(T, S, dtype=torch.bool)
     n_cells = 0
     for rect in root.iter(f"{SVG}rect"):
@@ -199,15 +249,20 @@ def svg_to_mask(text, T, S, cell):
         x, y, w, h = (int(rect.get(a)) for a in ("x", "y", "width", "height"))
         assert x % cell == 0 and y % cell == 0 and w % cell == 0 and h == cell
         i, j, n = y // cell, x // cell, w // cell
-        assert not got[i, j:j + n].any()  # runs never overlap
-        got[i, j:j + n] = True
+        assert not got[i, j : j + n].any()  # runs never overlap
+        got[i, j : j + n] = True
         n_cells += n
     return got, n_cells
 
 
 @settings(max_examples=20, deadline=None)
-@given(T=st.integers(1, 40), S=st.integers(1, 40), cell=st.integers(1, 12), kind=mask_kinds,
-       seed=st.integers(0, 1000))
+@given(
+    T=st.integers(1, 40),
+    S=st.integers(1, 40),
+    cell=st.integers(1, 12),
+    kind=mask_kinds,
+    seed=st.integers(0, 1000),
+)
 def test_svg_parses_and_draws_exactly_the_allowed_cells(T, S, cell, kind, seed):
     mask = make_mask(kind, T, S, seed)
     text = mask_svg(mask, cell=cell, title=f"pattern <{kind}> & co")

@@ -113,7 +113,11 @@ def test_sliding_window_matches_loop(T, S, left, right):
 def test_sliding_window_small_cases_by_hand():
     # (1, 0) on 4x4: self and one key back.
     assert sliding_window_mask(4, 4, (1, 0)).int().tolist() == [
-        [1, 0, 0, 0], [1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1]]
+        [1, 0, 0, 0],
+        [1, 1, 0, 0],
+        [0, 1, 1, 0],
+        [0, 0, 1, 1],
+    ]
     # T < S, bottom-right: query 0 sits at position 2.
     assert sliding_window_mask(2, 4, (0, 1)).int().tolist() == [[0, 0, 1, 1], [0, 0, 0, 1]]
     assert sliding_window_mask(3, 5, (-1, -1)).all()
@@ -148,13 +152,22 @@ def test_global_local_matches_loop(data, T, S, left, right):
 def test_strided_matches_loop(T, S, stride):
     m = strided_mask(T, S, stride)
     assert torch.equal(m, naive_strided(T, S, stride))
-    assert torch.equal(m, strided_mask(T, S, stride, part="local") | strided_mask(T, S, stride, part="stride"))
+    assert torch.equal(
+        m, strided_mask(T, S, stride, part="local") | strided_mask(T, S, stride, part="stride")
+    )
     assert not (m & ~naive_causal(T, S)).any()  # never looks ahead
 
 
 @settings(max_examples=25, deadline=None)
-@given(data=st.data(), T=lengths, S=lengths, left=sides, right=sides, r=st.integers(0, 8),
-       seed=st.integers(0, 2**31))
+@given(
+    data=st.data(),
+    T=lengths,
+    S=lengths,
+    left=sides,
+    right=sides,
+    r=st.integers(0, 8),
+    seed=st.integers(0, 2**31),
+)
 def test_bigbird_contains_window_and_globals_plus_r_new_keys(data, T, S, left, right, r, seed):
     glob = data.draw(st.lists(st.integers(0, S - 1), max_size=4))
     base = naive_global_local(T, S, glob, left, right)
@@ -173,8 +186,9 @@ def test_bigbird_seed_and_generator():
     assert not torch.equal(a, bigbird_mask(50, 60, (2, 2), [0], 5, seed=8))
     assert torch.equal(bigbird_mask(9, 9, (1, 1), [], 2), bigbird_mask(9, 9, (1, 1), [], 2, seed=0))
     gen = torch.Generator().manual_seed(3)  # a shared generator advances: two draws differ
-    assert not torch.equal(bigbird_mask(50, 60, (2, 2), [], 5, generator=gen),
-                           bigbird_mask(50, 60, (2, 2), [], 5, generator=gen))
+    assert not torch.equal(
+        bigbird_mask(50, 60, (2, 2), [], 5, generator=gen), bigbird_mask(50, 60, (2, 2), [], 5, generator=gen)
+    )
 
 
 def test_bigbird_random_keys_spread_over_all_candidates():
@@ -185,7 +199,7 @@ def test_bigbird_random_keys_spread_over_all_candidates():
     counts[S - 1] -= n  # the query's own key is the window, always there
     expected = n * r / (S - 1)
     assert counts[S - 1] == 0
-    assert counts[:S - 1].min() > 0.7 * expected and counts[:S - 1].max() < 1.3 * expected
+    assert counts[: S - 1].min() > 0.7 * expected and counts[: S - 1].max() < 1.3 * expected
 
 
 # ---------------------------------------------------------------------------- receptive field
@@ -202,8 +216,14 @@ def naive_reach(mask, layers, residual=True):
 
 
 @settings(max_examples=20, deadline=None)
-@given(T=st.integers(1, 30), left=sides, right=sides, dilation=st.integers(1, 4), layers=st.integers(1, 4),
-       residual=st.booleans())
+@given(
+    T=st.integers(1, 30),
+    left=sides,
+    right=sides,
+    dilation=st.integers(1, 4),
+    layers=st.integers(1, 4),
+    residual=st.booleans(),
+)
 def test_receptive_field_matches_set_propagation(T, left, right, dilation, layers, residual):
     m = dilated_window_mask(T, T, (left, right), dilation)
     assert torch.equal(receptive_field(m, layers, residual=residual), naive_reach(m, layers, residual))
@@ -277,13 +297,16 @@ def loop_window_attention(q, k, v, left, right):
     return out
 
 
-@pytest.mark.parametrize("B, H, H_kv, T, S, D, window", [
-    (1, 1, 1, 1, 1, 8, (0, 0)),
-    (2, 2, 1, 17, 17, 40, (4, 0)),
-    (1, 4, 2, 9, 23, 16, (3, 2)),
-    (1, 2, 2, 23, 9, 8, (2, -1)),  # T > S: the first rows see no key
-    (1, 1, 1, 30, 30, 8, (-1, 5)),
-])
+@pytest.mark.parametrize(
+    "B, H, H_kv, T, S, D, window",
+    [
+        (1, 1, 1, 1, 1, 8, (0, 0)),
+        (2, 2, 1, 17, 17, 40, (4, 0)),
+        (1, 4, 2, 9, 23, 16, (3, 2)),
+        (1, 2, 2, 23, 9, 8, (2, -1)),  # T > S: the first rows see no key
+        (1, 1, 1, 30, 30, 8, (-1, 5)),
+    ],
+)
 def test_attention_ref_with_window_mask_equals_loop(B, H, H_kv, T, S, D, window):
     q, k, v = random_qkv(B, H, H_kv, T, S, D, D + 3, seed=T * 100 + S)
     want = loop_window_attention(q, k, v, *window)
@@ -348,7 +371,12 @@ def test_bad_input_raises_naming_the_argument(call, error, name):
 
 
 def test_masks_build_on_the_requested_device():
-    for m in (causal_mask(3, 5, device="cpu"), sliding_window_mask(3, 5, (1, 1), device="cpu"),
-              dilated_window_mask(3, 5, (1, 1), 2, device="cpu"), global_local_mask(3, 5, [1], (0, 0), device="cpu"),
-              bigbird_mask(3, 5, (0, 0), [], 1, device="cpu"), strided_mask(3, 5, 2, device="cpu")):
+    for m in (
+        causal_mask(3, 5, device="cpu"),
+        sliding_window_mask(3, 5, (1, 1), device="cpu"),
+        dilated_window_mask(3, 5, (1, 1), 2, device="cpu"),
+        global_local_mask(3, 5, [1], (0, 0), device="cpu"),
+        bigbird_mask(3, 5, (0, 0), [], 1, device="cpu"),
+        strided_mask(3, 5, 2, device="cpu"),
+    ):
         assert m.device.type == "cpu" and m.shape == (3, 5) and m.dtype == torch.bool

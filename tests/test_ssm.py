@@ -141,14 +141,28 @@ def scan_inputs(seed, Bsz, Dch, N, L, softplus_on):
     # raw steps must be positive; before a softplus any sign will do
     delta = randn(g, Bsz, Dch, L) if softplus_on else uniform(g, 0.01, 1.0, Bsz, Dch, L)
     A = -uniform(g, 0.1, 1.5, Dch, N)
-    return dict(u=u, delta=delta, A=A, B=randn(g, Bsz, N, L), C=randn(g, Bsz, N, L),
-                D=randn(g, Dch), z=randn(g, Bsz, Dch, L), delta_bias=0.5 * randn(g, Dch))
+    return dict(
+        u=u,
+        delta=delta,
+        A=A,
+        B=randn(g, Bsz, N, L),
+        C=randn(g, Bsz, N, L),
+        D=randn(g, Dch),
+        z=randn(g, Bsz, Dch, L),
+        delta_bias=0.5 * randn(g, Dch),
+    )
 
 
 def ssd_inputs(seed, Bsz, L, H, P, G, N):
     g = gen(seed)
-    return dict(x=randn(g, Bsz, L, H, P), dt=uniform(g, 0.01, 0.8, Bsz, L, H), A=-uniform(g, 0.1, 2.0, H),
-                B=randn(g, Bsz, L, G, N), C=randn(g, Bsz, L, G, N), D=randn(g, H))
+    return dict(
+        x=randn(g, Bsz, L, H, P),
+        dt=uniform(g, 0.01, 0.8, Bsz, L, H),
+        A=-uniform(g, 0.1, 2.0, H),
+        B=randn(g, Bsz, L, G, N),
+        C=randn(g, Bsz, L, G, N),
+        D=randn(g, H),
+    )
 
 
 def to32(d):
@@ -162,14 +176,24 @@ TOL32 = dict(rtol=2e-4, atol=2e-4)
 
 
 @settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), Bsz=st.integers(1, 2), Dch=st.integers(1, 3), N=st.integers(1, 4),
-       L=st.integers(1, 70), complex_A=st.booleans(), with_D=st.booleans())
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    Bsz=st.integers(1, 2),
+    Dch=st.integers(1, 3),
+    N=st.integers(1, 4),
+    L=st.integers(1, 70),
+    complex_A=st.booleans(),
+    with_D=st.booleans(),
+)
 def test_s4d_conv_equals_recurrent_float64(seed, Bsz, Dch, N, L, complex_A, with_D):
     u, A, B, C, delta, D = s4d_inputs(seed, Bsz, Dch, N, L, complex_A)
     D = D if with_D else None
     want = naive_s4d(u, A, B, C, delta, D)
-    for got in (s4d_conv(u, A, B, C, delta, D), s4d_conv(u, A, B, C, delta, D, method="direct"),
-                s4d_recurrent(u, A, B, C, delta, D)):
+    for got in (
+        s4d_conv(u, A, B, C, delta, D),
+        s4d_conv(u, A, B, C, delta, D, method="direct"),
+        s4d_recurrent(u, A, B, C, delta, D),
+    ):
         assert got.shape == (Bsz, Dch, L) and got.dtype == F64
         torch.testing.assert_close(got, want, **TOL64)
 
@@ -179,8 +203,10 @@ def test_s4d_float32(L):
     u, A, B, C, delta, D = s4d_inputs(L, 2, 3, 4, L, True)
     want = naive_s4d(u, A, B, C, delta, D)
     A32, B32, C32 = A.to(torch.complex64), B.to(torch.complex64), C.to(torch.complex64)
-    for got in (s4d_conv(u.float(), A32, B32, C32, delta.float(), D.float()),
-                s4d_recurrent(u.float(), A32, B32, C32, delta.float(), D.float())):
+    for got in (
+        s4d_conv(u.float(), A32, B32, C32, delta.float(), D.float()),
+        s4d_recurrent(u.float(), A32, B32, C32, delta.float(), D.float()),
+    ):
         assert got.dtype == torch.float32
         torch.testing.assert_close(got.double(), want, **TOL32)
 
@@ -211,13 +237,31 @@ def test_s4d_zoh_matches_integral():
 
 
 @settings(max_examples=25, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), Bsz=st.integers(1, 2), Dch=st.integers(1, 3), N=st.integers(1, 4),
-       L=st.integers(1, 70), chunk=st.integers(1, 80), with_D=st.booleans(), with_z=st.booleans(),
-       softplus_on=st.booleans(), with_bias=st.booleans())
-def test_selective_scan_ref_equals_chunked_float64(seed, Bsz, Dch, N, L, chunk, with_D, with_z, softplus_on,
-                                                   with_bias):
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    Bsz=st.integers(1, 2),
+    Dch=st.integers(1, 3),
+    N=st.integers(1, 4),
+    L=st.integers(1, 70),
+    chunk=st.integers(1, 80),
+    with_D=st.booleans(),
+    with_z=st.booleans(),
+    softplus_on=st.booleans(),
+    with_bias=st.booleans(),
+)
+def test_selective_scan_ref_equals_chunked_float64(
+    seed, Bsz, Dch, N, L, chunk, with_D, with_z, softplus_on, with_bias
+):
     d = scan_inputs(seed, Bsz, Dch, N, L, softplus_on)
-    args = (d["u"], d["delta"], d["A"], d["B"], d["C"], d["D"] if with_D else None, d["z"] if with_z else None)
+    args = (
+        d["u"],
+        d["delta"],
+        d["A"],
+        d["B"],
+        d["C"],
+        d["D"] if with_D else None,
+        d["z"] if with_z else None,
+    )
     kw = dict(delta_bias=d["delta_bias"] if with_bias else None, delta_softplus=softplus_on)
     want = naive_selective_scan(*args, **kw)
     ref, ref_state = selective_scan_ref(*args, **kw, return_last_state=True)
@@ -255,9 +299,16 @@ def test_selective_scan_float32(L, chunk):
 
 
 @settings(max_examples=20, deadline=None)
-@given(seed=st.integers(0, 2**31 - 1), Bsz=st.integers(1, 2), L=st.integers(1, 70), chunk=st.integers(1, 80),
-       heads=st.sampled_from([(1, 1), (2, 1), (4, 2), (3, 3)]), P=st.integers(1, 3), N=st.integers(1, 4),
-       with_D=st.booleans())
+@given(
+    seed=st.integers(0, 2**31 - 1),
+    Bsz=st.integers(1, 2),
+    L=st.integers(1, 70),
+    chunk=st.integers(1, 80),
+    heads=st.sampled_from([(1, 1), (2, 1), (4, 2), (3, 3)]),
+    P=st.integers(1, 3),
+    N=st.integers(1, 4),
+    with_D=st.booleans(),
+)
 def test_ssd_quadratic_equals_chunked_equals_recurrent_float64(seed, Bsz, L, chunk, heads, P, N, with_D):
     H, G = heads
     d = ssd_inputs(seed, Bsz, L, H, P, G, N)
@@ -308,7 +359,7 @@ def test_segsum_against_loop():
     for r in range(2):
         for i in range(7):
             for j in range(7):
-                want = sum(a[r, j + 1: i + 1].tolist()) if i >= j else -math.inf
+                want = sum(a[r, j + 1 : i + 1].tolist()) if i >= j else -math.inf
                 assert got[r, i, j].item() == pytest.approx(want, abs=1e-12)
 
 
@@ -396,7 +447,9 @@ def test_selective_scan_bad_input(fn, name, bad, exc):
         fn(**d)
 
 
-@pytest.mark.parametrize("chunk, exc", [(0, ValueError), (-3, ValueError), (2.0, TypeError), (True, TypeError)])
+@pytest.mark.parametrize(
+    "chunk, exc", [(0, ValueError), (-3, ValueError), (2.0, TypeError), (True, TypeError)]
+)
 def test_chunk_size_must_be_positive_int(chunk, exc):
     d = scan_inputs(0, 1, 2, 3, 5, True)
     with pytest.raises(exc, match="chunk_size"):

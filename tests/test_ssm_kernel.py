@@ -74,8 +74,9 @@ def test_matches_reference_on_awkward_shapes(L, Dch, N):
     check(make(Dch=Dch, L=L, N=N, seed=L + Dch), delta_softplus=True)
 
 
-@pytest.mark.parametrize("with_", [(), ("D",), ("z",), ("delta_bias",), OPTIONAL],
-                         ids=["bare", "D", "z", "bias", "all"])
+@pytest.mark.parametrize(
+    "with_", [(), ("D",), ("z",), ("delta_bias",), OPTIONAL], ids=["bare", "D", "z", "bias", "all"]
+)
 @pytest.mark.parametrize("softplus", [False, True], ids=["raw-delta", "softplus"])
 def test_every_optional_term(with_, softplus):
     args = make(L=33, with_=with_, seed=len(with_))
@@ -101,6 +102,7 @@ def test_mixed_dtypes_float32_parameters_with_bf16_activations():
 
 def test_any_strides():
     args = make(Bsz=2, Dch=6, L=21, N=5, seed=5)
+
     # u as [B, L, D] memory read through a transposed view, delta as [D, B, L]; A as a
     # transposed [N, D]; B and z as every other column of a wider tensor, C as [B, L, N]
     # memory; D and the bias at stride 2. No two of u, delta, z, B, C share strides.
@@ -124,13 +126,17 @@ def test_any_strides():
 def test_equal_to_the_chunked_reference_too():
     args = make(Dch=4, L=50, N=6, seed=6)
     out = selective_scan_fn(**args, delta_softplus=True)
-    chunked = selective_scan_chunked_ref(**{k: v.double() for k, v in args.items()}, delta_softplus=True, chunk_size=7)
+    chunked = selective_scan_chunked_ref(
+        **{k: v.double() for k, v in args.items()}, delta_softplus=True, chunk_size=7
+    )
     assert rel_rms(out, chunked) < RMS_TOL[torch.float32]
 
 
 def test_deterministic():
     args = make(Dch=9, L=40, N=8, seed=7)
-    assert torch.equal(selective_scan_fn(**args, delta_softplus=True), selective_scan_fn(**args, delta_softplus=True))
+    assert torch.equal(
+        selective_scan_fn(**args, delta_softplus=True), selective_scan_fn(**args, delta_softplus=True)
+    )
 
 
 def test_state_kept_in_float32_where_fp16_would_overflow():
@@ -170,21 +176,54 @@ def _bad(**change):
     return args
 
 
-@pytest.mark.parametrize("args, kw, error, match", [
-    (_bad(u=torch.zeros(2, 3, 5, dtype=torch.float64)), {}, TypeError, "u must be float32, float16 or bfloat16"),
-    (_bad(A=torch.zeros(3, 2, dtype=torch.float64)), {}, TypeError, "A must be float32, float16 or bfloat16"),
-    (_bad(D=torch.zeros(3, dtype=torch.float64)), {}, TypeError, "D must be float32"),
-    (_bad(u=torch.zeros(2, 3, 5, dtype=torch.int32)), {}, TypeError, "u must be a floating-point tensor"),
-    (_bad(u=[[1.0]]), {}, TypeError, "u must be a torch.Tensor"),
-    (_bad(delta=torch.zeros(2, 3, 4)), {}, ValueError, r"delta must have shape \[B, D, L\] like u"),
-    (_bad(A=torch.zeros(4, 2)), {}, ValueError, "A must have shape .* D = 3 channels"),
-    (_bad(B=torch.zeros(2, 3, 5)), {}, ValueError, r"B must have shape \[B, N, L\]"),
-    (_bad(u=torch.zeros(2, 3, 0), delta=torch.zeros(2, 3, 0)), {}, ValueError, "non-empty sequence"),
-    (_bad(A=-torch.ones(3, MAX_STATE + 1), B=torch.zeros(2, MAX_STATE + 1, 5), C=torch.zeros(2, MAX_STATE + 1, 5)),
-     {}, ValueError, f"N <= {MAX_STATE} for the kernel, got {MAX_STATE + 1}"),
-    (_bad(), {"delta_softplus": 1}, TypeError, "delta_softplus must be a bool"),
-], ids=["u-f64", "A-f64", "D-f64", "u-int", "u-list", "delta-shape", "A-channels", "B-shape", "empty-L",
-        "N-too-big", "softplus-int"])
+@pytest.mark.parametrize(
+    "args, kw, error, match",
+    [
+        (
+            _bad(u=torch.zeros(2, 3, 5, dtype=torch.float64)),
+            {},
+            TypeError,
+            "u must be float32, float16 or bfloat16",
+        ),
+        (
+            _bad(A=torch.zeros(3, 2, dtype=torch.float64)),
+            {},
+            TypeError,
+            "A must be float32, float16 or bfloat16",
+        ),
+        (_bad(D=torch.zeros(3, dtype=torch.float64)), {}, TypeError, "D must be float32"),
+        (_bad(u=torch.zeros(2, 3, 5, dtype=torch.int32)), {}, TypeError, "u must be a floating-point tensor"),
+        (_bad(u=[[1.0]]), {}, TypeError, "u must be a torch.Tensor"),
+        (_bad(delta=torch.zeros(2, 3, 4)), {}, ValueError, r"delta must have shape \[B, D, L\] like u"),
+        (_bad(A=torch.zeros(4, 2)), {}, ValueError, "A must have shape .* D = 3 channels"),
+        (_bad(B=torch.zeros(2, 3, 5)), {}, ValueError, r"B must have shape \[B, N, L\]"),
+        (_bad(u=torch.zeros(2, 3, 0), delta=torch.zeros(2, 3, 0)), {}, ValueError, "non-empty sequence"),
+        (
+            _bad(
+                A=-torch.ones(3, MAX_STATE + 1),
+                B=torch.zeros(2, MAX_STATE + 1, 5),
+                C=torch.zeros(2, MAX_STATE + 1, 5),
+            ),
+            {},
+            ValueError,
+            f"N <= {MAX_STATE} for the kernel, got {MAX_STATE + 1}",
+        ),
+        (_bad(), {"delta_softplus": 1}, TypeError, "delta_softplus must be a bool"),
+    ],
+    ids=[
+        "u-f64",
+        "A-f64",
+        "D-f64",
+        "u-int",
+        "u-list",
+        "delta-shape",
+        "A-channels",
+        "B-shape",
+        "empty-L",
+        "N-too-big",
+        "softplus-int",
+    ],
+)
 def test_bad_input(args, kw, error, match):
     with pytest.raises(error, match=match):
         selective_scan_fn(**args, **kw)
@@ -224,8 +263,11 @@ def test_lazy_export():
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=["fp16", "bf16"])
-@pytest.mark.parametrize("Bsz, Dch, L, N", [(2, 1536, 2048, 16), (1, 5120, 1000, 16), (3, 77, 4097, 64)],
-                         ids=["mamba-130m-ish", "mamba-2.8b-ish", "odd"])
+@pytest.mark.parametrize(
+    "Bsz, Dch, L, N",
+    [(2, 1536, 2048, 16), (1, 5120, 1000, 16), (3, 77, 4097, 64)],
+    ids=["mamba-130m-ish", "mamba-2.8b-ish", "odd"],
+)
 def test_gpu_low_precision_error_within_twice_pytorchs(dtype, Bsz, Dch, L, N):
     # FlashAttention's rule: against float64, the kernel's error in a low precision is at most
     # twice that of PyTorch computing the same (selective_scan_ref: float32 inside, output rounded).
@@ -252,7 +294,6 @@ def test_gpu_float32_matches_float64():
     assert rel_rms(out, exact(args, delta_softplus=True)) < 1e-5
 
 
-
 def test_every_gpu_choice_is_a_listed_configuration():
     from longctx.ssm.kernel import CONFIGS, scan_configs
 
@@ -273,5 +314,10 @@ def test_bf16_within_twice_the_error_of_the_reference_in_bf16():
     want = exact(args, delta_softplus=True)
     ours = (selective_scan_fn(**args, delta_softplus=True).double() - want).abs().max().item()
     wide = {k: v.float() for k, v in args.items()}  # PyTorch in float32, rounded to bf16 once: the floor
-    floor = (selective_scan_ref(**wide, delta_softplus=True).to(torch.bfloat16).double() - want).abs().max().item()
+    floor = (
+        (selective_scan_ref(**wide, delta_softplus=True).to(torch.bfloat16).double() - want)
+        .abs()
+        .max()
+        .item()
+    )
     assert 0 < ours <= 2 * floor, f"kernel {ours:.3g} vs the reference rounded to bf16: {floor:.3g}"

@@ -34,6 +34,7 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 # ----------------------------------------------------------------------------- sinusoids
 
+
 @pytest.mark.parametrize("T, D, base", [(1, 2, 10000.0), (37, 10, 10000.0), (129, 64, 500.0), (5, 6, 2)])
 def test_sinusoidal_encoding_matches_formula(T, D, base):
     pe = sinusoidal_encoding(T, D, base=base)
@@ -55,8 +56,10 @@ def test_sinusoidal_shift_is_a_linear_map_independent_of_position():
         M = sinusoidal_shift(k, D)
         assert M.shape == (D, D)
         lo, hi = max(0, -k), min(T, T - k)  # positions p with p + k inside 0 .. T-1
-        torch.testing.assert_close(pe[lo:hi] @ M.T, pe[lo + k:hi + k], rtol=0, atol=1e-10)
-        torch.testing.assert_close(M @ M.T, torch.eye(D, dtype=torch.float64), rtol=0, atol=1e-12)  # a rotation
+        torch.testing.assert_close(pe[lo:hi] @ M.T, pe[lo + k : hi + k], rtol=0, atol=1e-10)
+        torch.testing.assert_close(
+            M @ M.T, torch.eye(D, dtype=torch.float64), rtol=0, atol=1e-12
+        )  # a rotation
     assert torch.equal(sinusoidal_shift(0, 8), torch.eye(8, dtype=torch.float64))
 
 
@@ -78,6 +81,7 @@ def test_sinusoidal_bad_input():
 
 
 # ----------------------------------------------------------------------------- the ring
+
 
 @pytest.mark.parametrize("W", [1, 2, 3, 5, 8])
 def test_ring_schedule_is_blocks_passed_to_the_next_rank(W):
@@ -109,7 +113,9 @@ def test_causal_blocks_counted_from_the_mask(W):
 
 
 def test_ring_memory_table_by_hand():
-    rows = ring_memory_table(1 << 20, (1, 4, 16), heads=32, kv_heads=8, head_dim=128, bytes_per_element="bf16")
+    rows = ring_memory_table(
+        1 << 20, (1, 4, 16), heads=32, kv_heads=8, head_dim=128, bytes_per_element="bf16"
+    )
     assert [r["world_size"] for r in rows] == [1, 4, 16]
     for r in rows:
         W, t = r["world_size"], (1 << 20) // r["world_size"]
@@ -153,6 +159,7 @@ def test_run_demo_in_two_processes():
 
 # ----------------------------------------------------------------------------- positions page
 
+
 def _theta(i: int, D: int = 128, base: float = 10000.0) -> float:
     return base ** (-2 * i / D)
 
@@ -167,7 +174,9 @@ def test_frequency_table_against_formulas():
         assert r["turns"] == pytest.approx(4096 * theta / (2 * math.pi), rel=1e-12)
         assert r["pi"] == pytest.approx(8.0, rel=1e-12)
         # NTK-aware: base * 8^(128/126), independently
-        assert r["ntk"] == pytest.approx(theta / (10000 * 8 ** (128 / 126)) ** (-2 * r["pair"] / 128), rel=1e-9)
+        assert r["ntk"] == pytest.approx(
+            theta / (10000 * 8 ** (128 / 126)) ** (-2 * r["pair"] / 128), rel=1e-9
+        )
         # YaRN: >= 32 turns untouched, < 1 turn fully interpolated
         if r["turns"] >= 32:
             assert r["yarn"] == pytest.approx(1.0, rel=1e-12)
@@ -192,8 +201,11 @@ def test_extrapolation_numbers(D, L, base):
     assert rows["position interpolation"]["fastest"] == pytest.approx(8.0)
     # NTK-aware: slowest pair exactly interpolated, faster slow pairs pushed past
     ntk_theta = lambda i: (base * 8 ** (D / (D - 2))) ** (-2 * i / D)  # noqa: E731
-    worst = max(ntk_theta(i) * (8 * L - 1) / (_theta(i, D, base) * (L - 1))
-                for i in range(D // 2) if _theta(i, D, base) * (L - 1) < 2 * math.pi)
+    worst = max(
+        ntk_theta(i) * (8 * L - 1) / (_theta(i, D, base) * (L - 1))
+        for i in range(D // 2)
+        if _theta(i, D, base) * (L - 1) < 2 * math.pi
+    )
     assert fpos.largest_overshoot("ntk", **common) == pytest.approx(worst, rel=1e-9)
     assert rows["NTK-aware"]["fastest"] == pytest.approx(1.0)
     assert rows["YaRN"]["beyond"] == 0 and rows["YaRN"]["fastest"] == pytest.approx(1.0)
@@ -209,7 +221,9 @@ def test_figures_draw():
         root = ET.fromstring(draw())
         labels = " ".join("".join(el.itertext()) for el in root.iter(f"{SVG}text"))
         assert root.tag == f"{SVG}svg" and labels, name
-    ring = " ".join("".join(el.itertext()) for el in ET.fromstring(fpos.ring_schedule_figure(3)).iter(f"{SVG}text"))
+    ring = " ".join(
+        "".join(el.itertext()) for el in ET.fromstring(fpos.ring_schedule_figure(3)).iter(f"{SVG}text")
+    )
     assert "skipped" in ring and "3 of 3" in ring and "1 of 3" in ring
 
 

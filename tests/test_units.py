@@ -15,8 +15,9 @@ DECIMAL = [("k", 10**3), ("M", 10**6), ("G", 10**9), ("T", 10**12), ("P", 10**15
 BINARY = [("Ki", 2**10), ("Mi", 2**20), ("Gi", 2**30), ("Ti", 2**40), ("Pi", 2**50), ("Ei", 2**60)]
 
 
-@pytest.mark.parametrize("fmt, unit, steps", [("bytes", "B", DECIMAL), ("flops", "FLOP", DECIMAL),
-                                              ("ibytes", "B", BINARY)])
+@pytest.mark.parametrize(
+    "fmt, unit, steps", [("bytes", "B", DECIMAL), ("flops", "FLOP", DECIMAL), ("ibytes", "B", BINARY)]
+)
 def test_scaled_formats_pick_the_largest_prefix(fmt, unit, steps):
     for prefix, size in steps:
         assert format_value(1.5 * size, fmt) == f"1.50 {prefix}{unit}"
@@ -33,8 +34,9 @@ def test_scaled_formats_below_the_first_prefix(fmt, unit):
     assert format_value(12.5, fmt) == f"12.50 {unit}"
 
 
-@pytest.mark.parametrize("fmt, unit, steps", [("bytes", "B", DECIMAL), ("flops", "FLOP", DECIMAL),
-                                              ("ibytes", "B", BINARY)])
+@pytest.mark.parametrize(
+    "fmt, unit, steps", [("bytes", "B", DECIMAL), ("flops", "FLOP", DECIMAL), ("ibytes", "B", BINARY)]
+)
 def test_a_value_that_rounds_up_to_the_next_prefix_takes_it(fmt, unit, steps):
     base = steps[0][1]  # 1000 or 1024
     names = [""] + [prefix for prefix, _ in steps]
@@ -46,10 +48,17 @@ def test_a_value_that_rounds_up_to_the_next_prefix_takes_it(fmt, unit, steps):
         assert format_value(just_under, fmt) == f"{base - 0.01:,.2f} {below}{unit}"
 
 
-@pytest.mark.parametrize("fmt, size, unit, digits", [
-    ("kb", 10**3, "kB", 1), ("mb", 10**6, "MB", 1), ("gb", 10**9, "GB", 2), ("tb", 10**12, "TB", 2),
-    ("mib", 2**20, "MiB", 0), ("gib", 2**30, "GiB", 2),
-])
+@pytest.mark.parametrize(
+    "fmt, size, unit, digits",
+    [
+        ("kb", 10**3, "kB", 1),
+        ("mb", 10**6, "MB", 1),
+        ("gb", 10**9, "GB", 2),
+        ("tb", 10**12, "TB", 2),
+        ("mib", 2**20, "MiB", 0),
+        ("gib", 2**30, "GiB", 2),
+    ],
+)
 def test_fixed_unit_formats(fmt, size, unit, digits):
     assert format_value(20 * size, fmt) == f"{20:.{digits}f} {unit}"
     assert format_value(12_345 * size, fmt) == f"12,345{'.' + '0' * digits if digits else ''} {unit}"
@@ -60,7 +69,10 @@ def test_fixed_unit_formats(fmt, size, unit, digits):
 def test_gb_of_a_score_matrix():
     # 100k tokens, one fp16 head: n^2 * 2 bytes, 1 GB = 1e9 bytes.
     n = 100_000
-    assert format_value(costs.score_matrix_bytes(n, bytes_per_element="fp16"), "gb") == f"{n * n * 2 / 1e9:.2f} GB"
+    assert (
+        format_value(costs.score_matrix_bytes(n, bytes_per_element="fp16"), "gb")
+        == f"{n * n * 2 / 1e9:.2f} GB"
+    )
 
 
 @pytest.mark.parametrize("value, want", [(7, "7"), (1234567.4, "1,234,567"), (-2500.2, "-2,500"), (0.0, "0")])
@@ -115,16 +127,19 @@ def test_resolve_finds_public_functions():
     assert resolve("costs.kv_cache_bytes") is costs.kv_cache_bytes
 
 
-@pytest.mark.parametrize("name, words", [
-    ("costs._positive_int", "expected 'module.function'"),
-    ("nope.x", "no module longctx.nope"),
-    ("costs.nope", "exports no nope"),
-    ("x", "expected 'module.function'"),
-    ("", "expected 'module.function'"),
-    ("costs.math", "exports no math"),  # imported by costs, not part of it
-    ("costs.Integral", "exports no Integral"),  # callable, but not exported
-    ("costs.BYTES_PER_ELEMENT", "exports no BYTES_PER_ELEMENT"),  # exported, but not a function
-])
+@pytest.mark.parametrize(
+    "name, words",
+    [
+        ("costs._positive_int", "expected 'module.function'"),
+        ("nope.x", "no module longctx.nope"),
+        ("costs.nope", "exports no nope"),
+        ("x", "expected 'module.function'"),
+        ("", "expected 'module.function'"),
+        ("costs.math", "exports no math"),  # imported by costs, not part of it
+        ("costs.Integral", "exports no Integral"),  # callable, but not exported
+        ("costs.BYTES_PER_ELEMENT", "exports no BYTES_PER_ELEMENT"),  # exported, but not a function
+    ],
+)
 def test_resolve_rejects(name, words):
     with pytest.raises(ValueError, match=f"unknown function {name!r}") as info:
         resolve(name)

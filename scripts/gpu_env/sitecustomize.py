@@ -57,7 +57,9 @@ class _Blocker(importlib.abc.MetaPathFinder):
         spec = importlib.machinery.PathFinder.find_spec(fullname)  # where it would come from
         where = "" if spec is None else str(spec.origin or list(spec.submodule_search_locations or [""])[0])
         if "site-packages" in where or "dist-packages" in where:  # an installed package: hidden
-            raise ModuleNotFoundError(f"No module named {fullname!r} (hidden: not on the GPU machine)", name=fullname)
+            raise ModuleNotFoundError(
+                f"No module named {fullname!r} (hidden: not on the GPU machine)", name=fullname
+            )
         return None  # the standard library, the tree's own modules (tests' helpers), or nothing
 
 

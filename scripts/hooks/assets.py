@@ -25,14 +25,35 @@ from mkdocs.structure.files import File, Files
 ROOT = Path(__file__).resolve().parents[2]
 
 VENDOR = [
-    ("node_modules/katex/dist", "assets/vendor/katex",
-     ["katex.min.js", "katex.min.css", "contrib/auto-render.min.js", "fonts/*.woff2", "fonts/*.woff", "fonts/*.ttf"]),
-    ("node_modules/@fontsource/roboto", "assets/vendor/roboto",
-     ["latin-400.css", "latin-700.css", "latin-400-italic.css",
-      "files/roboto-latin-400-normal.woff*", "files/roboto-latin-700-normal.woff*",
-      "files/roboto-latin-400-italic.woff*"]),
-    ("node_modules/@fontsource/roboto-mono", "assets/vendor/roboto-mono",
-     ["latin-400.css", "files/roboto-mono-latin-400-normal.woff*"]),
+    (
+        "node_modules/katex/dist",
+        "assets/vendor/katex",
+        [
+            "katex.min.js",
+            "katex.min.css",
+            "contrib/auto-render.min.js",
+            "fonts/*.woff2",
+            "fonts/*.woff",
+            "fonts/*.ttf",
+        ],
+    ),
+    (
+        "node_modules/@fontsource/roboto",
+        "assets/vendor/roboto",
+        [
+            "latin-400.css",
+            "latin-700.css",
+            "latin-400-italic.css",
+            "files/roboto-latin-400-normal.woff*",
+            "files/roboto-latin-700-normal.woff*",
+            "files/roboto-latin-400-italic.woff*",
+        ],
+    ),
+    (
+        "node_modules/@fontsource/roboto-mono",
+        "assets/vendor/roboto-mono",
+        ["latin-400.css", "files/roboto-mono-latin-400-normal.woff*"],
+    ),
 ]
 
 
@@ -52,8 +73,14 @@ def _vendor(files: Files, config) -> None:
 
 def _examples(files: Files, config) -> None:
     for nb in sorted((ROOT / "examples").glob("*.py")):
-        files.append(File(f"examples/{nb.name}", src_dir=str(ROOT), dest_dir=config["site_dir"],
-                          use_directory_urls=config["use_directory_urls"]))
+        files.append(
+            File(
+                f"examples/{nb.name}",
+                src_dir=str(ROOT),
+                dest_dir=config["site_dir"],
+                use_directory_urls=config["use_directory_urls"],
+            )
+        )
 
 
 def _notebook_dir(name: str, config) -> str:
@@ -68,13 +95,22 @@ def _downloads(files: Files, config) -> None:
 
     for nb in sorted((ROOT / "examples").glob("*.py")):
         notebook = jupytext.read(nb)  # percent format -> cells, outputs empty: the reader runs it
-        notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        notebook.metadata["kernelspec"] = {
+            "name": "python3",
+            "display_name": "Python 3",
+            "language": "python",
+        }
         notebook.metadata.pop("jupytext", None)
-        files.append(File.generated(config, f"{_notebook_dir(nb.name, config)}/{nb.stem}.ipynb",
-                                    content=nbformat.writes(notebook)))
+        files.append(
+            File.generated(
+                config, f"{_notebook_dir(nb.name, config)}/{nb.stem}.ipynb", content=nbformat.writes(notebook)
+            )
+        )
 
 
-if str(Path(__file__).parent) not in sys.path:  # MkDocs loads hooks by path: make their shared module importable
+if (
+    str(Path(__file__).parent) not in sys.path
+):  # MkDocs loads hooks by path: make their shared module importable
     sys.path.insert(0, str(Path(__file__).parent))
 import preview_cache as pc  # noqa: E402
 
@@ -116,7 +152,9 @@ def _data(files: Files, config) -> None:
     data = {
         "bytes_per_element": costs.BYTES_PER_ELEMENT,
         "gpu_memory_bytes": {name: size for name, (size, _) in costs.GPU_MEMORY_BYTES.items()},
-        "hbm_bandwidth_bytes_per_s": {name: bw for name, (bw, _) in costs.GPU_HBM_BANDWIDTH_BYTES_PER_S.items()},
+        "hbm_bandwidth_bytes_per_s": {
+            name: bw for name, (bw, _) in costs.GPU_HBM_BANDWIDTH_BYTES_PER_S.items()
+        },
         "presets": presets.presets_json()["presets"],  # model shapes with their sources (Lesson 4)
     }
     files.append(File.generated(config, "assets/data/longctx.json", content=json.dumps(data, indent=1)))
@@ -138,8 +176,10 @@ def on_page_content(html: str, page, config, files) -> str:
     if not (uri.startswith("examples/") and uri.endswith(".py") and uri.count("/") == 1):
         return html
     stem = Path(uri).stem
-    links = (f'<p class="lab-downloads">Download this notebook: '
-             f'<a href="{stem}.ipynb" download>{stem}.ipynb</a> (Jupyter) · '
-             f'<a href="{stem}.py" download>{stem}.py</a> (jupytext percent format, runs as a script)</p>')
+    links = (
+        f'<p class="lab-downloads">Download this notebook: '
+        f'<a href="{stem}.ipynb" download>{stem}.ipynb</a> (Jupyter) · '
+        f'<a href="{stem}.py" download>{stem}.py</a> (jupytext percent format, runs as a script)</p>'
+    )
     head, h1, rest = html.partition("</h1>")  # under the notebook's title when it has one
     return head + h1 + links + rest if h1 else links + html

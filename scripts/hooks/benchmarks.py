@@ -63,19 +63,25 @@ def on_files(files: Files, config) -> Files:
 def _section(res: dict, page_dir: str) -> str:
     st = res["stamp"]
     dirty = " (with uncommitted changes)" if st.get("git_dirty") else ""
-    lines = [f"### {st['card']}, {st['date'][:10]}", "",
-             f"Driver {st['driver']}, CUDA {st.get('cuda_runtime')}, torch {st['torch']}, triton {st['triton']}, "
-             f"commit `{str(st['git_commit'])[:12]}`{dirty}; "
-             f"{'complete run' if res.get('complete') else 'run cut short: only what it measured'}"
-             f"{', quick plan' if res.get('quick') else ''}. Raw data: [`{res['file']}`]"
-             f"({_rel('data/benchmarks/' + res['file'], page_dir)}).", ""]
+    lines = [
+        f"### {st['card']}, {st['date'][:10]}",
+        "",
+        f"Driver {st['driver']}, CUDA {st.get('cuda_runtime')}, torch {st['torch']}, triton {st['triton']}, "
+        f"commit `{str(st['git_commit'])[:12]}`{dirty}; "
+        f"{'complete run' if res.get('complete') else 'run cut short: only what it measured'}"
+        f"{', quick plan' if res.get('quick') else ''}. Raw data: [`{res['file']}`]"
+        f"({_rel('data/benchmarks/' + res['file'], page_dir)}).",
+        "",
+    ]
     goals = res.get("goals") or []
     if goals:
         lines += ["| goal | target | worst measured | verdict |", "|:---|:---|---:|:---|"]
         for g in goals:
             verdict = {True: "met", False: "not met", None: "no verdict"}[g.get("passed")]
             worst = "n/a" if g.get("worst") is None else f"{g['worst']:.3g}"
-            lines.append(f"| {g['name']} | {g['target']} | {worst} | {verdict}{': ' + g['note'] if g.get('note') else ''} |")
+            lines.append(
+                f"| {g['name']} | {g['target']} | {worst} | {verdict}{': ' + g['note'] if g.get('note') else ''} |"
+            )
         lines.append("")
     fig = _rel(f"assets/figures/bench-{Path(res['file']).stem}.svg", page_dir)
     lines += [f"![FlashAttention forward throughput measured on {st['card']}]({fig})", ""]
@@ -94,9 +100,11 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
     if MARKER not in markdown:
         return markdown
     if not _results:
-        body = ("!!! note \"No GPU result yet\"\n    No GPU benchmark has been committed yet, so this page shows no GPU "
-                "figure. Run `scripts/gpu-check.sh OUT` on a machine with a CUDA GPU and commit "
-                "`OUT/bench.json` as `docs/data/benchmarks/<card>-<date>.json`.")
+        body = (
+            '!!! note "No GPU result yet"\n    No GPU benchmark has been committed yet, so this page shows no GPU '
+            "figure. Run `scripts/gpu-check.sh OUT` on a machine with a CUDA GPU and commit "
+            "`OUT/bench.json` as `docs/data/benchmarks/<card>-<date>.json`."
+        )
     else:
         page_dir = posixpath.dirname(page.file.src_uri)
         body = "\n\n".join(_section(r, page_dir) for r in _results)

@@ -31,7 +31,9 @@ from pathlib import Path
 
 from mkdocs.exceptions import PluginError
 
-if str(Path(__file__).parent) not in sys.path:  # MkDocs loads hooks by path: make their shared module importable
+if (
+    str(Path(__file__).parent) not in sys.path
+):  # MkDocs loads hooks by path: make their shared module importable
     sys.path.insert(0, str(Path(__file__).parent))
 import preview_cache as pc  # noqa: E402
 
@@ -43,12 +45,18 @@ def format_value(value, fmt: str) -> str:
 def resolve(name: str):
     return importlib.import_module("longctx.units").resolve(name)
 
+
 _EXPR = re.compile(r"\{\{(.+?)\}\}", re.S)
 # CommonMark: the info string of a backtick fence holds no backtick, so ```` ```x``` ```` inline is no fence.
 _FENCE = re.compile(r"^(\s*)(`{3,}(?=[^`]*$)|~{3,})")
 
 
-_ARITHMETIC = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+_ARITHMETIC = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.Div: operator.truediv,
+}
 
 
 def _literal(node: ast.AST, where: str):
@@ -59,7 +67,9 @@ def _literal(node: ast.AST, where: str):
     try:
         return ast.literal_eval(node)
     except ValueError:
-        raise PluginError(f"{where}: arguments must be literals or longctx calls, got {ast.unparse(node)!r}") from None
+        raise PluginError(
+            f"{where}: arguments must be literals or longctx calls, got {ast.unparse(node)!r}"
+        ) from None
 
 
 def _arithmetic(node: ast.AST, where: str):
@@ -86,7 +96,9 @@ def _value(node: ast.AST, where: str):
 
 def _call(node: ast.AST, where: str):
     if not isinstance(node, ast.Call):
-        raise PluginError(f"{where}: expected a call such as costs.cost_multiplier(4096, 32768), got {ast.unparse(node)!r}")
+        raise PluginError(
+            f"{where}: expected a call such as costs.cost_multiplier(4096, 32768), got {ast.unparse(node)!r}"
+        )
     name = ast.unparse(node.func)
     try:
         func = resolve(name)
@@ -197,7 +209,9 @@ def _cached(inner: str, where: str) -> str:
     last = store.get("value-last", last_key) if pc.serving() else None
     if last is not None and pc.defer("value", key, {"value": inner, "where": where}):
         pc.STALE_PAGES.add(where.removeprefix("page "))
-        pc.REPORT.miss("numbers", f"{where.removeprefix('page ')}: {inner[:40]} (recomputing in the background)")
+        pc.REPORT.miss(
+            "numbers", f"{where.removeprefix('page ')}: {inner[:40]} (recomputing in the background)"
+        )
         return last["text"]
     text = _compute(inner, where)
     store.put("value", key, {"text": text, "expression": inner})
@@ -206,8 +220,10 @@ def _cached(inner: str, where: str) -> str:
     return text
 
 
-STALE_NOTE = ('!!! warning "Preview: recomputing"\n    Some numbers on this page are from before your last edit; '
-              "they are being computed again and the page updates by itself when they are ready.\n\n")
+STALE_NOTE = (
+    '!!! warning "Preview: recomputing"\n    Some numbers on this page are from before your last edit; '
+    "they are being computed again and the page updates by itself when they are ready.\n\n"
+)
 
 
 def _expand(text: str, where: str) -> str:
@@ -230,7 +246,12 @@ def on_page_markdown(markdown: str, page, config, files) -> str:
             out.append(line)
         elif fence is not None:
             out.append(line)
-            if m and m.group(2).startswith(fence[0]) and len(m.group(2)) >= len(fence) and not line.strip()[len(m.group(2)):]:
+            if (
+                m
+                and m.group(2).startswith(fence[0])
+                and len(m.group(2)) >= len(fence)
+                and not line.strip()[len(m.group(2)) :]
+            ):
                 fence = None
         else:
             chunk.append(line)

@@ -29,17 +29,20 @@ def _canonical(root: griffe.Module, scope: griffe.Object, name: str) -> str:
         path = name if name.split(".")[0] == root.name else scope.resolve(name)
         if path == root.name:
             return path
-        return root[path[len(root.name) + 1:]].canonical_path
+        return root[path[len(root.name) + 1 :]].canonical_path
     except (griffe.NameResolutionError, KeyError, griffe.AliasResolutionError, griffe.CyclicAliasError):
         return name
 
 
 def rewrite(text: str, root: griffe.Module, scope: griffe.Object) -> str:
     """``text`` with roles turned into optional cross-references and shape legends preformatted."""
+
     def role(match: re.Match) -> str:
         short, name = match.groups()
         shown = name.rsplit(".", 1)[-1] if short else name
-        return f'<autoref identifier="{_canonical(root, scope, name)}" optional><code>{shown}</code></autoref>'
+        return (
+            f'<autoref identifier="{_canonical(root, scope, name)}" optional><code>{shown}</code></autoref>'
+        )
 
     def legend(match: re.Match) -> str:
         return f"{match[1]}\n\n```text\n{textwrap.dedent(match[2]).rstrip()}\n```\n"

@@ -78,7 +78,7 @@ def section_source(target: str, src_dir: Path = SRC) -> str:
     gate = _gate()
     path, section, _ = gate.split_target(target)
     start, end = gate.section_span(src_dir / path, section)
-    lines = (src_dir / path).read_text(encoding="utf-8").splitlines()[start:end - 1]
+    lines = (src_dir / path).read_text(encoding="utf-8").splitlines()[start : end - 1]
     kept = [line for line in lines if not gate.MARKER.search(line)]
     return textwrap.dedent("\n".join(kept)).strip("\n")
 
@@ -96,7 +96,7 @@ def split_imports(source: str) -> tuple[list[str], str]:
     imports, drop = [], set()
     for node in tree.body:
         if isinstance(node, (ast.Import, ast.ImportFrom)):
-            imports.append("\n".join(lines[node.lineno - 1:node.end_lineno]))
+            imports.append("\n".join(lines[node.lineno - 1 : node.end_lineno]))
             drop.update(range(node.lineno, node.end_lineno + 1))
     body = "\n".join(line for number, line in enumerate(lines, start=1) if number not in drop)
     return imports, re.sub(r"\n{3,}", "\n\n\n", body).strip("\n")
@@ -110,12 +110,14 @@ def demo_text(src_uri: str, demos: Path = DEMOS) -> str:
     """The page's demo, from its ``if __name__ == "__main__":`` line to the end."""
     path = demos / f"{Path(src_uri).stem}.py"
     if not path.is_file():
-        raise PluginError(f"page_code: {src_uri} shows code but has no demo: write {_shown(path)} "
-                          f"(a '{DEMO_START}' block that checks the page's main function)")
+        raise PluginError(
+            f"page_code: {src_uri} shows code but has no demo: write {_shown(path)} "
+            f"(a '{DEMO_START}' block that checks the page's main function)"
+        )
     text = path.read_text(encoding="utf-8")
     if DEMO_START not in text:
         raise PluginError(f"page_code: {_shown(path)} has no '{DEMO_START}' line")
-    return text[text.index(DEMO_START):].rstrip() + "\n"
+    return text[text.index(DEMO_START) :].rstrip() + "\n"
 
 
 def assemble(src_uri: str, markdown: str, *, src_dir: Path = SRC, demos: Path = DEMOS) -> str | None:
@@ -136,11 +138,13 @@ def assemble(src_uri: str, markdown: str, *, src_dir: Path = SRC, demos: Path = 
         if body:
             bodies.append(f"# --- {target} ---\n\n{body}")
     listing = "\n".join(f"    {t}" for t in targets)
-    header = (f'"""{title}: the code this page shows, as one file.\n\n'
-              f"The sections of longctx that docs/{src_uri} includes, in page order, with their imports\n"
-              f"gathered here (it needs torch, and triton for any kernel, but not longctx):\n\n{listing}\n\n"
-              f"Run it as a script: the demo at the end checks the page's main function.\n"
-              '"""\n')
+    header = (
+        f'"""{title}: the code this page shows, as one file.\n\n'
+        f"The sections of longctx that docs/{src_uri} includes, in page order, with their imports\n"
+        f"gathered here (it needs torch, and triton for any kernel, but not longctx):\n\n{listing}\n\n"
+        f"Run it as a script: the demo at the end checks the page's main function.\n"
+        '"""\n'
+    )
     parts = [header, "\n".join(imports), *bodies, demo_text(src_uri, demos)]
     return "\n\n\n".join(part.strip("\n") for part in parts if part.strip()) + "\n"
 
@@ -163,8 +167,10 @@ def on_page_content(html: str, page, config, files) -> str:
     if not offers_code(uri) or files.get_file_from_path(code_uri(uri, config["use_directory_urls"])) is None:
         return html
     name = code_name(uri)
-    link = (f'<p class="page-code">This page\'s code as one file: <a href="{name}" download>{name}</a> '
-            f"(every function shown here, in page order, with a short check at the end; "
-            f"needs torch, and triton for a kernel, but not longctx)</p>")
+    link = (
+        f'<p class="page-code">This page\'s code as one file: <a href="{name}" download>{name}</a> '
+        f"(every function shown here, in page order, with a short check at the end; "
+        f"needs torch, and triton for a kernel, but not longctx)</p>"
+    )
     head, h1, rest = html.partition("</h1>")
     return head + h1 + link + rest if h1 else link + html

@@ -44,7 +44,9 @@ from mkdocs.plugins import event_priority
 from mkdocs.structure.pages import Page
 from mkdocs.structure.toc import get_toc
 
-if str(Path(__file__).parent) not in sys.path:  # MkDocs loads hooks by path: make their shared module importable
+if (
+    str(Path(__file__).parent) not in sys.path
+):  # MkDocs loads hooks by path: make their shared module importable
     sys.path.insert(0, str(Path(__file__).parent))
 import preview_cache as pc  # noqa: E402
 
@@ -283,6 +285,7 @@ def _lab_store() -> pc.Store:
     if not _BUILD_STORE:
         _BUILD_STORE.append(Path(tempfile.mkdtemp(prefix="longctx-labs-")))
     return pc.Store(_BUILD_STORE[0])
+
 
 #: Said on a lab page whose outputs the preview reused; never in a build without the cache.
 CACHED_NOTE = (

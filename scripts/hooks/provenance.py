@@ -55,7 +55,9 @@ def longctx_version() -> str:
 
 def _git(*args: str, cwd: Path) -> str | None:
     try:
-        done = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30, check=False)
+        done = subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, text=True, timeout=30, check=False
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return done.stdout if done.returncode == 0 else None
@@ -84,8 +86,14 @@ def build_date(environ: dict | None = None) -> str:
 
 def collect(cwd: Path = ROOT, environ: dict | None = None) -> dict[str, object]:
     commit, dirty = git_state(cwd)
-    return {"torch": distribution_version("torch"), "triton": distribution_version("triton"),
-            "longctx": longctx_version(), "commit": commit, "dirty": dirty, "date": build_date(environ)}
+    return {
+        "torch": distribution_version("torch"),
+        "triton": distribution_version("triton"),
+        "longctx": longctx_version(),
+        "commit": commit,
+        "dirty": dirty,
+        "date": build_date(environ),
+    }
 
 
 def render(info: dict[str, object]) -> str:
@@ -94,23 +102,27 @@ def render(info: dict[str, object]) -> str:
     if info["commit"] == UNKNOWN:
         commit = "from an unknown commit"
     else:
-        commit = f'from commit <code>{e(info["commit"])}</code>'
+        commit = f"from commit <code>{e(info['commit'])}</code>"
         if info["dirty"]:
             commit += " (with uncommitted changes)"
-    return (f'<p class="lc-provenance" data-torch="{e(info["torch"])}" '
-            f'data-triton="{e(info["triton"])}" data-longctx="{e(info["longctx"])}" '
-            f'data-commit="{e(info["commit"])}" data-dirty="{str(bool(info["dirty"])).lower()}" '
-            f'data-built="{e(info["date"])}">'
-            f'Built on {e(info["date"])} {commit} using torch {e(info["torch"])}, triton '
-            f'{e(info["triton"])} and longctx {e(info["longctx"])}: the versions its tests run with.</p>')
+    return (
+        f'<p class="lc-provenance" data-torch="{e(info["torch"])}" '
+        f'data-triton="{e(info["triton"])}" data-longctx="{e(info["longctx"])}" '
+        f'data-commit="{e(info["commit"])}" data-dirty="{str(bool(info["dirty"])).lower()}" '
+        f'data-built="{e(info["date"])}">'
+        f"Built on {e(info['date'])} {commit} using torch {e(info['torch'])}, triton "
+        f"{e(info['triton'])} and longctx {e(info['longctx'])}: the versions its tests run with.</p>"
+    )
 
 
 def insert(output: str, line: str, where: str) -> str:
     """``output`` with ``line`` placed just before the end of its (last) ``<article>``."""
     end = output.rfind("</article>")
     if end < 0:
-        raise PluginError(f"{where}: no </article> in the page, so the provenance line has nowhere to go "
-                          "(has the theme changed?)")
+        raise PluginError(
+            f"{where}: no </article> in the page, so the provenance line has nowhere to go "
+            "(has the theme changed?)"
+        )
     return output[:end] + line + "\n" + output[end:]
 
 

@@ -68,7 +68,7 @@ def index_summaries_only(html: str) -> str:
             if tag == "p" and not seen_summary:
                 seen_summary = True
                 return m.group(0)
-            if tag == "div" and body[m.end():m.end() + 40].lstrip().startswith('class="doc doc-'):
+            if tag == "div" and body[m.end() : m.end() + 40].lstrip().startswith('class="doc doc-'):
                 return m.group(0)  # a nested object (a method of a class): its own heading and summary
             return m.group(0) + " data-search-exclude"
 
@@ -78,7 +78,9 @@ def index_summaries_only(html: str) -> str:
 
 
 LEGIBLE_PX = 11
-_FIGURE_IMG = re.compile(r'<img(?P<attrs>[^>]*?)\ssrc="(?P<src>[^"]*?assets/figures/(?P<name>[\w.-]+?)\.svg)"(?P<rest>[^>]*)>')
+_FIGURE_IMG = re.compile(
+    r'<img(?P<attrs>[^>]*?)\ssrc="(?P<src>[^"]*?assets/figures/(?P<name>[\w.-]+?)\.svg)"(?P<rest>[^>]*)>'
+)
 
 
 def legible_width(svg: str) -> int | None:
@@ -98,6 +100,7 @@ def figure_pairs(html: str, svg_of) -> str:
 
     ``svg_of(name)`` gives the light SVG's text (for its legible width), or None when unknown.
     """
+
     def pair(m: re.Match) -> str:
         name, src = m.group("name"), m.group("src")
         if name.endswith("-dark"):
@@ -107,8 +110,11 @@ def figure_pairs(html: str, svg_of) -> str:
         style = f' style="--lc-legible: {width}px"' if width else ""
         attrs, rest = m.group("attrs"), m.group("rest")
         light = f'<img class="lc-fig lc-fig--light"{attrs} src="{src}"{rest}{style}>'
-        dark = (f'<img class="lc-fig lc-fig--dark"{attrs} src="{src[:-4]}-dark.svg"{rest}{style}>'
-                if svg_of(f"{name}-dark") is not None else "")
+        dark = (
+            f'<img class="lc-fig lc-fig--dark"{attrs} src="{src[:-4]}-dark.svg"{rest}{style}>'
+            if svg_of(f"{name}-dark") is not None
+            else ""
+        )
         return f'<span class="lc-fig-box">{light}{dark}</span>'
 
     return _FIGURE_IMG.sub(pair, html)
@@ -133,8 +139,10 @@ def on_page_content(html: str, page, config, files) -> str:
         return index_summaries_only(html)
     if is_lesson(page):
         minutes = reading_minutes(prose_words(html))
-        note = (f'<p class="lc-reading-time" data-minutes="{minutes}">'
-                f"About {minutes} minutes of reading, plus the exercises.</p>")
+        note = (
+            f'<p class="lc-reading-time" data-minutes="{minutes}">'
+            f"About {minutes} minutes of reading, plus the exercises.</p>"
+        )
         head, h1, rest = html.partition("</h1>")
         return head + h1 + note + rest if h1 else note + html
     return html
@@ -173,15 +181,18 @@ def _rules(css: str) -> list[tuple[str, str]]:
         while k < n and depth:
             depth += {"{": 1, "}": -1}.get(css[k], 0)
             k += 1
-        out.append((prelude.strip(), css[j + 1:k - 1]))
+        out.append((prelude.strip(), css[j + 1 : k - 1]))
         i = k
     return out
 
 
 def _selector_used(selector: str, classes: set[str], ids: set[str]) -> bool:
-    sel = re.sub(r"::?[\w-]+(\([^)]*\))?", "", selector)  # pseudo-classes and elements say nothing of presence
-    return (all(c in classes for c in re.findall(r"\.([\w-]+)", sel))
-            and all(i in ids for i in re.findall(r"#([\w-]+)", sel)))
+    sel = re.sub(
+        r"::?[\w-]+(\([^)]*\))?", "", selector
+    )  # pseudo-classes and elements say nothing of presence
+    return all(c in classes for c in re.findall(r"\.([\w-]+)", sel)) and all(
+        i in ids for i in re.findall(r"#([\w-]+)", sel)
+    )
 
 
 def _purge_rules(css: str, classes: set[str], ids: set[str]) -> list[tuple[str, str | None]]:
@@ -247,11 +258,15 @@ def _split_declarations(body: str) -> list[str]:
 
 def _drop_vars(rules: list[tuple[str, str | None]], used: set[str]) -> list[tuple[str, str | None]]:
     """``rules`` without the custom-property declarations outside ``used``."""
+
     def clean(body: str) -> str:
         if "{" in body:  # a nested block: clean its rules in turn
             return _join(_drop_vars(_rules(body), used))
-        return ";".join(d for d in _split_declarations(body) if d.strip() and
-                        (not d.strip().startswith("--") or d.strip().split(":", 1)[0].strip() in used))
+        return ";".join(
+            d
+            for d in _split_declarations(body)
+            if d.strip() and (not d.strip().startswith("--") or d.strip().split(":", 1)[0].strip() in used)
+        )
 
     out = []
     for prelude, body in rules:

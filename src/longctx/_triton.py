@@ -65,8 +65,14 @@ class KernelConfig:
     num_stages: int = 1
 
     @classmethod
-    def make(cls, kernel: str, dtype: torch.dtype | str, num_warps: int = 4, num_stages: int = 1,
-             **constexprs: object) -> KernelConfig:
+    def make(
+        cls,
+        kernel: str,
+        dtype: torch.dtype | str,
+        num_warps: int = 4,
+        num_stages: int = 1,
+        **constexprs: object,
+    ) -> KernelConfig:
         name = DTYPE_NAMES.get(dtype, dtype) if isinstance(dtype, torch.dtype) else dtype
         return cls(kernel, name, tuple(sorted(constexprs.items())), num_warps, num_stages)
 
@@ -100,8 +106,9 @@ class Tuner:
     def __init__(self) -> None:
         self.chosen: dict[Hashable, KernelConfig] = {}
 
-    def pick(self, key: Hashable, candidates: Sequence[KernelConfig],
-             run: Callable[[KernelConfig], object]) -> KernelConfig:
+    def pick(
+        self, key: Hashable, candidates: Sequence[KernelConfig], run: Callable[[KernelConfig], object]
+    ) -> KernelConfig:
         if len(candidates) == 1 or interpreting() or os.environ.get("LONGCTX_AUTOTUNE", "1") == "0":
             return candidates[0]
         if key not in self.chosen:

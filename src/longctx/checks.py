@@ -206,7 +206,9 @@ def qkv(q: object, k: object, v: object, *, nonempty: bool = False) -> None:
         if T == 0:
             raise ValueError(f"q must hold at least one query position (T >= 1), got shape {tuple(q.shape)}")
         if k.shape[2] == 0:
-            raise ValueError(f"k and v must hold at least one key position (S >= 1), got shape {tuple(k.shape)}")
+            raise ValueError(
+                f"k and v must hold at least one key position (S >= 1), got shape {tuple(k.shape)}"
+            )
         if D == 0:
             raise ValueError(f"q and k must have a head dim D >= 1, got shape {tuple(q.shape)}")
 
@@ -317,4 +319,3 @@ def optional(check: Callable[[str, object], object]) -> Callable[[str, object], 
         return None if value is None else check(name, value)
 
     return check_unless_none
-

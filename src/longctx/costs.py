@@ -109,7 +109,10 @@ BYTES_PER_ELEMENT: dict[str, float] = {
 #: so every share of a card divides by the binary size.
 GPU_MEMORY_BYTES: dict[str, tuple[float, str]] = {
     "A100 40GB": (40 * 2**30, "NVIDIA A100 Tensor Core GPU datasheet (40 GB HBM2), 40,960 MiB in nvidia-smi"),
-    "A100 80GB": (80 * 2**30, "NVIDIA A100 Tensor Core GPU datasheet (80 GB HBM2e), 81,920 MiB in nvidia-smi"),
+    "A100 80GB": (
+        80 * 2**30,
+        "NVIDIA A100 Tensor Core GPU datasheet (80 GB HBM2e), 81,920 MiB in nvidia-smi",
+    ),
 }
 
 
@@ -162,6 +165,8 @@ def score_matrix_bytes(seq_len: int, *, heads: int = 1, bytes_per_element: str |
         ``heads * n**2 * bytes_per_element``.
     """
     return score_entries(seq_len, heads=heads) * bytes_per_element
+
+
 # --8<-- [end:score-matrix]
 
 
@@ -185,6 +190,8 @@ def attention_flops(seq_len: int, head_dim: int, *, heads: int = 1, causal: bool
     n = seq_len
     pairs = n * (n + 1) // 2 if causal else n * n
     return 4 * pairs * head_dim * heads
+
+
 # --8<-- [end:attention-flops]
 
 
@@ -196,12 +203,15 @@ def cost_multiplier(n_from: int, n_to: int) -> float:
     ``(n_to / n_from) ** 2``: 4 for twice the length, 100 for ten times.
     """
     return (n_to / n_from) ** 2
+
+
 # --8<-- [end:multiplier]
 
 
 # --8<-- [start:layer-flops]
-def transformer_layer_flops(seq_len: int, *, d_model: int, d_ff: int | None = None,
-                            causal: bool = False) -> dict[str, int]:
+def transformer_layer_flops(
+    seq_len: int, *, d_model: int, d_ff: int | None = None, causal: bool = False
+) -> dict[str, int]:
     """Forward FLOPs of one standard decoder layer, split by where they are spent.
 
     Args:
@@ -225,8 +235,9 @@ def transformer_layer_flops(seq_len: int, *, d_model: int, d_ff: int | None = No
     }
 
 
-def model_cost_multiplier(n_from: int, n_to: int, *, d_model: int, d_ff: int | None = None,
-                          causal: bool = False) -> float:
+def model_cost_multiplier(
+    n_from: int, n_to: int, *, d_model: int, d_ff: int | None = None, causal: bool = False
+) -> float:
     """Growth of a whole layer's forward FLOPs from ``n_from`` to ``n_to`` tokens.
 
     Always between ``n_to / n_from`` (all linear terms) and ``(n_to / n_from) ** 2`` (all
@@ -235,12 +246,21 @@ def model_cost_multiplier(n_from: int, n_to: int, *, d_model: int, d_ff: int | N
     before = sum(transformer_layer_flops(n_from, d_model=d_model, d_ff=d_ff, causal=causal).values())
     after = sum(transformer_layer_flops(n_to, d_model=d_model, d_ff=d_ff, causal=causal).values())
     return after / before
+
+
 # --8<-- [end:layer-flops]
 
 
 # --8<-- [start:kv-cache]
-def kv_cache_bytes(*, layers: int, kv_heads: int, head_dim: int, tokens: int, batch: int = 1,
-                   bytes_per_element: str | float = 2) -> float:
+def kv_cache_bytes(
+    *,
+    layers: int,
+    kv_heads: int,
+    head_dim: int,
+    tokens: int,
+    batch: int = 1,
+    bytes_per_element: str | float = 2,
+) -> float:
     """Bytes of a decoder's key-value cache.
 
     ``2 * layers * kv_heads * head_dim * tokens * batch * bytes_per_element``: the 2 is one
@@ -256,6 +276,8 @@ def kv_cache_bytes(*, layers: int, kv_heads: int, head_dim: int, tokens: int, ba
         bytes_per_element: bytes of one element (the package also takes a dtype name such as ``"fp16"``).
     """
     return 2 * layers * kv_heads * head_dim * tokens * batch * bytes_per_element
+
+
 # --8<-- [end:kv-cache]
 
 
@@ -263,8 +285,9 @@ def kv_cache_bytes(*, layers: int, kv_heads: int, head_dim: int, tokens: int, ba
 TABLE_SEQ_LENS = tuple(2**k for k in range(9, 21))
 
 
-def quadratic_cost_table(seq_lens: tuple[int, ...] = TABLE_SEQ_LENS, *, head_dim: int = 128,
-                         reference_len: int = 4096) -> list[dict[str, float]]:
+def quadratic_cost_table(
+    seq_lens: tuple[int, ...] = TABLE_SEQ_LENS, *, head_dim: int = 128, reference_len: int = 4096
+) -> list[dict[str, float]]:
     """Rows of the lesson's cost table: one head of one layer, forward pass.
 
     Each row has ``seq_len``, ``entries`` (n^2), ``fp16_bytes``, ``fp32_bytes``, ``flops``
@@ -286,7 +309,9 @@ def quadratic_cost_table(seq_lens: tuple[int, ...] = TABLE_SEQ_LENS, *, head_dim
 
 
 # --8<-- [start:attention-share]
-def attention_flop_share(seq_len: int, *, d_model: int, d_ff: int | None = None, causal: bool = False) -> float:
+def attention_flop_share(
+    seq_len: int, *, d_model: int, d_ff: int | None = None, causal: bool = False
+) -> float:
     """Fraction of one layer's forward FLOPs spent in the attention core (``QK^T`` and ``PV``).
 
     Args:
@@ -322,6 +347,8 @@ def attention_crossover_len(*, d_model: int, d_ff: int | None = None, causal: bo
     """
     ff = 4 * d_model if d_ff is None else d_ff
     return 4 * d_model + 2 * ff - 1 if causal else 2 * d_model + ff
+
+
 # --8<-- [end:attention-share]
 
 
@@ -349,8 +376,16 @@ def gpu_memory_fraction(nbytes: float, *, gpu: str = "A100 80GB") -> float:
 
 
 # --8<-- [start:calculator]
-def attention_cost_summary(seq_len: int, *, reference_len: int, heads: int, layers: int, head_dim: int,
-                           bytes_per_element: str | float = 2, causal: bool = False) -> dict[str, float]:
+def attention_cost_summary(
+    seq_len: int,
+    *,
+    reference_len: int,
+    heads: int,
+    layers: int,
+    head_dim: int,
+    bytes_per_element: str | float = 2,
+    causal: bool = False,
+) -> dict[str, float]:
     """Everything the lesson's in-browser calculator shows for one sequence length.
 
     The calculator (``docs/javascripts/calculator.js``) computes the same values in the
@@ -385,6 +420,8 @@ def attention_cost_summary(seq_len: int, *, reference_len: int, heads: int, laye
         "flops_model": flops_head * h * n_layers,
         "multiplier": cost_multiplier(reference_len, seq_len),
     }
+
+
 # --8<-- [end:calculator]
 
 
@@ -412,9 +449,11 @@ def _flag(name: str, value: object) -> bool:
 
 # --------------------------------------------------------------------- backward pass
 
+
 # --8<-- [start:backward-flops]
-def attention_backward_flops(seq_len: int, head_dim: int, *, heads: int = 1, causal: bool = False,
-                             recompute: bool = True) -> int:
+def attention_backward_flops(
+    seq_len: int, head_dim: int, *, heads: int = 1, causal: bool = False, recompute: bool = True
+) -> int:
     """FLOPs of the attention core's backward pass for one layer, FlashAttention's way.
 
     Convention: the forward pass is two matmuls (:func:`attention_flops`). The backward pass
@@ -441,8 +480,9 @@ def attention_backward_flops(seq_len: int, head_dim: int, *, heads: int = 1, cau
     return forward * matmuls // 2
 
 
-def attention_train_flops(seq_len: int, head_dim: int, *, heads: int = 1, causal: bool = False,
-                          recompute: bool = True) -> int:
+def attention_train_flops(
+    seq_len: int, head_dim: int, *, heads: int = 1, causal: bool = False, recompute: bool = True
+) -> int:
     """Forward plus backward FLOPs of the attention core for one layer (``3.5 x forward``).
 
     Args:
@@ -456,8 +496,11 @@ def attention_train_flops(seq_len: int, head_dim: int, *, heads: int = 1, causal
         ``attention_flops(...) + attention_backward_flops(...)``.
     """
     forward = attention_flops(seq_len, head_dim, heads=heads, causal=causal)
-    return forward + attention_backward_flops(seq_len, head_dim, heads=heads, causal=causal,
-                                              recompute=recompute)
+    return forward + attention_backward_flops(
+        seq_len, head_dim, heads=heads, causal=causal, recompute=recompute
+    )
+
+
 # --8<-- [end:backward-flops]
 
 
@@ -465,8 +508,12 @@ def attention_train_flops(seq_len: int, head_dim: int, *, heads: int = 1, causal
 
 #: On-chip SRAM (shared memory / L1) per streaming multiprocessor, SM count, and source.
 GPU_SRAM: dict[str, tuple[int, int, str]] = {
-    "A100": (192 * 1024, 108, "Dao et al. 2022, FlashAttention, arXiv:2205.14135, §2.1: "
-                              "192KB of on-chip SRAM per each of 108 streaming multiprocessors (A100)"),
+    "A100": (
+        192 * 1024,
+        108,
+        "Dao et al. 2022, FlashAttention, arXiv:2205.14135, §2.1: "
+        "192KB of on-chip SRAM per each of 108 streaming multiprocessors (A100)",
+    ),
 }
 
 #: HBM bandwidth in bytes per second, with the source of each.
@@ -477,20 +524,32 @@ GPU_HBM_BANDWIDTH_BYTES_PER_S: dict[str, tuple[float, str]] = {
 
 #: Dense fp16/bf16 tensor-core peak in FLOP/s, with the source of each.
 GPU_PEAK_FLOPS_PER_S: dict[str, tuple[float, str]] = {
-    "A100": (312e12, "A100 dense FP16/BF16 tensor-core peak, the 312 TFLOPs/s that "
-                     "FlashAttention-2 (arXiv:2307.08691) measures against"),
-    "H100 SXM": (989e12, "H100 SXM dense FP16/BF16 peak, the 989 TFLOPs/s that "
-                         "FlashAttention-3 (arXiv:2407.08608) measures against"),
+    "A100": (
+        312e12,
+        "A100 dense FP16/BF16 tensor-core peak, the 312 TFLOPs/s that "
+        "FlashAttention-2 (arXiv:2307.08691) measures against",
+    ),
+    "H100 SXM": (
+        989e12,
+        "H100 SXM dense FP16/BF16 peak, the 989 TFLOPs/s that "
+        "FlashAttention-3 (arXiv:2407.08608) measures against",
+    ),
 }
 
 
 #: Most shared memory one thread block may use (the opt-in dynamic maximum), by card, with the source.
 #: ``scripts/compile_gate.py`` holds every compiled kernel configuration to these limits.
 GPU_SMEM_PER_BLOCK_BYTES: dict[str, tuple[int, str]] = {
-    "A100": (163 * 1024, "CUDA C++ Programming Guide, technical specifications per compute capability: "
-                         "163 KB maximum shared memory per thread block at compute capability 8.0"),
-    "H100": (227 * 1024, "CUDA C++ Programming Guide, technical specifications per compute capability: "
-                         "227 KB maximum shared memory per thread block at compute capability 9.0"),
+    "A100": (
+        163 * 1024,
+        "CUDA C++ Programming Guide, technical specifications per compute capability: "
+        "163 KB maximum shared memory per thread block at compute capability 8.0",
+    ),
+    "H100": (
+        227 * 1024,
+        "CUDA C++ Programming Guide, technical specifications per compute capability: "
+        "227 KB maximum shared memory per thread block at compute capability 9.0",
+    ),
 }
 
 
@@ -534,9 +593,16 @@ def peak_flops_per_s(gpu: str = "A100") -> float:
 
 # --------------------------------------------------------------------- HBM traffic
 
+
 # --8<-- [start:standard-hbm]
-def standard_attention_hbm_bytes(seq_len: int, head_dim: int, *, heads: int = 1,
-                                 bytes_per_element: str | float = 2, include_qkvo: bool = True) -> float:
+def standard_attention_hbm_bytes(
+    seq_len: int,
+    head_dim: int,
+    *,
+    heads: int = 1,
+    bytes_per_element: str | float = 2,
+    include_qkvo: bool = True,
+) -> float:
     """HBM traffic of standard attention that materialises S and P (forward pass).
 
     Standard attention (Dao et al. 2022, Algorithm 0) runs in three passes over HBM:
@@ -563,6 +629,8 @@ def standard_attention_hbm_bytes(seq_len: int, head_dim: int, *, heads: int = 1,
     matrices = 4 * n * n  # S written, S read, P written, P read
     vectors = 4 * n * d if include_qkvo else 0  # Q, K, V read; O written
     return heads * (matrices + vectors) * bytes_per_element
+
+
 # --8<-- [end:standard-hbm]
 
 
@@ -582,7 +650,9 @@ def flash_attention_stats_bytes(seq_len: int, *, heads: int = 1) -> int:
 import math
 
 
-def flash_attention_block_size(head_dim: int, *, sram_bytes: float, bytes_per_element: str | float = 2) -> int:
+def flash_attention_block_size(
+    head_dim: int, *, sram_bytes: float, bytes_per_element: str | float = 2
+) -> int:
     """Rows per tile so that four ``B x d`` tiles fit in on-chip SRAM: ``floor(M / (4d))``.
 
     With ``M`` the SRAM in elements (``sram_bytes / bytes_per_element``), the tiles of Q, K,
@@ -604,13 +674,22 @@ def flash_attention_block_size(head_dim: int, *, sram_bytes: float, bytes_per_el
     m_elements = sram_bytes / bytes_per_element
     block = int(m_elements // (4 * d))
     if block < 1:
-        raise ValueError(f"sram_bytes={sram_bytes} holds {m_elements:g} elements, fewer than the "
-                         f"4 * head_dim = {4 * d} that one row of each tile needs")
+        raise ValueError(
+            f"sram_bytes={sram_bytes} holds {m_elements:g} elements, fewer than the "
+            f"4 * head_dim = {4 * d} that one row of each tile needs"
+        )
     return block
 
 
-def flash_attention_hbm_bytes(seq_len: int, head_dim: int, *, sram_bytes: float, heads: int = 1,
-                              bytes_per_element: str | float = 2, loop_order: str = "q_outer") -> float:
+def flash_attention_hbm_bytes(
+    seq_len: int,
+    head_dim: int,
+    *,
+    sram_bytes: float,
+    heads: int = 1,
+    bytes_per_element: str | float = 2,
+    loop_order: str = "q_outer",
+) -> float:
     """HBM traffic of tiled FlashAttention's forward pass, with explicit constants.
 
     ``B = flash_attention_block_size(d, sram_bytes=...)`` rows per tile (at most n), so
@@ -649,14 +728,18 @@ def flash_attention_hbm_bytes(seq_len: int, head_dim: int, *, sram_bytes: float,
     else:
         raise ValueError(f"loop_order must be 'q_outer' or 'kv_outer', got {loop_order!r}")
     return heads * per_head
+
+
 # --8<-- [end:flash-hbm]
 
 
 # --------------------------------------------------------------------- KV cache per token
 
+
 # --8<-- [start:kv-per-token]
-def kv_cache_bytes_per_token(*, layers: int, kv_heads: int, head_dim: int,
-                             bytes_per_element: str | float = 2) -> float:
+def kv_cache_bytes_per_token(
+    *, layers: int, kv_heads: int, head_dim: int, bytes_per_element: str | float = 2
+) -> float:
     """Bytes one token adds to an MHA, GQA or MQA key-value cache.
 
     ``2 * layers * kv_heads * head_dim * bytes_per_element``: :func:`kv_cache_bytes` for one
@@ -668,12 +751,14 @@ def kv_cache_bytes_per_token(*, layers: int, kv_heads: int, head_dim: int,
         head_dim: width of one head.
         bytes_per_element: a dtype name such as ``"fp16"`` or a number of bytes.
     """
-    return kv_cache_bytes(layers=layers, kv_heads=kv_heads, head_dim=head_dim, tokens=1,
-                          bytes_per_element=bytes_per_element)
+    return kv_cache_bytes(
+        layers=layers, kv_heads=kv_heads, head_dim=head_dim, tokens=1, bytes_per_element=bytes_per_element
+    )
 
 
-def mla_cache_bytes_per_token(*, layers: int, latent_dim: int, rope_dim: int,
-                              bytes_per_element: str | float = 2) -> float:
+def mla_cache_bytes_per_token(
+    *, layers: int, latent_dim: int, rope_dim: int, bytes_per_element: str | float = 2
+) -> float:
     """Bytes one token adds to a multi-head latent attention (MLA) cache.
 
     MLA (DeepSeek-V2, arXiv:2405.04434) caches one compressed latent ``c_kv`` of width
@@ -690,16 +775,27 @@ def mla_cache_bytes_per_token(*, layers: int, latent_dim: int, rope_dim: int,
     return layers * (latent_dim + rope_dim) * bytes_per_element
 
 
-def mla_cache_bytes(*, layers: int, latent_dim: int, rope_dim: int, tokens: int, batch: int = 1,
-                    bytes_per_element: str | float = 2) -> float:
+def mla_cache_bytes(
+    *,
+    layers: int,
+    latent_dim: int,
+    rope_dim: int,
+    tokens: int,
+    batch: int = 1,
+    bytes_per_element: str | float = 2,
+) -> float:
     """Bytes of an MLA cache: :func:`mla_cache_bytes_per_token` times ``tokens * batch``."""
-    per_token = mla_cache_bytes_per_token(layers=layers, latent_dim=latent_dim, rope_dim=rope_dim,
-                                          bytes_per_element=bytes_per_element)
+    per_token = mla_cache_bytes_per_token(
+        layers=layers, latent_dim=latent_dim, rope_dim=rope_dim, bytes_per_element=bytes_per_element
+    )
     return per_token * tokens * batch
+
+
 # --8<-- [end:kv-per-token]
 
 
 # --------------------------------------------------------------------- sliding window
+
 
 # --8<-- [start:sliding-window-cost]
 def sliding_window_pairs(seq_len: int, window: int) -> int:
@@ -746,8 +842,15 @@ def sliding_window_receptive_field(*, layers: int, window: int) -> int:
     return layers * window
 
 
-def rolling_buffer_kv_bytes(*, slots: int, layers: int, kv_heads: int, head_dim: int, batch: int = 1,
-                            bytes_per_element: str | float = 2) -> float:
+def rolling_buffer_kv_bytes(
+    *,
+    slots: int,
+    layers: int,
+    kv_heads: int,
+    head_dim: int,
+    batch: int = 1,
+    bytes_per_element: str | float = 2,
+) -> float:
     """Bytes of a rolling-buffer KV cache of ``slots`` slots: ``2 W layers kv_heads d bpe``.
 
     Mistral 7B (arXiv:2310.06825) writes token i's keys and values to slot ``i mod W``, so
@@ -764,12 +867,21 @@ def rolling_buffer_kv_bytes(*, slots: int, layers: int, kv_heads: int, head_dim:
         batch: sequences held at once.
         bytes_per_element: a dtype name such as ``"fp16"`` or a number of bytes.
     """
-    return kv_cache_bytes(layers=layers, kv_heads=kv_heads, head_dim=head_dim, tokens=slots, batch=batch,
-                          bytes_per_element=bytes_per_element)
+    return kv_cache_bytes(
+        layers=layers,
+        kv_heads=kv_heads,
+        head_dim=head_dim,
+        tokens=slots,
+        batch=batch,
+        bytes_per_element=bytes_per_element,
+    )
+
+
 # --8<-- [end:sliding-window-cost]
 
 
 # --------------------------------------------------------------------- sparse patterns
+
 
 # --8<-- [start:pattern-pairs]
 def window_band_pairs(seq_len: int, window: int) -> int:
@@ -798,6 +910,8 @@ def bigbird_pairs(seq_len: int, window: int, global_tokens: int, random_tokens: 
     if g > n:
         raise ValueError(f"global_tokens must be at most seq_len = {n}, got {g}")
     return g * n + (n - g) * min(n, 2 * w + 1 + g + r)
+
+
 # --8<-- [end:pattern-pairs]
 
 
@@ -820,14 +934,18 @@ def sparse_score_bytes(pairs: int, *, heads: int = 1, bytes_per_element: str | f
         bytes_per_element: bytes of one element (the package also takes a dtype name such as ``"fp16"``).
     """
     return pairs * heads * bytes_per_element
+
+
 # --8<-- [end:sparse-cost]
 
 
 # --------------------------------------------------------------------- recurrent states
 
+
 # --8<-- [start:state-size]
-def linear_attention_state_elements(*, key_dim: int, value_dim: int, heads: int = 1, layers: int = 1,
-                                    normalizer: bool = True) -> int:
+def linear_attention_state_elements(
+    *, key_dim: int, value_dim: int, heads: int = 1, layers: int = 1, normalizer: bool = True
+) -> int:
     """Elements of a linear-attention decoding state: fixed, whatever the sequence length.
 
     Per head the state is ``S = sum_j phi(k_j) v_j^T`` (``d_k x d_v``) and, for the
@@ -875,6 +993,8 @@ def state_bytes(elements: int, *, batch: int = 1, bytes_per_element: str | float
         bytes_per_element: a dtype name or a number of bytes; defaults to 4 (fp32).
     """
     return elements * batch * bytes_per_element
+
+
 # --8<-- [end:state-size]
 
 
@@ -893,6 +1013,7 @@ def state_bytes(elements: int, *, batch: int = 1, bytes_per_element: str | float
 #   * FAVOR+ features are a projection ``W x`` first: ``2 n d F`` for the queries and as much for
 #     the keys.
 
+
 # --8<-- [start:chunk-pairs]
 def chunk_pairs(seq_len: int, chunk_size: int) -> int:
     """Query-key pairs on or below the diagonal inside the chunks of a causal chunked pass.
@@ -901,12 +1022,22 @@ def chunk_pairs(seq_len: int, chunk_size: int) -> int:
     """
     full, rest = divmod(seq_len, chunk_size)
     return full * chunk_size * (chunk_size + 1) // 2 + rest * (rest + 1) // 2
+
+
 # --8<-- [end:chunk-pairs]
 
 
 # --8<-- [start:linear-flops]
-def linear_attention_flops(seq_len: int, head_dim: int, *, feature_dim: int | None = None, heads: int = 1,
-                           causal: bool = False, chunk_size: int | None = None, projection: bool = False) -> int:
+def linear_attention_flops(
+    seq_len: int,
+    head_dim: int,
+    *,
+    feature_dim: int | None = None,
+    heads: int = 1,
+    causal: bool = False,
+    chunk_size: int | None = None,
+    projection: bool = False,
+) -> int:
     """Forward FLOPs of linear attention for one layer (``heads`` heads).
 
     The matrix products and the feature projection count; the normaliser's sums, the
@@ -934,27 +1065,49 @@ def linear_attention_flops(seq_len: int, head_dim: int, *, feature_dim: int | No
     if projection:
         flops += 4 * n * d * f  # phi(x) = exp(W x - |x|^2/2) / sqrt(m): W x for q and for k
     return heads * flops
+
+
 # --8<-- [end:linear-flops]
 
 
 # --8<-- [start:softmax-over-linear]
-def softmax_over_linear_flops(seq_len: int, head_dim: int, *, feature_dim: int | None = None,
-                              causal: bool = False, chunk_size: int | None = None,
-                              projection: bool = False) -> float:
+def softmax_over_linear_flops(
+    seq_len: int,
+    head_dim: int,
+    *,
+    feature_dim: int | None = None,
+    causal: bool = False,
+    chunk_size: int | None = None,
+    projection: bool = False,
+) -> float:
     """How many times more FLOPs softmax attention needs than linear attention at ``seq_len``.
 
     ``attention_flops / linear_attention_flops`` with the same options (heads cancel): above 1
     linear attention is cheaper, below 1 softmax attention is.
     """
-    linear = linear_attention_flops(seq_len, head_dim, feature_dim=feature_dim, causal=causal,
-                                    chunk_size=chunk_size, projection=projection)
+    linear = linear_attention_flops(
+        seq_len,
+        head_dim,
+        feature_dim=feature_dim,
+        causal=causal,
+        chunk_size=chunk_size,
+        projection=projection,
+    )
     return attention_flops(seq_len, head_dim, causal=causal) / linear
+
+
 # --8<-- [end:softmax-over-linear]
 
 
 # --8<-- [start:crossover]
-def crossover_seq_len(head_dim: int, *, feature_dim: int | None = None, causal: bool = False,
-                      chunk_size: int | None = None, projection: bool = False) -> int:
+def crossover_seq_len(
+    head_dim: int,
+    *,
+    feature_dim: int | None = None,
+    causal: bool = False,
+    chunk_size: int | None = None,
+    projection: bool = False,
+) -> int:
     """The shortest length from which linear attention needs no more FLOPs than softmax attention.
 
     That is the smallest n such that ``linear_attention_flops(m) <= attention_flops(m)`` for
@@ -987,17 +1140,21 @@ def crossover_seq_len(head_dim: int, *, feature_dim: int | None = None, causal: 
         n = max(1, -(-(4 * f * d * k + extra) // (2 * d)) - 1)  # 2 d (n + 1) >= 4 F d k + extra
 
     def fits(m: int) -> bool:
-        linear = linear_attention_flops(m, d, feature_dim=f, causal=causal, chunk_size=chunk_size,
-                                        projection=projection)
+        linear = linear_attention_flops(
+            m, d, feature_dim=f, causal=causal, chunk_size=chunk_size, projection=projection
+        )
         return linear <= attention_flops(m, d, causal=causal)
 
     while n > 1 and fits(n - 1):
         n -= 1
     return n
+
+
 # --8<-- [end:crossover]
 
 
 # --------------------------------------------------------------------- the selective scan
+
 
 # --8<-- [start:ssm-flops]
 def ssm_scan_flops(seq_len: int, d_inner: int, state_dim: int) -> int:
@@ -1014,6 +1171,8 @@ def ssm_scan_flops(seq_len: int, d_inner: int, state_dim: int) -> int:
         state_dim: N, state elements per channel.
     """
     return 6 * seq_len * d_inner * state_dim
+
+
 # --8<-- [end:ssm-flops]
 
 
@@ -1088,14 +1247,18 @@ def paged_expected_waste_slots(block_size: int) -> float:
     (its remainder mod ``block_size`` uniform); the worst case is ``block_size - 1``.
     """
     return (block_size - 1) / 2
+
+
 # --8<-- [end:paged-waste]
 
 
 # --------------------------------------------------------------------- decode roofline
 
+
 # --8<-- [start:roofline]
-def roofline_time_s(flops: float, bytes_moved: float, peak_flops_per_s: float,
-                    bandwidth_bytes_per_s: float) -> float:
+def roofline_time_s(
+    flops: float, bytes_moved: float, peak_flops_per_s: float, bandwidth_bytes_per_s: float
+) -> float:
     """Lower bound on a kernel's time from the roofline model.
 
     The work takes at least as long as its arithmetic at peak, and at least as long as its
@@ -1142,6 +1305,8 @@ def decode_time_per_token_s(*, weight_bytes: float, kv_bytes: float, bandwidth_b
         Seconds per decoding step.
     """
     return (weight_bytes + kv_bytes) / bandwidth_bytes_per_s
+
+
 # --8<-- [end:roofline]
 
 
@@ -1157,8 +1322,9 @@ def sequences_that_fit(*, memory_bytes: float, bytes_per_sequence: float, reserv
         ``floor((memory_bytes - reserved_bytes) / bytes_per_sequence)``, and 0 when the
         reserved part alone does not fit.
     """
-    free = _real("memory_bytes", memory_bytes, positive=True) - _real("reserved_bytes", reserved_bytes,
-                                                                     positive=False)
+    free = _real("memory_bytes", memory_bytes, positive=True) - _real(
+        "reserved_bytes", reserved_bytes, positive=False
+    )
     per = _real("bytes_per_sequence", bytes_per_sequence, positive=True)
     return max(0, math.floor(free / per))
 
@@ -1177,9 +1343,19 @@ def copy_bytes(nbytes: int) -> int:
     return 2 * _positive_int("nbytes", nbytes)
 
 
-def paged_decode_bytes(batch: int, context: int, *, heads: int, kv_heads: int, head_dim: int,
-                       cache_bytes: float = 2, scale_bytes: float = 0, io_bytes: float = 2,
-                       block_size: int = 16, index_bytes: int = 4) -> float:
+def paged_decode_bytes(
+    batch: int,
+    context: int,
+    *,
+    heads: int,
+    kv_heads: int,
+    head_dim: int,
+    cache_bytes: float = 2,
+    scale_bytes: float = 0,
+    io_bytes: float = 2,
+    block_size: int = 16,
+    index_bytes: int = 4,
+) -> float:
     """Least traffic of one paged decode step: every cached K and V read once, q read, out written.
 
     Args:
@@ -1196,10 +1372,18 @@ def paged_decode_bytes(batch: int, context: int, *, heads: int, kv_heads: int, h
         K/V (:func:`kv_cache_bytes` for one layer) + scales + q + out + block table + lengths.
     """
     batch, context = _positive_int("batch", batch), _positive_int("context", context)
-    kv = kv_cache_bytes(layers=1, kv_heads=kv_heads, head_dim=head_dim, tokens=context, batch=batch,
-                        bytes_per_element=cache_bytes)
+    kv = kv_cache_bytes(
+        layers=1,
+        kv_heads=kv_heads,
+        head_dim=head_dim,
+        tokens=context,
+        batch=batch,
+        bytes_per_element=cache_bytes,
+    )
     scales = 2 * batch * context * kv_heads * _real("scale_bytes", scale_bytes, positive=False)
-    q_and_out = 2 * batch * _positive_int("heads", heads) * head_dim * _real("io_bytes", io_bytes, positive=True)
+    q_and_out = (
+        2 * batch * _positive_int("heads", heads) * head_dim * _real("io_bytes", io_bytes, positive=True)
+    )
     pages = batch * math.ceil(context / _positive_int("block_size", block_size))
     return kv + scales + q_and_out + (pages + batch) * _positive_int("index_bytes", index_bytes)
 
@@ -1210,7 +1394,9 @@ def selective_scan_bytes(batch: int, channels: int, length: int, state: int, *, 
     D and delta_bias ``[D]`` in float32."""
     batch, channels = _positive_int("batch", batch), _positive_int("channels", channels)
     length, state = _positive_int("length", length), _positive_int("state", state)
-    return _positive_int("itemsize", itemsize) * batch * length * (4 * channels + 2 * state) + 4 * channels * (state + 2)
+    return _positive_int("itemsize", itemsize) * batch * length * (
+        4 * channels + 2 * state
+    ) + 4 * channels * (state + 2)
 
 
 # --------------------------------------------------------------------- argument checks
@@ -1255,12 +1441,14 @@ _CHECKED = {
     "kv_cache_bytes": dict(layers=_P, kv_heads=_P, head_dim=_P, tokens=_P, batch=_P, bytes_per_element=_B),
     "attention_flop_share": dict(seq_len=_P, d_model=_P, d_ff=_OPT, causal=_F),
     "attention_crossover_len": dict(d_model=_P, d_ff=_OPT, causal=_F),
-    "attention_cost_summary": dict(seq_len=_P, reference_len=_P, heads=_P, layers=_P, head_dim=_P,
-                                   bytes_per_element=_B, causal=_F),
+    "attention_cost_summary": dict(
+        seq_len=_P, reference_len=_P, heads=_P, layers=_P, head_dim=_P, bytes_per_element=_B, causal=_F
+    ),
     "attention_backward_flops": dict(seq_len=_P, head_dim=_P, heads=_P, causal=_F, recompute=_F),
     "attention_train_flops": dict(seq_len=_P, head_dim=_P, heads=_P, causal=_F, recompute=_F),
-    "standard_attention_hbm_bytes": dict(seq_len=_P, head_dim=_P, heads=_P, bytes_per_element=_B,
-                                         include_qkvo=_F),
+    "standard_attention_hbm_bytes": dict(
+        seq_len=_P, head_dim=_P, heads=_P, bytes_per_element=_B, include_qkvo=_F
+    ),
     "flash_attention_block_size": dict(head_dim=_P, sram_bytes=_R, bytes_per_element=_B),
     "flash_attention_hbm_bytes": dict(seq_len=_P, head_dim=_P, sram_bytes=_R, heads=_P, bytes_per_element=_B),
     "kv_cache_bytes_per_token": dict(layers=_P, kv_heads=_P, head_dim=_P, bytes_per_element=_B),
@@ -1269,7 +1457,9 @@ _CHECKED = {
     "sliding_window_pairs": dict(seq_len=_P, window=_N),
     "sliding_window_flops": dict(seq_len=_P, head_dim=_P, window=_N, heads=_P),
     "sliding_window_receptive_field": dict(layers=_P, window=_N),
-    "rolling_buffer_kv_bytes": dict(slots=_P, layers=_P, kv_heads=_P, head_dim=_P, batch=_P, bytes_per_element=_B),
+    "rolling_buffer_kv_bytes": dict(
+        slots=_P, layers=_P, kv_heads=_P, head_dim=_P, batch=_P, bytes_per_element=_B
+    ),
     "linear_attention_state_elements": dict(key_dim=_P, value_dim=_P, heads=_P, layers=_P, normalizer=_F),
     "mamba_state_elements": dict(d_inner=_P, state_dim=_P, layers=_P),
     "mamba2_state_elements": dict(heads=_P, head_dim=_P, state_dim=_P, layers=_P),
@@ -1296,4 +1486,3 @@ _CHECKED = {
 for _name, _checkers in _CHECKED.items():
     globals()[_name] = checks.arguments(**_checkers)(globals()[_name])
 del _name, _checkers
-

@@ -105,11 +105,17 @@ class ModelPreset:
             raise ValueError(f"{k}: attention must be one of {ATTENTION_KINDS}, got {self.attention!r}")
         if self.n_heads % self.n_kv_heads:
             raise ValueError(f"{k}: n_heads={self.n_heads} is not a multiple of n_kv_heads={self.n_kv_heads}")
-        expected = {"mha": self.n_kv_heads == self.n_heads, "mqa": self.n_kv_heads == 1,
-                    "gqa": 1 < self.n_kv_heads < self.n_heads, "mla": True}
+        expected = {
+            "mha": self.n_kv_heads == self.n_heads,
+            "mqa": self.n_kv_heads == 1,
+            "gqa": 1 < self.n_kv_heads < self.n_heads,
+            "mla": True,
+        }
         if not expected[self.attention]:
-            raise ValueError(f"{k}: attention={self.attention!r} does not match n_heads={self.n_heads}, "
-                             f"n_kv_heads={self.n_kv_heads}")
+            raise ValueError(
+                f"{k}: attention={self.attention!r} does not match n_heads={self.n_heads}, "
+                f"n_kv_heads={self.n_kv_heads}"
+            )
         is_mla = self.attention == "mla"
         if is_mla != (self.mla_latent_dim is not None and self.mla_rope_dim is not None):
             raise ValueError(f"{k}: mla_latent_dim and mla_rope_dim are set exactly when attention is 'mla'")
@@ -119,81 +125,179 @@ class ModelPreset:
 
 _PRESET_LIST = [
     ModelPreset(
-        key="gpt-3-175b", name="GPT-3 175B", layers=96, d_model=12288, n_heads=96, n_kv_heads=96,
-        head_dim=128, context_length=2048, attention="mha", d_ff=4 * 12288, params=175_000_000_000,
+        key="gpt-3-175b",
+        name="GPT-3 175B",
+        layers=96,
+        d_model=12288,
+        n_heads=96,
+        n_kv_heads=96,
+        head_dim=128,
+        context_length=2048,
+        attention="mha",
+        d_ff=4 * 12288,
+        params=175_000_000_000,
         source="Brown et al. 2020, Language Models are Few-Shot Learners, arXiv:2005.14165, Table 2.1 "
-               "(n_layers 96, d_model 12288, n_heads 96, d_head 128, n_ctx 2048; d_ff = 4 d_model)",
+        "(n_layers 96, d_model 12288, n_heads 96, d_head 128, n_ctx 2048; d_ff = 4 d_model)",
         notes="vocab left None: the paper reuses GPT-2's tokenizer without giving its size. Its layers "
-              "alternate dense and locally banded sparse attention; the band's width is not given, so "
-              "window is None and the costs here treat every layer as dense.",
+        "alternate dense and locally banded sparse attention; the band's width is not given, so "
+        "window is None and the costs here treat every layer as dense.",
     ),
     ModelPreset(
-        key="llama-1-7b", name="LLaMA 7B", layers=32, d_model=4096, n_heads=32, n_kv_heads=32,
-        head_dim=128, context_length=2048, attention="mha", d_ff=11008, vocab=32000, params=6_700_000_000,
+        key="llama-1-7b",
+        name="LLaMA 7B",
+        layers=32,
+        d_model=4096,
+        n_heads=32,
+        n_kv_heads=32,
+        head_dim=128,
+        context_length=2048,
+        attention="mha",
+        d_ff=11008,
+        vocab=32000,
+        params=6_700_000_000,
         source="Touvron et al. 2023, LLaMA: Open and Efficient Foundation Language Models, "
-               "arXiv:2302.13971, Table 2; d_ff and vocab from the released configuration",
+        "arXiv:2302.13971, Table 2; d_ff and vocab from the released configuration",
     ),
     ModelPreset(
-        key="llama-1-65b", name="LLaMA 65B", layers=80, d_model=8192, n_heads=64, n_kv_heads=64,
-        head_dim=128, context_length=2048, attention="mha", d_ff=22016, vocab=32000, params=65_200_000_000,
+        key="llama-1-65b",
+        name="LLaMA 65B",
+        layers=80,
+        d_model=8192,
+        n_heads=64,
+        n_kv_heads=64,
+        head_dim=128,
+        context_length=2048,
+        attention="mha",
+        d_ff=22016,
+        vocab=32000,
+        params=65_200_000_000,
         source="Touvron et al. 2023, LLaMA: Open and Efficient Foundation Language Models, "
-               "arXiv:2302.13971, Table 2; d_ff and vocab from the released configuration",
+        "arXiv:2302.13971, Table 2; d_ff and vocab from the released configuration",
     ),
     ModelPreset(
-        key="llama-2-7b", name="Llama 2 7B", layers=32, d_model=4096, n_heads=32, n_kv_heads=32,
-        head_dim=128, context_length=4096, attention="mha", d_ff=11008, vocab=32000, params=7_000_000_000,
+        key="llama-2-7b",
+        name="Llama 2 7B",
+        layers=32,
+        d_model=4096,
+        n_heads=32,
+        n_kv_heads=32,
+        head_dim=128,
+        context_length=4096,
+        attention="mha",
+        d_ff=11008,
+        vocab=32000,
+        params=7_000_000_000,
         source="Touvron et al. 2023, Llama 2: Open Foundation and Fine-Tuned Chat Models, "
-               "arXiv:2307.09288, Table 1; meta-llama/Llama-2-7b-hf config.json",
+        "arXiv:2307.09288, Table 1; meta-llama/Llama-2-7b-hf config.json",
     ),
     ModelPreset(
-        key="llama-2-70b", name="Llama 2 70B", layers=80, d_model=8192, n_heads=64, n_kv_heads=8,
-        head_dim=128, context_length=4096, attention="gqa", d_ff=28672, vocab=32000, params=70_000_000_000,
+        key="llama-2-70b",
+        name="Llama 2 70B",
+        layers=80,
+        d_model=8192,
+        n_heads=64,
+        n_kv_heads=8,
+        head_dim=128,
+        context_length=4096,
+        attention="gqa",
+        d_ff=28672,
+        vocab=32000,
+        params=70_000_000_000,
         source="Touvron et al. 2023, Llama 2: Open Foundation and Fine-Tuned Chat Models, "
-               "arXiv:2307.09288, Table 1 (GQA for 34B and 70B); meta-llama/Llama-2-70b-hf config.json",
+        "arXiv:2307.09288, Table 1 (GQA for 34B and 70B); meta-llama/Llama-2-70b-hf config.json",
     ),
     ModelPreset(
-        key="mistral-7b-v0.1", name="Mistral 7B v0.1", layers=32, d_model=4096, n_heads=32, n_kv_heads=8,
-        head_dim=128, context_length=8192, attention="gqa", d_ff=14336, vocab=32000, window=4096,
+        key="mistral-7b-v0.1",
+        name="Mistral 7B v0.1",
+        layers=32,
+        d_model=4096,
+        n_heads=32,
+        n_kv_heads=8,
+        head_dim=128,
+        context_length=8192,
+        attention="gqa",
+        d_ff=14336,
+        vocab=32000,
+        window=4096,
         params=7_000_000_000,
         source="Jiang et al. 2023, Mistral 7B, arXiv:2310.06825, Table 1 (dim 4096, n_layers 32, "
-               "head_dim 128, hidden_dim 14336, n_heads 32, n_kv_heads 8, window_size 4096, "
-               "context_len 8192, vocab_size 32000)",
+        "head_dim 128, hidden_dim 14336, n_heads 32, n_kv_heads 8, window_size 4096, "
+        "context_len 8192, vocab_size 32000)",
         notes="The sliding window is used in every layer. v0.2 raised the context to 32K and dropped "
-              "the window; this preset is v0.1.",
+        "the window; this preset is v0.1.",
     ),
     ModelPreset(
-        key="llama-3-8b", name="Llama 3 8B", layers=32, d_model=4096, n_heads=32, n_kv_heads=8,
-        head_dim=128, context_length=8192, attention="gqa", d_ff=14336, vocab=128256, params=8_000_000_000,
+        key="llama-3-8b",
+        name="Llama 3 8B",
+        layers=32,
+        d_model=4096,
+        n_heads=32,
+        n_kv_heads=8,
+        head_dim=128,
+        context_length=8192,
+        attention="gqa",
+        d_ff=14336,
+        vocab=128256,
+        params=8_000_000_000,
         source="Llama Team 2024, The Llama 3 Herd of Models, arXiv:2407.21783, Table 3; "
-               "meta-llama/Meta-Llama-3-8B config.json (vocab_size 128256, max_position_embeddings 8192)",
+        "meta-llama/Meta-Llama-3-8B config.json (vocab_size 128256, max_position_embeddings 8192)",
         notes="Llama 3.1 8B has the same shape with a 128K context.",
     ),
     ModelPreset(
-        key="llama-3-70b", name="Llama 3 70B", layers=80, d_model=8192, n_heads=64, n_kv_heads=8,
-        head_dim=128, context_length=8192, attention="gqa", d_ff=28672, vocab=128256, params=70_000_000_000,
+        key="llama-3-70b",
+        name="Llama 3 70B",
+        layers=80,
+        d_model=8192,
+        n_heads=64,
+        n_kv_heads=8,
+        head_dim=128,
+        context_length=8192,
+        attention="gqa",
+        d_ff=28672,
+        vocab=128256,
+        params=70_000_000_000,
         source="Llama Team 2024, The Llama 3 Herd of Models, arXiv:2407.21783, Table 3; "
-               "meta-llama/Meta-Llama-3-70B config.json",
+        "meta-llama/Meta-Llama-3-70B config.json",
         notes="Llama 3.1 70B has the same shape with a 128K context.",
     ),
     ModelPreset(
-        key="deepseek-llm-67b", name="DeepSeek LLM 67B", layers=95, d_model=8192, n_heads=64, n_kv_heads=8,
-        head_dim=128, context_length=4096, attention="gqa", vocab=102400, params=67_000_000_000,
+        key="deepseek-llm-67b",
+        name="DeepSeek LLM 67B",
+        layers=95,
+        d_model=8192,
+        n_heads=64,
+        n_kv_heads=8,
+        head_dim=128,
+        context_length=4096,
+        attention="gqa",
+        vocab=102400,
+        params=67_000_000_000,
         source="DeepSeek-AI 2024, DeepSeek LLM: Scaling Open-Source Language Models with Longtermism, "
-               "arXiv:2401.02954, Table 2; deepseek-ai/deepseek-llm-67b-base config.json",
+        "arXiv:2401.02954, Table 2; deepseek-ai/deepseek-llm-67b-base config.json",
         notes="The dense baseline DeepSeek-V2's KV-cache saving is measured against. d_ff left None: "
-              "not checked against the configuration here.",
+        "not checked against the configuration here.",
     ),
     ModelPreset(
-        key="deepseek-v2", name="DeepSeek-V2", layers=60, d_model=5120, n_heads=128, n_kv_heads=128,
-        head_dim=128, context_length=128 * 1024, attention="mla", vocab=102400, params=236_000_000_000,
-        mla_latent_dim=512, mla_rope_dim=64,
+        key="deepseek-v2",
+        name="DeepSeek-V2",
+        layers=60,
+        d_model=5120,
+        n_heads=128,
+        n_kv_heads=128,
+        head_dim=128,
+        context_length=128 * 1024,
+        attention="mla",
+        vocab=102400,
+        params=236_000_000_000,
+        mla_latent_dim=512,
+        mla_rope_dim=64,
         source="DeepSeek-AI 2024, DeepSeek-V2: A Strong, Economical, and Efficient Mixture-of-Experts "
-               "Language Model, arXiv:2405.04434, §2.1 and §3.1; deepseek-ai/DeepSeek-V2 config.json "
-               "(kv_lora_rank 512, qk_rope_head_dim 64)",
+        "Language Model, arXiv:2405.04434, §2.1 and §3.1; deepseek-ai/DeepSeek-V2 config.json "
+        "(kv_lora_rank 512, qk_rope_head_dim 64)",
         notes="MLA caches 512 + 64 = 576 elements per token per layer instead of per-head keys and "
-              "values. head_dim is d_h = 128 (queries and keys also carry a 64-wide RoPE part); "
-              "n_heads * head_dim is not d_model. d_ff left None: the MLPs are mixtures of experts. "
-              "Context 128K as in the paper (the configuration allows 163,840 positions).",
+        "values. head_dim is d_h = 128 (queries and keys also carry a 64-wide RoPE part); "
+        "n_heads * head_dim is not d_model. d_ff left None: the MLPs are mixtures of experts. "
+        "Context 128K as in the paper (the configuration allows 163,840 positions).",
     ),
 ]
 
@@ -232,14 +336,20 @@ def kv_bytes_per_token(preset, bytes_per_element: str | float = 2) -> float:
     """
     p = preset
     if p.attention == "mla":
-        return mla_cache_bytes_per_token(layers=p.layers, latent_dim=p.mla_latent_dim,
-                                         rope_dim=p.mla_rope_dim, bytes_per_element=bytes_per_element)
-    return kv_cache_bytes_per_token(layers=p.layers, kv_heads=p.n_kv_heads, head_dim=p.head_dim,
-                                    bytes_per_element=bytes_per_element)
+        return mla_cache_bytes_per_token(
+            layers=p.layers,
+            latent_dim=p.mla_latent_dim,
+            rope_dim=p.mla_rope_dim,
+            bytes_per_element=bytes_per_element,
+        )
+    return kv_cache_bytes_per_token(
+        layers=p.layers, kv_heads=p.n_kv_heads, head_dim=p.head_dim, bytes_per_element=bytes_per_element
+    )
 
 
-def model_kv_cache_bytes(preset, tokens: int, *, batch: int = 1,
-                         bytes_per_element: str | float = 2, rolling_buffer: bool = False) -> float:
+def model_kv_cache_bytes(
+    preset, tokens: int, *, batch: int = 1, bytes_per_element: str | float = 2, rolling_buffer: bool = False
+) -> float:
     """Bytes of the model's KV cache for ``batch`` sequences of ``tokens`` tokens.
 
     Args:
@@ -254,6 +364,8 @@ def model_kv_cache_bytes(preset, tokens: int, *, batch: int = 1,
     if rolling_buffer and preset.window is not None:
         n = min(n, preset.window)
     return kv_bytes_per_token(preset, bytes_per_element) * n * batch
+
+
 # --8<-- [end:preset-kv]
 
 
@@ -274,13 +386,23 @@ def presets_table(bytes_per_element: str | float = "fp16") -> list[dict]:
     rows = []
     for p in PRESETS.values():
         per_token = kv_bytes_per_token(p, bytes_per_element)
-        rows.append({
-            "key": p.key, "name": p.name, "layers": p.layers, "d_model": p.d_model,
-            "n_heads": p.n_heads, "n_kv_heads": p.n_kv_heads, "head_dim": p.head_dim,
-            "attention": p.attention, "context_length": p.context_length, "window": p.window,
-            "kv_bytes_per_token": per_token, "kv_bytes_at_context": per_token * p.context_length,
-            "source": p.source,
-        })
+        rows.append(
+            {
+                "key": p.key,
+                "name": p.name,
+                "layers": p.layers,
+                "d_model": p.d_model,
+                "n_heads": p.n_heads,
+                "n_kv_heads": p.n_kv_heads,
+                "head_dim": p.head_dim,
+                "attention": p.attention,
+                "context_length": p.context_length,
+                "window": p.window,
+                "kv_bytes_per_token": per_token,
+                "kv_bytes_at_context": per_token * p.context_length,
+                "source": p.source,
+            }
+        )
     return rows
 
 
@@ -304,14 +426,16 @@ def presets_json() -> dict:
 # The two functions the drill book shows are plain arithmetic on a preset; every call of the
 # package's functions still checks its arguments (a preset key becomes its ModelPreset, a dtype
 # name its bytes): each is rebound once, here, to its wrapped form (see longctx.checks.arguments).
-_PRESET_CHECKS = dict(preset=lambda name, value: get_preset(value),
-                      bytes_per_element=lambda name, value: costs.bytes_per_element(value))
+_PRESET_CHECKS = dict(
+    preset=lambda name, value: get_preset(value),
+    bytes_per_element=lambda name, value: costs.bytes_per_element(value),
+)
 _CHECKED = {
     "kv_bytes_per_token": _PRESET_CHECKS,
-    "model_kv_cache_bytes": dict(tokens=checks.positive_int, batch=checks.positive_int, rolling_buffer=checks.flag,
-                                 **_PRESET_CHECKS),
+    "model_kv_cache_bytes": dict(
+        tokens=checks.positive_int, batch=checks.positive_int, rolling_buffer=checks.flag, **_PRESET_CHECKS
+    ),
 }
 for _name, _checkers in _CHECKED.items():
     globals()[_name] = checks.arguments(**_checkers)(globals()[_name])
 del _name, _checkers
-

@@ -13,4 +13,6 @@ if __name__ == "__main__":
     assert torch.allclose(out, expected, atol=1e-12), (out - expected).abs().max()
     n, d = 1000, 64
     assert attention_flops(n, d) == 4 * n * n * d  # QK^T and PV, 2 FLOPs per multiply-add
-    print("naive_attention with a causal keep mask matches scaled_dot_product_attention; attention_flops is 4 n^2 d")
+    print(
+        "naive_attention with a causal keep mask matches scaled_dot_product_attention; attention_flops is 4 n^2 d"
+    )

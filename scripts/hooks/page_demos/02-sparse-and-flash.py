@@ -12,8 +12,8 @@ if __name__ == "__main__":
     l = torch.zeros(1, 2, T, dtype=torch.float64)
     acc = torch.zeros(1, 2, T, D, dtype=torch.float64)
     for j in range(0, T, block):  # stream the keys one tile at a time, as FlashAttention does
-        s = q @ k[:, :, j:j + block].transpose(-2, -1) / math.sqrt(D)
-        m, l, acc = online_softmax_update(m, l, acc, s, v[:, :, j:j + block])
+        s = q @ k[:, :, j : j + block].transpose(-2, -1) / math.sqrt(D)
+        m, l, acc = online_softmax_update(m, l, acc, s, v[:, :, j : j + block])
     expected = F.scaled_dot_product_attention(q, k, v)
     assert torch.allclose(acc / l[..., None], expected, atol=1e-12)
     print("online_softmax_update, tile by tile, matches scaled_dot_product_attention")

@@ -10,7 +10,10 @@ if __name__ == "__main__":
     for i in range(T):
         w = phi_q[:, :, i, None, :] @ phi_k[:, :, : i + 1].transpose(-2, -1)  # [1, 2, 1, i + 1]
         expected[:, :, i] = (w @ v[:, :, : i + 1])[:, :, 0] / w.sum(dim=-1)
-    for out in (linear_parallel(phi_q, phi_k, v), linear_recurrent(phi_q, phi_k, v)[0],
-                linear_chunked(phi_q, phi_k, v, chunk_size=16)[0]):
+    for out in (
+        linear_parallel(phi_q, phi_k, v),
+        linear_recurrent(phi_q, phi_k, v)[0],
+        linear_chunked(phi_q, phi_k, v, chunk_size=16)[0],
+    ):
         assert torch.allclose(out, expected, atol=1e-12)
     print("the parallel, recurrent and chunked forms of linear attention match the formula")

@@ -9,7 +9,9 @@ if __name__ == "__main__":
     B, H, H_kv, T, D = 2, 8, 2, 23, 16  # grouped-query attention: 4 query heads per KV head
     q = torch.randn(B, H, T, D, dtype=torch.float64)
     k, v = (torch.randn(B, H_kv, T, D, dtype=torch.float64) for _ in range(2))
-    out = F.scaled_dot_product_attention(q, repeat_kv_heads(k, H // H_kv), repeat_kv_heads(v, H // H_kv), is_causal=True)
+    out = F.scaled_dot_product_attention(
+        q, repeat_kv_heads(k, H // H_kv), repeat_kv_heads(v, H // H_kv), is_causal=True
+    )
     expected = torch.empty_like(out)  # the formula, head by head: query head h reads KV head h // 4
     for h in range(H):
         scores = q[:, h] @ k[:, h // (H // H_kv)].transpose(-2, -1) / math.sqrt(D)  # [B, T, T]

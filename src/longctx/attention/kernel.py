@@ -41,6 +41,8 @@ def _softmax_kernel(p_x, p_y, stride_x, stride_y, n_cols, BLOCK: tl.constexpr):
     b_y = b_num / tl.where(b_den > 0, b_den, 1.0)
 
     tl.store(p_y + pid_row * stride_y + offs, b_y.to(p_y.dtype.element_ty), mask=mask_col)
+
+
 # --8<-- [end:softmax-kernel]
 
 
@@ -54,8 +56,11 @@ def softmax_config(n_cols: int, dtype: torch.dtype, gpu: bool | None = None) -> 
 
 
 #: Every configuration the launcher can choose on a GPU: the compile gate's list.
-CONFIGS = tuple(softmax_config(1 << p, dt, gpu=True) for dt in (torch.float16, torch.bfloat16, torch.float32)
-                for p in range(10, 15))
+CONFIGS = tuple(
+    softmax_config(1 << p, dt, gpu=True)
+    for dt in (torch.float16, torch.bfloat16, torch.float32)
+    for p in range(10, 15)
+)
 KERNELS = {"_softmax_kernel": _softmax_kernel}
 
 
@@ -68,9 +73,12 @@ def softmax_rows(x2: torch.Tensor, block: int, num_warps: int = 4) -> torch.Tens
     """Softmax of each row of ``x2 [R, C]`` (last dim at stride 1): one program per row, ``block >= C``."""
     y2 = torch.empty_like(x2)
     if x2.shape[0] > 0:
-        _softmax_kernel[(x2.shape[0],)](x2, y2, x2.stride(0), y2.stride(0), x2.shape[1], BLOCK=block,
-                                        num_warps=num_warps)
+        _softmax_kernel[(x2.shape[0],)](
+            x2, y2, x2.stride(0), y2.stride(0), x2.shape[1], BLOCK=block, num_warps=num_warps
+        )
     return y2
+
+
 # --8<-- [end:softmax-launch]
 
 

@@ -51,6 +51,8 @@ def position_keep(q_pos: torch.Tensor, k_pos: torch.Tensor, window: tuple[int, i
     if right >= 0:
         keep = keep & (j <= p + right)
     return keep
+
+
 # --8<-- [end:position-mask]
 
 
@@ -64,8 +66,9 @@ def _causal_window(causal: bool, window: tuple[int, int]) -> tuple[int, int]:
     return (window[0], 0) if causal else window
 
 
-def position_mask(q_pos: torch.Tensor, k_pos: torch.Tensor, *, causal: bool = False,
-                  window: tuple[int, int] | None = None) -> torch.Tensor:
+def position_mask(
+    q_pos: torch.Tensor, k_pos: torch.Tensor, *, causal: bool = False, window: tuple[int, int] | None = None
+) -> torch.Tensor:
     """Boolean ``[T, S]`` mask from absolute positions: True where query i may read key j.
 
     Args:
@@ -101,8 +104,9 @@ def causal_mask(T: int, S: int, *, device: torch.device | str | None = None) -> 
     return position_keep(*_aligned(T, S, device), (-1, 0))
 
 
-def sliding_window_mask(T: int, S: int, window: tuple[int, int], *,
-                        device: torch.device | str | None = None) -> torch.Tensor:
+def sliding_window_mask(
+    T: int, S: int, window: tuple[int, int], *, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Sliding-window (local) mask ``[T, S]`` (bool, True = may attend), aligned bottom-right.
 
     Args:
@@ -132,6 +136,8 @@ def softmax_ref(x: torch.Tensor) -> torch.Tensor:
     num = torch.exp(x - m)  # subtracting the max makes every exponent <= 0: no overflow
     den = num.sum(dim=-1, keepdim=True)
     return num / torch.where(den > 0, den, torch.ones_like(den))
+
+
 # --8<-- [end:softmax-ref]
 
 
@@ -139,8 +145,9 @@ def softmax_ref(x: torch.Tensor) -> torch.Tensor:
 import torch
 
 
-def masked_scores(q: torch.Tensor, k: torch.Tensor, keep: torch.Tensor, scale: float,
-                  bias: torch.Tensor | None = None) -> torch.Tensor:
+def masked_scores(
+    q: torch.Tensor, k: torch.Tensor, keep: torch.Tensor, scale: float, bias: torch.Tensor | None = None
+) -> torch.Tensor:
     """The full ``[B, H, T, S]`` matrix ``q k^T * scale + bias``, ``-inf`` where ``keep`` is False.
 
     ``q [B, H, T, D]``, ``k [B, H_kv, S, D]``: query head h reads key head ``h // (H // H_kv)``
@@ -154,8 +161,14 @@ def masked_scores(q: torch.Tensor, k: torch.Tensor, keep: torch.Tensor, scale: f
     return s.masked_fill(~keep, float("-inf"))
 
 
-def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: torch.Tensor,
-                    scale: float, bias: torch.Tensor | None = None) -> torch.Tensor:
+def naive_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    keep: torch.Tensor,
+    scale: float,
+    bias: torch.Tensor | None = None,
+) -> torch.Tensor:
     """``softmax(q k^T * scale + bias)`` over the kept keys, times ``v``: ``out [B, H, T, Dv]``.
 
     ``v [B, H_kv, S, Dv]``; ``keep`` is a bool mask that broadcasts to ``[B, H, T, S]`` (True =
@@ -164,13 +177,22 @@ def naive_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, keep: tor
     p = softmax_ref(masked_scores(q, k, keep, scale, bias))  # [B, H, T, S]
     v = v.to(p.dtype).repeat_interleave(q.shape[1] // v.shape[1], dim=1)  # [B, H, S, Dv]
     return (p @ v).to(q.dtype)
+
+
 # --8<-- [end:attention-ref]
 
 
-def attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
-                  window: tuple[int, int] | None = None, scale: float | None = None,
-                  mask: torch.Tensor | None = None,
-                  return_lse: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def attention_ref(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool = False,
+    window: tuple[int, int] | None = None,
+    scale: float | None = None,
+    mask: torch.Tensor | None = None,
+    return_lse: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Scaled dot-product attention, ``softmax(q k^T * scale + mask) v``, computed naively.
 
     The ground truth of the package: float64 in, float64 out; any head dim.

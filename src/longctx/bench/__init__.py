@@ -15,4 +15,12 @@ Importing this package imports neither ``torch`` nor ``triton`` (the command che
 from longctx.bench.memory import hardware_summary, peak_rss_bytes, time_call
 from longctx.bench.report import Row, crossover, format_table, loglog_slope
 
-__all__ = ["Row", "crossover", "format_table", "hardware_summary", "loglog_slope", "peak_rss_bytes", "time_call"]
+__all__ = [
+    "Row",
+    "crossover",
+    "format_table",
+    "hardware_summary",
+    "loglog_slope",
+    "peak_rss_bytes",
+    "time_call",
+]

@@ -51,7 +51,9 @@ def _parse_only(text: str) -> tuple[str, ...]:
     names = tuple(dict.fromkeys(s.strip() for s in text.split(",") if s.strip()))
     unknown = [s for s in names if s not in BENCHES]
     if unknown or not names:
-        raise argparse.ArgumentTypeError(f"--only takes a comma-separated subset of {','.join(BENCHES)}, got {text!r}")
+        raise argparse.ArgumentTypeError(
+            f"--only takes a comma-separated subset of {','.join(BENCHES)}, got {text!r}"
+        )
     return names
 
 
@@ -59,15 +61,28 @@ def build_parser() -> argparse.ArgumentParser:
     """The command line of ``python -m longctx.bench``."""
     parser = argparse.ArgumentParser(
         prog="python -m longctx.bench",
-        description=("Benchmark longctx's Triton kernels on a CUDA GPU against PyTorch's SDPA and the card's "
-                     "measured matmul and copy ceilings; without CUDA, print the measured peak memory of naive "
-                     "against tiled attention. Refuses to run with TRITON_INTERPRET set."))
-    parser.add_argument("--quick", action="store_true",
-                        help="fewer sizes: a few minutes on one H100 (on a CPU: n up to 1024)")
-    parser.add_argument("--out", default="results.json", metavar="PATH",
-                        help="where to write the JSON results (default: results.json)")
-    parser.add_argument("--only", type=_parse_only, default=BENCHES, metavar="LIST",
-                        help=f"GPU benchmarks to run, comma-separated from {','.join(BENCHES)} (default: all)")
+        description=(
+            "Benchmark longctx's Triton kernels on a CUDA GPU against PyTorch's SDPA and the card's "
+            "measured matmul and copy ceilings; without CUDA, print the measured peak memory of naive "
+            "against tiled attention. Refuses to run with TRITON_INTERPRET set."
+        ),
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="fewer sizes: a few minutes on one H100 (on a CPU: n up to 1024)"
+    )
+    parser.add_argument(
+        "--out",
+        default="results.json",
+        metavar="PATH",
+        help="where to write the JSON results (default: results.json)",
+    )
+    parser.add_argument(
+        "--only",
+        type=_parse_only,
+        default=BENCHES,
+        metavar="LIST",
+        help=f"GPU benchmarks to run, comma-separated from {','.join(BENCHES)} (default: all)",
+    )
     return parser
 
 
@@ -82,11 +97,16 @@ def run_cpu(args: argparse.Namespace, plan: Plan) -> int:
     from longctx.bench.cpu import cpu_memory_rows, memory_table_text
     from longctx.bench.report import evaluate_goals, stamp, write_json
 
-    print("No CUDA device: measuring peak memory of naive against tiled attention on the CPU instead "
-          "(kernel timings need a GPU).", file=sys.stderr)
+    print(
+        "No CUDA device: measuring peak memory of naive against tiled attention on the CPU instead "
+        "(kernel timings need a GPU).",
+        file=sys.stderr,
+    )
     if tuple(args.only) != BENCHES:
         print(f"--only {','.join(args.only)} picks GPU benchmarks: ignored here.", file=sys.stderr)
-    cpu_memory_rows([min(plan.cpu_ns)], repeats=1)  # discarded: torch's one-time allocations would land in row 1
+    cpu_memory_rows(
+        [min(plan.cpu_ns)], repeats=1
+    )  # discarded: torch's one-time allocations would land in row 1
     rows = []
     with _progress(len(plan.cpu_ns)) as progress:
         for n in plan.cpu_ns:
@@ -96,8 +116,17 @@ def run_cpu(args: argparse.Namespace, plan: Plan) -> int:
     print(memory_table_text(rows))
     for note in sorted({r.note for r in rows if r.note}):
         print(note)
-    write_json(args.out, {"stamp": stamp(cuda=False), "mode": "cpu-memory", "quick": args.quick,
-                          "plan": asdict(plan), "rows": [r.to_dict() for r in rows], "goals": evaluate_goals(rows)})
+    write_json(
+        args.out,
+        {
+            "stamp": stamp(cuda=False),
+            "mode": "cpu-memory",
+            "quick": args.quick,
+            "plan": asdict(plan),
+            "rows": [r.to_dict() for r in rows],
+            "goals": evaluate_goals(rows),
+        },
+    )
     print(f"wrote {args.out}")
     return 0
 
@@ -115,9 +144,19 @@ def run_gpu(args: argparse.Namespace, plan: Plan, *, device: str = "cuda", timer
 
     timer = timer or gpu_timer(warmup_ms=plan.warmup_ms, rep_ms=plan.rep_ms)
     started = time.monotonic()
-    payload = {"stamp": stamp(cuda=device == "cuda"), "mode": "gpu", "complete": False, "quick": args.quick,
-               "only": list(args.only), "plan": asdict(plan), "timer": "triton.testing.do_bench, median",
-               "ceilings": None, "wall_s": {}, "rows": [], "goals": []}
+    payload = {
+        "stamp": stamp(cuda=device == "cuda"),
+        "mode": "gpu",
+        "complete": False,
+        "quick": args.quick,
+        "only": list(args.only),
+        "plan": asdict(plan),
+        "timer": "triton.testing.do_bench, median",
+        "ceilings": None,
+        "wall_s": {},
+        "rows": [],
+        "goals": [],
+    }
     rows = []
 
     def save(complete: bool = False) -> None:
@@ -125,8 +164,13 @@ def run_gpu(args: argparse.Namespace, plan: Plan, *, device: str = "cuda", timer
         payload["wall_s"]["total"] = time.monotonic() - started
         write_json(args.out, payload)
 
-    benches = {"flash": runs.bench_flash, "decode": runs.bench_decode, "window": runs.bench_window,
-               "linear": runs.bench_linear, "scan": runs.bench_scan}
+    benches = {
+        "flash": runs.bench_flash,
+        "decode": runs.bench_decode,
+        "window": runs.bench_window,
+        "linear": runs.bench_linear,
+        "scan": runs.bench_scan,
+    }
     with _progress(plan.steps(tuple(args.only))) as progress:
         run = runs.Run(plan, timer, {}, progress, device)
         progress.set_description("ceilings")
@@ -153,12 +197,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command; returns the exit status (2 when ``TRITON_INTERPRET`` is set)."""
     args = build_parser().parse_args(argv)
     if interpret_requested(os.environ):
-        print(f"longctx.bench: refusing to run with TRITON_INTERPRET={os.environ['TRITON_INTERPRET']!r}: "
-              "Triton would interpret the kernels on the CPU and every timing would be meaningless. "
-              "Unset it, e.g. `env -u TRITON_INTERPRET python -m longctx.bench`.", file=sys.stderr)
+        print(
+            f"longctx.bench: refusing to run with TRITON_INTERPRET={os.environ['TRITON_INTERPRET']!r}: "
+            "Triton would interpret the kernels on the CPU and every timing would be meaningless. "
+            "Unset it, e.g. `env -u TRITON_INTERPRET python -m longctx.bench`.",
+            file=sys.stderr,
+        )
         return EXIT_REFUSED
     import torch
 
     plan = QUICK if args.quick else FULL
     return run_gpu(args, plan) if torch.cuda.is_available() else run_cpu(args, plan)
-

@@ -188,5 +188,7 @@ def hardware_summary() -> str:
             cpu = m.group(1).strip()
     except OSError:
         pass
-    return (f"{cpu}; {os.cpu_count()} logical cores; torch {torch.__version__} "
-            f"using {torch.get_num_threads()} threads")
+    return (
+        f"{cpu}; {os.cpu_count()} logical cores; torch {torch.__version__} "
+        f"using {torch.get_num_threads()} threads"
+    )

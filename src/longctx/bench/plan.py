@@ -7,8 +7,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["BENCHES", "DECODE_BLOCK_SIZE", "DECODE_HEADS", "DECODE_HEAD_DIM", "DECODE_KV_HEADS", "FULL",
-           "GOALS", "QUICK", "Plan"]
+__all__ = [
+    "BENCHES",
+    "DECODE_BLOCK_SIZE",
+    "DECODE_HEADS",
+    "DECODE_HEAD_DIM",
+    "DECODE_KV_HEADS",
+    "FULL",
+    "GOALS",
+    "QUICK",
+    "Plan",
+]
 
 #: The GPU benchmarks ``--only`` can pick, in the order they run.
 BENCHES = ("flash", "decode", "window", "linear", "scan")
@@ -20,9 +29,16 @@ DECODE_HEADS, DECODE_KV_HEADS, DECODE_HEAD_DIM, DECODE_BLOCK_SIZE = 32, 8, 128, 
 #: measured copy bandwidth, on every fp16 row with batch >= ``decode_min_batch`` and context >=
 #: ``decode_min_context``; the sliding window's time must grow at most as ``n^window_max_exponent``
 #: (1 is linear; the fit is over n >= 4 x the window).
-GOALS = {"forward_ratio": 1.0, "backward_ratio": 0.8, "head_dim": 128, "min_n": 4096,
-         "decode_share": 0.75, "decode_min_batch": 32, "decode_min_context": 8192,
-         "window_max_exponent": 1.1}
+GOALS = {
+    "forward_ratio": 1.0,
+    "backward_ratio": 0.8,
+    "head_dim": 128,
+    "min_n": 4096,
+    "decode_share": 0.75,
+    "decode_min_batch": 32,
+    "decode_min_context": 8192,
+    "window_max_exponent": 1.1,
+}
 
 
 @dataclass(frozen=True)
@@ -73,9 +89,13 @@ class Plan:
 
     def steps(self, only: tuple[str, ...] = BENCHES) -> int:
         """Progress steps of a GPU run of the benchmarks ``only``: one per configuration, plus the ceilings."""
-        per = {"flash": len(self.flash_shapes) * 2 * len(self.flash_ns),
-               "decode": 2 * len(self.decode_batches) * len(self.decode_contexts),
-               "window": len(self.window_ns), "linear": len(self.linear_ns), "scan": len(self.scan_ns)}
+        per = {
+            "flash": len(self.flash_shapes) * 2 * len(self.flash_ns),
+            "decode": 2 * len(self.decode_batches) * len(self.decode_contexts),
+            "window": len(self.window_ns),
+            "linear": len(self.linear_ns),
+            "scan": len(self.scan_ns),
+        }
         return 1 + sum(per[b] for b in only)
 
 
@@ -84,13 +104,25 @@ class Plan:
 #: window 6, linear 12, scan 6), so under a minute of timing; the rest is Triton compiling one
 #: kernel per variant, seconds each. The slowest call is the PyTorch scan reference at L = 16k
 #: (one Python step per position, about half a second), which do_bench runs a few times.
-FULL = Plan(flash_ns=(1024, 2048, 4096, 8192, 16384),
-            decode_batches=(1, 4, 16, 64), decode_contexts=(1024, 4096, 16384, 32768),
-            window_ns=(2048, 4096, 8192, 16384, 32768, 65536),
-            linear_ns=(1024, 2048, 4096, 8192, 16384, 32768), scan_ns=(1024, 4096, 16384),
-            cpu_ns=(256, 512, 1024, 2048, 4096))
+FULL = Plan(
+    flash_ns=(1024, 2048, 4096, 8192, 16384),
+    decode_batches=(1, 4, 16, 64),
+    decode_contexts=(1024, 4096, 16384, 32768),
+    window_ns=(2048, 4096, 8192, 16384, 32768, 65536),
+    linear_ns=(1024, 2048, 4096, 8192, 16384, 32768),
+    scan_ns=(1024, 4096, 16384),
+    cpu_ns=(256, 512, 1024, 2048, 4096),
+)
 
 #: ``--quick``: fewer sizes, still reaching every goal's region (d = 128 at n >= 4k; a large decode).
-QUICK = Plan(flash_ns=(2048, 8192), decode_batches=(1, 64), decode_contexts=(4096, 32768),
-             window_ns=(4096, 16384, 65536), linear_ns=(2048, 8192, 32768), scan_ns=(2048, 8192),
-             cpu_ns=(128, 256, 512, 1024), warmup_ms=10, rep_ms=50)
+QUICK = Plan(
+    flash_ns=(2048, 8192),
+    decode_batches=(1, 64),
+    decode_contexts=(4096, 32768),
+    window_ns=(4096, 16384, 65536),
+    linear_ns=(2048, 8192, 32768),
+    scan_ns=(2048, 8192),
+    cpu_ns=(128, 256, 512, 1024),
+    warmup_ms=10,
+    rep_ms=50,
+)

@@ -18,8 +18,19 @@ from typing import Any
 
 from longctx.bench.plan import DECODE_BLOCK_SIZE, DECODE_HEAD_DIM, DECODE_HEADS, DECODE_KV_HEADS, GOALS
 
-__all__ = ["Row", "crossover", "evaluate_goals", "fixed", "format_table", "goal_table", "gpu_tables", "loglog_slope",
-           "percent", "stamp", "write_json"]
+__all__ = [
+    "Row",
+    "crossover",
+    "evaluate_goals",
+    "fixed",
+    "format_table",
+    "goal_table",
+    "gpu_tables",
+    "loglog_slope",
+    "percent",
+    "stamp",
+    "write_json",
+]
 
 
 @dataclass
@@ -98,7 +109,9 @@ def _is_number(text: str) -> bool:
         return False
 
 
-def format_table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, title: str | None = None) -> str:
+def format_table(
+    headers: Sequence[str], rows: Iterable[Sequence[object]], *, title: str | None = None
+) -> str:
     """A plain-text table: columns as wide as their widest cell, numbers right-aligned.
 
     Args:
@@ -212,8 +225,14 @@ def stamp(*, cuda: bool) -> dict[str, Any]:
     }
 
 
-def _goal(name: str, target: str, values: list[tuple[dict, float | None]], *, least: float | None = None,
-          most: float | None = None) -> dict[str, Any]:
+def _goal(
+    name: str,
+    target: str,
+    values: list[tuple[dict, float | None]],
+    *,
+    least: float | None = None,
+    most: float | None = None,
+) -> dict[str, Any]:
     """Pass when every qualifying configuration ran and reached ``least`` (or stayed at or under
     ``most``); None when none qualified. ``worst`` is the lowest value (the highest with ``most``)."""
     measured = [(p, v) for p, v in values if v is not None]
@@ -226,9 +245,15 @@ def _goal(name: str, target: str, values: list[tuple[dict, float | None]], *, le
         passed, note = False, f"{failed} of {len(values)} qualifying configurations did not run"
     else:
         passed, note = (worst[1] <= most) if most is not None else (worst[1] >= least), ""
-    return {"name": name, "target": target, "worst": None if worst is None else worst[1],
-            "worst_at": None if worst is None else worst[0], "configurations": len(values),
-            "passed": passed, "note": note}
+    return {
+        "name": name,
+        "target": target,
+        "worst": None if worst is None else worst[1],
+        "worst_at": None if worst is None else worst[0],
+        "configurations": len(values),
+        "passed": passed,
+        "note": note,
+    }
 
 
 def evaluate_goals(rows: Sequence[Row], goals: dict[str, Any] = GOALS) -> list[dict[str, Any]]:
@@ -249,28 +274,54 @@ def evaluate_goals(rows: Sequence[Row], goals: dict[str, Any] = GOALS) -> list[d
     """
     out = []
     for pass_, key in (("forward", "forward_ratio"), ("backward", "backward_ratio")):
-        values = [(r.params, r.metrics.get("ratio")) for r in rows
-                  if r.bench == "flash" and r.params.get("pass") == pass_
-                  and r.params.get("d") == goals["head_dim"] and r.params.get("n", 0) >= goals["min_n"]]
-        goal = _goal(f"flash {pass_} vs SDPA flash, d={goals['head_dim']}, n>={goals['min_n']}, causal and not",
-                     f">= {goals[key]:.2f}x", values, least=goals[key])
+        values = [
+            (r.params, r.metrics.get("ratio"))
+            for r in rows
+            if r.bench == "flash"
+            and r.params.get("pass") == pass_
+            and r.params.get("d") == goals["head_dim"]
+            and r.params.get("n", 0) >= goals["min_n"]
+        ]
+        goal = _goal(
+            f"flash {pass_} vs SDPA flash, d={goals['head_dim']}, n>={goals['min_n']}, causal and not",
+            f">= {goals[key]:.2f}x",
+            values,
+            least=goals[key],
+        )
         other = sorted({str(p.get("sdpa_backend")) for p, _ in values} - {"flash"})
         if other:  # measured against another baseline than the goal names: no verdict
             goal.update(passed=None, note=f"SDPA ran without its flash backend ({'; '.join(other)})")
         out.append(goal)
-    values = [(r.params, r.metrics.get("share_of_copy")) for r in rows
-              if r.bench == "decode" and r.params.get("cache") == "fp16"
-              and r.params.get("batch", 0) >= goals["decode_min_batch"]
-              and r.params.get("context", 0) >= goals["decode_min_context"]]
-    out.append(_goal(f"paged decode (fp16 cache), batch >= {goals['decode_min_batch']}, "
-                     f"context >= {goals['decode_min_context']}",
-                     f">= {100 * goals['decode_share']:.0f}% of measured copy bandwidth", values,
-                     least=goals["decode_share"]))
-    values = [(r.params, r.metrics.get("exponent")) for r in rows
-              if r.bench == "window_fit" and r.metrics.get("exponent") is not None]
-    out.append(_goal("sliding-window time ~ n^p at a fixed window (fit over n >= 4 x window)",
-                     f"p <= {goals['window_max_exponent']:.2f} (linear in n)", values,
-                     most=goals["window_max_exponent"]))
+    values = [
+        (r.params, r.metrics.get("share_of_copy"))
+        for r in rows
+        if r.bench == "decode"
+        and r.params.get("cache") == "fp16"
+        and r.params.get("batch", 0) >= goals["decode_min_batch"]
+        and r.params.get("context", 0) >= goals["decode_min_context"]
+    ]
+    out.append(
+        _goal(
+            f"paged decode (fp16 cache), batch >= {goals['decode_min_batch']}, "
+            f"context >= {goals['decode_min_context']}",
+            f">= {100 * goals['decode_share']:.0f}% of measured copy bandwidth",
+            values,
+            least=goals["decode_share"],
+        )
+    )
+    values = [
+        (r.params, r.metrics.get("exponent"))
+        for r in rows
+        if r.bench == "window_fit" and r.metrics.get("exponent") is not None
+    ]
+    out.append(
+        _goal(
+            "sliding-window time ~ n^p at a fixed window (fit over n >= 4 x window)",
+            f"p <= {goals['window_max_exponent']:.2f} (linear in n)",
+            values,
+            most=goals["window_max_exponent"],
+        )
+    )
     return out
 
 
@@ -316,53 +367,170 @@ def gpu_tables(rows: Sequence[Row]) -> list[str]:
         by.setdefault(r.bench, []).append(r)
     out = []
     if "ceiling" in by:
-        cells = [[r.params["kind"], fixed(r.metrics["ms"], 3), fixed(r.metrics.get("tflops"), 1),
-                  fixed(r.metrics.get("gbps"), 0)] for r in by["ceiling"]]
-        out.append(format_table(["ceiling", "ms", "TFLOP/s", "GB/s"], cells, title=(
-            "Measured ceilings: a bf16 matmul (2mnk FLOPs) and a device-to-device copy (bytes read + written)")))
+        cells = [
+            [
+                r.params["kind"],
+                fixed(r.metrics["ms"], 3),
+                fixed(r.metrics.get("tflops"), 1),
+                fixed(r.metrics.get("gbps"), 0),
+            ]
+            for r in by["ceiling"]
+        ]
+        out.append(
+            format_table(
+                ["ceiling", "ms", "TFLOP/s", "GB/s"],
+                cells,
+                title=(
+                    "Measured ceilings: a bf16 matmul (2mnk FLOPs) and a device-to-device copy (bytes read + written)"
+                ),
+            )
+        )
     for pass_ in ("forward", "backward"):
         fl = [r for r in by.get("flash", []) if r.params["pass"] == pass_]
         if fl:
-            cells = [[f"{r.params['n']:,}", r.params["d"], "yes" if r.params["causal"] else "no",
-                      f"{r.params['batch']}x{r.params['heads']}", fixed(r.metrics["ours_ms"], 3),
-                      fixed(r.metrics["ours_tflops"]), fixed(r.metrics["sdpa_ms"], 3), fixed(r.metrics["sdpa_tflops"]),
-                      fixed(r.metrics["ratio"], 2, "x"), percent(r.metrics["share_of_matmul"]), r.note] for r in fl]
+            cells = [
+                [
+                    f"{r.params['n']:,}",
+                    r.params["d"],
+                    "yes" if r.params["causal"] else "no",
+                    f"{r.params['batch']}x{r.params['heads']}",
+                    fixed(r.metrics["ours_ms"], 3),
+                    fixed(r.metrics["ours_tflops"]),
+                    fixed(r.metrics["sdpa_ms"], 3),
+                    fixed(r.metrics["sdpa_tflops"]),
+                    fixed(r.metrics["ratio"], 2, "x"),
+                    percent(r.metrics["share_of_matmul"]),
+                    r.note,
+                ]
+                for r in fl
+            ]
             extra = " (2.5x forward FLOPs)" if pass_ == "backward" else ""
-            out.append(format_table(["n", "d", "causal", "BxH", "ours ms", "ours TFLOP/s", "SDPA ms",
-                                     "SDPA TFLOP/s", "ours/SDPA", "of matmul", "note"], cells, title=(
-                f"FlashAttention {pass_}{extra}, {fl[0].params['dtype']}, B*n = const, "
-                f"SDPA backend: {fl[0].params['sdpa_backend']}")))
+            out.append(
+                format_table(
+                    [
+                        "n",
+                        "d",
+                        "causal",
+                        "BxH",
+                        "ours ms",
+                        "ours TFLOP/s",
+                        "SDPA ms",
+                        "SDPA TFLOP/s",
+                        "ours/SDPA",
+                        "of matmul",
+                        "note",
+                    ],
+                    cells,
+                    title=(
+                        f"FlashAttention {pass_}{extra}, {fl[0].params['dtype']}, B*n = const, "
+                        f"SDPA backend: {fl[0].params['sdpa_backend']}"
+                    ),
+                )
+            )
     if "decode" in by:
-        cells = [[r.params["cache"], r.params["batch"], f"{r.params['context']:,}",
-                  fixed(r.metrics["bytes"] / 1e6 if r.metrics.get("bytes") else None, 1),
-                  fixed(r.metrics.get("us"), 1), fixed(r.metrics.get("api_us"), 1), fixed(r.metrics.get("gbps"), 0),
-                  percent(r.metrics.get("share_of_copy")), r.note] for r in by["decode"]]
-        out.append(format_table(["cache", "batch", "context", "MB read+written", "kernels us", "API us", "GB/s",
-                                 "of copy", "note"],
-                                cells, title=(f"Paged decode, H={DECODE_HEADS}, H_kv={DECODE_KV_HEADS}, "
-                                              f"d={DECODE_HEAD_DIM}, pages of {DECODE_BLOCK_SIZE}, L2 flushed")))
+        cells = [
+            [
+                r.params["cache"],
+                r.params["batch"],
+                f"{r.params['context']:,}",
+                fixed(r.metrics["bytes"] / 1e6 if r.metrics.get("bytes") else None, 1),
+                fixed(r.metrics.get("us"), 1),
+                fixed(r.metrics.get("api_us"), 1),
+                fixed(r.metrics.get("gbps"), 0),
+                percent(r.metrics.get("share_of_copy")),
+                r.note,
+            ]
+            for r in by["decode"]
+        ]
+        out.append(
+            format_table(
+                [
+                    "cache",
+                    "batch",
+                    "context",
+                    "MB read+written",
+                    "kernels us",
+                    "API us",
+                    "GB/s",
+                    "of copy",
+                    "note",
+                ],
+                cells,
+                title=(
+                    f"Paged decode, H={DECODE_HEADS}, H_kv={DECODE_KV_HEADS}, "
+                    f"d={DECODE_HEAD_DIM}, pages of {DECODE_BLOCK_SIZE}, L2 flushed"
+                ),
+            )
+        )
     if "window" in by:
-        cells = [[f"{r.params['n']:,}", fixed(r.metrics.get("ms"), 3), fixed(r.metrics.get("ns_per_token"), 1),
-                  fixed(r.metrics.get("tflops")), percent(r.metrics.get("share_of_matmul")), r.note] for r in by["window"]]
+        cells = [
+            [
+                f"{r.params['n']:,}",
+                fixed(r.metrics.get("ms"), 3),
+                fixed(r.metrics.get("ns_per_token"), 1),
+                fixed(r.metrics.get("tflops")),
+                percent(r.metrics.get("share_of_matmul")),
+                r.note,
+            ]
+            for r in by["window"]
+        ]
         fit = by.get("window_fit", [Row("window_fit", {}, {"exponent": None})])[0]
         left = by["window"][0].params["left"]
-        out.append(format_table(["n", "ms", "ns/token", "TFLOP/s", "of matmul", "note"], cells, title=(
-            f"Sliding window, causal, each query sees itself and {left} keys before; "
-            f"time ~ n^p with p = {fixed(fit.metrics['exponent'], 2) or 'unmeasured'} (1 is linear)")))
+        out.append(
+            format_table(
+                ["n", "ms", "ns/token", "TFLOP/s", "of matmul", "note"],
+                cells,
+                title=(
+                    f"Sliding window, causal, each query sees itself and {left} keys before; "
+                    f"time ~ n^p with p = {fixed(fit.metrics['exponent'], 2) or 'unmeasured'} (1 is linear)"
+                ),
+            )
+        )
     if "linear" in by:
-        cells = [[f"{r.params['n']:,}", fixed(r.metrics["linear_ms"], 3), fixed(r.metrics["sdpa_ms"], 3),
-                  fixed(r.metrics["sdpa_over_linear"], 2, "x"), r.note] for r in by["linear"]]
+        cells = [
+            [
+                f"{r.params['n']:,}",
+                fixed(r.metrics["linear_ms"], 3),
+                fixed(r.metrics["sdpa_ms"], 3),
+                fixed(r.metrics["sdpa_over_linear"], 2, "x"),
+                r.note,
+            ]
+            for r in by["linear"]
+        ]
         cross = by.get("linear_crossover", [Row("linear_crossover", {}, {"n": None})])[0].metrics["n"]
-        out.append(format_table(["n", "linear ms", "SDPA ms", "SDPA/linear", "note"], cells, title=(
-            "Linear attention (chunked, elu+1, causal) against causal SDPA; linear is faster from n = "
-            + (f"{cross:,}" if cross else "(not within the sizes measured)"))))
+        out.append(
+            format_table(
+                ["n", "linear ms", "SDPA ms", "SDPA/linear", "note"],
+                cells,
+                title=(
+                    "Linear attention (chunked, elu+1, causal) against causal SDPA; linear is faster from n = "
+                    + (f"{cross:,}" if cross else "(not within the sizes measured)")
+                ),
+            )
+        )
     if "scan" in by:
         first = by["scan"][0].params
-        cells = [[f"{r.params['n']:,}", fixed(r.metrics.get("ours_ms"), 3), fixed(r.metrics.get("ref_ms"), 1),
-                  fixed(r.metrics.get("ref_over_ours"), 0, "x"), fixed(r.metrics.get("ns_per_position"), 1),
-                  fixed(r.metrics.get("gbps"), 0), percent(r.metrics.get("share_of_copy")), r.note] for r in by["scan"]]
-        out.append(format_table(["L", "kernel ms", "PyTorch ref ms", "ref/kernel", "ns/position", "GB/s", "of copy",
-                                 "note"], cells, title=(
-            f"Selective scan (Mamba block: softplus, D, silu gate), D = {first['channels']}, "
-            f"N = {first['state']}, batch 1, {first['dtype']}; against selective_scan_ref")))
+        cells = [
+            [
+                f"{r.params['n']:,}",
+                fixed(r.metrics.get("ours_ms"), 3),
+                fixed(r.metrics.get("ref_ms"), 1),
+                fixed(r.metrics.get("ref_over_ours"), 0, "x"),
+                fixed(r.metrics.get("ns_per_position"), 1),
+                fixed(r.metrics.get("gbps"), 0),
+                percent(r.metrics.get("share_of_copy")),
+                r.note,
+            ]
+            for r in by["scan"]
+        ]
+        out.append(
+            format_table(
+                ["L", "kernel ms", "PyTorch ref ms", "ref/kernel", "ns/position", "GB/s", "of copy", "note"],
+                cells,
+                title=(
+                    f"Selective scan (Mamba block: softplus, D, silu gate), D = {first['channels']}, "
+                    f"N = {first['state']}, batch 1, {first['dtype']}; against selective_scan_ref"
+                ),
+            )
+        )
     return out

@@ -63,8 +63,12 @@ def load_results(directory: str | Path) -> list[dict[str, Any]]:
 
 
 def _rows(result: dict[str, Any]) -> list[Row]:
-    return [Row(bench=r["bench"], params=r.get("params", {}), metrics=r.get("metrics", {}), note=r.get("note", ""))
-            for r in result["rows"]]
+    return [
+        Row(
+            bench=r["bench"], params=r.get("params", {}), metrics=r.get("metrics", {}), note=r.get("note", "")
+        )
+        for r in result["rows"]
+    ]
 
 
 def result_tables(result: dict[str, Any]) -> list[str]:
@@ -89,17 +93,25 @@ def measured_crossover(results: list[dict[str, Any]]) -> str:
         if cross is None or not linear:
             continue
         st, first = result["stamp"], linear[0].params
-        where = (f"{st['card']} ({str(st['date'])[:10]}, torch {st['torch']}, triton {st['triton']}), "
-                 f"{first['heads']} heads of d = {first['d']} in {first['dtype']}, batch 1")
+        where = (
+            f"{st['card']} ({str(st['date'])[:10]}, torch {st['torch']}, triton {st['triton']}), "
+            f"{first['heads']} heads of d = {first['d']} in {first['dtype']}, batch 1"
+        )
         n = cross.metrics.get("n")
         if n is None:
             longest = max(r.params["n"] for r in linear)
-            return (f"Measured on {where}: the chunked kernel was not faster than causal SDPA at any length "
-                    f"up to n = {longest:,}.")
-        return (f"Measured on {where}: the chunked kernel is faster than causal SDPA from n = {n:,} on, "
-                f"at every longer length measured.")
-    return ("No GPU measurement of the kernel has been committed to this site yet; when one is, the "
-            "measured crossover appears here.")
+            return (
+                f"Measured on {where}: the chunked kernel was not faster than causal SDPA at any length "
+                f"up to n = {longest:,}."
+            )
+        return (
+            f"Measured on {where}: the chunked kernel is faster than causal SDPA from n = {n:,} on, "
+            f"at every longer length measured."
+        )
+    return (
+        "No GPU measurement of the kernel has been committed to this site yet; when one is, the "
+        "measured crossover appears here."
+    )
 
 
 def result_figure(result: dict[str, Any]) -> str:
@@ -119,14 +131,28 @@ def result_figure(result: dict[str, Any]) -> str:
         axes[0][0].set_axis_off()
     for ax, d in zip(axes[0], dims):
         for causal, style in ((False, "-"), (True, "--")):
-            rows = sorted((r for r in flash if r.params["d"] == d and r.params["causal"] == causal),
-                          key=lambda r: r.params["n"])
+            rows = sorted(
+                (r for r in flash if r.params["d"] == d and r.params["causal"] == causal),
+                key=lambda r: r.params["n"],
+            )
             ns = [r.params["n"] for r in rows]
             label = "causal" if causal else "full"
-            ax.semilogx(ns, [r.metrics.get("ours_tflops") for r in rows], "o" + style, base=2, color="C0",
-                        label=f"longctx, {label}")
-            ax.semilogx(ns, [r.metrics.get("sdpa_tflops") for r in rows], "s" + style, base=2, color="C1",
-                        label=f"SDPA, {label}")
+            ax.semilogx(
+                ns,
+                [r.metrics.get("ours_tflops") for r in rows],
+                "o" + style,
+                base=2,
+                color="C0",
+                label=f"longctx, {label}",
+            )
+            ax.semilogx(
+                ns,
+                [r.metrics.get("sdpa_tflops") for r in rows],
+                "s" + style,
+                base=2,
+                color="C1",
+                label=f"SDPA, {label}",
+            )
         ax.set(xlabel="sequence length n", ylabel="TFLOP/s", title=f"forward, d = {d}")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)

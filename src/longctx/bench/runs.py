@@ -36,8 +36,17 @@ from longctx.bench.plan import DECODE_BLOCK_SIZE, DECODE_HEAD_DIM, DECODE_HEADS,
 from longctx.bench.report import Row, crossover, loglog_slope
 from longctx.bench.timing import Timer, Timing, error_note, try_time
 
-__all__ = ["Progress", "Run", "bench_decode", "bench_flash", "bench_linear", "bench_scan", "bench_window",
-           "decode_inputs", "measure_ceilings"]
+__all__ = [
+    "Progress",
+    "Run",
+    "bench_decode",
+    "bench_flash",
+    "bench_linear",
+    "bench_scan",
+    "bench_window",
+    "decode_inputs",
+    "measure_ceilings",
+]
 
 _DTYPES = {"bf16": "bfloat16", "fp16": "float16", "fp32": "float32"}
 
@@ -111,8 +120,11 @@ def _configs(prefix: str) -> dict[str, str]:
         configs = last_configs()
     except ImportError:  # no Triton: no kernel ran
         return {}
-    return {name: f"{cfg.describe()} warps={cfg.num_warps} stages={cfg.num_stages}"
-            for name, cfg in sorted(configs.items()) if name.startswith(prefix)}
+    return {
+        name: f"{cfg.describe()} warps={cfg.num_warps} stages={cfg.num_stages}"
+        for name, cfg in sorted(configs.items())
+        if name.startswith(prefix)
+    }
 
 
 def _ms(t: Timing | None) -> float | None:
@@ -131,14 +143,24 @@ def measure_ceilings(run: Run) -> list[Row]:
     s, nbytes = run.plan.matmul_size, run.plan.copy_nbytes
     a, b = run.randn(s, s, dtype=torch.bfloat16), run.randn(s, s, dtype=torch.bfloat16)
     t = run.timer(partial(torch.matmul, a, b))
-    rows = [Row("ceiling", {"kind": "matmul", "dtype": "bf16", "m": s, "n": s, "k": s},
-                {"ms": _ms(t), "tflops": costs.matmul_flops(s, s, s) / t.median / 1e12})]
+    rows = [
+        Row(
+            "ceiling",
+            {"kind": "matmul", "dtype": "bf16", "m": s, "n": s, "k": s},
+            {"ms": _ms(t), "tflops": costs.matmul_flops(s, s, s) / t.median / 1e12},
+        )
+    ]
     del a, b
     src = torch.ones(nbytes, device=run.device, dtype=torch.uint8)
     dst = torch.empty_like(src)
     t = run.timer(partial(dst.copy_, src))
-    rows.append(Row("ceiling", {"kind": "copy", "nbytes": nbytes},
-                    {"ms": _ms(t), "gbps": costs.copy_bytes(nbytes) / t.median / 1e9}))
+    rows.append(
+        Row(
+            "ceiling",
+            {"kind": "copy", "nbytes": nbytes},
+            {"ms": _ms(t), "gbps": costs.copy_bytes(nbytes) / t.median / 1e9},
+        )
+    )
     del src, dst
     run.free()
     return rows
@@ -216,17 +238,33 @@ def _flash_row(run: Run, pass_: str, ours, sdpa, q, k, v, causal: bool, backend:
             configs = _configs("_flash_fwd" if pass_ == "forward" else "_flash")
     t_ours, t_sdpa = times["ours"], times["sdpa"]
     ours_tf = None if t_ours is None else flops / t_ours.median / 1e12
-    params = {"pass": pass_, "n": n, "d": d, "causal": causal, "batch": batch, "heads": heads,
-              "dtype": run.plan.dtype, "sdpa_backend": backend, "configs": configs}
-    return Row("flash", params, {
-        "flops": flops,
-        "ours_ms": _ms(t_ours), "ours_ms_q20_q80": _spread(t_ours),
-        "ours_tflops": ours_tf,
-        "sdpa_ms": _ms(t_sdpa), "sdpa_ms_q20_q80": _spread(t_sdpa),
-        "sdpa_tflops": None if t_sdpa is None else flops / t_sdpa.median / 1e12,
-        "ratio": None if t_ours is None or t_sdpa is None else t_sdpa.median / t_ours.median,
-        "share_of_matmul": None if ours_tf is None else ours_tf / run.ceilings["tflops"],
-    }, "; ".join(notes))
+    params = {
+        "pass": pass_,
+        "n": n,
+        "d": d,
+        "causal": causal,
+        "batch": batch,
+        "heads": heads,
+        "dtype": run.plan.dtype,
+        "sdpa_backend": backend,
+        "configs": configs,
+    }
+    return Row(
+        "flash",
+        params,
+        {
+            "flops": flops,
+            "ours_ms": _ms(t_ours),
+            "ours_ms_q20_q80": _spread(t_ours),
+            "ours_tflops": ours_tf,
+            "sdpa_ms": _ms(t_sdpa),
+            "sdpa_ms_q20_q80": _spread(t_sdpa),
+            "sdpa_tflops": None if t_sdpa is None else flops / t_sdpa.median / 1e12,
+            "ratio": None if t_ours is None or t_sdpa is None else t_sdpa.median / t_ours.median,
+            "share_of_matmul": None if ours_tf is None else ours_tf / run.ceilings["tflops"],
+        },
+        "; ".join(notes),
+    )
 
 
 def decode_inputs(run: Run, batch: int, context: int, cache: str):
@@ -248,7 +286,9 @@ def decode_inputs(run: Run, batch: int, context: int, cache: str):
         k_cache, v_cache = (run.randn(*shape, dtype=torch.float16) for _ in range(2))
         k_scale = v_scale = None
     else:
-        k_cache, v_cache = (torch.randint(-127, 128, shape, device=run.device, dtype=torch.int8) for _ in range(2))
+        k_cache, v_cache = (
+            torch.randint(-127, 128, shape, device=run.device, dtype=torch.int8) for _ in range(2)
+        )
         k_scale, v_scale = (torch.rand(shape[:3], device=run.device) * 0.02 + 1e-3 for _ in range(2))
     block_table = torch.randperm(num_blocks, device=run.device, dtype=torch.int32).reshape(batch, per_seq)
     seq_lens = torch.full((batch,), context, device=run.device, dtype=torch.int32)
@@ -267,8 +307,12 @@ def bench_decode(run: Run) -> list[Row]:
     paged_decode, missing = _ours("longctx.kv.paged_kernel", "paged_decode")
     plan = run.plan
     if paged_decode is None:
-        rows = [Row("decode", {"batch": b, "context": c, "cache": cache}, {}, missing)
-                for cache in ("fp16", "int8") for b in plan.decode_batches for c in plan.decode_contexts]
+        rows = [
+            Row("decode", {"batch": b, "context": c, "cache": cache}, {}, missing)
+            for cache in ("fp16", "int8")
+            for b in plan.decode_batches
+            for c in plan.decode_contexts
+        ]
         run.progress.update(len(rows))
         return rows
     rows = []
@@ -284,12 +328,26 @@ def bench_decode(run: Run) -> list[Row]:
 
 def _decode_row(run: Run, paged_decode: Callable, batch: int, context: int, cache: str) -> Row:
     params: dict[str, Any] = {
-        "batch": batch, "context": context, "cache": cache, "heads": DECODE_HEADS, "kv_heads": DECODE_KV_HEADS,
-        "head_dim": DECODE_HEAD_DIM, "block_size": DECODE_BLOCK_SIZE, "io_dtype": "fp16",
-        "scales": None if cache == "fp16" else "float32, one per token and KV head"}
-    nbytes = costs.paged_decode_bytes(batch, context, heads=DECODE_HEADS, kv_heads=DECODE_KV_HEADS,
-                                      head_dim=DECODE_HEAD_DIM, cache_bytes=2 if cache == "fp16" else 1,
-                                      scale_bytes=0 if cache == "fp16" else 4, block_size=DECODE_BLOCK_SIZE)
+        "batch": batch,
+        "context": context,
+        "cache": cache,
+        "heads": DECODE_HEADS,
+        "kv_heads": DECODE_KV_HEADS,
+        "head_dim": DECODE_HEAD_DIM,
+        "block_size": DECODE_BLOCK_SIZE,
+        "io_dtype": "fp16",
+        "scales": None if cache == "fp16" else "float32, one per token and KV head",
+    }
+    nbytes = costs.paged_decode_bytes(
+        batch,
+        context,
+        heads=DECODE_HEADS,
+        kv_heads=DECODE_KV_HEADS,
+        head_dim=DECODE_HEAD_DIM,
+        cache_bytes=2 if cache == "fp16" else 1,
+        scale_bytes=0 if cache == "fp16" else 4,
+        block_size=DECODE_BLOCK_SIZE,
+    )
     q, kc, vc, table, lens, ks, vs = decode_inputs(run, batch, context, cache)
     touched = [q, q, kc, vc, table, lens] + [s for s in (ks, vs) if s is not None]  # q twice: out
     if sum(t.numel() * t.element_size() for t in touched) != nbytes:
@@ -302,10 +360,19 @@ def _decode_row(run: Run, paged_decode: Callable, batch: int, context: int, cach
     notes += [f"kernels alone not timed ({note})"] if note else []
     params["configs"] = _configs("_paged") if t is not None else {}
     gbps = None if t is None else nbytes / t.median / 1e9
-    return Row("decode", params, {
-        "bytes": nbytes, "us": None if t is None else t.median * 1e6, "ms_q20_q80": _spread(t),
-        "api_us": None if t_api is None else t_api.median * 1e6, "gbps": gbps,
-        "share_of_copy": None if gbps is None else gbps / run.ceilings["gbps"]}, "; ".join(notes))
+    return Row(
+        "decode",
+        params,
+        {
+            "bytes": nbytes,
+            "us": None if t is None else t.median * 1e6,
+            "ms_q20_q80": _spread(t),
+            "api_us": None if t_api is None else t_api.median * 1e6,
+            "gbps": gbps,
+            "share_of_copy": None if gbps is None else gbps / run.ceilings["gbps"],
+        },
+        "; ".join(notes),
+    )
 
 
 def _plan_decode(q, kc, vc, table, lens, kwargs: dict) -> tuple[Any, str]:
@@ -339,17 +406,41 @@ def bench_window(run: Run) -> list[Row]:
         t, note = run.time(flash_attention, q, k, v, causal=True, window=(left, 0))
         del q, k, v
         tflops = None if t is None else flops / t.median / 1e12
-        params = {"n": n, "left": left, "heads": heads, "d": d, "batch": 1, "dtype": plan.dtype,
-                  "configs": _configs("_flash_fwd") if t is not None else {}}
-        rows.append(Row("window", params, {
-            "flops": flops, "ms": _ms(t), "ms_q20_q80": _spread(t),
-            "ns_per_token": None if t is None else t.median / n * 1e9, "tflops": tflops,
-            "share_of_matmul": None if tflops is None else tflops / run.ceilings["tflops"]}, note))
+        params = {
+            "n": n,
+            "left": left,
+            "heads": heads,
+            "d": d,
+            "batch": 1,
+            "dtype": plan.dtype,
+            "configs": _configs("_flash_fwd") if t is not None else {},
+        }
+        rows.append(
+            Row(
+                "window",
+                params,
+                {
+                    "flops": flops,
+                    "ms": _ms(t),
+                    "ms_q20_q80": _spread(t),
+                    "ns_per_token": None if t is None else t.median / n * 1e9,
+                    "tflops": tflops,
+                    "share_of_matmul": None if tflops is None else tflops / run.ceilings["tflops"],
+                },
+                note,
+            )
+        )
         run.progress.update()
     fit = [(r.params["n"], r.metrics["ms"]) for r in rows if r.params["n"] >= 4 * left and r.metrics["ms"]]
     slope = loglog_slope(*zip(*fit)) if len(fit) >= 2 else None
-    rows.append(Row("window_fit", {"left": left, "fit_ns": [n for n, _ in fit]}, {"exponent": slope},
-                    "" if slope is not None else "fewer than two sizes with n >= 4 * left measured"))
+    rows.append(
+        Row(
+            "window_fit",
+            {"left": left, "fit_ns": [n for n, _ in fit]},
+            {"exponent": slope},
+            "" if slope is not None else "fewer than two sizes with n >= 4 * left measured",
+        )
+    )
     run.free()
     return rows
 
@@ -376,18 +467,44 @@ def bench_linear(run: Run) -> list[Row]:
         t_sdpa, note = run.time(sdpa, q, k, v)
         notes += [f"sdpa: {note}"] if note else []
         del q, k, v
-        rows.append(Row("linear", {"n": n, "heads": heads, "d": d, "batch": 1, "dtype": plan.dtype, "causal": True,
-                                   "feature_map": "elu", "chunk_size": 64, "sdpa_backend": backend,
-                                   "configs": configs}, {
-            "linear_ms": _ms(t_lin), "linear_ms_q20_q80": _spread(t_lin),
-            "sdpa_ms": _ms(t_sdpa), "sdpa_ms_q20_q80": _spread(t_sdpa),
-            "sdpa_over_linear": None if t_lin is None or t_sdpa is None else t_sdpa.median / t_lin.median,
-        }, "; ".join(notes)))
+        rows.append(
+            Row(
+                "linear",
+                {
+                    "n": n,
+                    "heads": heads,
+                    "d": d,
+                    "batch": 1,
+                    "dtype": plan.dtype,
+                    "causal": True,
+                    "feature_map": "elu",
+                    "chunk_size": 64,
+                    "sdpa_backend": backend,
+                    "configs": configs,
+                },
+                {
+                    "linear_ms": _ms(t_lin),
+                    "linear_ms_q20_q80": _spread(t_lin),
+                    "sdpa_ms": _ms(t_sdpa),
+                    "sdpa_ms_q20_q80": _spread(t_sdpa),
+                    "sdpa_over_linear": None
+                    if t_lin is None or t_sdpa is None
+                    else t_sdpa.median / t_lin.median,
+                },
+                "; ".join(notes),
+            )
+        )
         run.progress.update()
     ns = [r.params["n"] for r in rows]
     where = crossover(ns, [r.metrics["linear_ms"] for r in rows], [r.metrics["sdpa_ms"] for r in rows])
-    rows.append(Row("linear_crossover", {"ns": ns}, {"n": where},
-                    "" if where is not None else "linear attention is not faster at the largest n measured"))
+    rows.append(
+        Row(
+            "linear_crossover",
+            {"ns": ns},
+            {"n": where},
+            "" if where is not None else "linear attention is not faster at the largest n measured",
+        )
+    )
     run.free()
     return rows
 
@@ -425,13 +542,32 @@ def bench_scan(run: Run) -> list[Row]:
         del u, delta, z, B, C, A, D, bias, args
         nbytes = costs.selective_scan_bytes(1, channels, n, state, itemsize=dtype.itemsize)
         gbps = None if t_ours is None else nbytes / t_ours.median / 1e9
-        rows.append(Row("scan", {"n": n, "channels": channels, "state": state, "batch": 1, "dtype": plan.dtype,
-                                 "configs": configs}, {
-            "bytes": nbytes, "ours_ms": _ms(t_ours), "ours_ms_q20_q80": _spread(t_ours), "ref_ms": _ms(t_ref),
-            "ref_over_ours": None if t_ours is None or t_ref is None else t_ref.median / t_ours.median,
-            "ns_per_position": None if t_ours is None else t_ours.median / n * 1e9,
-            "gbps": gbps, "share_of_copy": None if gbps is None else gbps / run.ceilings["gbps"],
-        }, "; ".join(notes)))
+        rows.append(
+            Row(
+                "scan",
+                {
+                    "n": n,
+                    "channels": channels,
+                    "state": state,
+                    "batch": 1,
+                    "dtype": plan.dtype,
+                    "configs": configs,
+                },
+                {
+                    "bytes": nbytes,
+                    "ours_ms": _ms(t_ours),
+                    "ours_ms_q20_q80": _spread(t_ours),
+                    "ref_ms": _ms(t_ref),
+                    "ref_over_ours": None
+                    if t_ours is None or t_ref is None
+                    else t_ref.median / t_ours.median,
+                    "ns_per_position": None if t_ours is None else t_ours.median / n * 1e9,
+                    "gbps": gbps,
+                    "share_of_copy": None if gbps is None else gbps / run.ceilings["gbps"],
+                },
+                "; ".join(notes),
+            )
+        )
         run.progress.update()
     run.free()
     return rows

@@ -34,6 +34,8 @@ def ring_blocks(W: int) -> list[list[int]]:
     W steps every rank has held every block exactly once.
     """
     return [[(r - s) % W for r in range(W)] for s in range(W)]
+
+
 # --8<-- [end:ring-schedule]
 
 
@@ -44,8 +46,10 @@ def ring_schedule(world_size: int) -> list[list[int]]:
 
 def ring_schedule_table(world_size: int = 4) -> list[dict]:
     """Rows for a page table: ``{"step": s, "rank0": block, "rank1": block, ...}``."""
-    return [{"step": s, **{f"rank{r}": src for r, src in enumerate(row)}}
-            for s, row in enumerate(ring_schedule(world_size))]
+    return [
+        {"step": s, **{f"rank{r}": src for r, src in enumerate(row)}}
+        for s, row in enumerate(ring_schedule(world_size))
+    ]
 
 
 def causal_blocks_per_rank(world_size: int) -> list[int]:
@@ -58,9 +62,15 @@ def causal_blocks_per_rank(world_size: int) -> list[int]:
     return [sum(1 for s in range(W) if (r - s) % W <= r) for r in range(W)]
 
 
-def ring_memory_table(seq_len: int = 1_048_576, world_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32), *,
-                      heads: int = 32, kv_heads: int = 8, head_dim: int = 128,
-                      bytes_per_element: str | float = "bf16") -> list[dict]:
+def ring_memory_table(
+    seq_len: int = 1_048_576,
+    world_sizes: tuple[int, ...] = (1, 2, 4, 8, 16, 32),
+    *,
+    heads: int = 32,
+    kv_heads: int = 8,
+    head_dim: int = 128,
+    bytes_per_element: str | float = "bf16",
+) -> list[dict]:
     """Per-device activation memory of one attention layer under Ring Attention, by device count.
 
     Per device: the local queries and output (``heads`` each), the local keys and values
@@ -83,9 +93,16 @@ def ring_memory_table(seq_len: int = 1_048_576, world_sizes: tuple[int, ...] = (
         shard = t * head_dim * (2 * heads + 2 * kv_heads) * b  # q, out [H]; k, v [H_kv]
         in_flight = t * head_dim * 2 * kv_heads * b if W > 1 else 0  # the next k, v block (none alone)
         blocks = causal_blocks_per_rank(W)
-        rows.append({"world_size": W, "tokens_per_device": t, "shard_bytes": shard,
-                     "in_flight_bytes": in_flight, "total_bytes": shard + in_flight,
-                     "causal_imbalance": max(blocks) / (sum(blocks) / W)})
+        rows.append(
+            {
+                "world_size": W,
+                "tokens_per_device": t,
+                "shard_bytes": shard,
+                "in_flight_bytes": in_flight,
+                "total_bytes": shard + in_flight,
+                "causal_imbalance": max(blocks) / (sum(blocks) / W),
+            }
+        )
     return rows
 
 
@@ -100,9 +117,13 @@ from datetime import timedelta
 import torch
 
 
-def demo_worker(rank: int, world: int, port: int, out_dir: str, seq_len: int, heads: int,
-                kv_heads: int, head_dim: int, causal: bool, seed: int) -> None:
-    """One rank: make the same random sequence as every rank, keep its shard, run the ring."""
+def demo_worker(
+    rank: int, world: int, port: int, out_dir: str, shape: tuple[int, int, int, int], causal: bool, seed: int
+) -> None:
+    """One rank: make the same random sequence as every rank, keep its shard, run the ring.
+
+    ``shape`` is ``(seq_len, heads, kv_heads, head_dim)`` of the whole sequence.
+    """
     import torch.distributed as dist
 
     from longctx.attention import attention_ref
@@ -112,6 +133,7 @@ def demo_worker(rank: int, world: int, port: int, out_dir: str, seq_len: int, he
     torch.set_num_threads(1)
     dist.init_process_group("gloo", rank=rank, world_size=world, timeout=timedelta(seconds=60))
     try:
+        seq_len, heads, kv_heads, head_dim = shape
         gen = torch.Generator().manual_seed(seed)  # same seed everywhere: same full q, k, v
         q = torch.randn(1, heads, seq_len, head_dim, generator=gen, dtype=torch.float64)
         k = torch.randn(1, kv_heads, seq_len, head_dim, generator=gen, dtype=torch.float64)
@@ -127,10 +149,13 @@ def demo_worker(rank: int, world: int, port: int, out_dir: str, seq_len: int, he
             full = torch.cat(shards, dim=2)  # [1, H, T, D]
             error = (full - attention_ref(q, k, v, causal=causal)).abs().max().item()
             with open(os.path.join(out_dir, "result.json"), "w") as f:
-                json.dump({"max_abs_error": error, "rank0_seconds": seconds,
-                           "shard_shape": list(out.shape)}, f)
+                json.dump(
+                    {"max_abs_error": error, "rank0_seconds": seconds, "shard_shape": list(out.shape)}, f
+                )
     finally:
         dist.destroy_process_group()
+
+
 # --8<-- [end:demo-worker]
 
 
@@ -153,15 +178,30 @@ def spawn_ring(W: int, T: int, H: int, H_kv: int, D: int, causal: bool, seed: in
     import torch.multiprocessing as mp
 
     with tempfile.TemporaryDirectory() as out_dir:
-        mp.start_processes(demo_worker, args=(W, free_port(), out_dir, T, H, H_kv, D, causal, seed),
-                           nprocs=W, join=True, start_method="spawn")
+        mp.start_processes(
+            demo_worker,
+            args=(W, free_port(), out_dir, (T, H, H_kv, D), causal, seed),
+            nprocs=W,
+            join=True,
+            start_method="spawn",
+        )
         with open(os.path.join(out_dir, "result.json")) as f:
             return json.load(f)
+
+
 # --8<-- [end:run-demo]
 
 
-def run_demo(world_size: int = 3, seq_len: int = 96, *, heads: int = 4, kv_heads: int = 2,
-             head_dim: int = 16, causal: bool = True, seed: int = 0) -> dict:
+def run_demo(
+    world_size: int = 3,
+    seq_len: int = 96,
+    *,
+    heads: int = 4,
+    kv_heads: int = 2,
+    head_dim: int = 16,
+    causal: bool = True,
+    seed: int = 0,
+) -> dict:
     """Run Ring Attention in ``world_size`` CPU processes (gloo) and compare with full attention.
 
     Args:

@@ -34,8 +34,15 @@ __all__ = ["block_attention", "merge_partials", "ring_attention", "ring_attentio
 import torch
 
 
-def block_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float, q_offset: int = 0,
-                 k_offset: int = 0, causal: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+def block_attend(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    scale: float,
+    q_offset: int = 0,
+    k_offset: int = 0,
+    causal: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Attention of one query block on one key/value block: ``(out, lse)``.
 
     ``q [B, H, Tq, D]``, ``k [B, H_kv, Tk, D]``, ``v [B, H_kv, Tk, Dv]``; the blocks start at
@@ -55,12 +62,22 @@ def block_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, scale: float
     lse = torch.logsumexp(s, dim=-1)  # [B, H, Tq]; -inf for a row with no visible key
     p = torch.exp(s - torch.where(torch.isfinite(lse), lse, 0.0)[..., None])  # [B, H, Tq, Tk]
     return p @ v, lse
+
+
 # --8<-- [end:block-attention]
 
 
-def block_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
-                    scale: float | None = None, q_offset: int = 0, k_offset: int = 0,
-                    return_lse: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def block_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool = False,
+    scale: float | None = None,
+    q_offset: int = 0,
+    k_offset: int = 0,
+    return_lse: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Attention of one query block on one key/value block, the building block of Ring Attention.
 
     Args:
@@ -77,9 +94,15 @@ def block_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal
         here gets zeros and ``lse = -inf``.
     """
     checks.qkv(q, k, v)
-    out, lse = block_attend(q, k, v, checks.attention_scale(scale, q.shape[3]),
-                            checks.nonneg_int("q_offset", q_offset), checks.nonneg_int("k_offset", k_offset),
-                            checks.flag("causal", causal))
+    out, lse = block_attend(
+        q,
+        k,
+        v,
+        checks.attention_scale(scale, q.shape[3]),
+        checks.nonneg_int("q_offset", q_offset),
+        checks.nonneg_int("k_offset", k_offset),
+        checks.flag("causal", causal),
+    )
     return (out, lse) if checks.flag("return_lse", return_lse) else out
 
 
@@ -87,8 +110,9 @@ def block_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal
 import torch
 
 
-def merge_partials(out_a: torch.Tensor, lse_a: torch.Tensor, out_b: torch.Tensor,
-                   lse_b: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def merge_partials(
+    out_a: torch.Tensor, lse_a: torch.Tensor, out_b: torch.Tensor, lse_b: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Merge two partial attentions over disjoint key sets into one.
 
     Each ``out`` is softmax-weighted over its own keys, ``lse`` the log of its softmax
@@ -100,6 +124,8 @@ def merge_partials(out_a: torch.Tensor, lse_a: torch.Tensor, out_b: torch.Tensor
     w_a = torch.exp(lse_a - base)[..., None]  # [B, H, T, 1] share of part a
     w_b = torch.exp(lse_b - base)[..., None]  # [B, H, T, 1] share of part b
     return w_a * out_a + w_b * out_b, lse
+
+
 # --8<-- [end:lse-merge]
 
 
@@ -131,6 +157,8 @@ def empty_partial(q: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch
     out = torch.zeros(B, H, T_local, v.shape[3], dtype=work, device=q.device)  # [B, H, T_local, Dv]
     lse = torch.full((B, H, T_local), float("-inf"), dtype=work, device=q.device)  # [B, H, T_local]
     return out, lse
+
+
 # --8<-- [end:ring-step]
 
 
@@ -138,8 +166,9 @@ def empty_partial(q: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch
 import torch
 
 
-def simulate_ring(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, world_size: int, causal: bool,
-                  scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+def simulate_ring(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, world_size: int, causal: bool, scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Ring Attention on one process: the W ranks and their W steps, one after another: ``(out, lse)``."""
     T_local = q.shape[2] // world_size
     q_shards = q.split(T_local, dim=2)  # W x [B, H, T_local, D]
@@ -150,17 +179,27 @@ def simulate_ring(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, world_size:
         out, lse = empty_partial(q_shards[rank], v)
         for step in range(world_size):
             src = (rank - step) % world_size  # after `step` hops rank r holds the block of r - step
-            out, lse = ring_step(out, lse, q_shards[rank], k_shards[src], v_shards[src], rank, src,
-                                 T_local, causal, scale)
+            out, lse = ring_step(
+                out, lse, q_shards[rank], k_shards[src], v_shards[src], rank, src, T_local, causal, scale
+            )
         outs.append(out)
         lses.append(lse)
     return torch.cat(outs, dim=2).to(q.dtype), torch.cat(lses, dim=2)  # [B, H, T, Dv], [B, H, T]
+
+
 # --8<-- [end:ring-simulated]
 
 
-def ring_attention_simulated(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, world_size: int,
-                             causal: bool = False, scale: float | None = None,
-                             return_lse: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def ring_attention_simulated(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    world_size: int,
+    causal: bool = False,
+    scale: float | None = None,
+    return_lse: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Ring Attention on one process: the W ranks and their W steps, run one after another.
 
     Args:
@@ -215,7 +254,8 @@ def _check_everywhere(q, k, v, scale, group) -> float:
         if not torch.equal(theirs, every[0]):
             raise ValueError(
                 "every rank must hold shards of equal shape and dtype [B, H, H_kv, T_local, D, Dv, dtype]: "
-                f"rank 0 has {every[0].tolist()}, rank {r} has {theirs.tolist()} (uneven shards are not supported)")
+                f"rank 0 has {every[0].tolist()}, rank {r} has {theirs.tolist()} (uneven shards are not supported)"
+            )
     return scale
 
 
@@ -224,8 +264,9 @@ import torch
 import torch.distributed as dist
 
 
-def ring_loop(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float,
-              group=None) -> tuple[torch.Tensor, torch.Tensor]:
+def ring_loop(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, scale: float, group=None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """This rank's ``(out, lse)``: W steps, each passing the key/value block on while computing with it."""
     rank, world = dist.get_rank(group), dist.get_world_size(group)
     to_global = (lambda r: r) if group is None else (lambda r: dist.get_global_rank(group, r))
@@ -236,24 +277,35 @@ def ring_loop(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, causal: bool, s
         src = (rank - step) % world  # the rank this block started on
         if step < world - 1:  # start passing the block on before computing with it
             k_next, v_next = torch.empty_like(k_blk), torch.empty_like(v_blk)
-            requests = dist.batch_isend_irecv([
-                dist.P2POp(dist.isend, k_blk, send_to, group),
-                dist.P2POp(dist.isend, v_blk, send_to, group),
-                dist.P2POp(dist.irecv, k_next, recv_from, group),
-                dist.P2POp(dist.irecv, v_next, recv_from, group),
-            ])
+            requests = dist.batch_isend_irecv(
+                [
+                    dist.P2POp(dist.isend, k_blk, send_to, group),
+                    dist.P2POp(dist.isend, v_blk, send_to, group),
+                    dist.P2POp(dist.irecv, k_next, recv_from, group),
+                    dist.P2POp(dist.irecv, v_next, recv_from, group),
+                ]
+            )
         out, lse = ring_step(out, lse, q, k_blk, v_blk, rank, src, q.shape[2], causal, scale)
         if step < world - 1:
             for request in requests:
                 request.wait()
             k_blk, v_blk = k_next, v_next
     return out.to(q.dtype), lse
+
+
 # --8<-- [end:ring-attention]
 
 
-def ring_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
-                   scale: float | None = None, group: dist.ProcessGroup | None = None,
-                   return_lse: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def ring_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool = False,
+    scale: float | None = None,
+    group: dist.ProcessGroup | None = None,
+    return_lse: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Exact attention over a sequence sharded across the ranks of a process group.
 
     Args:

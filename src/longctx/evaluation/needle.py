@@ -171,8 +171,15 @@ def needle_depths(count: int) -> tuple[float, ...]:
     return (0.5,) if m == 1 else tuple(i / (m - 1) for i in range(m))
 
 
-def make_haystack(length: int, depths: Sequence[float] | float, *, dim: int = 32, value_dim: int = 32,
-                  seed: int = 0, dtype: torch.dtype = torch.float64) -> KVTask:
+def make_haystack(
+    length: int,
+    depths: Sequence[float] | float,
+    *,
+    dim: int = 32,
+    value_dim: int = 32,
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+) -> KVTask:
     """A context of ``length`` random unit key/value pairs with needles at ``depths``.
 
     Every position holds a fresh random pair (:func:`~longctx.recall.tasks.unit_pairs`), so a
@@ -210,8 +217,17 @@ def make_haystack(length: int, depths: Sequence[float] | float, *, dim: int = 32
 import torch
 
 
-def needle_memory(model: str, queries, keys, values, *, scale: float = 50.0, window: int = 256, sinks: int = 64,
-                  decay: float = 0.98):
+def needle_memory(
+    model: str,
+    queries,
+    keys,
+    values,
+    *,
+    scale: float = 50.0,
+    window: int = 256,
+    sinks: int = 64,
+    decay: float = 0.98,
+):
     """What a memory of kind ``model`` returns for each query, asked from the last of the n positions.
 
     ``full``, ``window`` and ``sinks`` are softmax attention over the pairs their cache keeps;
@@ -224,6 +240,8 @@ def needle_memory(model: str, queries, keys, values, *, scale: float = 50.0, win
         keep = window_keep(n, window=window, sinks=sinks if model == "sinks" else 0)  # [n]
         return softmax_memory(queries, keys, values, scale=scale, keep=keep)
     return state_memory(queries, keys, values, decay=decay if model == "decay" else 1.0)
+
+
 # --8<-- [end:needle-readout]
 
 
@@ -239,8 +257,16 @@ def needle_readout(model: str, hay: KVTask, config: NeedleConfig | None = None) 
         ``[m, d_v]`` readout in the haystack's dtype (:func:`needle_memory`).
     """
     model, cfg, hay = _model(model), _config(config), check_task(hay)
-    return needle_memory(model, hay.queries, hay.keys, hay.values, scale=cfg.scale, window=cfg.window,
-                         sinks=cfg.sinks, decay=cfg.decay)
+    return needle_memory(
+        model,
+        hay.queries,
+        hay.keys,
+        hay.values,
+        scale=cfg.scale,
+        window=cfg.window,
+        sinks=cfg.sinks,
+        decay=cfg.decay,
+    )
 
 
 def memory_elements(model: str, length: int, config: NeedleConfig | None = None) -> int:
@@ -273,8 +299,15 @@ def _hits(model: str, hay: KVTask, cfg: NeedleConfig) -> torch.Tensor:
     return recalled(needle_readout(model, hay, cfg), hay)  # [m] bool
 
 
-def needle_recall(model: str, length: int, depths: Sequence[float] | float, *, trials: int = 4, seed: int = 0,
-                  config: NeedleConfig | None = None) -> float:
+def needle_recall(
+    model: str,
+    length: int,
+    depths: Sequence[float] | float,
+    *,
+    trials: int = 4,
+    seed: int = 0,
+    config: NeedleConfig | None = None,
+) -> float:
     """Fraction of needles ``model`` finds, over ``trials`` fresh haystacks.
 
     Trial t draws its haystack with ``seed=trial_seed(seed, length, t)``, so every model and
@@ -294,8 +327,9 @@ def needle_recall(model: str, length: int, depths: Sequence[float] | float, *, t
     model, cfg = _model(model), _config(config)
     found = 0.0
     for t in range(positive_int("trials", trials)):
-        hay = make_haystack(length, depths, dim=cfg.dim, value_dim=cfg.value_dim,
-                            seed=trial_seed(seed, length, t))
+        hay = make_haystack(
+            length, depths, dim=cfg.dim, value_dim=cfg.value_dim, seed=trial_seed(seed, length, t)
+        )
         found += _hits(model, hay, cfg).double().mean().item()
     return found / trials
 
@@ -307,8 +341,9 @@ def _sequence(name: str, values: object, check) -> list:
 
 
 @functools.lru_cache(maxsize=32)
-def _grids(lengths: tuple[int, ...], depths: tuple[float, ...], trials: int, seed: int,
-           cfg: NeedleConfig) -> dict[str, tuple[tuple[float, ...], ...]]:
+def _grids(
+    lengths: tuple[int, ...], depths: tuple[float, ...], trials: int, seed: int, cfg: NeedleConfig
+) -> dict[str, tuple[tuple[float, ...], ...]]:
     """Every model's map at once: one haystack per (length, trial) carries a needle at every depth.
 
     A question's readout depends only on the hay and its own needle (questions do not interact),
@@ -318,7 +353,9 @@ def _grids(lengths: tuple[int, ...], depths: tuple[float, ...], trials: int, see
     found = {m: [[0.0] * len(lengths) for _ in depths] for m in MODELS}
     for j, n in enumerate(lengths):
         for t in range(trials):
-            hay = make_haystack(n, list(depths), dim=cfg.dim, value_dim=cfg.value_dim, seed=trial_seed(seed, n, t))
+            hay = make_haystack(
+                n, list(depths), dim=cfg.dim, value_dim=cfg.value_dim, seed=trial_seed(seed, n, t)
+            )
             for m in MODELS:
                 hits = _hits(m, hay, cfg)  # [len(depths)] bool
                 for i in range(len(depths)):
@@ -326,8 +363,15 @@ def _grids(lengths: tuple[int, ...], depths: tuple[float, ...], trials: int, see
     return {m: tuple(tuple(row) for row in grid) for m, grid in found.items()}
 
 
-def needle_grid(model: str, lengths: Sequence[int] = GRID_LENGTHS, depths: Sequence[float] = GRID_DEPTHS, *,
-                trials: int = 4, seed: int = 0, config: NeedleConfig | None = None) -> list[list[float]]:
+def needle_grid(
+    model: str,
+    lengths: Sequence[int] = GRID_LENGTHS,
+    depths: Sequence[float] = GRID_DEPTHS,
+    *,
+    trials: int = 4,
+    seed: int = 0,
+    config: NeedleConfig | None = None,
+) -> list[list[float]]:
     """The depth x length map of one model: ``grid[i][j]`` is the recall at ``depths[i]``, ``lengths[j]``.
 
     Each cell equals :func:`needle_recall` ``(model, lengths[j], depths[i], ...)``: one needle,
@@ -351,8 +395,14 @@ def needle_grid(model: str, lengths: Sequence[int] = GRID_LENGTHS, depths: Seque
     return [list(row) for row in grid]
 
 
-def needle_grid_rows(model: str = "sinks", lengths: Sequence[int] = GRID_LENGTHS,
-                     depths: Sequence[float] = GRID_DEPTHS, *, trials: int = 4, seed: int = 0) -> list[dict]:
+def needle_grid_rows(
+    model: str = "sinks",
+    lengths: Sequence[int] = GRID_LENGTHS,
+    depths: Sequence[float] = GRID_DEPTHS,
+    *,
+    trials: int = 4,
+    seed: int = 0,
+) -> list[dict]:
     """:func:`needle_grid` as table rows for a page: ``depth`` and ``n<length>`` for each length.
 
     Args:
@@ -366,7 +416,10 @@ def needle_grid_rows(model: str = "sinks", lengths: Sequence[int] = GRID_LENGTHS
         One dict per depth: ``depth`` (float) and, for each n, ``f"n{n}"`` (recall, float).
     """
     grid = needle_grid(model, lengths, depths, trials=trials, seed=seed)
-    return [{"depth": float(x), **{f"n{n}": row[j] for j, n in enumerate(lengths)}} for x, row in zip(depths, grid)]
+    return [
+        {"depth": float(x), **{f"n{n}": row[j] for j, n in enumerate(lengths)}}
+        for x, row in zip(depths, grid)
+    ]
 
 
 def needle_summary(length: int = 4096, *, trials: int = 4, seed: int = 0) -> list[dict]:
@@ -386,7 +439,9 @@ def needle_summary(length: int = 4096, *, trials: int = 4, seed: int = 0) -> lis
     """
     n = positive_int("length", length)
     buckets = {"start": (0.0, 0.1), "middle": (0.4, 0.5, 0.6), "end": (0.9, 1.0)}
-    grids = _grids((n,), GRID_DEPTHS, positive_int("trials", trials), int_at_least("seed", seed, 0), NeedleConfig())
+    grids = _grids(
+        (n,), GRID_DEPTHS, positive_int("trials", trials), int_at_least("seed", seed, 0), NeedleConfig()
+    )
     rows = []
     for model in MODELS:
         recall = {x: grids[model][i][0] for i, x in enumerate(GRID_DEPTHS)}
@@ -398,8 +453,9 @@ def needle_summary(length: int = 4096, *, trials: int = 4, seed: int = 0) -> lis
     return rows
 
 
-def multi_needle_table(needles: int = 8, lengths: Sequence[int] = (512, 2048, 8192), *, trials: int = 4,
-                       seed: int = 0) -> list[dict]:
+def multi_needle_table(
+    needles: int = 8, lengths: Sequence[int] = (512, 2048, 8192), *, trials: int = 4, seed: int = 0
+) -> list[dict]:
     """Several needles in one haystack, all asked for: the mean recall and the rate of finding all.
 
     The needles sit at :func:`needle_depths` ``(needles)``; one question per needle, all read
@@ -422,17 +478,30 @@ def multi_needle_table(needles: int = 8, lengths: Sequence[int] = (512, 2048, 81
         for model in MODELS:
             recall = all_found = 0.0
             for t in range(positive_int("trials", trials)):
-                hay = make_haystack(n, depths, dim=cfg.dim, value_dim=cfg.value_dim, seed=trial_seed(seed, n, t))
+                hay = make_haystack(
+                    n, depths, dim=cfg.dim, value_dim=cfg.value_dim, seed=trial_seed(seed, n, t)
+                )
                 hits = _hits(model, hay, cfg)  # [m] bool
                 recall += hits.double().mean().item()
                 all_found += float(hits.all())
-            rows.append({"length": n, "model": MODEL_LABELS[model], "recall": recall / trials,
-                         "all_found": all_found / trials})
+            rows.append(
+                {
+                    "length": n,
+                    "model": MODEL_LABELS[model],
+                    "recall": recall / trials,
+                    "all_found": all_found / trials,
+                }
+            )
     return rows
 
 
-def needle_figure(lengths: Sequence[int] = GRID_LENGTHS, depths: Sequence[float] = GRID_DEPTHS, *,
-                  trials: int = 4, seed: int = 0) -> str:
+def needle_figure(
+    lengths: Sequence[int] = GRID_LENGTHS,
+    depths: Sequence[float] = GRID_DEPTHS,
+    *,
+    trials: int = 4,
+    seed: int = 0,
+) -> str:
     """SVG: one depth x length heat map per model, green where the needle is found, red where not.
 
     Args:
@@ -462,15 +531,25 @@ def needle_figure(lengths: Sequence[int] = GRID_LENGTHS, depths: Sequence[float]
         image = ax.imshow(grid, cmap="RdYlGn", vmin=0, vmax=1, aspect="auto", origin="upper")
         ax.set_xticks(range(len(lengths)), labels, fontsize=9)
         ax.set_yticks(range(len(depths)), [f"{round(100 * x)}%" for x in depths], fontsize=9)
-        ax.set_title(f"{MODEL_LABELS[model]}\nkeeps {memory_elements(model, max(lengths), cfg):,} numbers at n = "
-                     f"{max(lengths):,}", fontsize=10)
+        ax.set_title(
+            f"{MODEL_LABELS[model]}\nkeeps {memory_elements(model, max(lengths), cfg):,} numbers at n = "
+            f"{max(lengths):,}",
+            fontsize=10,
+        )
         ax.set_xlabel("context length n", fontsize=9)
         ax.set_ylabel("needle depth", fontsize=9)
     axes[-1].axis("off")  # the sixth cell holds the colour scale and the settings
     fig.colorbar(image, cax=axes[-1].inset_axes([0.02, 0.08, 0.06, 0.84]), label="needles found (0 to 1)")
-    axes[-1].text(0.4, 0.5, f"d = d_v = {cfg.dim}\nwindow = {cfg.window}\nsinks = {cfg.sinks}\n"
-                  f"decay = {cfg.decay}\n{trials} haystacks per cell\n\ndepth 0% = first position,\n"
-                  f"100% = last (where the\nquestion is asked)", transform=axes[-1].transAxes, va="center", fontsize=9)
+    axes[-1].text(
+        0.4,
+        0.5,
+        f"d = d_v = {cfg.dim}\nwindow = {cfg.window}\nsinks = {cfg.sinks}\n"
+        f"decay = {cfg.decay}\n{trials} haystacks per cell\n\ndepth 0% = first position,\n"
+        f"100% = last (where the\nquestion is asked)",
+        transform=axes[-1].transAxes,
+        va="center",
+        fontsize=9,
+    )
     fig.suptitle("Toy needle in a haystack: where each memory finds the needle", fontsize=12)
     buf = io.StringIO()
     fig.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})

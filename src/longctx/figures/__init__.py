@@ -19,15 +19,32 @@ from longctx.figures.wall import attention_share, quadratic_wall
 __all__ = ["DARK_BACKGROUND", "FIGURES", "attention_share", "dark", "min_font_px", "quadratic_wall"]
 
 #: Every figure the site draws, by file name.
-FIGURES = {**wall.FIGURES, **sparse.FIGURES, **linear.FIGURES, **kv.FIGURES, **position.FIGURES, **evaluation.FIGURES,
-           **frontier.FIGURES}
+FIGURES = {
+    **wall.FIGURES,
+    **sparse.FIGURES,
+    **linear.FIGURES,
+    **kv.FIGURES,
+    **position.FIGURES,
+    **evaluation.FIGURES,
+    **frontier.FIGURES,
+}
 
 #: Material's slate background (``--md-default-bg-color``: hsl(232, 15%, 14%)), behind dark figures.
 DARK_BACKGROUND = "#1e2029"
 _DARK_TEXT = "#e3e5ea"
 # matplotlib's tab10 cycle, lightened so that each colour stands out on the dark background
-_DARK_CYCLE = ["#5fa8e8", "#ffa04d", "#5ccf5c", "#ff7070", "#b99ae0", "#d0a090", "#f19ad6", "#b8b8b8",
-               "#d6d65a", "#4fd8e8"]
+_DARK_CYCLE = [
+    "#5fa8e8",
+    "#ffa04d",
+    "#5ccf5c",
+    "#ff7070",
+    "#b99ae0",
+    "#d0a090",
+    "#f19ad6",
+    "#b8b8b8",
+    "#d6d65a",
+    "#4fd8e8",
+]
 
 
 def _dark_of(draw: Callable[[], str]) -> Callable[[], str]:
@@ -47,12 +64,22 @@ def dark(draw: Callable[[], str]) -> str:
 
     wall.pyplot()  # the site's SVG settings and the Agg backend
     rc = {
-        "figure.facecolor": DARK_BACKGROUND, "axes.facecolor": DARK_BACKGROUND,
-        "savefig.facecolor": DARK_BACKGROUND, "savefig.edgecolor": DARK_BACKGROUND,
-        "text.color": _DARK_TEXT, "axes.labelcolor": _DARK_TEXT, "axes.titlecolor": _DARK_TEXT,
-        "axes.edgecolor": "#aab0c0", "xtick.color": "#c9ccd6", "ytick.color": "#c9ccd6",
-        "grid.color": "#8a90a0", "legend.facecolor": "#272a35", "legend.edgecolor": "#6b7080",
-        "legend.labelcolor": _DARK_TEXT, "hatch.color": "#c9ccd6", "patch.edgecolor": "#c9ccd6",
+        "figure.facecolor": DARK_BACKGROUND,
+        "axes.facecolor": DARK_BACKGROUND,
+        "savefig.facecolor": DARK_BACKGROUND,
+        "savefig.edgecolor": DARK_BACKGROUND,
+        "text.color": _DARK_TEXT,
+        "axes.labelcolor": _DARK_TEXT,
+        "axes.titlecolor": _DARK_TEXT,
+        "axes.edgecolor": "#aab0c0",
+        "xtick.color": "#c9ccd6",
+        "ytick.color": "#c9ccd6",
+        "grid.color": "#8a90a0",
+        "legend.facecolor": "#272a35",
+        "legend.edgecolor": "#6b7080",
+        "legend.labelcolor": _DARK_TEXT,
+        "hatch.color": "#c9ccd6",
+        "patch.edgecolor": "#c9ccd6",
         "axes.prop_cycle": cycler(color=_DARK_CYCLE),
     }
     with matplotlib.rc_context(rc):
@@ -60,8 +87,13 @@ def dark(draw: Callable[[], str]) -> str:
     # colours a figure names outright: black marker edges and reference lines become light,
     # white separators become the background, and the mask pictures of longctx.sparse.mask_svg
     # (not matplotlib) get a dark ground, lighter cells and a brighter red
-    for day, night in (("#000000", _DARK_TEXT), ("#ffffff", DARK_BACKGROUND), ("#eeeeee", "#2e3140"),
-                       ("#3f51b5", "#8c9eff"), ("#e53935", "#ff7060")):
+    for day, night in (
+        ("#000000", _DARK_TEXT),
+        ("#ffffff", DARK_BACKGROUND),
+        ("#eeeeee", "#2e3140"),
+        ("#3f51b5", "#8c9eff"),
+        ("#e53935", "#ff7060"),
+    ):
         out = re.sub(day + r"\b", night, out, flags=re.I)
     return out
 

@@ -69,8 +69,12 @@ def pattern_picture(name: str) -> str:
         if name not in patterns:
             raise ValueError(f"name must be 'axial' or one of {', '.join(patterns)}, got {name!r}")
         mask, cell = patterns[name], PICTURE_CELL
-    return mask_svg(mask, cell, title=f"{name} attention mask, {mask.shape[0]} tokens: "
-                                      "row = query, column = key, filled = may attend")
+    return mask_svg(
+        mask,
+        cell,
+        title=f"{name} attention mask, {mask.shape[0]} tokens: "
+        "row = query, column = key, filled = may attend",
+    )
 
 
 def _tiles_picture(mask: torch.Tensor, title: str) -> str:
@@ -79,22 +83,27 @@ def _tiles_picture(mask: torch.Tensor, title: str) -> str:
 
 def tiles_causal() -> str:
     """The causal mask of 32 tokens with the 8 x 8 tiles a kernel computes outlined."""
-    return _tiles_picture(causal_mask(PICTURE_N, PICTURE_N),
-                          "causal mask, 32 tokens, 8 x 8 tiles outlined where a kernel must compute")
+    return _tiles_picture(
+        causal_mask(PICTURE_N, PICTURE_N),
+        "causal mask, 32 tokens, 8 x 8 tiles outlined where a kernel must compute",
+    )
 
 
 def tiles_window() -> str:
     """A causal sliding window of 32 tokens (w = 6) with the 8 x 8 tiles a kernel computes outlined."""
-    return _tiles_picture(sliding_window_mask(PICTURE_N, PICTURE_N, (6, 0)),
-                          "causal sliding window (w = 6), 32 tokens, 8 x 8 tiles outlined where a kernel must compute")
+    return _tiles_picture(
+        sliding_window_mask(PICTURE_N, PICTURE_N, (6, 0)),
+        "causal sliding window (w = 6), 32 tokens, 8 x 8 tiles outlined where a kernel must compute",
+    )
 
 
 #: Lengths of the tile-growth plot and table.
 TILE_NS = (1024, 2048, 4096, 8192, 16384, 32768)
 
 
-def tiles_computed(n: int, *, causal: bool = False, window: tuple[int, int] | None = None,
-                   block: int = 128) -> int:
+def tiles_computed(
+    n: int, *, causal: bool = False, window: tuple[int, int] | None = None, block: int = 128
+) -> int:
     """Tiles of an ``n x n`` score matrix a FlashAttention forward computes (square tiles of ``block``).
 
     Args:
@@ -139,8 +148,11 @@ def tile_growth() -> str:
     ax.loglog(ns, [r["total"] for r in rows], "o-", base=2, label="full: every tile")
     ax.loglog(ns, [r["causal"] for r in rows], "s-", base=2, label="causal: about half")
     ax.loglog(ns, [r["window"] for r in rows], "D-", base=2, label="causal window w = 1,024: linear")
-    ax.set(xlabel="sequence length n (tokens)", ylabel="128 x 128 tiles computed",
-           title="Tiles a FlashAttention forward computes (longctx.flash.tile_counts)")
+    ax.set(
+        xlabel="sequence length n (tokens)",
+        ylabel="128 x 128 tiles computed",
+        title="Tiles a FlashAttention forward computes (longctx.flash.tile_counts)",
+    )
     ax.grid(True, which="major", alpha=0.3)
     ax.legend(loc="upper left")
     return svg(fig)
@@ -181,17 +193,38 @@ def flash_memory() -> str:
     sram = costs.sram_bytes("A100")
     fig, (ax_mem, ax_io) = plt.subplots(1, 2, figsize=(10, 4))
     ax_mem.loglog(ns, [m["score_matrix_bytes"] for m in model], "o-", base=2, label="naive: n x n scores")
-    ax_mem.loglog(ns, [m["tile_bytes"] + m["block_state_bytes"] for m in model], "s-", base=2,
-                  label="tiled: one 64 x 64 tile + block state")
+    ax_mem.loglog(
+        ns,
+        [m["tile_bytes"] + m["block_state_bytes"] for m in model],
+        "s-",
+        base=2,
+        label="tiled: one 64 x 64 tile + block state",
+    )
     ax_mem.loglog(ns, [m["lse_bytes"] for m in model], "D--", base=2, label="tiled: log-sum-exp kept (O(n))")
-    ax_mem.set(xlabel="sequence length n (tokens)", ylabel="bytes (fp16, one head)",
-               title="Largest temporaries (longctx.flash.memory_model)")
-    ax_io.loglog(ns, [costs.standard_attention_hbm_bytes(n, 64, bytes_per_element="fp16") for n in ns], "o-",
-                 base=2, label="standard: writes and reads S and P")
-    ax_io.loglog(ns, [costs.flash_attention_hbm_bytes(n, 64, sram_bytes=sram, bytes_per_element="fp16")
-                      for n in ns], "s-", base=2, label="FlashAttention (A100 SM, d = 64)")
-    ax_io.set(xlabel="sequence length n (tokens)", ylabel="HBM bytes moved (fp16, one head)",
-              title="HBM traffic, forward (longctx.costs)")
+    ax_mem.set(
+        xlabel="sequence length n (tokens)",
+        ylabel="bytes (fp16, one head)",
+        title="Largest temporaries (longctx.flash.memory_model)",
+    )
+    ax_io.loglog(
+        ns,
+        [costs.standard_attention_hbm_bytes(n, 64, bytes_per_element="fp16") for n in ns],
+        "o-",
+        base=2,
+        label="standard: writes and reads S and P",
+    )
+    ax_io.loglog(
+        ns,
+        [costs.flash_attention_hbm_bytes(n, 64, sram_bytes=sram, bytes_per_element="fp16") for n in ns],
+        "s-",
+        base=2,
+        label="FlashAttention (A100 SM, d = 64)",
+    )
+    ax_io.set(
+        xlabel="sequence length n (tokens)",
+        ylabel="HBM bytes moved (fp16, one head)",
+        title="HBM traffic, forward (longctx.costs)",
+    )
     for ax in (ax_mem, ax_io):
         ax.grid(True, which="major", alpha=0.3)
         ax.legend(loc="upper left", fontsize=8)

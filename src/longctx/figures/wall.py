@@ -47,14 +47,20 @@ def quadratic_wall(heads: int = 32, head_dim: int = 128) -> str:
     ax_mem.loglog(ns, layer, "s-", base=2, label=f"{heads} heads (one layer)")
     for i, (name, (size, _)) in enumerate(costs.GPU_MEMORY_BYTES.items()):
         ax_mem.axhline(size, color="grey", linestyle="--" if i else ":", linewidth=1)
-        ax_mem.annotate(name, (ns[0], size), textcoords="offset points", xytext=(2, 3 if i else -10), fontsize=8)
-    ax_mem.set(xlabel="sequence length n (tokens)", ylabel="bytes (fp16)",
-               title="Score-matrix memory, one layer")
+        ax_mem.annotate(
+            name, (ns[0], size), textcoords="offset points", xytext=(2, 3 if i else -10), fontsize=8
+        )
+    ax_mem.set(
+        xlabel="sequence length n (tokens)", ylabel="bytes (fp16)", title="Score-matrix memory, one layer"
+    )
     ax_mem.legend(loc="lower right")
 
     ax_flop.loglog(ns, flops, "o-", base=2, color="C2")
-    ax_flop.set(xlabel="sequence length n (tokens)", ylabel="FLOPs",
-                title=f"Attention FLOPs, one layer ({heads} heads, d = {head_dim})")
+    ax_flop.set(
+        xlabel="sequence length n (tokens)",
+        ylabel="FLOPs",
+        title=f"Attention FLOPs, one layer ({heads} heads, d = {head_dim})",
+    )
     for ax in (ax_mem, ax_flop):
         ax.grid(True, which="major", alpha=0.3)
     return svg(fig)
@@ -73,11 +79,21 @@ def attention_share(d_models: tuple[int, ...] = (2048, 4096, 12288)) -> str:
         share = [costs.attention_flop_share(n, d_model=dm) for n in ns]
         ax.semilogx(ns, share, "o-", base=2, color=f"C{i}", label=f"d_model = {dm:,}")
         cross = costs.attention_crossover_len(d_model=dm)
-        ax.plot([cross], [costs.attention_flop_share(cross, d_model=dm)], "D", color=f"C{i}",
-                markersize=8, markeredgecolor="black")
+        ax.plot(
+            [cross],
+            [costs.attention_flop_share(cross, d_model=dm)],
+            "D",
+            color=f"C{i}",
+            markersize=8,
+            markeredgecolor="black",
+        )
     ax.axhline(0.5, color="grey", linestyle=":", linewidth=1)
-    ax.set(xlabel="sequence length n (tokens)", ylabel="share of layer FLOPs", ylim=(0, 1),
-           title="Attention core's share of one layer's forward FLOPs")
+    ax.set(
+        xlabel="sequence length n (tokens)",
+        ylabel="share of layer FLOPs",
+        ylim=(0, 1),
+        title="Attention core's share of one layer's forward FLOPs",
+    )
     from matplotlib.ticker import PercentFormatter
 
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))

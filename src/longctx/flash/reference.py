@@ -52,8 +52,12 @@ def _check_inputs(q, k, v, causal, window, scale, block_q, block_k):
     left, right = checks.window_pair(window)
     if checks.flag("causal", causal):
         right = 0  # causal keeps keys j <= i': the window's right side capped at 0
-    return ((left, right), checks.attention_scale(scale, q.shape[3]),
-            checks.positive_int("block_q", block_q), checks.positive_int("block_k", block_k))
+    return (
+        (left, right),
+        checks.attention_scale(scale, q.shape[3]),
+        checks.positive_int("block_q", block_q),
+        checks.positive_int("block_k", block_k),
+    )
 
 
 # ---------------------------------------------------------------- masks and tiles
@@ -83,16 +87,33 @@ def tile_visible(i0: int, i1: int, j0: int, j1: int, T: int, S: int, window: tup
     return j0 < hi and j1 > lo
 
 
-def tile_keep(i0: int, i1: int, j0: int, j1: int, T: int, S: int, window: tuple[int, int],
-              device: torch.device | str | None = None) -> torch.Tensor:
+def tile_keep(
+    i0: int,
+    i1: int,
+    j0: int,
+    j1: int,
+    T: int,
+    S: int,
+    window: tuple[int, int],
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """The ``[i1 - i0, j1 - j0]`` block of the mask, built without the rest of it."""
     q_pos = torch.arange(i0, i1, device=device) + (S - T)  # aligned bottom-right
     return position_keep(q_pos, torch.arange(j0, j1, device=device), window)
+
+
 # --8<-- [end:tile-skip]
 
 
-def tile_counts(T: int, S: int, *, causal: bool = False, window: tuple[int, int] | None = None,
-                block_q: int = 64, block_k: int = 64) -> dict[str, int]:
+def tile_counts(
+    T: int,
+    S: int,
+    *,
+    causal: bool = False,
+    window: tuple[int, int] | None = None,
+    block_q: int = 64,
+    block_k: int = 64,
+) -> dict[str, int]:
     """How many tiles of the ``[T, S]`` score matrix the forward pass computes.
 
     Args:
@@ -124,8 +145,9 @@ def tile_counts(T: int, S: int, *, causal: bool = False, window: tuple[int, int]
 
 
 # --8<-- [start:online-softmax-update]
-def online_softmax_update(m: torch.Tensor, l: torch.Tensor, acc: torch.Tensor, s: torch.Tensor,
-                          v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def online_softmax_update(
+    m: torch.Tensor, l: torch.Tensor, acc: torch.Tensor, s: torch.Tensor, v: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Fold one tile of scores into the running softmax state of its query rows.
 
     Args:
@@ -146,6 +168,8 @@ def online_softmax_update(m: torch.Tensor, l: torch.Tensor, acc: torch.Tensor, s
     l = alpha * l + p.sum(dim=-1)
     acc = alpha[..., None] * acc + p @ v  # [..., bq, Dv]
     return m_new, l, acc
+
+
 # --8<-- [end:online-softmax-update]
 
 
@@ -155,8 +179,15 @@ import math
 import torch
 
 
-def flash_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: tuple[int, int], scale: float,
-                  block_q: int, block_k: int) -> tuple[torch.Tensor, torch.Tensor]:
+def flash_forward(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    window: tuple[int, int],
+    scale: float,
+    block_q: int,
+    block_k: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Attention tile by tile with an online softmax: ``(out [B, H, T, Dv], lse [B, H, T])``.
 
     Query heads are grouped by the key/value head they read (``[B, H_kv, g, T, D]``), so
@@ -187,6 +218,8 @@ def flash_forward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: tup
         out[..., i0:i1, :] = torch.where(seen[..., None], acc / l_safe[..., None], 0.0)  # normalise once
         lse[..., i0:i1] = torch.where(seen, m + torch.log(l_safe), -math.inf)
     return out.reshape(B, H, T, Dv).to(q.dtype), lse.reshape(B, H, T)  # lse in the working dtype
+
+
 # --8<-- [end:forward-loop]
 
 
@@ -221,8 +254,12 @@ def flash_backward(q, k, v, out, lse, dout, window, scale, block_q, block_k):
             q_i, do_i = q5[..., i0:i1, :], do5[..., i0:i1, :]  # [B, H_kv, g, bq, D], [..., bq, Dv]
             s = q_i @ k_j.transpose(-2, -1) * scale  # [B, H_kv, g, bq, bk]: recomputed, never stored
             s = s.masked_fill(~tile_keep(i0, i1, j0, j1, T, S, window, q.device), -math.inf)
-            p = torch.exp(s - lse5[..., i0:i1, None])  # [B, H_kv, g, bq, bk]: exact softmax, from the saved lse
-            dv[..., j0:j1, :] += (p.transpose(-2, -1) @ do_i).sum(dim=2)  # [B, H_kv, bk, Dv]: sum over the group
+            p = torch.exp(
+                s - lse5[..., i0:i1, None]
+            )  # [B, H_kv, g, bq, bk]: exact softmax, from the saved lse
+            dv[..., j0:j1, :] += (p.transpose(-2, -1) @ do_i).sum(
+                dim=2
+            )  # [B, H_kv, bk, Dv]: sum over the group
             dp = do_i @ v_j.transpose(-2, -1)  # [B, H_kv, g, bq, bk]
             ds = p * (dp - delta[..., i0:i1, None])  # softmax backward, row by row
             dq[..., i0:i1, :] += ds @ k_j * scale  # [B, H_kv, g, bq, D]
@@ -232,11 +269,20 @@ def flash_backward(q, k, v, out, lse, dout, window, scale, block_q, block_k):
     return dq, dk.to(k.dtype), dv.to(v.dtype)
 
 
-def flash_attention_ref_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, out: torch.Tensor,
-                                 lse: torch.Tensor, dout: torch.Tensor, *, causal: bool = False,
-                                 window: tuple[int, int] | None = None, scale: float | None = None,
-                                 block_q: int = 64, block_k: int = 64
-                                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def flash_attention_ref_backward(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    out: torch.Tensor,
+    lse: torch.Tensor,
+    dout: torch.Tensor,
+    *,
+    causal: bool = False,
+    window: tuple[int, int] | None = None,
+    scale: float | None = None,
+    block_q: int = 64,
+    block_k: int = 64,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Gradients of attention from the forward's output and log-sum-exp, tile by tile.
 
     P is never stored: each tile's probabilities are recomputed as ``exp(q k^T * scale - lse)``.
@@ -268,7 +314,11 @@ def flash_attention_ref_backward(q: torch.Tensor, k: torch.Tensor, v: torch.Tens
     window, scale, block_q, block_k = _check_inputs(q, k, v, causal, window, scale, block_q, block_k)
     B, H, T, _ = q.shape
     Dv = v.shape[3]
-    for name, t, shape in (("out", out, (B, H, T, Dv)), ("lse", lse, (B, H, T)), ("dout", dout, (B, H, T, Dv))):
+    for name, t, shape in (
+        ("out", out, (B, H, T, Dv)),
+        ("lse", lse, (B, H, T)),
+        ("dout", dout, (B, H, T, Dv)),
+    ):
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{name} must be a torch.Tensor, got {type(t).__name__}")
         if not t.dtype.is_floating_point:
@@ -297,10 +347,18 @@ class _FlashAttentionRef(torch.autograd.Function):
         return dq, dk, dv, None, None, None, None
 
 
-def flash_attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = False,
-                        window: tuple[int, int] | None = None, scale: float | None = None,
-                        block_q: int = 64, block_k: int = 64,
-                        return_lse: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def flash_attention_ref(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool = False,
+    window: tuple[int, int] | None = None,
+    scale: float | None = None,
+    block_q: int = 64,
+    block_k: int = 64,
+    return_lse: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Exact attention computed the FlashAttention way: tiles and an online softmax.
 
     Equal (up to rounding) to :func:`longctx.attention.attention_ref` with the same mask, but
@@ -347,8 +405,9 @@ def flash_attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, ca
 # ---------------------------------------------------------------- memory: naive against tiled
 
 
-def memory_model(n: int, *, head_dim: int = 64, block_q: int = 64, block_k: int = 64,
-                 bytes_per_element: int = 4) -> dict[str, int]:
+def memory_model(
+    n: int, *, head_dim: int = 64, block_q: int = 64, block_k: int = 64, bytes_per_element: int = 4
+) -> dict[str, int]:
     """Bytes of the largest temporaries of naive and tiled attention, one head, ``T = S = n``.
 
     Args:
@@ -379,8 +438,16 @@ def memory_model(n: int, *, head_dim: int = 64, block_q: int = 64, block_k: int 
     }
 
 
-def memory_table(ns: Iterable[int], *, head_dim: int = 64, block_q: int = 64, block_k: int = 64,
-                 causal: bool = False, repeats: int = 1, seed: int = 0) -> list[dict[str, int]]:
+def memory_table(
+    ns: Iterable[int],
+    *,
+    head_dim: int = 64,
+    block_q: int = 64,
+    block_k: int = 64,
+    causal: bool = False,
+    repeats: int = 1,
+    seed: int = 0,
+) -> list[dict[str, int]]:
     """Measured peak extra memory of naive against tiled attention as ``n`` grows (CPU, Linux).
 
     For each ``n``, float32 ``q, k, v`` of shape ``[1, 1, n, head_dim]`` are made first, then
@@ -413,8 +480,16 @@ def memory_table(ns: Iterable[int], *, head_dim: int = 64, block_q: int = 64, bl
         gen = torch.Generator().manual_seed(seed + n)
         q, k, v = (torch.randn(1, 1, n, head_dim, generator=gen) for _ in range(3))  # each [1, 1, n, D]
         naive = peak_rss_bytes(lambda: attention_ref(q, k, v, causal=causal), repeats=repeats)
-        tiled = peak_rss_bytes(lambda: flash_attention_ref(q, k, v, causal=causal, block_q=block_q,
-                                                           block_k=block_k), repeats=repeats)
-        rows.append({"n": n, "naive_peak_bytes": naive, "tiled_peak_bytes": tiled,
-                     **memory_model(n, head_dim=head_dim, block_q=block_q, block_k=block_k)})
+        tiled = peak_rss_bytes(
+            lambda: flash_attention_ref(q, k, v, causal=causal, block_q=block_q, block_k=block_k),
+            repeats=repeats,
+        )
+        rows.append(
+            {
+                "n": n,
+                "naive_peak_bytes": naive,
+                "tiled_peak_bytes": tiled,
+                **memory_model(n, head_dim=head_dim, block_q=block_q, block_k=block_k),
+            }
+        )
     return rows

@@ -28,10 +28,14 @@ def check_new_tokens(k_new: torch.Tensor, v_new: torch.Tensor) -> None:
     """Refuse what no cache can hold: non-tensors, wrong ranks, mismatched or empty chunks."""
     for name, t in (("k_new", k_new), ("v_new", v_new)):
         if not isinstance(t, torch.Tensor) or not t.dtype.is_floating_point or t.dim() != 4:
-            raise TypeError(f"{name} must be a 4-D floating-point torch.Tensor [B, H_kv, T, D], got {t!r:.60}")
+            raise TypeError(
+                f"{name} must be a 4-D floating-point torch.Tensor [B, H_kv, T, D], got {t!r:.60}"
+            )
     if k_new.shape[:3] != v_new.shape[:3] or k_new.dtype != v_new.dtype:
-        raise ValueError(f"k_new and v_new must agree on [B, H_kv, T] and dtype, got {tuple(k_new.shape)} "
-                         f"{k_new.dtype} and {tuple(v_new.shape)} {v_new.dtype}")
+        raise ValueError(
+            f"k_new and v_new must agree on [B, H_kv, T] and dtype, got {tuple(k_new.shape)} "
+            f"{k_new.dtype} and {tuple(v_new.shape)} {v_new.dtype}"
+        )
     if k_new.shape[2] == 0:
         raise ValueError("k_new must hold at least one token (T >= 1), got T = 0")
 
@@ -52,17 +56,23 @@ class KVCache:
         """Tokens held, S."""
         return 0 if self.k is None else self.k.shape[2]
 
-    def extend(self, k_new: torch.Tensor, v_new: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def extend(
+        self, k_new: torch.Tensor, v_new: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Append ``T`` tokens; return ``(k [B, H_kv, S, D], v [B, H_kv, S, Dv], positions [S])``."""
         check_new_tokens(k_new, v_new)
         if self.k is None:
             self.k, self.v = k_new, v_new
         else:
             if k_new.shape[:2] != self.k.shape[:2] or k_new.shape[3] != self.k.shape[3]:
-                raise ValueError(f"k_new must match the cache's {tuple(self.k.shape)}, got {tuple(k_new.shape)}")
+                raise ValueError(
+                    f"k_new must match the cache's {tuple(self.k.shape)}, got {tuple(k_new.shape)}"
+                )
             self.k = torch.cat([self.k, k_new], dim=2)  # [B, H_kv, S + T, D]
             self.v = torch.cat([self.v, v_new], dim=2)  # [B, H_kv, S + T, Dv]
         return self.k, self.v, torch.arange(self.length, device=k_new.device)
+
+
 # --8<-- [end:kv-cache]
 
 
@@ -90,7 +100,9 @@ class RollingKVCache:
         self.slot_pos: torch.Tensor | None = None  # [slots], -1 for a slot never written
         self.next_pos = 0  # absolute position of the next token
 
-    def extend(self, k_new: torch.Tensor, v_new: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def extend(
+        self, k_new: torch.Tensor, v_new: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Return the buffer *before* the write plus the T new tokens, with positions; then write.
 
         The new chunk is attended to in full (a chunk of T > slots tokens needs keys that its
@@ -117,4 +129,6 @@ class RollingKVCache:
         self.slot_pos[at] = new_pos[-keep:]
         self.next_pos += T
         return k_all, v_all, pos_all
+
+
 # --8<-- [end:rolling-cache]

@@ -62,7 +62,9 @@ class DecoderConfig:
         return self.window[0] + 1
 
 
-def init_decoder(cfg: DecoderConfig, *, seed: int = 0, dtype: torch.dtype = torch.float64) -> dict[str, torch.Tensor]:
+def init_decoder(
+    cfg: DecoderConfig, *, seed: int = 0, dtype: torch.dtype = torch.float64
+) -> dict[str, torch.Tensor]:
     """Deterministic weights for ``cfg``: same seed, same weights, on any machine.
 
     Args:
@@ -88,8 +90,13 @@ def init_decoder(cfg: DecoderConfig, *, seed: int = 0, dtype: torch.dtype = torc
         return (1 + 0.1 * torch.randn(cfg.d_model, generator=gen, dtype=torch.float64)).to(dtype)
 
     H, H_kv, D = cfg.n_heads, cfg.n_kv_heads, cfg.head_dim
-    p = {"attn_norm": gain(), "wq": lin(cfg.d_model, H * D), "wk": lin(cfg.d_model, H_kv * D),
-         "wv": lin(cfg.d_model, H_kv * D), "wo": lin(H * D, cfg.d_model)}
+    p = {
+        "attn_norm": gain(),
+        "wq": lin(cfg.d_model, H * D),
+        "wk": lin(cfg.d_model, H_kv * D),
+        "wv": lin(cfg.d_model, H_kv * D),
+        "wo": lin(H * D, cfg.d_model),
+    }
     if cfg.d_ff:
         p.update(mlp_norm=gain(), w_up=lin(cfg.d_model, cfg.d_ff), w_down=lin(cfg.d_ff, cfg.d_model))
     return p
@@ -150,6 +157,8 @@ def block_forward(cfg, p: dict, x: torch.Tensor, q_pos: torch.Tensor, cache) -> 
         h = rms(x, p["mlp_norm"])
         x = x + torch.nn.functional.silu(h @ p["w_up"]) @ p["w_down"]
     return x
+
+
 # --8<-- [end:decoder-block]
 
 
@@ -177,13 +186,21 @@ def decode_steps(cfg, params: dict, x: torch.Tensor, prefill: int, cache) -> tor
     T = x.shape[1]
     outs = [block_forward(cfg, params, x[:, :prefill], torch.arange(prefill, device=x.device), cache)]
     for t in range(prefill, T):
-        outs.append(block_forward(cfg, params, x[:, t:t + 1], torch.tensor([t], device=x.device), cache))
+        outs.append(block_forward(cfg, params, x[:, t : t + 1], torch.tensor([t], device=x.device), cache))
     return torch.cat(outs, dim=1)  # [B, T, d_model]
+
+
 # --8<-- [end:decode]
 
 
-def decode(cfg: DecoderConfig, params: dict[str, torch.Tensor], x: torch.Tensor, *,
-           prefill: int = 1, rolling: bool = False) -> tuple[torch.Tensor, KVCache | RollingKVCache]:
+def decode(
+    cfg: DecoderConfig,
+    params: dict[str, torch.Tensor],
+    x: torch.Tensor,
+    *,
+    prefill: int = 1,
+    rolling: bool = False,
+) -> tuple[torch.Tensor, KVCache | RollingKVCache]:
     """Run the block as a decoder would: a prefill chunk, then one token per step, with a cache.
 
     Args:
@@ -203,6 +220,8 @@ def decode(cfg: DecoderConfig, params: dict[str, torch.Tensor], x: torch.Tensor,
     if prefill > T:
         raise ValueError(f"prefill must be at most the sequence length T = {T}, got {prefill}")
     if checks.flag("rolling", rolling) and cfg.slots is None:
-        raise ValueError(f"rolling=True needs cfg.window with a bounded left side (W - 1, 0), got {cfg.window}")
+        raise ValueError(
+            f"rolling=True needs cfg.window with a bounded left side (W - 1, 0), got {cfg.window}"
+        )
     cache = RollingKVCache(cfg.slots) if rolling else KVCache()
     return decode_steps(cfg, params, x, prefill, cache), cache

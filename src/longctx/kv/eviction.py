@@ -38,8 +38,10 @@ def sink_keep(positions: torch.Tensor, budget: int, n_sink: int = 4) -> torch.Te
     keep = torch.zeros(n, dtype=torch.bool)
     keep[:n_sink] = True
     if budget > n_sink:
-        keep[-(budget - n_sink):] = True
+        keep[-(budget - n_sink) :] = True
     return keep if n > budget else torch.ones(n, dtype=torch.bool)
+
+
 # --8<-- [end:sink-keep]
 
 
@@ -55,20 +57,31 @@ def h2o_keep(scores: torch.Tensor, budget: int, recent: int) -> torch.Tensor:
         return torch.ones(n, dtype=torch.bool)
     keep = torch.zeros(n, dtype=torch.bool)
     if recent:
-        keep[n - recent:] = True
+        keep[n - recent :] = True
     order = torch.sort(scores[: n - recent], descending=True, stable=True).indices  # [n - recent]
     keep[order[: budget - recent]] = True
     return keep
+
+
 # --8<-- [end:h2o-keep]
 
 
-def _check(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, policy: str, budget: int, n_sink: int,
-           recent: int | None) -> tuple[int, int]:
+def _check(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    policy: str,
+    budget: int,
+    n_sink: int,
+    recent: int | None,
+) -> tuple[int, int]:
     for name, t in (("q", q), ("k", k), ("v", v)):
         float_tensor(name, t, 4)
     if k.shape != v.shape or q.shape[0] != k.shape[0] or q.shape[2] != k.shape[2] or q.shape[3] != k.shape[3]:
-        raise ValueError(f"q [B, H, T, D] and k, v [B, H_kv, T, D] disagree: {tuple(q.shape)}, "
-                         f"{tuple(k.shape)}, {tuple(v.shape)}")
+        raise ValueError(
+            f"q [B, H, T, D] and k, v [B, H_kv, T, D] disagree: {tuple(q.shape)}, "
+            f"{tuple(k.shape)}, {tuple(v.shape)}"
+        )
     if q.shape[2] == 0:
         raise ValueError("q must hold at least one step (T >= 1)")
     if q.shape[1] % k.shape[1]:
@@ -92,8 +105,9 @@ import math
 import torch
 
 
-def evict_and_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, policy: str, budget: int,
-                     n_sink: int, recent: int) -> tuple[torch.Tensor, torch.Tensor]:
+def evict_and_attend(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, policy: str, budget: int, n_sink: int, recent: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Decode T steps with a cache capped at ``budget`` entries per key/value head: ``(out, kept)``.
 
     Step t writes key t, attends over the cache, then evicts down to ``budget`` entries with
@@ -120,12 +134,22 @@ def evict_and_attend(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, policy: 
                 keep = h2o_keep(acc, budget, recent) if policy == "h2o" else sink_keep(idx, budget, n_sink)
                 idx, acc = idx[keep], acc[keep]
     return out, kept
+
+
 # --8<-- [end:evicted-attention]
 
 
-def evicted_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, policy: str = "h2o",
-                      budget: int, n_sink: int = 4, recent: int | None = None,
-                      return_kept: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def evicted_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    policy: str = "h2o",
+    budget: int,
+    n_sink: int = 4,
+    recent: int | None = None,
+    return_kept: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Decode T steps with a cache capped at ``budget`` entries per key/value head.
 
     Args:
@@ -146,9 +170,18 @@ def evicted_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, poli
     return (out, kept) if checks.flag("return_kept", return_kept) else out
 
 
-def eviction_error_table(*, B: int = 1, H: int = 4, H_kv: int = 2, T: int = 64, D: int = 16,
-                         budgets: tuple[int, ...] = (64, 48, 32, 16, 8, 4), seed: int = 0,
-                         n_sink: int = 4, temperature: float = 2.0) -> list[dict[str, float]]:
+def eviction_error_table(
+    *,
+    B: int = 1,
+    H: int = 4,
+    H_kv: int = 2,
+    T: int = 64,
+    D: int = 16,
+    budgets: tuple[int, ...] = (64, 48, 32, 16, 8, 4),
+    seed: int = 0,
+    n_sink: int = 4,
+    temperature: float = 2.0,
+) -> list[dict[str, float]]:
     """Output error of each policy against the full cache as the budget shrinks, one row per budget.
 
     Random float64 q, k, v; queries are scaled by ``temperature`` so attention is peaked, as in

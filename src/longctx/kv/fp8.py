@@ -35,6 +35,8 @@ def fp8_e4m3_roundtrip(x: torch.Tensor, axis: str = "tensor") -> tuple[torch.Ten
     scale = torch.where(amax > 0, amax / 448.0, torch.ones_like(amax))  # 448: e4m3's largest value
     codes = (x / scale).to(torch.float8_e4m3fn)  # 1 byte per element, rounded to nearest
     return codes.to(x.dtype) * scale.to(x.dtype), codes
+
+
 # --8<-- [end:fp8-kv]
 
 
@@ -58,9 +60,12 @@ def fp8_roundtrip(x: torch.Tensor, axis: str = "tensor") -> torch.Tensor:
     return fp8_e4m3_roundtrip(x, axis)[0]
 
 
-def fp8_attention_error(*, S: int = 256, seed: int = 0,
-                        settings: tuple[tuple[str, str], ...] = (("tensor", "tensor"), ("token", "token"),
-                                                                 ("channel", "token"))) -> list[dict]:
+def fp8_attention_error(
+    *,
+    S: int = 256,
+    seed: int = 0,
+    settings: tuple[tuple[str, str], ...] = (("tensor", "tensor"), ("token", "token"), ("channel", "token")),
+) -> list[dict]:
     """Attention output error of an FP8 e4m3 K/V cache, on the data of
     :func:`longctx.kv.quant.quantized_attention_error` (same shapes, seed and outlier channels).
 
@@ -76,8 +81,11 @@ def fp8_attention_error(*, S: int = 256, seed: int = 0,
     v = torch.randn(B, H_kv, S, D, generator=gen, dtype=torch.float64)
     k[..., :outliers] *= 10.0
     ref = attention_ref(q, k, v, causal=True)
-    n_scales = {"tensor": lambda t: t.shape[0] * t.shape[1], "token": lambda t: t.numel() // t.shape[-1],
-                "channel": lambda t: t.numel() // t.shape[-2]}
+    n_scales = {
+        "tensor": lambda t: t.shape[0] * t.shape[1],
+        "token": lambda t: t.numel() // t.shape[-1],
+        "channel": lambda t: t.numel() // t.shape[-2],
+    }
     rows = []
     for k_axis, v_axis in settings:
         if k_axis not in _AXES or v_axis not in _AXES:
@@ -85,8 +93,15 @@ def fp8_attention_error(*, S: int = 256, seed: int = 0,
         kq, vq = fp8_e4m3_roundtrip(k, k_axis)[0], fp8_e4m3_roundtrip(v, v_axis)[0]
         err = (attention_ref(q, kq, vq, causal=True) - ref).abs()
         stored = k.numel() + v.numel() + 4 * (n_scales[k_axis](k) + n_scales[v_axis](v))
-        rows.append({"k_axis": k_axis, "v_axis": v_axis, "max_abs_err": err.max().item(),
-                     "mean_abs_err": err.mean().item(), "bytes_ratio": stored / (2 * (k.numel() + v.numel()))})
+        rows.append(
+            {
+                "k_axis": k_axis,
+                "v_axis": v_axis,
+                "max_abs_err": err.max().item(),
+                "mean_abs_err": err.mean().item(),
+                "bytes_ratio": stored / (2 * (k.numel() + v.numel())),
+            }
+        )
     return rows
 
 
@@ -98,11 +113,25 @@ def kv_precision_table() -> list[dict]:
     rows = []
     for r in quantized_attention_error():
         group = f", groups of {r['group_size']}" if r["group_size"] else ""
-        rows.append({"codes": f"int{r['bits']}", "k_scales": f"per {r['k_axis']}{group}",
-                     "v_scales": f"per {r['v_axis']}{group}", "bytes_ratio": r["bytes_ratio"],
-                     "mean_abs_err": r["mean_abs_err"], "max_abs_err": r["max_abs_err"]})
+        rows.append(
+            {
+                "codes": f"int{r['bits']}",
+                "k_scales": f"per {r['k_axis']}{group}",
+                "v_scales": f"per {r['v_axis']}{group}",
+                "bytes_ratio": r["bytes_ratio"],
+                "mean_abs_err": r["mean_abs_err"],
+                "max_abs_err": r["max_abs_err"],
+            }
+        )
     for r in fp8_attention_error():
-        rows.append({"codes": "fp8 e4m3", "k_scales": f"per {r['k_axis']}", "v_scales": f"per {r['v_axis']}",
-                     "bytes_ratio": r["bytes_ratio"], "mean_abs_err": r["mean_abs_err"],
-                     "max_abs_err": r["max_abs_err"]})
+        rows.append(
+            {
+                "codes": "fp8 e4m3",
+                "k_scales": f"per {r['k_axis']}",
+                "v_scales": f"per {r['v_axis']}",
+                "bytes_ratio": r["bytes_ratio"],
+                "mean_abs_err": r["mean_abs_err"],
+                "max_abs_err": r["max_abs_err"],
+            }
+        )
     return rows

@@ -33,6 +33,8 @@ def repeat_kv_heads(k: torch.Tensor, group: int) -> torch.Tensor:
     B, H_kv, S, D = k.shape
     k = k[:, :, None].expand(B, H_kv, group, S, D)  # [B, H_kv, group, S, D], no copy
     return k.reshape(B, H_kv * group, S, D)  # [B, H, S, D]
+
+
 # --8<-- [end:repeat-kv]
 
 
@@ -54,7 +56,9 @@ def _heads(w: torch.Tensor, n: int, D: int) -> torch.Tensor:
     return w.reshape(w.shape[0], n, D)  # [d_model, n*D] -> [d_model, n, D]
 
 
-def gqa_to_mha(cfg: DecoderConfig, params: dict[str, torch.Tensor]) -> tuple[DecoderConfig, dict[str, torch.Tensor]]:
+def gqa_to_mha(
+    cfg: DecoderConfig, params: dict[str, torch.Tensor]
+) -> tuple[DecoderConfig, dict[str, torch.Tensor]]:
     """The MHA block that computes exactly what the GQA block ``(cfg, params)`` computes.
 
     Each key/value head's projection columns are copied to the ``group`` query heads that read
@@ -76,7 +80,9 @@ def gqa_to_mha(cfg: DecoderConfig, params: dict[str, torch.Tensor]) -> tuple[Dec
     return dataclasses.replace(cfg, n_kv_heads=H), out
 
 
-def mha_to_gqa(cfg: DecoderConfig, params: dict[str, torch.Tensor], n_kv_heads: int) -> tuple[DecoderConfig, dict[str, torch.Tensor]]:
+def mha_to_gqa(
+    cfg: DecoderConfig, params: dict[str, torch.Tensor], n_kv_heads: int
+) -> tuple[DecoderConfig, dict[str, torch.Tensor]]:
     """Convert an MHA block to GQA by mean-pooling each group's K and V projections (Ainslie et al.).
 
     This is an approximation (the paper then uptrains); it is exact when the heads of a
@@ -89,7 +95,9 @@ def mha_to_gqa(cfg: DecoderConfig, params: dict[str, torch.Tensor], n_kv_heads: 
     """
     H, D = cfg.n_heads, cfg.head_dim
     if cfg.n_kv_heads != H:
-        raise ValueError(f"cfg must be MHA (n_kv_heads == n_heads), got n_kv_heads={cfg.n_kv_heads}, n_heads={H}")
+        raise ValueError(
+            f"cfg must be MHA (n_kv_heads == n_heads), got n_kv_heads={cfg.n_kv_heads}, n_heads={H}"
+        )
     n_kv_heads = positive_int("n_kv_heads", n_kv_heads)
     if H % n_kv_heads:
         raise ValueError(f"n_heads ({H}) must be a multiple of n_kv_heads ({n_kv_heads})")

@@ -64,10 +64,15 @@ def init_mla(cfg: MLAConfig, *, seed: int = 0, dtype: torch.dtype = torch.float6
     def lin(i: int, o: int) -> torch.Tensor:
         return (torch.randn(i, o, generator=gen, dtype=torch.float64) / math.sqrt(i)).to(dtype)
 
-    return {"w_dkv": lin(cfg.d_model, cfg.d_c), "w_kr": lin(cfg.d_model, cfg.d_rope),
-            "w_uk": lin(cfg.d_c, H * cfg.d_nope), "w_uv": lin(cfg.d_c, H * cfg.d_v),
-            "w_q": lin(cfg.d_model, H * cfg.d_nope), "w_qr": lin(cfg.d_model, H * cfg.d_rope),
-            "w_o": lin(H * cfg.d_v, cfg.d_model)}
+    return {
+        "w_dkv": lin(cfg.d_model, cfg.d_c),
+        "w_kr": lin(cfg.d_model, cfg.d_rope),
+        "w_uk": lin(cfg.d_c, H * cfg.d_nope),
+        "w_uv": lin(cfg.d_c, H * cfg.d_v),
+        "w_q": lin(cfg.d_model, H * cfg.d_nope),
+        "w_qr": lin(cfg.d_model, H * cfg.d_rope),
+        "w_o": lin(H * cfg.d_v, cfg.d_model),
+    }
 
 
 class MLACache:
@@ -137,14 +142,19 @@ def mla_naive_attend(cfg, p: dict, q_nope, q_rope, c_kv, k_rope) -> torch.Tensor
     k_r = k_rope[:, None].expand(B, H, S, cfg.d_rope)  # [B, H, S, d_rope]: one rope key for all heads
     q = torch.cat([q_nope, q_rope], dim=-1)  # [B, H, T, d_nope + d_rope]
     k = torch.cat([k_nope, k_r], dim=-1)  # [B, H, S, d_nope + d_rope]
-    keep = position_keep(torch.arange(T, device=c_kv.device) + S - T, torch.arange(S, device=c_kv.device), (-1, 0))  # causal
+    keep = position_keep(
+        torch.arange(T, device=c_kv.device) + S - T, torch.arange(S, device=c_kv.device), (-1, 0)
+    )  # causal
     o = naive_attention(q, k, v, keep, 1 / math.sqrt(q.shape[-1]))  # [B, H, T, d_v]
     return o.transpose(1, 2).reshape(B, T, H * cfg.d_v) @ p["w_o"]  # [B, T, H*d_v] -> [B, T, d_model]
+
+
 # --8<-- [end:mla-naive]
 
 
-def mla_naive(cfg: MLAConfig, p: dict[str, torch.Tensor], x: torch.Tensor,
-              cache: MLACache | None = None) -> torch.Tensor:
+def mla_naive(
+    cfg: MLAConfig, p: dict[str, torch.Tensor], x: torch.Tensor, cache: MLACache | None = None
+) -> torch.Tensor:
     """MLA by up-projection: rebuild per-head K and V from the latent, then ordinary attention.
 
     Args:
@@ -175,15 +185,20 @@ def mla_absorbed_attend(cfg, p: dict, q_nope, q_rope, c_kv, k_rope) -> torch.Ten
     q = torch.cat([q_lat, q_rope], dim=-1)  # [B, H, T, d_c + d_rope]
     k = torch.cat([c_kv, k_rope], dim=-1)[:, None]  # [B, 1, S, d_c + d_rope]: one shared "head"
     scale = 1.0 / math.sqrt(cfg.d_nope + cfg.d_rope)  # the naive form's head width, not d_c's
-    keep = position_keep(torch.arange(T, device=c_kv.device) + S - T, torch.arange(S, device=c_kv.device), (-1, 0))  # causal
+    keep = position_keep(
+        torch.arange(T, device=c_kv.device) + S - T, torch.arange(S, device=c_kv.device), (-1, 0)
+    )  # causal
     o_lat = naive_attention(q, k, c_kv[:, None], keep, scale)  # [B, H, T, d_c]
     o = torch.einsum("bhtc,chv->bhtv", o_lat, w_uv)  # [B, H, T, d_v]
     return o.transpose(1, 2).reshape(B, T, H * cfg.d_v) @ p["w_o"]  # [B, T, d_model]
+
+
 # --8<-- [end:mla-absorbed]
 
 
-def mla_absorbed(cfg: MLAConfig, p: dict[str, torch.Tensor], x: torch.Tensor,
-                 cache: MLACache | None = None) -> torch.Tensor:
+def mla_absorbed(
+    cfg: MLAConfig, p: dict[str, torch.Tensor], x: torch.Tensor, cache: MLACache | None = None
+) -> torch.Tensor:
     """MLA with W_UK folded into the query and W_UV into the output: attention on the latent.
 
     Same arguments and result as :func:`mla_naive`; per-head keys and values are never built.

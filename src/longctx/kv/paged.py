@@ -61,6 +61,8 @@ class BlockAllocator:
         if block in self.free_list:
             raise ValueError(f"block {block} is already free (double free)")
         self.free_list.append(block)
+
+
 # --8<-- [end:block-allocator]
 
 
@@ -68,8 +70,14 @@ class BlockAllocator:
 import torch
 
 
-def write_tokens(k_cache: torch.Tensor, v_cache: torch.Tensor, table: list[int], start: int,
-                 k: torch.Tensor, v: torch.Tensor) -> None:
+def write_tokens(
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    table: list[int],
+    start: int,
+    k: torch.Tensor,
+    v: torch.Tensor,
+) -> None:
     """Write tokens ``start .. start + T - 1`` (``k``, ``v``: ``[H_kv, T, D]``) into their pool slots.
 
     Position ``pos`` lives in block ``table[pos // bs]`` at offset ``pos % bs``, where ``bs`` is
@@ -81,6 +89,8 @@ def write_tokens(k_cache: torch.Tensor, v_cache: torch.Tensor, table: list[int],
         block, off = table[pos // bs], pos % bs
         k_cache[block, off] = k[:, t]  # [H_kv, D]
         v_cache[block, off] = v[:, t]
+
+
 # --8<-- [end:paged-append]
 
 
@@ -88,14 +98,17 @@ def write_tokens(k_cache: torch.Tensor, v_cache: torch.Tensor, table: list[int],
 import torch
 
 
-def gather_blocks(k_cache: torch.Tensor, v_cache: torch.Tensor, table: list[int],
-                  S: int) -> tuple[torch.Tensor, torch.Tensor]:
+def gather_blocks(
+    k_cache: torch.Tensor, v_cache: torch.Tensor, table: list[int], S: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """A sequence's S keys and values as contiguous ``[H_kv, S, D]`` tensors (a copy), from its block table."""
     idx = torch.tensor(table, dtype=torch.long)  # [n_blocks]
     N, bs, H_kv, D = k_cache.shape
     k = k_cache[idx].reshape(-1, H_kv, D)[:S]  # [n_blocks, bs, H_kv, D] -> [S, H_kv, D]
     v = v_cache[idx].reshape(-1, H_kv, D)[:S]
     return k.transpose(0, 1), v.transpose(0, 1)  # [H_kv, S, D] each
+
+
 # --8<-- [end:paged-gather]
 
 
@@ -110,8 +123,14 @@ class PagedKVCache:
         dtype: storage dtype (floating), default float64.
     """
 
-    def __init__(self, num_blocks: int, block_size: int, n_kv_heads: int, head_dim: int,
-                 dtype: torch.dtype = torch.float64) -> None:
+    def __init__(
+        self,
+        num_blocks: int,
+        block_size: int,
+        n_kv_heads: int,
+        head_dim: int,
+        dtype: torch.dtype = torch.float64,
+    ) -> None:
         self.block_size = positive_int("block_size", block_size)
         self.allocator = BlockAllocator(num_blocks)
         H_kv, D = positive_int("n_kv_heads", n_kv_heads), positive_int("head_dim", head_dim)
@@ -131,15 +150,19 @@ class PagedKVCache:
         float_tensor("v", v, 3)
         _, _, H_kv, D = self.k_cache.shape
         if k.shape != v.shape or k.shape[0] != H_kv or k.shape[2] != D:
-            raise ValueError(f"k and v must both be [H_kv={H_kv}, T, D={D}], got {tuple(k.shape)}, {tuple(v.shape)}")
+            raise ValueError(
+                f"k and v must both be [H_kv={H_kv}, T, D={D}], got {tuple(k.shape)}, {tuple(v.shape)}"
+            )
         table = self.block_tables.setdefault(seq_id, [])
         start, T = self.lengths.get(seq_id, 0), k.shape[1]
         need = math.ceil((start + T) / self.block_size) - len(table)
         if need > self.allocator.num_free:
             if not table:
                 del self.block_tables[seq_id]
-            raise OutOfBlocksError(f"sequence {seq_id!r} needs {need} more blocks, only "
-                                   f"{self.allocator.num_free} of {self.allocator.num_blocks} are free")
+            raise OutOfBlocksError(
+                f"sequence {seq_id!r} needs {need} more blocks, only "
+                f"{self.allocator.num_free} of {self.allocator.num_blocks} are free"
+            )
         table.extend(self.allocator.allocate() for _ in range(need))
         write_tokens(self.k_cache, self.v_cache, table, start, k, v)
         self.lengths[seq_id] = start + T
@@ -153,7 +176,9 @@ class PagedKVCache:
     def gather_loop(self, seq_id: object) -> tuple[torch.Tensor, torch.Tensor]:
         """Same as :meth:`gather`, one token at a time (the slow form, for tests and reading)."""
         table, S = self.block_tables[seq_id], self.lengths[seq_id]
-        ks = [self.k_cache[table[t // self.block_size], t % self.block_size] for t in range(S)]  # [H_kv, D] each
+        ks = [
+            self.k_cache[table[t // self.block_size], t % self.block_size] for t in range(S)
+        ]  # [H_kv, D] each
         vs = [self.v_cache[table[t // self.block_size], t % self.block_size] for t in range(S)]
         return torch.stack(ks, dim=1), torch.stack(vs, dim=1)  # [H_kv, S, D]
 
@@ -175,8 +200,14 @@ class PagedKVCache:
         del self.lengths[seq_id]
 
 
-def paging_waste(*, num_requests: int = 100, max_len: int = 2048, block_size: int = 16,
-                 bytes_per_token: float = 2 * 32 * 8 * 128 * 2, seed: int = 0) -> dict[str, float]:
+def paging_waste(
+    *,
+    num_requests: int = 100,
+    max_len: int = 2048,
+    block_size: int = 16,
+    bytes_per_token: float = 2 * 32 * 8 * 128 * 2,
+    seed: int = 0,
+) -> dict[str, float]:
     """Memory reserved for a random batch of requests: max-length contiguous vs paged.
 
     Each request draws a prompt length and an output length uniformly (seeded), with
@@ -210,11 +241,17 @@ def paging_waste(*, num_requests: int = 100, max_len: int = 2048, block_size: in
     used = sum(lengths)
     paged = sum(math.ceil(L / bs) * bs for L in lengths)
     contiguous = n * max_len
-    return {"used_bytes": used * bytes_per_token, "contiguous_bytes": contiguous * bytes_per_token,
-            "paged_bytes": paged * bytes_per_token, "contiguous_waste": 1 - used / contiguous,
-            "paged_waste": 1 - used / paged}
+    return {
+        "used_bytes": used * bytes_per_token,
+        "contiguous_bytes": contiguous * bytes_per_token,
+        "paged_bytes": paged * bytes_per_token,
+        "contiguous_waste": 1 - used / contiguous,
+        "paged_waste": 1 - used / paged,
+    }
 
 
-def paging_waste_table(block_sizes: tuple[int, ...] = (1, 8, 16, 32, 128), **kwargs) -> list[dict[str, float]]:
+def paging_waste_table(
+    block_sizes: tuple[int, ...] = (1, 8, 16, 32, 128), **kwargs
+) -> list[dict[str, float]]:
     """:func:`paging_waste` for several block sizes, one row each (``block_size`` added to the row)."""
     return [{"block_size": bs, **paging_waste(block_size=bs, **kwargs)} for bs in block_sizes]

@@ -19,8 +19,14 @@ import random
 
 from longctx import checks
 
-__all__ = ["PrefixTrie", "multi_turn_requests", "prefill_saving", "prefix_cache_hit_rate", "prefix_cache_table",
-           "shared_prompt_hit_rate"]
+__all__ = [
+    "PrefixTrie",
+    "multi_turn_requests",
+    "prefill_saving",
+    "prefix_cache_hit_rate",
+    "prefix_cache_table",
+    "shared_prompt_hit_rate",
+]
 
 
 # --8<-- [start:prefix-trie]
@@ -73,11 +79,20 @@ class PrefixTrie:
         self.size -= 1
         if not parent["children"] and parent is not self.root:
             heapq.heappush(self.leaves, (parent["used"], next(self.clock), parent))
+
+
 # --8<-- [end:prefix-trie]
 
 
-def multi_turn_requests(conversations: int = 16, turns: int = 6, *, system_tokens: int = 200,
-                        user_tokens: int = 40, reply_tokens: int = 80, seed: int = 0) -> list[list[int]]:
+def multi_turn_requests(
+    conversations: int = 16,
+    turns: int = 6,
+    *,
+    system_tokens: int = 200,
+    user_tokens: int = 40,
+    reply_tokens: int = 80,
+    seed: int = 0,
+) -> list[list[int]]:
     """A synthetic chat workload: the prompt of every request, in arrival order.
 
     Every conversation starts with the same system prompt. Turn t's prompt is the system prompt,
@@ -92,8 +107,10 @@ def multi_turn_requests(conversations: int = 16, turns: int = 6, *, system_token
     reply_tokens = checks.nonneg_int("reply_tokens", reply_tokens)
     rng = random.Random(checks.nonneg_int("seed", seed))
     fresh = iter(range(1, 2**62))
+
     def new(n):  # noqa: E306
         return [next(fresh) for _ in range(n)]
+
     system = new(system_tokens)
     history = [list(system) for _ in range(conversations)]
     order = [c for c in range(conversations) for _ in range(turns)]
@@ -126,11 +143,17 @@ def prefix_cache_hit_rate(requests: list[list[int]], capacity_tokens: int) -> di
         hit = trie.match(prompt)
         total, hits = total + len(prompt), hits + hit
         trie.insert(prompt)
-    return {"prompt_tokens": total, "hit_tokens": hits, "hit_rate": hits / total if total else 0.0,
-            "prefill_tokens": total - hits}
+    return {
+        "prompt_tokens": total,
+        "hit_tokens": hits,
+        "hit_rate": hits / total if total else 0.0,
+        "prefill_tokens": total - hits,
+    }
 
 
-def prefix_cache_table(capacities: tuple[int, ...] = (1_000, 4_000, 16_000, 64_000), **workload) -> list[dict]:
+def prefix_cache_table(
+    capacities: tuple[int, ...] = (1_000, 4_000, 16_000, 64_000), **workload
+) -> list[dict]:
     """Hit rate of the default workload (:func:`multi_turn_requests`) for several capacities."""
     requests = multi_turn_requests(**workload)
     rows = []
@@ -146,10 +169,13 @@ def prefill_saving(capacity_tokens: int = 64_000) -> float:
     return r["prompt_tokens"] / r["prefill_tokens"]
 
 
-def shared_prompt_hit_rate(requests: int, system_tokens: int, user_tokens: int, *,
-                           capacity_tokens: int = 10**7) -> float:
+def shared_prompt_hit_rate(
+    requests: int, system_tokens: int, user_tokens: int, *, capacity_tokens: int = 10**7
+) -> float:
     """Hit rate when ``requests`` single-turn requests share one system prompt of ``system_tokens``
     tokens, each followed by ``user_tokens`` of its own: ``(R - 1) P / (R (P + U))`` when the
     cache holds them all."""
-    reqs = multi_turn_requests(requests, 1, system_tokens=system_tokens, user_tokens=user_tokens, reply_tokens=0)
+    reqs = multi_turn_requests(
+        requests, 1, system_tokens=system_tokens, user_tokens=user_tokens, reply_tokens=0
+    )
     return prefix_cache_hit_rate(reqs, capacity_tokens)["hit_rate"]

@@ -24,7 +24,14 @@ import torch
 from longctx.attention import attention_ref
 from longctx.checks import float_tensor, positive_int
 
-__all__ = ["QuantizedTensor", "dequantize", "pack_int4", "quantize", "quantized_attention_error", "unpack_int4"]
+__all__ = [
+    "QuantizedTensor",
+    "dequantize",
+    "pack_int4",
+    "quantize",
+    "quantized_attention_error",
+    "unpack_int4",
+]
 
 
 @dataclass
@@ -65,6 +72,8 @@ def unpack_int4(packed: torch.Tensor, n: int) -> torch.Tensor:
     lo = (packed & 0x0F).to(torch.int8) - 8  # [..., ceil(n/2)]
     hi = (packed >> 4).to(torch.int8) - 8
     return torch.stack([lo, hi], dim=-1).flatten(-2)[..., :n]  # [..., 2*ceil(n/2)] -> [..., n]
+
+
 # --8<-- [end:pack-int4]
 
 
@@ -99,10 +108,14 @@ def absmax_dequantize(q: torch.Tensor, scale: torch.Tensor, axis: str, g: int) -
     """Back to floats, ``q * scale`` group by group, in the scale's dtype."""
     qg = group_view(q.to(scale.dtype), axis, g)  # [..., g]
     return ungroup(qg * scale[..., None], axis, tuple(q.shape))
+
+
 # --8<-- [end:quantize]
 
 
-def quantize(x: torch.Tensor, bits: int = 8, axis: str = "token", group_size: int | None = None) -> QuantizedTensor:
+def quantize(
+    x: torch.Tensor, bits: int = 8, axis: str = "token", group_size: int | None = None
+) -> QuantizedTensor:
     """Symmetric absmax quantization of ``x [B, H_kv, S, D]``.
 
     Args:
@@ -123,8 +136,9 @@ def quantize(x: torch.Tensor, bits: int = 8, axis: str = "token", group_size: in
     along = x.shape[3] if axis == "token" else x.shape[2]
     g = along if group_size is None else positive_int("group_size", group_size)
     if along % g:
-        raise ValueError(f"group_size must divide the {'head dim D' if axis == 'token' else 'length S'} "
-                         f"({along}), got {g}")
+        raise ValueError(
+            f"group_size must divide the {'head dim D' if axis == 'token' else 'length S'} ({along}), got {g}"
+        )
     q, scale = absmax_quantize(x, bits, axis, g)
     data = pack_int4(q) if bits == 4 else q
     return QuantizedTensor(data, scale, bits, axis, g, tuple(x.shape), x.dtype)
@@ -138,13 +152,26 @@ def dequantize(qt: QuantizedTensor) -> torch.Tensor:
     return absmax_dequantize(q, qt.scale, qt.axis, qt.group_size).to(qt.dtype)
 
 
-def quantized_attention_error(*, B: int = 1, H: int = 8, H_kv: int = 2, T: int = 1, S: int = 256, D: int = 64,
-                              outlier_channels: int = 4, outlier_scale: float = 10.0, seed: int = 0,
-                              settings: tuple[tuple[int, str, str, int | None], ...] = (
-                                  (8, "token", "token", None), (8, "channel", "token", None),
-                                  (4, "token", "token", None), (4, "channel", "token", None),
-                                  (4, "token", "token", 16), (4, "channel", "token", 32)),
-                              ) -> list[dict[str, object]]:
+def quantized_attention_error(
+    *,
+    B: int = 1,
+    H: int = 8,
+    H_kv: int = 2,
+    T: int = 1,
+    S: int = 256,
+    D: int = 64,
+    outlier_channels: int = 4,
+    outlier_scale: float = 10.0,
+    seed: int = 0,
+    settings: tuple[tuple[int, str, str, int | None], ...] = (
+        (8, "token", "token", None),
+        (8, "channel", "token", None),
+        (4, "token", "token", None),
+        (4, "channel", "token", None),
+        (4, "token", "token", 16),
+        (4, "channel", "token", 32),
+    ),
+) -> list[dict[str, object]]:
     """Attention output error of quantized K/V against full precision, one row per setting.
 
     Random float64 q, k, v (N(0, 1)); ``outlier_channels`` channels of K are multiplied by
@@ -168,7 +195,15 @@ def quantized_attention_error(*, B: int = 1, H: int = 8, H_kv: int = 2, T: int =
         out = attention_ref(q, dequantize(qk), dequantize(qv), causal=True)
         err = (out - ref).abs()
         stored = qk.nbytes() + qv.nbytes() - (qk.scale.numel() + qv.scale.numel()) * 4  # float32 scales
-        rows.append({"bits": bits, "k_axis": k_axis, "v_axis": v_axis, "group_size": g,
-                     "max_abs_err": err.max().item(), "mean_abs_err": err.mean().item(),
-                     "bytes_ratio": stored / (2 * k.numel() * 2)})
+        rows.append(
+            {
+                "bits": bits,
+                "k_axis": k_axis,
+                "v_axis": v_axis,
+                "group_size": g,
+                "max_abs_err": err.max().item(),
+                "mean_abs_err": err.mean().item(),
+                "bytes_ratio": stored / (2 * k.numel() * 2),
+            }
+        )
     return rows

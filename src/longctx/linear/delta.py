@@ -31,17 +31,32 @@ import torch
 
 from longctx import checks
 
-__all__ = ["delta_state_bytes", "delta_chunk_ut", "delta_overwrite_accuracy", "delta_overwrite_recall", "delta_recall_table", "delta_rule_chunked_ref", "delta_rule_chunks",
-           "delta_rule_recurrence", "delta_rule_ref"]
+__all__ = [
+    "delta_state_bytes",
+    "delta_chunk_ut",
+    "delta_overwrite_accuracy",
+    "delta_overwrite_recall",
+    "delta_recall_table",
+    "delta_rule_chunked_ref",
+    "delta_rule_chunks",
+    "delta_rule_recurrence",
+    "delta_rule_ref",
+]
 
 
 # --8<-- [start:delta-rule]
 import torch
 
 
-def delta_rule_recurrence(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor,
-                          log_decay: torch.Tensor, scale: float,
-                          state: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def delta_rule_recurrence(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    beta: torch.Tensor,
+    log_decay: torch.Tensor,
+    scale: float,
+    state: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One step per position: ``S <- a S (I - beta k k^T) + beta v k^T``, ``o = S (scale q)``.
 
     q, k ``[B, H, T, Dk]``, v ``[B, H, T, Dv]``, beta and log_decay ``[B, H, T]``
@@ -55,6 +70,8 @@ def delta_rule_recurrence(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bet
         state = state + (b_t * (v_t - read))[..., None] * k_t[:, :, None, :]  # step towards v_t
         outs.append((state @ (scale * q[:, :, t, :, None]))[..., 0])  # [B, H, Dv]
     return torch.stack(outs, dim=2), state  # [B, H, T, Dv], [B, H, Dv, Dk]
+
+
 # --8<-- [end:delta-rule]
 
 
@@ -62,8 +79,9 @@ def delta_rule_recurrence(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, bet
 import torch
 
 
-def delta_chunk_ut(k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor,
-                   cum: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def delta_chunk_ut(
+    k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor, cum: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The UT transform of one chunk: ``U = T diag(beta) V`` and ``W = T diag(beta gamma) K``.
 
     ``T = (I + A)^-1``, ``A[t, s] = beta_t (gamma_t / gamma_s) k_t . k_s`` for s < t, with
@@ -71,17 +89,26 @@ def delta_chunk_ut(k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor,
     ``U - W S0^T`` for the state S0 it starts from.
     """
     C = k.shape[-2]
-    decay = (cum[..., :, None] - cum[..., None, :]).tril(-1).exp().tril(-1)  # [.., C, C] gamma_t/gamma_s, s < t
+    decay = (
+        (cum[..., :, None] - cum[..., None, :]).tril(-1).exp().tril(-1)
+    )  # [.., C, C] gamma_t/gamma_s, s < t
     A = beta[..., :, None] * decay * (k @ k.transpose(-1, -2))  # [.., C, C] strictly lower
     eye = torch.eye(C, dtype=k.dtype, device=k.device)
     rhs = torch.cat((beta[..., None] * v, (beta * cum.exp())[..., None] * k), dim=-1)  # [.., C, Dv + Dk]
     UW = torch.linalg.solve_triangular(eye + A, rhs, upper=False, unitriangular=True)
-    return UW[..., : v.shape[-1]], UW[..., v.shape[-1]:]  # U [.., C, Dv], W [.., C, Dk]
+    return UW[..., : v.shape[-1]], UW[..., v.shape[-1] :]  # U [.., C, Dv], W [.., C, Dk]
 
 
-def delta_rule_chunks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor,
-                      log_decay: torch.Tensor, scale: float, state: torch.Tensor,
-                      chunk_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def delta_rule_chunks(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    beta: torch.Tensor,
+    log_decay: torch.Tensor,
+    scale: float,
+    state: torch.Tensor,
+    chunk_size: int,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The delta rule chunk by chunk: matrix products inside a chunk, the state between chunks."""
     outs = []
     for c0 in range(0, q.shape[2], chunk_size):
@@ -91,11 +118,15 @@ def delta_rule_chunks(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: t
         U, W = delta_chunk_ut(kc, vc, bc, cum)
         delta = U - W @ state.transpose(-1, -2)  # [B, H, C, Dv] the corrections written
         decay = (cum[..., :, None] - cum[..., None, :]).tril().exp().tril()  # [B, H, C, C], s <= t
-        outs.append(cum.exp()[..., None] * (qc @ state.transpose(-1, -2))  # the carried state
-                    + (qc @ kc.transpose(-1, -2) * decay) @ delta)  # this chunk's writes
+        outs.append(
+            cum.exp()[..., None] * (qc @ state.transpose(-1, -2))  # the carried state
+            + (qc @ kc.transpose(-1, -2) * decay) @ delta
+        )  # this chunk's writes
         last = cum[..., -1:]  # [B, H, 1] log gamma at the chunk's end
         state = last.exp()[..., None] * state + (delta * (last - cum).exp()[..., None]).transpose(-1, -2) @ kc
     return torch.cat(outs, dim=2), state
+
+
 # --8<-- [end:delta-chunked]
 
 
@@ -108,11 +139,14 @@ def _check_delta_args(q, k, v, beta, g, scale, initial_state, return_final_state
     if k.shape != q.shape:
         raise ValueError(f"k must have q's shape [B, H, T, Dk] = {list(q.shape)}, got {list(k.shape)}")
     if v.shape[:3] != q.shape[:3]:
-        raise ValueError(f"v must have shape [B, H, T, Dv] with q's B, H, T = {list(q.shape[:3])}, "
-                         f"got {list(v.shape)}")
+        raise ValueError(
+            f"v must have shape [B, H, T, Dv] with q's B, H, T = {list(q.shape[:3])}, got {list(v.shape)}"
+        )
     if min(T, Dk, v.shape[3]) < 1:
-        raise ValueError(f"q and v must hold at least one position and one feature, got q {list(q.shape)}, "
-                         f"v {list(v.shape)}")
+        raise ValueError(
+            f"q and v must hold at least one position and one feature, got q {list(q.shape)}, "
+            f"v {list(v.shape)}"
+        )
     if beta.shape != q.shape[:3]:
         raise ValueError(f"beta must have shape [B, H, T] = {list(q.shape[:3])}, got {list(beta.shape)}")
     if not bool(((beta >= 0) & (beta <= 1)).all()):
@@ -122,16 +156,26 @@ def _check_delta_args(q, k, v, beta, g, scale, initial_state, return_final_state
         if g.shape != q.shape[:3]:
             raise ValueError(f"g must have shape [B, H, T] = {list(q.shape[:3])}, got {list(g.shape)}")
         if not bool((torch.isfinite(g) & (g <= 0)).all()):
-            raise ValueError("g must be finite and <= 0 everywhere (a log decay), got values above 0, inf or NaN")
+            raise ValueError(
+                "g must be finite and <= 0 everywhere (a log decay), got values above 0, inf or NaN"
+            )
     scale = checks.attention_scale(scale, Dk)
     if initial_state is not None:
         checks.float_tensor("initial_state", initial_state, dims=4)
         want = (B, H, v.shape[3], Dk)
         if tuple(initial_state.shape) != want:
-            raise ValueError(f"initial_state must have shape [B, H, Dv, Dk] = {list(want)}, "
-                             f"got {list(initial_state.shape)}")
-    checks.same_device(q=q, k=k, v=v, beta=beta, **({} if g is None else {"g": g}),
-                       **({} if initial_state is None else {"initial_state": initial_state}))
+            raise ValueError(
+                f"initial_state must have shape [B, H, Dv, Dk] = {list(want)}, "
+                f"got {list(initial_state.shape)}"
+            )
+    checks.same_device(
+        q=q,
+        k=k,
+        v=v,
+        beta=beta,
+        **({} if g is None else {"g": g}),
+        **({} if initial_state is None else {"initial_state": initial_state}),
+    )
     return scale, checks.flag("return_final_state", return_final_state)
 
 
@@ -139,15 +183,25 @@ def _prepare(q, k, v, beta, g, initial_state):
     work = torch.promote_types(q.dtype, torch.float32)
     B, H, T, Dk = q.shape
     log_decay = torch.zeros(B, H, T, dtype=work, device=q.device) if g is None else g.to(work)
-    state = (torch.zeros(B, H, v.shape[3], Dk, dtype=work, device=q.device) if initial_state is None
-             else initial_state.to(work))
+    state = (
+        torch.zeros(B, H, v.shape[3], Dk, dtype=work, device=q.device)
+        if initial_state is None
+        else initial_state.to(work)
+    )
     return [t.to(work) for t in (q, k, v, beta)] + [log_decay, state]
 
 
-def delta_rule_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor, *,
-                   g: torch.Tensor | None = None, scale: float | None = None,
-                   initial_state: torch.Tensor | None = None,
-                   return_final_state: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def delta_rule_ref(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    beta: torch.Tensor,
+    *,
+    g: torch.Tensor | None = None,
+    scale: float | None = None,
+    initial_state: torch.Tensor | None = None,
+    return_final_state: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """The (gated) delta rule, one step per position: the ground truth.
 
     ``S_t = a_t S_{t-1} (I - beta_t k_t k_t^T) + beta_t v_t k_t^T`` with ``a_t = exp(g_t)``
@@ -177,10 +231,18 @@ def delta_rule_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torc
     return (out, state) if return_final_state else out
 
 
-def delta_rule_chunked_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, beta: torch.Tensor, *,
-                           g: torch.Tensor | None = None, scale: float | None = None,
-                           initial_state: torch.Tensor | None = None, return_final_state: bool = False,
-                           chunk_size: int = 64) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def delta_rule_chunked_ref(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    beta: torch.Tensor,
+    *,
+    g: torch.Tensor | None = None,
+    scale: float | None = None,
+    initial_state: torch.Tensor | None = None,
+    return_final_state: bool = False,
+    chunk_size: int = 64,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """The same function as :func:`delta_rule_ref`, computed chunk by chunk (WY / UT transform).
 
     Inside a chunk of C positions the C corrections ``beta_t (v_t - a_t S_{t-1} k_t)`` depend on
@@ -205,8 +267,14 @@ def delta_rule_chunked_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, be
     return (out, state) if return_final_state else out
 
 
-def delta_recall_table(pair_counts: tuple[int, ...] = (16, 32, 48, 64, 128), *, dim: int = 32, trials: int = 4,
-                       seed: int = 0, beta: float = 1.0) -> list[dict]:
+def delta_recall_table(
+    pair_counts: tuple[int, ...] = (16, 32, 48, 64, 128),
+    *,
+    dim: int = 32,
+    trials: int = 4,
+    seed: int = 0,
+    beta: float = 1.0,
+) -> list[dict]:
     """Lesson 3's associative-recall measurement (:mod:`longctx.recall`) with the delta rule beside
     plain linear attention, on the same tasks.
 
@@ -235,16 +303,24 @@ def delta_recall_table(pair_counts: tuple[int, ...] = (16, 32, 48, 64, 128), *, 
         for t in range(n_trials):
             task = make_mqar(N, dim=d, seed=trial_seed(seed, N, t))
             keys, values = task.keys[None, None], task.values[None, None]  # [1, 1, N, d], [1, 1, N, d_v]
-            _, state = delta_rule_ref(keys, keys, values, torch.full((1, 1, N), beta, dtype=keys.dtype),
-                                      return_final_state=True)
+            _, state = delta_rule_ref(
+                keys, keys, values, torch.full((1, 1, N), beta, dtype=keys.dtype), return_final_state=True
+            )
             queries = task.keys[task.index]  # [Q, d]: each query repeats a stored key
             reads = {"delta": queries @ state[0, 0].T, "linear": linear_readout(task)}
             for name, r in reads.items():
                 nearest = (r @ task.values.T).argmax(-1)
                 acc[name] += float((nearest == task.index).double().mean()) / n_trials
                 err[name] += float((r - task.values[task.index]).norm(dim=-1).mean()) / n_trials
-        rows.append({"pairs": N, "delta_accuracy": acc["delta"], "linear_accuracy": acc["linear"],
-                     "delta_error": err["delta"], "linear_error": err["linear"]})
+        rows.append(
+            {
+                "pairs": N,
+                "delta_accuracy": acc["delta"],
+                "linear_accuracy": acc["linear"],
+                "delta_error": err["delta"],
+                "linear_error": err["linear"],
+            }
+        )
     return rows
 
 
@@ -271,8 +347,9 @@ def delta_overwrite_recall(num_pairs: int = 16, *, dim: int = 32, trials: int = 
         new_values = make_mqar(N, dim=d, seed=trial_seed(seed + 1, N, t)).values  # [N, d_v]
         keys = torch.cat((task.keys, task.keys))[None, None]  # [1, 1, 2N, d]: every key written twice
         values = torch.cat((task.values, new_values))[None, None]  # [1, 1, 2N, d_v]
-        _, state = delta_rule_ref(keys, keys, values, torch.ones(1, 1, 2 * N, dtype=keys.dtype),
-                                  return_final_state=True)
+        _, state = delta_rule_ref(
+            keys, keys, values, torch.ones(1, 1, 2 * N, dtype=keys.dtype), return_final_state=True
+        )
         linear_state = values[0, 0].T @ keys[0, 0]  # [d_v, d]: sum of v k^T, plain linear attention
         every_value = values[0, 0]  # [2N, d_v]: old values first, then the new ones
         for name, S in (("delta", state[0, 0]), ("linear", linear_state)):
@@ -288,10 +365,15 @@ def delta_overwrite_accuracy(model: str, num_pairs: int = 16) -> float:
     return delta_overwrite_recall(num_pairs)[f"{model}_accuracy"]
 
 
-def delta_state_bytes(*, heads: int, key_dim: int, value_dim: int, layers: int = 1,
-                      bytes_per_element: float = 4) -> int:
+def delta_state_bytes(
+    *, heads: int, key_dim: int, value_dim: int, layers: int = 1, bytes_per_element: float = 4
+) -> int:
     """Bytes of a delta-rule (or any linear-attention) decoding state: ``layers * heads * Dv * Dk``
     elements, float32 by default, whatever the context length."""
-    n = (checks.positive_int("layers", layers) * checks.positive_int("heads", heads)
-         * checks.positive_int("value_dim", value_dim) * checks.positive_int("key_dim", key_dim))
+    n = (
+        checks.positive_int("layers", layers)
+        * checks.positive_int("heads", heads)
+        * checks.positive_int("value_dim", value_dim)
+        * checks.positive_int("key_dim", key_dim)
+    )
     return int(n * checks.positive_real("bytes_per_element", bytes_per_element))

@@ -54,6 +54,8 @@ def elu_feature(x: torch.Tensor) -> torch.Tensor:
         ``[..., D]``, same dtype. Positive everywhere, so the weights never cancel.
     """
     return F.elu(x) + 1.0
+
+
 # --8<-- [end:elu-feature]
 
 
@@ -110,12 +112,19 @@ def gaussian_rows(m: int, d: int, generator: torch.Generator, orthogonal: bool =
     w = q.transpose(-2, -1).reshape(n_blocks * d, d)[:m]  # [m, d]: unit rows, orthogonal per block
     lengths = torch.randn(m, d, generator=generator, dtype=torch.float64).norm(dim=1)  # [m] ~ chi_d
     return w * lengths[:, None]  # [m, d]
+
+
 # --8<-- [end:orthogonal-gaussian]
 
 
-def orthogonal_gaussian(m: int, d: int, *, seed: int | None = None,
-                        generator: torch.Generator | None = None,
-                        orthogonal: bool = True) -> torch.Tensor:
+def orthogonal_gaussian(
+    m: int,
+    d: int,
+    *,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    orthogonal: bool = True,
+) -> torch.Tensor:
     """``m`` random projection rows in ``R^d``, each marginally ``N(0, I_d)`` (:func:`gaussian_rows`).
 
     Args:
@@ -153,6 +162,8 @@ def favor_features(x: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
     proj = x @ w.T  # [..., m]: w_i . x for every row i
     half_sq = 0.5 * (x * x).sum(dim=-1, keepdim=True)  # [..., 1]: |x|^2 / 2
     return torch.exp(proj - half_sq) / math.sqrt(w.shape[0])  # [..., m]
+
+
 # --8<-- [end:favor-features]
 
 
@@ -177,17 +188,27 @@ class FavorFeatures:
         weights: ``[m, D]`` float64 projection rows.
     """
 
-    def __init__(self, head_dim: int, num_features: int, *, seed: int | None = None,
-                 generator: torch.Generator | None = None, orthogonal: bool = True) -> None:
+    def __init__(
+        self,
+        head_dim: int,
+        num_features: int,
+        *,
+        seed: int | None = None,
+        generator: torch.Generator | None = None,
+        orthogonal: bool = True,
+    ) -> None:
         self.head_dim = checks.positive_int("head_dim", head_dim)
         self.num_features = checks.positive_int("num_features", num_features)
         self.orthogonal = checks.flag("orthogonal", orthogonal)
-        self.weights = orthogonal_gaussian(self.num_features, self.head_dim, seed=seed,
-                                           generator=generator, orthogonal=self.orthogonal)
+        self.weights = orthogonal_gaussian(
+            self.num_features, self.head_dim, seed=seed, generator=generator, orthogonal=self.orthogonal
+        )
 
     def __repr__(self) -> str:
-        return (f"FavorFeatures(head_dim={self.head_dim}, num_features={self.num_features}, "
-                f"orthogonal={self.orthogonal})")
+        return (
+            f"FavorFeatures(head_dim={self.head_dim}, num_features={self.num_features}, "
+            f"orthogonal={self.orthogonal})"
+        )
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """``[..., D] -> [..., m]`` positive features, in the dtype of ``x`` (:func:`favor_features`)."""
@@ -206,8 +227,9 @@ def resolve_feature_map(feature_map: object) -> Callable[[torch.Tensor], torch.T
     """
     if isinstance(feature_map, str):
         if feature_map not in FEATURE_MAPS:
-            raise ValueError(f"feature_map must be one of {sorted(FEATURE_MAPS)} or a callable, "
-                             f"got {feature_map!r}")
+            raise ValueError(
+                f"feature_map must be one of {sorted(FEATURE_MAPS)} or a callable, got {feature_map!r}"
+            )
         return FEATURE_MAPS[feature_map]
     if callable(feature_map):
         return feature_map

@@ -35,8 +35,15 @@ __all__ = ["performer_attention", "performer_error_table", "performer_estimate",
 import torch
 
 
-def performer_estimate(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w: torch.Tensor, *,
-                       causal: bool = False, chunk_size: int = 64) -> torch.Tensor:
+def performer_estimate(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    w: torch.Tensor,
+    *,
+    causal: bool = False,
+    chunk_size: int = 64,
+) -> torch.Tensor:
     """Softmax attention (scale ``1/sqrt(D)``) estimated with the FAVOR+ features of the rows ``w``.
 
     Args:
@@ -54,13 +61,23 @@ def performer_estimate(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w: tor
     phi_q, phi_k = favor_features(q * quarter, w), favor_features(k * quarter, w)  # [B, H, *, m]
     out, _, _ = linear_chunked(phi_q, phi_k, v, causal=causal, chunk_size=chunk_size)
     return out
+
+
 # --8<-- [end:performer-attention]
 
 
-def performer_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, num_features: int = 256,
-                        causal: bool = False, seed: int | None = None,
-                        generator: torch.Generator | None = None, orthogonal: bool = True,
-                        chunk_size: int = 64) -> torch.Tensor:
+def performer_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    num_features: int = 256,
+    causal: bool = False,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    orthogonal: bool = True,
+    chunk_size: int = 64,
+) -> torch.Tensor:
     """Estimate ``attention_ref(q, k, v, causal=causal)`` (scale ``1/sqrt(D)``) with FAVOR+.
 
     Checks the arguments, draws the projection (:func:`orthogonal_gaussian`), gives every query
@@ -84,8 +101,13 @@ def performer_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, nu
     B, H, T, D = q.shape
     _check_options(T, k.shape[2], causal, True, 0.0)
     chunk_size = checks.positive_int("chunk_size", chunk_size)
-    w = orthogonal_gaussian(checks.positive_int("num_features", num_features), D, seed=seed,
-                            generator=generator, orthogonal=orthogonal)
+    w = orthogonal_gaussian(
+        checks.positive_int("num_features", num_features),
+        D,
+        seed=seed,
+        generator=generator,
+        orthogonal=orthogonal,
+    )
     work = torch.promote_types(q.dtype, torch.float32)
     group = H // k.shape[1]
     k, v = (t.to(work).repeat_interleave(group, dim=1) for t in (k, v))  # [B, H, S, *]
@@ -98,10 +120,19 @@ def relative_error(approx: torch.Tensor, exact: torch.Tensor) -> float:
     return float((approx.double() - exact).norm() / exact.norm())
 
 
-def performer_error_table(num_features: Sequence[int] = (16, 32, 64, 128, 256, 512, 1024), *,
-                          seeds: Sequence[int] = range(8), batch: int = 1, heads: int = 2,
-                          seq_len: int = 128, head_dim: int = 16, input_std: float = 0.5,
-                          causal: bool = False, orthogonal: bool = True, data_seed: int = 0) -> list[dict]:
+def performer_error_table(
+    num_features: Sequence[int] = (16, 32, 64, 128, 256, 512, 1024),
+    *,
+    seeds: Sequence[int] = range(8),
+    batch: int = 1,
+    heads: int = 2,
+    seq_len: int = 128,
+    head_dim: int = 16,
+    input_std: float = 0.5,
+    causal: bool = False,
+    orthogonal: bool = True,
+    data_seed: int = 0,
+) -> list[dict]:
     """Performer's error against softmax attention as the number of random features grows.
 
     One fixed input of shape ``[batch, heads, seq_len, head_dim]`` in float64, drawn from
@@ -122,8 +153,12 @@ def performer_error_table(num_features: Sequence[int] = (16, 32, 64, 128, 256, 5
     ms = [checks.positive_int("num_features", m) for m in num_features]
     if not ms:
         raise ValueError("num_features must name at least one m")
-    shape = (checks.positive_int("batch", batch), checks.positive_int("heads", heads),
-             checks.positive_int("seq_len", seq_len), checks.positive_int("head_dim", head_dim))
+    shape = (
+        checks.positive_int("batch", batch),
+        checks.positive_int("heads", heads),
+        checks.positive_int("seq_len", seq_len),
+        checks.positive_int("head_dim", head_dim),
+    )
     input_std = checks.positive_real("input_std", input_std)
     gen = torch.Generator().manual_seed(data_seed)
     q, k, v = (torch.randn(shape, generator=gen, dtype=torch.float64) for _ in range(3))  # [B, H, T, D]
@@ -131,8 +166,20 @@ def performer_error_table(num_features: Sequence[int] = (16, 32, 64, 128, 256, 5
     exact = attention_ref(q, k, v, causal=causal)  # [B, H, T, D], scale 1/sqrt(D)
     rows = []
     for m in ms:
-        errs = [relative_error(performer_attention(q, k, v, num_features=m, causal=causal, seed=s,
-                                                   orthogonal=orthogonal), exact) for s in seeds]
-        rows.append({"num_features": m, "seeds": len(errs), "mean_rel_error": sum(errs) / len(errs),
-                     "min_rel_error": min(errs), "max_rel_error": max(errs)})
+        errs = [
+            relative_error(
+                performer_attention(q, k, v, num_features=m, causal=causal, seed=s, orthogonal=orthogonal),
+                exact,
+            )
+            for s in seeds
+        ]
+        rows.append(
+            {
+                "num_features": m,
+                "seeds": len(errs),
+                "mean_rel_error": sum(errs) / len(errs),
+                "min_rel_error": min(errs),
+                "max_rel_error": max(errs),
+            }
+        )
     return rows

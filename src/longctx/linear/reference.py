@@ -65,7 +65,9 @@ def _check_options(T: int, S: int, causal: object, normalize: object, eps: objec
         raise ValueError(f"q and k must hold at least one position, got T={T}, S={S}")
     checks.flag("causal", causal)
     if causal and T != S:
-        raise ValueError(f"q and k must have the same length for causal linear attention (T == S), got T={T}, S={S}")
+        raise ValueError(
+            f"q and k must have the same length for causal linear attention (T == S), got T={T}, S={S}"
+        )
     checks.flag("normalize", normalize)
     if checks.finite_real("eps", eps) < 0:
         raise ValueError(f"eps must be >= 0, got {eps}")
@@ -86,13 +88,17 @@ def _prepare(q, k, v, causal, feature_map, normalize, eps):
     phi_q, phi_k = phi(q.to(work)), phi(k)  # [B, H, T, F], [B, H, S, F]
     for name, got, want in (("q", phi_q, (B, H, T)), ("k", phi_k, (B, H, S))):
         if not isinstance(got, torch.Tensor) or got.dim() != 4 or tuple(got.shape[:3]) != want:
-            raise ValueError(f"feature_map must map {name} [..., D] to [..., F] keeping the leading "
-                             f"dims {want}, got {tuple(getattr(got, 'shape', ()))}")
+            raise ValueError(
+                f"feature_map must map {name} [..., D] to [..., F] keeping the leading "
+                f"dims {want}, got {tuple(getattr(got, 'shape', ()))}"
+            )
         if not got.dtype.is_floating_point:
             raise TypeError(f"feature_map must return floating-point features, got {got.dtype}")
     if phi_q.shape[-1] != phi_k.shape[-1]:
-        raise ValueError(f"feature_map must give q and k the same number of features, "
-                         f"got {phi_q.shape[-1]} and {phi_k.shape[-1]}")
+        raise ValueError(
+            f"feature_map must give q and k the same number of features, "
+            f"got {phi_q.shape[-1]} and {phi_k.shape[-1]}"
+        )
     return phi_q.to(work), phi_k.to(work), v
 
 
@@ -113,6 +119,8 @@ def readout(num: torch.Tensor, den: torch.Tensor, normalize: bool = True, eps: f
         return num
     ok = den.abs() > eps  # [..., 1]
     return torch.where(ok, num / torch.where(ok, den, torch.ones_like(den)), torch.zeros_like(num))
+
+
 # --8<-- [end:readout]
 
 
@@ -120,8 +128,15 @@ def readout(num: torch.Tensor, den: torch.Tensor, normalize: bool = True, eps: f
 import torch
 
 
-def linear_parallel(phi_q: torch.Tensor, phi_k: torch.Tensor, v: torch.Tensor, *, causal: bool = True,
-                    normalize: bool = True, eps: float = 0.0) -> torch.Tensor:
+def linear_parallel(
+    phi_q: torch.Tensor,
+    phi_k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool = True,
+    normalize: bool = True,
+    eps: float = 0.0,
+) -> torch.Tensor:
     """Linear attention on features, parallel form: build ``A = phi(q) phi(k)^T``, mask, multiply.
 
     Args:
@@ -141,6 +156,8 @@ def linear_parallel(phi_q: torch.Tensor, phi_k: torch.Tensor, v: torch.Tensor, *
     num = a @ v  # [B, H, T, Dv]
     den = a.sum(dim=-1, keepdim=True)  # [B, H, T, 1] = A 1
     return readout(num, den, normalize, eps)
+
+
 # --8<-- [end:linear-parallel]
 
 
@@ -148,9 +165,15 @@ def linear_parallel(phi_q: torch.Tensor, phi_k: torch.Tensor, v: torch.Tensor, *
 import torch
 
 
-def linear_recurrent(phi_q: torch.Tensor, phi_k: torch.Tensor, v: torch.Tensor, *, causal: bool = True,
-                     normalize: bool = True,
-                     eps: float = 0.0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def linear_recurrent(
+    phi_q: torch.Tensor,
+    phi_k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool = True,
+    normalize: bool = True,
+    eps: float = 0.0,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Linear attention on features as a recurrence: one rank-1 state update per position.
 
     ``S_t = S_{t-1} + phi(k_t) v_t^T``, ``z_t = z_{t-1} + phi(k_t)``, ``out_t = phi(q_t) S_t /
@@ -173,6 +196,8 @@ def linear_recurrent(phi_q: torch.Tensor, phi_k: torch.Tensor, v: torch.Tensor, 
     if not causal:
         return readout(phi_q @ state, phi_q @ z, normalize, eps), state, z
     return torch.cat(outs, dim=2), state, z  # [B, H, T, Dv]
+
+
 # --8<-- [end:linear-recurrent]
 
 
@@ -180,9 +205,16 @@ def linear_recurrent(phi_q: torch.Tensor, phi_k: torch.Tensor, v: torch.Tensor, 
 import torch
 
 
-def linear_chunked(phi_q: torch.Tensor, phi_k: torch.Tensor, v: torch.Tensor, *, causal: bool = True,
-                   normalize: bool = True, eps: float = 0.0,
-                   chunk_size: int = 64) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def linear_chunked(
+    phi_q: torch.Tensor,
+    phi_k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool = True,
+    normalize: bool = True,
+    eps: float = 0.0,
+    chunk_size: int = 64,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Linear attention on features in chunks: quadratic inside a chunk, a carried state across them.
 
     For the chunk ``[s, s + C)``: ``out = phi(q_c) S + tril(phi(q_c) phi(k_c)^T) v_c`` (and the
@@ -199,7 +231,7 @@ def linear_chunked(phi_q: torch.Tensor, phi_k: torch.Tensor, v: torch.Tensor, *,
     z = phi_q.new_zeros(B, H, Fdim, 1)  # [B, H, F, 1]
     outs = []
     for s in range(0, phi_k.shape[2], C):
-        q_c, k_c, v_c = phi_q[:, :, s:s + C], phi_k[:, :, s:s + C], v[:, :, s:s + C]  # [B, H, c, *]
+        q_c, k_c, v_c = phi_q[:, :, s : s + C], phi_k[:, :, s : s + C], v[:, :, s : s + C]  # [B, H, c, *]
         if causal:
             a = torch.tril(q_c @ k_c.transpose(-2, -1))  # [B, H, c, c]: inside the chunk, j <= i
             num = q_c @ state + a @ v_c  # [B, H, c, Dv]: earlier chunks + this one
@@ -210,11 +242,21 @@ def linear_chunked(phi_q: torch.Tensor, phi_k: torch.Tensor, v: torch.Tensor, *,
     if not causal:
         return readout(phi_q @ state, phi_q @ z, normalize, eps), state, z
     return torch.cat(outs, dim=2), state, z  # [B, H, T, Dv]
+
+
 # --8<-- [end:linear-chunked]
 
 
-def linear_attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = True,
-                         feature_map: str | Callable = "elu", normalize: bool = True, eps: float = 0.0) -> torch.Tensor:
+def linear_attention_ref(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool = True,
+    feature_map: str | Callable = "elu",
+    normalize: bool = True,
+    eps: float = 0.0,
+) -> torch.Tensor:
     """Linear attention in its parallel form (:func:`linear_parallel`): quadratic, the plain definition.
 
     Args:
@@ -234,10 +276,17 @@ def linear_attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, c
     return linear_parallel(phi_q, phi_k, v, causal=causal, normalize=normalize, eps=eps).to(q.dtype)
 
 
-def linear_attention_recurrent_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = True,
-                                   feature_map: str | Callable = "elu", normalize: bool = True, eps: float = 0.0,
-                                   return_final_state: bool = False
-                                   ) -> torch.Tensor | tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+def linear_attention_recurrent_ref(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool = True,
+    feature_map: str | Callable = "elu",
+    normalize: bool = True,
+    eps: float = 0.0,
+    return_final_state: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """Linear attention as a recurrence over positions (:func:`linear_recurrent`), slow on purpose.
 
     Arguments as in :func:`linear_attention_ref`, plus:
@@ -256,10 +305,18 @@ def linear_attention_recurrent_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Te
     return _finish(result, q.dtype, return_final_state)
 
 
-def linear_attention_chunked_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, causal: bool = True,
-                                 feature_map: str | Callable = "elu", normalize: bool = True, eps: float = 0.0,
-                                 chunk_size: int = 64, return_final_state: bool = False
-                                 ) -> torch.Tensor | tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
+def linear_attention_chunked_ref(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    causal: bool = True,
+    feature_map: str | Callable = "elu",
+    normalize: bool = True,
+    eps: float = 0.0,
+    chunk_size: int = 64,
+    return_final_state: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor]]:
     """Linear attention in chunks (:func:`linear_chunked`): the form the Triton kernel ``linear_attention`` runs.
 
     Arguments as in :func:`linear_attention_ref`, plus:

@@ -21,8 +21,14 @@ import torch
 from longctx import checks
 from longctx.attention.reference import attention_ref
 
-__all__ = ["alibi_attention", "alibi_bias", "alibi_bias_values", "alibi_slope_values", "alibi_slopes",
-           "geometric_slopes"]
+__all__ = [
+    "alibi_attention",
+    "alibi_bias",
+    "alibi_bias_values",
+    "alibi_slope_values",
+    "alibi_slopes",
+    "geometric_slopes",
+]
 
 
 # --8<-- [start:alibi-slopes]
@@ -44,6 +50,8 @@ def alibi_slope_values(num_heads: int) -> torch.Tensor:
     if n < num_heads:
         slopes += geometric_slopes(2 * n)[0::2][: num_heads - n]  # the in-between slopes
     return torch.tensor(slopes, dtype=torch.float64)  # [H]
+
+
 # --8<-- [end:alibi-slopes]
 
 
@@ -79,6 +87,8 @@ def alibi_bias_values(slopes: torch.Tensor, T: int, S: int) -> torch.Tensor:
     i = torch.arange(T, dtype=slopes.dtype, device=slopes.device)[:, None] + (S - T)  # [T, 1] query positions
     j = torch.arange(S, dtype=slopes.dtype, device=slopes.device)[None, :]  # [1, S] key positions
     return -slopes[:, None, None] * (i - j)  # [H, T, S]
+
+
 # --8<-- [end:alibi-bias]
 
 
@@ -97,16 +107,18 @@ def alibi_bias(slopes: torch.Tensor, T: int, S: int | None = None) -> torch.Tens
     if not isinstance(slopes, torch.Tensor):
         raise TypeError(f"slopes must be a torch.Tensor, got {type(slopes).__name__}")
     if slopes.dim() != 1 or not slopes.dtype.is_floating_point:
-        raise ValueError(f"slopes must be a 1-D floating tensor [H], got {tuple(slopes.shape)} {slopes.dtype}")
+        raise ValueError(
+            f"slopes must be a 1-D floating tensor [H], got {tuple(slopes.shape)} {slopes.dtype}"
+        )
     S = T if S is None else S
     checks.positive_int("T", T)
     checks.positive_int("S", S)
     return alibi_bias_values(slopes, T, S)
 
 
-def alibi_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
-                    scale: float | None = None,
-                    return_lse: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def alibi_attention(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, scale: float | None = None, return_lse: bool = False
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Causal attention with ALiBi: ``softmax(q k^T * scale + bias) v``.
 
     Args:
@@ -124,5 +136,12 @@ def alibi_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
         raise ValueError(f"q and k must hold at least one position, got T={T}, S={S}")
     work = torch.promote_types(q.dtype, torch.float32)
     bias = alibi_bias(alibi_slopes(H).to(device=q.device, dtype=work), T, S)  # [H, T, S]
-    return attention_ref(q, k, v, causal=True, scale=scale, mask=bias[None],  # bias [1, H, T, S]
-                         return_lse=return_lse)
+    return attention_ref(
+        q,
+        k,
+        v,
+        causal=True,
+        scale=scale,
+        mask=bias[None],  # bias [1, H, T, S]
+        return_lse=return_lse,
+    )

@@ -138,7 +138,9 @@ class RopeScaling:
             if self.original_length < 1:
                 raise ValueError(f"original_length must be >= 1, got {self.original_length}")
         if self.kind in ("yarn", "llama3") and self.original_length is None:
-            raise ValueError(f"original_length (the trained context length L) is required for kind={self.kind!r}")
+            raise ValueError(
+                f"original_length (the trained context length L) is required for kind={self.kind!r}"
+            )
         _check_number("alpha", self.alpha, low=0.0)
         _check_number("beta", self.beta, low=0.0)
         if not self.alpha < self.beta:
@@ -153,8 +155,10 @@ class RopeScaling:
         _check_number("low_freq_factor", self.low_freq_factor, low=0.0)
         _check_number("high_freq_factor", self.high_freq_factor, low=0.0)
         if not self.low_freq_factor < self.high_freq_factor:
-            raise ValueError("low_freq_factor must be smaller than high_freq_factor, got "
-                             f"{self.low_freq_factor} and {self.high_freq_factor}")
+            raise ValueError(
+                "low_freq_factor must be smaller than high_freq_factor, got "
+                f"{self.low_freq_factor} and {self.high_freq_factor}"
+            )
 
 
 # --8<-- [start:rope-frequencies]
@@ -165,11 +169,14 @@ def rope_theta(head_dim: int, base: float = 10000.0) -> torch.Tensor:
     """Plain RoPE: ``theta_i = base^(-2i/D)`` for the D/2 pairs, float64, radians per position."""
     i = torch.arange(head_dim // 2, dtype=torch.float64)  # [D/2]
     return base ** (-2.0 * i / head_dim)  # [D/2], from 1 (pair 0) down towards 1/base
+
+
 # --8<-- [end:rope-frequencies]
 
 
-def rope_frequencies(head_dim: int, *, base: float = 10000.0,
-                     scaling: RopeScaling | None = None) -> torch.Tensor:
+def rope_frequencies(
+    head_dim: int, *, base: float = 10000.0, scaling: RopeScaling | None = None
+) -> torch.Tensor:
     """Rotation frequency of each pair, ``theta_i = base^(-2i/D)``, optionally rescaled.
 
     Args:
@@ -192,11 +199,23 @@ def rope_frequencies(head_dim: int, *, base: float = 10000.0,
     if scaling.kind == "linear":
         return interpolation_frequencies(freqs, scaling.factor)
     if scaling.kind == "llama3":
-        return llama3_frequencies(freqs, scaling.factor, scaling.original_length,
-                                  low_freq_factor=scaling.low_freq_factor,
-                                  high_freq_factor=scaling.high_freq_factor)
-    return yarn_frequencies(D, scaling.factor, scaling.original_length, base=base, alpha=scaling.alpha,
-                            beta=scaling.beta, ramp=scaling.ramp, truncate=scaling.truncate)
+        return llama3_frequencies(
+            freqs,
+            scaling.factor,
+            scaling.original_length,
+            low_freq_factor=scaling.low_freq_factor,
+            high_freq_factor=scaling.high_freq_factor,
+        )
+    return yarn_frequencies(
+        D,
+        scaling.factor,
+        scaling.original_length,
+        base=base,
+        alpha=scaling.alpha,
+        beta=scaling.beta,
+        ramp=scaling.ramp,
+        truncate=scaling.truncate,
+    )
 
 
 def rope_attention_factor(scaling: RopeScaling | None) -> float:
@@ -244,8 +263,9 @@ def rotate_half(x: torch.Tensor) -> torch.Tensor:
     return torch.cat((-x2, x1), dim=-1)  # [..., D]
 
 
-def rope_rotate(x: torch.Tensor, positions: torch.Tensor, freqs: torch.Tensor,
-                interleaved: bool = False) -> torch.Tensor:
+def rope_rotate(
+    x: torch.Tensor, positions: torch.Tensor, freqs: torch.Tensor, interleaved: bool = False
+) -> torch.Tensor:
     """Rotate pair i of x at position m by ``m * theta_i``: ``(a, b) -> (a cos - b sin, a sin + b cos)``.
 
     x ``[B, H, T, D]``, positions ``[T]`` or ``[B, T]``, freqs ``[D/2]``. Angles in float64.
@@ -264,11 +284,14 @@ def rope_rotate(x: torch.Tensor, positions: torch.Tensor, freqs: torch.Tensor,
         turned = rotate_half(xw)  # [B, H, T, D]
     cos, sin = angles.cos().to(work), angles.sin().to(work)
     return (xw * cos + turned * sin).to(x.dtype)
+
+
 # --8<-- [end:apply-rope]
 
 
-def apply_rope(x: torch.Tensor, positions: torch.Tensor, freqs: torch.Tensor, *,
-               interleaved: bool = False) -> torch.Tensor:
+def apply_rope(
+    x: torch.Tensor, positions: torch.Tensor, freqs: torch.Tensor, *, interleaved: bool = False
+) -> torch.Tensor:
     """Rotate pair i of the vector at position m by the angle ``m * theta_i``.
 
     Args:
@@ -290,8 +313,9 @@ def apply_rope(x: torch.Tensor, positions: torch.Tensor, freqs: torch.Tensor, *,
     return rope_rotate(x, positions, freqs, interleaved)
 
 
-def apply_rope_complex(x: torch.Tensor, positions: torch.Tensor, freqs: torch.Tensor, *,
-                       interleaved: bool = False) -> torch.Tensor:
+def apply_rope_complex(
+    x: torch.Tensor, positions: torch.Tensor, freqs: torch.Tensor, *, interleaved: bool = False
+) -> torch.Tensor:
     """The same rotation written as complex multiplication, ``z_i * exp(1j * m * theta_i)``.
 
     Same arguments and result as :func:`apply_rope`; the second form of the algorithm,
@@ -331,8 +355,9 @@ def _check_rope_args(x: object, positions: object, freqs: object):
     if positions.dtype == torch.bool or positions.is_complex():
         raise TypeError(f"positions must be integer or real floating point, got {positions.dtype}")
     if positions.shape not in (torch.Size([T]), torch.Size([B, T])):
-        raise ValueError(f"positions must have shape [T] = [{T}] or [B, T] = [{B}, {T}], "
-                         f"got {tuple(positions.shape)}")
+        raise ValueError(
+            f"positions must have shape [T] = [{T}] or [B, T] = [{B}, {T}], got {tuple(positions.shape)}"
+        )
     freqs = _check_freqs(freqs)
     if freqs.shape[0] != D // 2:
         raise ValueError(f"freqs must have D/2 = {D // 2} entries for head dim {D}, got {freqs.shape[0]}")
@@ -348,6 +373,8 @@ import torch
 def interpolate_positions(freqs: torch.Tensor, factor: float) -> torch.Tensor:
     """Position interpolation: ``theta_i / s``, the same as positions ``m -> m * L/L'``."""
     return freqs / factor  # [D/2]: every pair turns s times slower
+
+
 # --8<-- [end:position-interpolation]
 
 
@@ -370,6 +397,8 @@ def interpolation_frequencies(freqs: torch.Tensor, factor: float) -> torch.Tenso
 def ntk_scaled_base(base: float, factor: float, head_dim: int) -> float:
     """NTK-aware scaling: ``b' = b * s^(D/(D-2))``; pair 0 keeps theta_0 = 1, the last gets theta/s."""
     return base * factor ** (head_dim / (head_dim - 2))
+
+
 # --8<-- [end:ntk-base]
 
 
@@ -404,8 +433,14 @@ def yarn_pair_index(turns: float, head_dim: int, base: float, original_length: i
     return head_dim * math.log(original_length / (2 * math.pi * turns)) / (2 * math.log(base))
 
 
-def yarn_keep_by_index(head_dim: int, base: float, original_length: int, alpha: float = 1.0,
-                       beta: float = 32.0, truncate: bool = True) -> torch.Tensor:
+def yarn_keep_by_index(
+    head_dim: int,
+    base: float,
+    original_length: int,
+    alpha: float = 1.0,
+    beta: float = 32.0,
+    truncate: bool = True,
+) -> torch.Tensor:
     """gamma_i, the share of theta_i kept: 1 up to the pair turning beta times over L, 0 from
     the pair turning alpha times, linear in the pair index between (the released code's ramp)."""
     low = yarn_pair_index(beta, head_dim, base, original_length)  # fast end of the ramp
@@ -432,6 +467,8 @@ def yarn_blend(freqs: torch.Tensor, factor: float, keep: torch.Tensor) -> torch.
 def yarn_mscale(factor: float, mscale: float = 1.0) -> float:
     """YaRN's temperature term ``0.1 * mscale * ln(s) + 1`` (1 at s <= 1); sqrt(1/t) with mscale 1."""
     return 1.0 if factor <= 1 else 0.1 * mscale * math.log(factor) + 1.0
+
+
 # --8<-- [end:yarn]
 
 
@@ -441,19 +478,34 @@ import math
 import torch
 
 
-def llama3_scale(freqs: torch.Tensor, factor: float, original_length: int,
-                 low_freq_factor: float = 1.0, high_freq_factor: float = 4.0) -> torch.Tensor:
+def llama3_scale(
+    freqs: torch.Tensor,
+    factor: float,
+    original_length: int,
+    low_freq_factor: float = 1.0,
+    high_freq_factor: float = 4.0,
+) -> torch.Tensor:
     """Llama 3.1: pairs turning fewer than low_freq_factor times over L are divided by s, pairs
     turning more than high_freq_factor times are kept, linear in the turns between."""
     turns = original_length * freqs / (2 * math.pi)  # [D/2] turns over L = L / wavelength
     keep = ((turns - low_freq_factor) / (high_freq_factor - low_freq_factor)).clamp(0.0, 1.0)
     return (1.0 - keep) * freqs / factor + keep * freqs  # [D/2]
+
+
 # --8<-- [end:llama3]
 
 
-def yarn_frequencies(head_dim: int, factor: float, original_length: int, *, base: float = 10000.0,
-                     alpha: float = 1.0, beta: float = 32.0, ramp: str = "index",
-                     truncate: bool = True) -> torch.Tensor:
+def yarn_frequencies(
+    head_dim: int,
+    factor: float,
+    original_length: int,
+    *,
+    base: float = 10000.0,
+    alpha: float = 1.0,
+    beta: float = 32.0,
+    ramp: str = "index",
+    truncate: bool = True,
+) -> torch.Tensor:
     """YaRN's "NTK-by-parts" frequencies, ``(1 - gamma_i) * theta_i / s + gamma_i * theta_i``.
 
     Args:
@@ -487,8 +539,9 @@ def yarn_frequencies(head_dim: int, factor: float, original_length: int, *, base
     return yarn_blend(freqs, scaling.factor, keep)
 
 
-def yarn_frequencies_differ(head_dim: int, factor: float, original_length: int, *,
-                            base: float = 10000.0) -> int:
+def yarn_frequencies_differ(
+    head_dim: int, factor: float, original_length: int, *, base: float = 10000.0
+) -> int:
     """How many pairs get a different frequency from the released code's ramp and the paper's."""
     code = yarn_frequencies(head_dim, factor, original_length, base=base)
     paper = yarn_frequencies(head_dim, factor, original_length, base=base, ramp="turns")
@@ -502,8 +555,14 @@ def yarn_ramp_gap(head_dim: int, factor: float, original_length: int, *, base: f
     return float(torch.maximum(code / paper, paper / code).max())
 
 
-def llama3_frequencies(freqs: torch.Tensor, factor: float, original_length: int, *,
-                       low_freq_factor: float = 1.0, high_freq_factor: float = 4.0) -> torch.Tensor:
+def llama3_frequencies(
+    freqs: torch.Tensor,
+    factor: float,
+    original_length: int,
+    *,
+    low_freq_factor: float = 1.0,
+    high_freq_factor: float = 4.0,
+) -> torch.Tensor:
     """Llama 3.1's frequency scaling (Hugging Face ``rope_type="llama3"``, Meta's ``apply_scaling``).
 
     Its rule is the YaRN paper's per-turn ramp with ``alpha = low_freq_factor`` and
@@ -521,14 +580,21 @@ def llama3_frequencies(freqs: torch.Tensor, factor: float, original_length: int,
         ``[D/2]`` float64.
     """
     freqs = _check_freqs(freqs)
-    scaling = RopeScaling("llama3", factor, original_length, low_freq_factor=low_freq_factor,
-                          high_freq_factor=high_freq_factor)
-    return llama3_scale(freqs.to(torch.float64), scaling.factor, original_length,
-                        scaling.low_freq_factor, scaling.high_freq_factor)
+    scaling = RopeScaling(
+        "llama3", factor, original_length, low_freq_factor=low_freq_factor, high_freq_factor=high_freq_factor
+    )
+    return llama3_scale(
+        freqs.to(torch.float64),
+        scaling.factor,
+        original_length,
+        scaling.low_freq_factor,
+        scaling.high_freq_factor,
+    )
 
 
-def yarn_attention_factor(factor: float, *, mscale: float | None = None,
-                          mscale_all_dim: float | None = None) -> float:
+def yarn_attention_factor(
+    factor: float, *, mscale: float | None = None, mscale_all_dim: float | None = None
+) -> float:
     """YaRN's ``sqrt(1/t) = 0.1 * ln(s) + 1``: multiply q and k (both), or cos and sin, by it.
 
     The logits are then multiplied by 1/t, a sharper softmax that offsets the entropy
@@ -566,18 +632,27 @@ import math
 import torch
 
 
-def rope_angle_ranges(freqs_train: torch.Tensor, freqs_new: torch.Tensor, train_length: int,
-                      new_length: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def rope_angle_ranges(
+    freqs_train: torch.Tensor, freqs_new: torch.Tensor, train_length: int, new_length: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Per pair: largest angle in training ``theta_i (L-1)``, largest at the new length
     ``theta'_i (L'-1)``, and whether the pair made a full turn in training (then it saw every angle)."""
     max_train = freqs_train * (train_length - 1)  # [D/2]
     max_new = freqs_new * (new_length - 1)  # [D/2]
     return max_train, max_new, max_train >= 2 * math.pi
+
+
 # --8<-- [end:rotation-angles]
 
 
-def rotation_angles(head_dim: int, train_length: int, new_length: int, *, base: float = 10000.0,
-                    scaling: RopeScaling | None = None) -> RotationAngles:
+def rotation_angles(
+    head_dim: int,
+    train_length: int,
+    new_length: int,
+    *,
+    base: float = 10000.0,
+    scaling: RopeScaling | None = None,
+) -> RotationAngles:
     """The extrapolation problem in numbers: per pair, trained vs new largest angle.
 
     A pair that turned fully during training has seen every angle (mod 2*pi); a slow
@@ -603,5 +678,11 @@ def rotation_angles(head_dim: int, train_length: int, new_length: int, *, base: 
     trained = rope_frequencies(head_dim, base=base)  # [D/2]
     new = rope_frequencies(head_dim, base=base, scaling=scaling)  # [D/2]
     max_train, max_new, full = rope_angle_ranges(trained, new, train_length, new_length)
-    return RotationAngles(freqs_train=trained, freqs_new=new, wavelength=2 * math.pi / trained,
-                          max_angle_train=max_train, max_angle_new=max_new, full_turn_in_training=full)
+    return RotationAngles(
+        freqs_train=trained,
+        freqs_new=new,
+        wavelength=2 * math.pi / trained,
+        max_angle_train=max_train,
+        max_angle_new=max_new,
+        full_turn_in_training=full,
+    )

@@ -49,6 +49,8 @@ def sinusoidal_table(num_positions: int, dim: int, base: float = 10000.0) -> tor
     w = base ** (-2.0 * torch.arange(dim // 2, dtype=torch.float64) / dim)  # [D/2] radians per position
     angles = torch.arange(num_positions, dtype=torch.float64)[:, None] * w  # [T, D/2]
     return torch.stack((angles.sin(), angles.cos()), dim=-1).flatten(-2)  # [T, D]: sin, cos, sin, ...
+
+
 # --8<-- [end:sinusoidal]
 
 
@@ -77,6 +79,8 @@ def sinusoidal_shift_matrix(k: int, dim: int, base: float = 10000.0) -> torch.Te
     c, s = torch.cos(k * w), torch.sin(k * w)  # [D/2] each
     blocks = torch.stack((torch.stack((c, s), -1), torch.stack((-s, c), -1)), -2)  # [D/2, 2, 2]
     return torch.block_diag(*blocks)  # [D, D]: (sin, cos) of p -> (sin, cos) of p + k
+
+
 # --8<-- [end:sinusoidal-shift]
 
 

@@ -34,6 +34,8 @@ def window_keep(num_keys: int, *, window: int, sinks: int = 0):
     """``[N]`` bool, read from the last position: the last ``window`` positions and the first ``sinks``."""
     position = torch.arange(num_keys)
     return (position >= num_keys - window) | (position < sinks)
+
+
 # --8<-- [end:softmax-memory]
 
 
@@ -54,4 +56,6 @@ def state_memory(queries, keys, values, *, decay: float = 1.0, normalize: bool =
     if normalize:
         readout = readout / (queries @ faded.sum(dim=0))[:, None]
     return readout
+
+
 # --8<-- [end:state-memory]

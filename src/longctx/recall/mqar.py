@@ -93,8 +93,16 @@ def _float_dtype(dtype: object) -> torch.dtype:
     return dtype
 
 
-def make_mqar(num_pairs: int, *, dim: int, value_dim: int | None = None, num_queries: int | None = None,
-              key_kind: str = "gaussian", seed: int = 0, dtype: torch.dtype = torch.float64) -> KVTask:
+def make_mqar(
+    num_pairs: int,
+    *,
+    dim: int,
+    value_dim: int | None = None,
+    num_queries: int | None = None,
+    key_kind: str = "gaussian",
+    seed: int = 0,
+    dtype: torch.dtype = torch.float64,
+) -> KVTask:
     """Draw one MQAR task: random unit keys and values, queries for a random subset of the keys.
 
     Args:
@@ -114,7 +122,9 @@ def make_mqar(num_pairs: int, *, dim: int, value_dim: int | None = None, num_que
     dv = d if value_dim is None else positive_int("value_dim", value_dim)
     Q = N if num_queries is None else positive_int("num_queries", num_queries)
     if Q > N:
-        raise ValueError(f"num_queries must be at most num_pairs = {N} (queries ask for distinct pairs), got {Q}")
+        raise ValueError(
+            f"num_queries must be at most num_pairs = {N} (queries ask for distinct pairs), got {Q}"
+        )
     if key_kind not in KEY_KINDS:
         raise ValueError(f"key_kind must be one of {KEY_KINDS}, got {key_kind!r}")
     if key_kind == "orthogonal" and N > d:
@@ -160,7 +170,9 @@ def _feature(feature_map: object):
     return resolve_feature_map(feature_map)
 
 
-def linear_readout(task: KVTask, *, feature_map: object = "identity", normalize: bool = False) -> torch.Tensor:
+def linear_readout(
+    task: KVTask, *, feature_map: object = "identity", normalize: bool = False
+) -> torch.Tensor:
     """Linear attention over the stored pairs: ``phi(q) S`` (divided by ``phi(q) . z`` if normalised).
 
     Every query reads the state ``S = sum_j phi(k_j) v_j^T`` after all N pairs are written
@@ -187,7 +199,9 @@ def linear_readout(task: KVTask, *, feature_map: object = "identity", normalize:
     phi = _feature(feature_map)
     phi_q, phi_k = phi(task.queries), phi(task.keys)  # [Q, F], [N, F]
     if not isinstance(phi_k, torch.Tensor) or phi_k.dim() != 2 or phi_k.shape[0] != task.num_pairs:
-        raise ValueError(f"feature_map must map keys [N, d] to [N, F], got {tuple(getattr(phi_k, 'shape', ()))}")
+        raise ValueError(
+            f"feature_map must map keys [N, d] to [N, F], got {tuple(getattr(phi_k, 'shape', ()))}"
+        )
     return state_memory(phi_q, phi_k, task.values, normalize=normalize)  # [Q, d_v]
 
 
@@ -237,8 +251,9 @@ def ssm_scan_inputs(task: KVTask, *, decay: float = 1.0) -> dict[str, torch.Tens
     return {"u": u, "delta": delta, "A": A, "B": B, "C": C}
 
 
-def ssm_readout(task: KVTask, *, decay: float = 1.0,
-                return_final_state: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def ssm_readout(
+    task: KVTask, *, decay: float = 1.0, return_final_state: bool = False
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Run the selective scan on :func:`ssm_scan_inputs` and keep the outputs of the read steps.
 
     Args:
@@ -252,7 +267,7 @@ def ssm_readout(task: KVTask, *, decay: float = 1.0,
     """
     args = ssm_scan_inputs(task, decay=decay)
     y, x = selective_scan_ref(**args, return_last_state=True)  # y [1, d_v, L], x [1, d_v, d]
-    readout = y[0, :, task.num_pairs:].T  # [Q, d_v]: the read steps
+    readout = y[0, :, task.num_pairs :].T  # [Q, d_v]: the read steps
     return (readout, x[0]) if return_final_state else readout
 
 
@@ -294,15 +309,26 @@ def _readout(model: str, task: KVTask, softmax_scale: float, ssm_decay: float) -
 
 def _pair_counts(pair_counts: object) -> list[int]:
     if isinstance(pair_counts, (str, bytes)) or not isinstance(pair_counts, Sequence):
-        raise TypeError(f"pair_counts must be a sequence of positive integers, got {type(pair_counts).__name__}")
+        raise TypeError(
+            f"pair_counts must be a sequence of positive integers, got {type(pair_counts).__name__}"
+        )
     if len(pair_counts) == 0:
         raise ValueError("pair_counts must name at least one number of pairs")
     return [positive_int("pair_counts", n) for n in pair_counts]
 
 
-def recall_accuracy(model: str, num_pairs: int, *, dim: int = 32, value_dim: int | None = None, trials: int = 4,
-                    seed: int = 0, key_kind: str = "gaussian", softmax_scale: float = 100.0,
-                    ssm_decay: float = 0.99) -> float:
+def recall_accuracy(
+    model: str,
+    num_pairs: int,
+    *,
+    dim: int = 32,
+    value_dim: int | None = None,
+    trials: int = 4,
+    seed: int = 0,
+    key_kind: str = "gaussian",
+    softmax_scale: float = 100.0,
+    ssm_decay: float = 0.99,
+) -> float:
     """One model's mean accuracy over ``trials`` tasks of ``num_pairs`` pairs (every pair queried).
 
     Trial t uses ``make_mqar(num_pairs, dim=dim, value_dim=value_dim, key_kind=key_kind,
@@ -324,14 +350,32 @@ def recall_accuracy(model: str, num_pairs: int, *, dim: int = 32, value_dim: int
     """
     if model not in MODELS:
         raise ValueError(f"model must be one of {MODELS}, got {model!r}")
-    rows = recall_table([num_pairs], dim=dim, value_dim=value_dim, trials=trials, seed=seed, key_kind=key_kind,
-                        softmax_scale=softmax_scale, ssm_decay=ssm_decay, models=(model,))
+    rows = recall_table(
+        [num_pairs],
+        dim=dim,
+        value_dim=value_dim,
+        trials=trials,
+        seed=seed,
+        key_kind=key_kind,
+        softmax_scale=softmax_scale,
+        ssm_decay=ssm_decay,
+        models=(model,),
+    )
     return rows[0][f"{model}_accuracy"]
 
 
-def recall_table(pair_counts: Sequence[int], *, dim: int = 32, value_dim: int | None = None, trials: int = 4,
-                 seed: int = 0, key_kind: str = "gaussian", softmax_scale: float = 100.0,
-                 ssm_decay: float = 0.99, models: Sequence[str] = MODELS) -> list[dict]:
+def recall_table(
+    pair_counts: Sequence[int],
+    *,
+    dim: int = 32,
+    value_dim: int | None = None,
+    trials: int = 4,
+    seed: int = 0,
+    key_kind: str = "gaussian",
+    softmax_scale: float = 100.0,
+    ssm_decay: float = 0.99,
+    models: Sequence[str] = MODELS,
+) -> list[dict]:
     """Recall accuracy of each model, and the size of its memory, as the number of pairs grows.
 
     For each N, ``trials`` tasks (trial t drawn with ``seed=trial_seed(seed, N, t)``, every pair
@@ -377,8 +421,15 @@ def recall_table(pair_counts: Sequence[int], *, dim: int = 32, value_dim: int | 
     return rows
 
 
-def recall_figure(pair_counts: Sequence[int] = (4, 8, 16, 32, 64, 128, 256, 512), *, dim: int = 32,
-                  value_dim: int | None = None, trials: int = 3, seed: int = 0, ssm_decay: float = 0.99) -> str:
+def recall_figure(
+    pair_counts: Sequence[int] = (4, 8, 16, 32, 64, 128, 256, 512),
+    *,
+    dim: int = 32,
+    value_dim: int | None = None,
+    trials: int = 3,
+    seed: int = 0,
+    ssm_decay: float = 0.99,
+) -> str:
     """SVG plot of recall accuracy against the number of pairs, one line per model.
 
     The legend gives each model's memory size in numbers (softmax attention's grows with N), a
@@ -395,7 +446,9 @@ def recall_figure(pair_counts: Sequence[int] = (4, 8, 16, 32, 64, 128, 256, 512)
     Returns:
         An SVG document (str); labels are ``<text>`` and the file has no date, so it is reproducible.
     """
-    rows = recall_table(pair_counts, dim=dim, value_dim=value_dim, trials=trials, seed=seed, ssm_decay=ssm_decay)
+    rows = recall_table(
+        pair_counts, dim=dim, value_dim=value_dim, trials=trials, seed=seed, ssm_decay=ssm_decay
+    )
     d, dv = rows[0]["dim"], rows[0]["value_dim"]
     import io
 
@@ -416,13 +469,23 @@ def recall_figure(pair_counts: Sequence[int] = (4, 8, 16, 32, 64, 128, 256, 512)
     }
     fig, ax = plt.subplots(figsize=(7.5, 4))
     for i, (m, marker) in enumerate(zip(MODELS, "os^D")):
-        ax.semilogx(ns, [r[f"{m}_accuracy"] for r in rows], marker + "-", base=2, color=f"C{i}",
-                    label=f"{MODEL_LABELS[m]}: {sizes[m]}")
+        ax.semilogx(
+            ns,
+            [r[f"{m}_accuracy"] for r in rows],
+            marker + "-",
+            base=2,
+            color=f"C{i}",
+            label=f"{MODEL_LABELS[m]}: {sizes[m]}",
+        )
     ax.semilogx(ns, [1 / n for n in ns], ":", base=2, color="grey", zorder=3, label="chance (1/N)")
     ax.axvline(d, color="black", linestyle="--", linewidth=1)
     ax.annotate(f"N = d = {d}", (d, 0.5), textcoords="offset points", xytext=(4, 0), fontsize=8)
-    ax.set(xlabel="stored pairs N", ylabel="recall accuracy", ylim=(-0.02, 1.02),
-           title=f"Associative recall without training (d = {d}, d_v = {dv}, {rows[0]['trials']} trials)")
+    ax.set(
+        xlabel="stored pairs N",
+        ylabel="recall accuracy",
+        ylim=(-0.02, 1.02),
+        title=f"Associative recall without training (d = {d}, d_v = {dv}, {rows[0]['trials']} trials)",
+    )
     ax.set_xticks(ns, [str(n) for n in ns])
     ax.minorticks_off()
     ax.grid(True, which="major", alpha=0.3)

@@ -77,6 +77,8 @@ def unit_pairs(num_pairs: int, dim: int, value_dim: int, generator: torch.Genera
     values = torch.randn(num_pairs, value_dim, generator=generator, dtype=torch.float64)  # [N, d_v]
     keys = keys / keys.norm(dim=1, keepdim=True)  # unit keys: a key's score with itself is exactly 1
     return keys, values / values.norm(dim=1, keepdim=True)
+
+
 # --8<-- [end:unit-pairs]
 
 

@@ -24,8 +24,15 @@ import torch
 from longctx import checks
 from longctx.attention.reference import softmax_ref
 
-__all__ = ["BlockStats", "block_mask", "block_sparse_attention", "block_stats", "flops_saved_fraction",
-           "mask_density", "tile_areas"]
+__all__ = [
+    "BlockStats",
+    "block_mask",
+    "block_sparse_attention",
+    "block_stats",
+    "flops_saved_fraction",
+    "mask_density",
+    "tile_areas",
+]
 
 
 def _check_mask(mask: object, name: str = "mask") -> torch.Tensor:
@@ -51,6 +58,8 @@ def tiles_in_use(mask: torch.Tensor, block_q: int, block_k: int) -> torch.Tensor
     padded[:T, :S] = mask  # padding is False: it never makes a tile count
     tiles = padded.view(nq, block_q, nk, block_k)  # [nq, bq, nk, bk]: tile (r, c) is [r, :, c, :]
     return tiles.any(dim=3).any(dim=1)  # [nq, nk]
+
+
 # --8<-- [end:block-mask]
 
 
@@ -66,7 +75,9 @@ def block_mask(mask: torch.Tensor, block_q: int, block_k: int) -> torch.Tensor:
         ``[ceil(T / block_q), ceil(S / block_k)]`` bool; True = the tile has an allowed entry.
     """
     _check_mask(mask)
-    return tiles_in_use(mask, checks.positive_int("block_q", block_q), checks.positive_int("block_k", block_k))
+    return tiles_in_use(
+        mask, checks.positive_int("block_q", block_q), checks.positive_int("block_k", block_k)
+    )
 
 
 def tile_areas(T: int, S: int, block_q: int, block_k: int) -> torch.Tensor:
@@ -111,6 +122,8 @@ def skipped_share(mask: torch.Tensor, block_q: int, block_k: int) -> float:
     tiles = tiles_in_use(mask, block_q, block_k)  # [nq, nk]
     area = tile_sizes(*mask.shape, block_q, block_k).to(tiles.device)  # [nq, nk]
     return int(area[~tiles].sum()) / mask.numel()
+
+
 # --8<-- [end:flops-saved]
 
 
@@ -129,7 +142,9 @@ def flops_saved_fraction(mask: torch.Tensor, block_q: int, block_k: int) -> floa
         A float in ``[0, 1]``; at most ``1 - mask_density(mask)``.
     """
     _check_mask(mask)
-    return skipped_share(mask, checks.positive_int("block_q", block_q), checks.positive_int("block_k", block_k))
+    return skipped_share(
+        mask, checks.positive_int("block_q", block_q), checks.positive_int("block_k", block_k)
+    )
 
 
 class BlockStats(NamedTuple):
@@ -155,8 +170,13 @@ def block_stats(mask: torch.Tensor, block_q: int, block_k: int) -> BlockStats:
         entries inside kept tiles: what a finer tile would save.
     """
     tiles = block_mask(mask, block_q, block_k)
-    return BlockStats(tiles=tiles, kept_tiles=int(tiles.sum()), total_tiles=tiles.numel(),
-                      flops_saved=flops_saved_fraction(mask, block_q, block_k), density=mask_density(mask))
+    return BlockStats(
+        tiles=tiles,
+        kept_tiles=int(tiles.sum()),
+        total_tiles=tiles.numel(),
+        flops_saved=flops_saved_fraction(mask, block_q, block_k),
+        density=mask_density(mask),
+    )
 
 
 def _block_sparse_forward(q, k, v, mask, block_q, block_k, scale):
@@ -174,8 +194,9 @@ def _block_sparse_forward(q, k, v, mask, block_q, block_k, scale):
         kept = tiles[r].nonzero().flatten().tolist()  # the key tiles this query block must visit
         if not kept:
             continue  # every tile skipped: these queries see no key and keep zeros
-        cols = torch.cat([torch.arange(c * block_k, min((c + 1) * block_k, S), device=q.device)
-                          for c in kept])  # [n_cols]: the keys of the kept tiles
+        cols = torch.cat(
+            [torch.arange(c * block_k, min((c + 1) * block_k, S), device=q.device) for c in kept]
+        )  # [n_cols]: the keys of the kept tiles
         s = q[:, :, rows].to(work) @ k[:, :, cols].transpose(-2, -1) * scale  # [B, H, bq, n_cols]
         s = s.masked_fill(~mask[rows][:, cols], -math.inf)  # mask inside the kept tiles
         out[:, :, rows] = softmax_ref(s) @ v[:, :, cols]  # [B, H, bq, Dv]
@@ -183,9 +204,17 @@ def _block_sparse_forward(q, k, v, mask, block_q, block_k, scale):
     return out.to(q.dtype), lse
 
 
-def block_sparse_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, mask: torch.Tensor, *,
-                           block_q: int, block_k: int, scale: float | None = None,
-                           return_lse: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def block_sparse_attention(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    mask: torch.Tensor,
+    *,
+    block_q: int,
+    block_k: int,
+    scale: float | None = None,
+    return_lse: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Masked attention that never touches a skipped tile; equals ``attention_ref(..., mask=mask)``.
 
     For each block of ``block_q`` queries, only the key tiles that :func:`block_mask` keeps are

@@ -53,7 +53,11 @@ def _lengths(T: object, S: object) -> tuple[int, int]:
 def _global_indices(global_idx: object, S: int) -> list[int]:
     """The global positions as a list of ints in ``[0, S)``."""
     if isinstance(global_idx, torch.Tensor):
-        if global_idx.dtype.is_floating_point or global_idx.dtype.is_complex or global_idx.dtype == torch.bool:
+        if (
+            global_idx.dtype.is_floating_point
+            or global_idx.dtype.is_complex
+            or global_idx.dtype == torch.bool
+        ):
             raise TypeError(f"global_idx must hold integers, got a tensor of {global_idx.dtype}")
         if global_idx.dim() != 1:
             raise ValueError(f"global_idx must be 1-D, got shape {tuple(global_idx.shape)}")
@@ -75,8 +79,10 @@ def _check_square_mask(mask: object, name: str) -> torch.Tensor:
     if mask.dtype != torch.bool:
         raise TypeError(f"{name} must be a boolean tensor, got {mask.dtype}")
     if mask.dim() != 2 or mask.shape[0] != mask.shape[1] or mask.shape[0] == 0:
-        raise ValueError(f"{name} must be a non-empty square [T, T] mask to compose over layers, "
-                         f"got shape {tuple(mask.shape)}")
+        raise ValueError(
+            f"{name} must be a non-empty square [T, T] mask to compose over layers, "
+            f"got shape {tuple(mask.shape)}"
+        )
     return mask
 
 
@@ -84,8 +90,9 @@ def _check_square_mask(mask: object, name: str) -> torch.Tensor:
 import torch
 
 
-def dilated_window_keep(T: int, S: int, window: tuple[int, int], dilation: int,
-                        device: torch.device | str | None = None) -> torch.Tensor:
+def dilated_window_keep(
+    T: int, S: int, window: tuple[int, int], dilation: int, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Bool ``[T, S]``: query p sees keys ``p - k * dilation`` for ``k = 0..left`` and ``p + k * dilation`` for ``k = 0..right``."""
     left, right = window
     p = torch.arange(T, device=device)[:, None] + (S - T)  # [T, 1]: query positions, bottom-right
@@ -96,11 +103,14 @@ def dilated_window_keep(T: int, S: int, window: tuple[int, int], dilation: int,
     if right != -1:
         keep &= -back <= right * dilation
     return keep
+
+
 # --8<-- [end:dilated-window]
 
 
-def dilated_window_mask(T: int, S: int, window: tuple[int, int], dilation: int, *,
-                        device: torch.device | str | None = None) -> torch.Tensor:
+def dilated_window_mask(
+    T: int, S: int, window: tuple[int, int], dilation: int, *, device: torch.device | str | None = None
+) -> torch.Tensor:
     """Dilated sliding window (Longformer): ``left``/``right`` keys per side, ``dilation`` apart.
 
     Query p sees keys ``j = p - k * dilation`` for ``k = 0..left`` and ``j = p + k * dilation``
@@ -131,8 +141,9 @@ def dilated_window_mask(T: int, S: int, window: tuple[int, int], dilation: int, 
 import torch
 
 
-def global_local_keep(T: int, S: int, global_idx: list[int], window: tuple[int, int],
-                      device: torch.device | str | None = None) -> torch.Tensor:
+def global_local_keep(
+    T: int, S: int, global_idx: list[int], window: tuple[int, int], device: torch.device | str | None = None
+) -> torch.Tensor:
     """Bool ``[T, S]``: a sliding window, plus every key and every query at a global position."""
     p = torch.arange(T, device=device) + (S - T)  # [T]: query positions, bottom-right
     keep = position_keep(p, torch.arange(S, device=device), window)  # [T, S]: the local window
@@ -140,12 +151,19 @@ def global_local_keep(T: int, S: int, global_idx: list[int], window: tuple[int, 
     is_global[global_idx] = True
     row_global = is_global[p.clamp(min=0)] & (p >= 0)  # [T]; positions < 0 are not in the keys
     return keep | is_global[None, :] | row_global[:, None]  # [T, S]
+
+
 # --8<-- [end:global-local]
 
 
-def global_local_mask(T: int, S: int, global_idx: Sequence[int] | torch.Tensor,
-                      window: tuple[int, int], *,
-                      device: torch.device | str | None = None) -> torch.Tensor:
+def global_local_mask(
+    T: int,
+    S: int,
+    global_idx: Sequence[int] | torch.Tensor,
+    window: tuple[int, int],
+    *,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """Longformer's global + local attention as one mask ``[T, S]``.
 
     A sliding window (``window``, see :func:`longctx.attention.sliding_window_mask`) plus a
@@ -172,8 +190,14 @@ def global_local_mask(T: int, S: int, global_idx: Sequence[int] | torch.Tensor,
 import torch
 
 
-def bigbird_keep(T: int, S: int, window: tuple[int, int], global_idx: list[int], num_random: int,
-                 generator: torch.Generator) -> torch.Tensor:
+def bigbird_keep(
+    T: int,
+    S: int,
+    window: tuple[int, int],
+    global_idx: list[int],
+    num_random: int,
+    generator: torch.Generator,
+) -> torch.Tensor:
     """Bool ``[T, S]`` on the CPU: window + global, then ``num_random`` unseen keys per row, drawn uniformly."""
     keep = global_local_keep(T, S, global_idx, window)  # [T, S]
     # A random score per entry; ranking iid uniforms gives a uniform random subset per row.
@@ -182,12 +206,22 @@ def bigbird_keep(T: int, S: int, window: tuple[int, int], global_idx: list[int],
     top = score.topk(min(num_random, S), dim=1)  # values/indices [T, r]
     extra = torch.zeros(T, S, dtype=torch.bool).scatter_(1, top.indices, top.values >= 0)  # [T, S]
     return keep | extra  # picks of already-seen keys (value -1) add nothing
+
+
 # --8<-- [end:bigbird]
 
 
-def bigbird_mask(T: int, S: int, window: tuple[int, int], global_idx: Sequence[int] | torch.Tensor,
-                 num_random: int, *, seed: int | None = None, generator: torch.Generator | None = None,
-                 device: torch.device | str | None = None) -> torch.Tensor:
+def bigbird_mask(
+    T: int,
+    S: int,
+    window: tuple[int, int],
+    global_idx: Sequence[int] | torch.Tensor,
+    num_random: int,
+    *,
+    seed: int | None = None,
+    generator: torch.Generator | None = None,
+    device: torch.device | str | None = None,
+) -> torch.Tensor:
     """BigBird: window + global + ``num_random`` random keys per query row.
 
     The window and global parts are :func:`global_local_mask`. Then each query row gets
@@ -226,8 +260,9 @@ def bigbird_mask(T: int, S: int, window: tuple[int, int], global_idx: Sequence[i
 import torch
 
 
-def strided_keep(T: int, S: int, stride: int, part: str = "both",
-                 device: torch.device | str | None = None) -> torch.Tensor:
+def strided_keep(
+    T: int, S: int, stride: int, part: str = "both", device: torch.device | str | None = None
+) -> torch.Tensor:
     """Bool ``[T, S]``, causal: the ``stride`` most recent keys (``"local"``), every ``stride``-th key back (``"stride"``), or both."""
     p = torch.arange(T, device=device)[:, None] + (S - T)  # [T, 1]: query positions, bottom-right
     back = p - torch.arange(S, device=device)[None, :]  # [T, S]: distance back from the query
@@ -235,11 +270,14 @@ def strided_keep(T: int, S: int, stride: int, part: str = "both",
     strided = back % stride == 0
     keep = {"both": local | strided, "local": local, "stride": strided}[part]
     return keep & (back >= 0)  # causal
+
+
 # --8<-- [end:strided]
 
 
-def strided_mask(T: int, S: int, stride: int, *, part: str = "both",
-                 device: torch.device | str | None = None) -> torch.Tensor:
+def strided_mask(
+    T: int, S: int, stride: int, *, part: str = "both", device: torch.device | str | None = None
+) -> torch.Tensor:
     """The Sparse Transformer's *strided* pattern (Child et al., 2019, arXiv:1904.10509).
 
     Causal, with stride l: query p sees key j (``j <= p``) when
@@ -311,6 +349,8 @@ def reach_through(masks: list[torch.Tensor], residual: bool = True) -> torch.Ten
         # Boolean matrix product via float counts (exact: a count is at most T < 2**24).
         reach = (hop.float() @ reach.float()) > 0  # [T, T]: new layer on top of the old reach
     return reach
+
+
 # --8<-- [end:receptive-field]
 
 

@@ -23,7 +23,14 @@ import torch
 
 from longctx import checks
 
-__all__ = ["moba_attention_flops", "moba_attention_ref", "moba_block_mask", "moba_core", "moba_flops_saved", "moba_mask"]
+__all__ = [
+    "moba_attention_flops",
+    "moba_attention_ref",
+    "moba_block_mask",
+    "moba_core",
+    "moba_flops_saved",
+    "moba_mask",
+]
 
 
 # --8<-- [start:moba]
@@ -55,8 +62,9 @@ def moba_block_mask(q: torch.Tensor, k: torch.Tensor, block_size: int, top_k: in
     return chosen | (torch.arange(n_blocks, device=q.device)[None, :] == own[:, None])
 
 
-def moba_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_size: int, top_k: int,
-              scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+def moba_core(
+    q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_size: int, top_k: int, scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Causal softmax attention over the blocks :func:`moba_block_mask` chooses: ``(out, lse)``."""
     H, T, S = q.shape[1], q.shape[2], k.shape[2]
     blocks = moba_block_mask(q, k, block_size, top_k)  # [B, H, T, n_blocks]
@@ -66,12 +74,21 @@ def moba_core(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, block_size: int
     scores = (q @ k.transpose(-1, -2) * scale).masked_fill(~keep, float("-inf"))  # [B, H, T, S]
     lse = torch.logsumexp(scores, dim=-1)  # [B, H, T]; finite: every query keeps itself
     return torch.exp(scores - lse[..., None]) @ v, lse  # [B, H, T, Dv]
+
+
 # --8<-- [end:moba]
 
 
-def moba_attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, block_size: int, top_k: int,
-                       scale: float | None = None,
-                       return_lse: bool = False) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+def moba_attention_ref(
+    q: torch.Tensor,
+    k: torch.Tensor,
+    v: torch.Tensor,
+    *,
+    block_size: int,
+    top_k: int,
+    scale: float | None = None,
+    return_lse: bool = False,
+) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """Causal MoBA (mixture of block attention), a PyTorch reference.
 
     Args:
@@ -92,8 +109,10 @@ def moba_attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, blo
     """
     checks.qkv(q, k, v, nonempty=True)
     if k.shape[2] != q.shape[2]:
-        raise ValueError(f"k must have as many positions as q (causal self-attention, S == T), "
-                         f"got T={q.shape[2]}, S={k.shape[2]}")
+        raise ValueError(
+            f"k must have as many positions as q (causal self-attention, S == T), "
+            f"got T={q.shape[2]}, S={k.shape[2]}"
+        )
     block_size = checks.positive_int("block_size", block_size)
     top_k = checks.positive_int("top_k", top_k)
     scale = checks.attention_scale(scale, q.shape[-1])
@@ -104,7 +123,9 @@ def moba_attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *, blo
     return (out, lse) if return_lse else out
 
 
-def moba_mask(seq_len: int, *, block_size: int, top_k: int, head_dim: int = 16, seed: int = 0) -> torch.Tensor:
+def moba_mask(
+    seq_len: int, *, block_size: int, top_k: int, head_dim: int = 16, seed: int = 0
+) -> torch.Tensor:
     """The ``[T, T]`` bool mask MoBA keeps for one head on random queries and keys: a picture.
 
     Which blocks win depends on the data; this draws ``q`` and ``k`` from a seeded normal
@@ -151,11 +172,17 @@ def moba_attention_flops(seq_len: int, head_dim: int, *, block_size: int, top_k:
     attention = 4 * d * pairs * h
     gate = (2 * d * gate_pairs + d * n) * h
     causal = 4 * d * causal_pairs * h
-    return {"moba_pairs": pairs * h, "causal_pairs": causal_pairs * h, "attention": attention, "gate": gate,
-            "moba": attention + gate, "causal": causal, "saved": 1 - (attention + gate) / causal}
+    return {
+        "moba_pairs": pairs * h,
+        "causal_pairs": causal_pairs * h,
+        "attention": attention,
+        "gate": gate,
+        "moba": attention + gate,
+        "causal": causal,
+        "saved": 1 - (attention + gate) / causal,
+    }
 
 
 def moba_flops_saved(seq_len: int, head_dim: int, *, block_size: int, top_k: int) -> float:
     """The share of full causal attention's FLOPs that MoBA does not do, gate included."""
     return moba_attention_flops(seq_len, head_dim, block_size=block_size, top_k=top_k)["saved"]
-

@@ -51,8 +51,14 @@ def mask_runs(mask: torch.Tensor) -> list[tuple[int, int, int]]:
     return runs
 
 
-def mask_svg(mask: torch.Tensor, cell: int = 8, *, title: str = "attention mask",
-             tiles: tuple[int, int] | None = None, color: str = "#3f51b5") -> str:
+def mask_svg(
+    mask: torch.Tensor,
+    cell: int = 8,
+    *,
+    title: str = "attention mask",
+    tiles: tuple[int, int] | None = None,
+    color: str = "#3f51b5",
+) -> str:
     """Draw ``mask`` as an SVG document: one square of ``cell`` pixels per entry.
 
     Args:
@@ -76,8 +82,10 @@ def mask_svg(mask: torch.Tensor, cell: int = 8, *, title: str = "attention mask"
         f'<rect class="background" x="0" y="0" width="{w}" height="{h}" fill="#eeeeee"/>',
     ]
     for i, j, n in mask_runs(mask):
-        parts.append(f'<rect class="on" x="{j * cell}" y="{i * cell}" width="{n * cell}" '
-                     f'height="{cell}" fill="{escape(color)}"/>')
+        parts.append(
+            f'<rect class="on" x="{j * cell}" y="{i * cell}" width="{n * cell}" '
+            f'height="{cell}" fill="{escape(color)}"/>'
+        )
     if tiles is not None:
         if not isinstance(tiles, (tuple, list)) or len(tiles) != 2:
             raise TypeError(f"tiles must be a pair (block_q, block_k) or None, got {tiles!r}")
@@ -86,8 +94,10 @@ def mask_svg(mask: torch.Tensor, cell: int = 8, *, title: str = "attention mask"
         for r, c in kept.nonzero().tolist():
             x, y = c * bk * cell, r * bq * cell
             tw, th = min(bk * cell, w - x), min(bq * cell, h - y)  # edge tiles are cut to the mask
-            parts.append(f'<rect class="tile" x="{x}" y="{y}" width="{tw}" height="{th}" '
-                         f'fill="none" stroke="#e53935" stroke-width="1"/>')
+            parts.append(
+                f'<rect class="tile" x="{x}" y="{y}" width="{tw}" height="{th}" '
+                f'fill="none" stroke="#e53935" stroke-width="1"/>'
+            )
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 
@@ -104,7 +114,7 @@ def example_patterns(n: int = 32) -> dict[str, torch.Tensor]:
     """
     n = checks.int_at_least("n", n, 8)
     w = max(1, n // 8)
-    stride = max(2, round(n ** 0.5))
+    stride = max(2, round(n**0.5))
     glob = [0, n // 2]
     return {
         "causal": causal_mask(n, n),

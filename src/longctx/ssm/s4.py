@@ -33,8 +33,16 @@ import torch
 
 from longctx import checks
 
-__all__ = ["conv_kernel", "conv_mode", "recurrent_mode", "s4d_conv", "s4d_discretize", "s4d_kernel",
-           "s4d_recurrent", "zoh_discretize"]
+__all__ = [
+    "conv_kernel",
+    "conv_mode",
+    "recurrent_mode",
+    "s4d_conv",
+    "s4d_discretize",
+    "s4d_kernel",
+    "s4d_recurrent",
+    "zoh_discretize",
+]
 
 
 def _work_dtype(*ts: torch.Tensor | None) -> torch.dtype:
@@ -87,7 +95,9 @@ def _prepared(u, A, B, C, delta, D):
 import torch
 
 
-def zoh_discretize(A: torch.Tensor, B: torch.Tensor, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def zoh_discretize(
+    A: torch.Tensor, B: torch.Tensor, delta: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Zero-order-hold discretisation of a diagonal SSM: ``Abar = exp(delta A)``, ``Bbar = (Abar - 1) / A * B``.
 
     Args:
@@ -105,6 +115,8 @@ def zoh_discretize(A: torch.Tensor, B: torch.Tensor, delta: torch.Tensor) -> tup
     Abar = torch.exp(dA)
     Bbar = (Abar - 1) / A * B  # exact ZOH for a diagonal A: (delta A)^-1 (exp(delta A) - 1) delta B
     return Abar, Bbar
+
+
 # --8<-- [end:s4d-discretize]
 
 
@@ -112,7 +124,9 @@ def zoh_discretize(A: torch.Tensor, B: torch.Tensor, delta: torch.Tensor) -> tup
 import torch
 
 
-def conv_kernel(A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, delta: torch.Tensor, L: int) -> torch.Tensor:
+def conv_kernel(
+    A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, delta: torch.Tensor, L: int
+) -> torch.Tensor:
     """The length-``L`` convolution kernel ``K[:, l] = Re(sum_n C[:, n] Abar[:, n]^l Bbar[:, n])``.
 
     Args:
@@ -130,6 +144,8 @@ def conv_kernel(A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, delta: torch.
     powers = torch.exp(dA[:, :, None] * torch.arange(L, device=A.device))  # [D, N, L]
     CB = C.to(Abar.dtype) * Bbar  # [D, N]
     return torch.einsum("dn,dnl->dl", CB, powers).real  # [D, L]
+
+
 # --8<-- [end:s4d-kernel]
 
 
@@ -137,8 +153,15 @@ def conv_kernel(A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, delta: torch.
 import torch
 
 
-def conv_mode(u: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, delta: torch.Tensor,
-              D: torch.Tensor | None = None, method: str = "fft") -> torch.Tensor:
+def conv_mode(
+    u: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    delta: torch.Tensor,
+    D: torch.Tensor | None = None,
+    method: str = "fft",
+) -> torch.Tensor:
     """Convolution mode: build the kernel once, then ``y = K * u + D u`` (causal).
 
     Args:
@@ -166,6 +189,8 @@ def conv_mode(u: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor
     if D is not None:
         y = y + D[:, None] * u
     return y
+
+
 # --8<-- [end:s4d-conv]
 
 
@@ -173,8 +198,14 @@ def conv_mode(u: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor
 import torch
 
 
-def recurrent_mode(u: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, delta: torch.Tensor,
-                   D: torch.Tensor | None = None) -> torch.Tensor:
+def recurrent_mode(
+    u: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    delta: torch.Tensor,
+    D: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Recurrent mode: ``x_t = Abar x_{t-1} + Bbar u_t``, ``y_t = Re(C x_t) + D u_t``, one step at a time.
 
     Arguments as in :func:`conv_mode`. Returns ``y [B, D, L]`` in the dtype of ``u``.
@@ -190,10 +221,14 @@ def recurrent_mode(u: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.T
     if D is not None:
         y = y + D[:, None] * u
     return y
+
+
 # --8<-- [end:s4d-recurrent]
 
 
-def s4d_discretize(A: torch.Tensor, B: torch.Tensor, delta: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def s4d_discretize(
+    A: torch.Tensor, B: torch.Tensor, delta: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Zero-order-hold discretisation of a diagonal SSM (:func:`zoh_discretize`), arguments checked.
 
     Args:
@@ -209,7 +244,9 @@ def s4d_discretize(A: torch.Tensor, B: torch.Tensor, delta: torch.Tensor) -> tup
     return zoh_discretize(A, B, delta)
 
 
-def s4d_kernel(A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, delta: torch.Tensor, L: int) -> torch.Tensor:
+def s4d_kernel(
+    A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, delta: torch.Tensor, L: int
+) -> torch.Tensor:
     """The length-``L`` convolution kernel ``K[:, l] = Re(sum_n C[:, n] Abar[:, n]^l Bbar[:, n])`` (:func:`conv_kernel`).
 
     Args:
@@ -226,8 +263,16 @@ def s4d_kernel(A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, delta: torch.T
     return conv_kernel(A, B, C, delta, checks.positive_int("L", L))
 
 
-def s4d_conv(u: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, delta: torch.Tensor,
-             D: torch.Tensor | None = None, *, method: str = "fft") -> torch.Tensor:
+def s4d_conv(
+    u: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    delta: torch.Tensor,
+    D: torch.Tensor | None = None,
+    *,
+    method: str = "fft",
+) -> torch.Tensor:
     """Convolution mode (:func:`conv_mode`): build the kernel once, then ``y = K * u + D u`` (causal).
 
     Args:
@@ -247,8 +292,14 @@ def s4d_conv(u: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
     return conv_mode(*_prepared(u, A, B, C, delta, D), method=method).to(u.dtype)
 
 
-def s4d_recurrent(u: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, delta: torch.Tensor,
-                  D: torch.Tensor | None = None) -> torch.Tensor:
+def s4d_recurrent(
+    u: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    delta: torch.Tensor,
+    D: torch.Tensor | None = None,
+) -> torch.Tensor:
     """Recurrent mode (:func:`recurrent_mode`): one step at a time; equal to :func:`s4d_conv`.
 
     Args:

@@ -33,8 +33,13 @@ from torch import Tensor
 
 from longctx import checks
 
-__all__ = ["scan_chunk", "selective_scan_chunked_ref", "selective_scan_chunks", "selective_scan_ref",
-           "selective_scan_sequential"]
+__all__ = [
+    "scan_chunk",
+    "selective_scan_chunked_ref",
+    "selective_scan_chunks",
+    "selective_scan_ref",
+    "selective_scan_sequential",
+]
 
 
 def _check_args(u, delta, A, B, C, D, z, delta_bias, delta_softplus) -> None:
@@ -54,8 +59,11 @@ def _check_args(u, delta, A, B, C, D, z, delta_bias, delta_softplus) -> None:
     for name, t in (("B", B), ("C", C)):
         checks.float_tensor(name, t, 3)
         checks.shape(name, t, (Bsz, N, L), "[B, N, L]")
-    for name, t, shape, legend in (("D", D, (Dch,), "[D]"), ("z", z, (Bsz, Dch, L), "[B, D, L] like u"),
-                                   ("delta_bias", delta_bias, (Dch,), "[D]")):
+    for name, t, shape, legend in (
+        ("D", D, (Dch,), "[D]"),
+        ("z", z, (Bsz, Dch, L), "[B, D, L] like u"),
+        ("delta_bias", delta_bias, (Dch,), "[D]"),
+    ):
         if t is not None:
             checks.float_tensor(name, t, len(shape))
             checks.shape(name, t, shape, legend)
@@ -87,9 +95,15 @@ import torch
 import torch.nn.functional as F
 
 
-def selective_scan_sequential(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
-                              C: torch.Tensor, D: torch.Tensor | None = None,
-                              z: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def selective_scan_sequential(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    z: torch.Tensor | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The selective scan, one position at a time: ``x_t = exp(delta_t A) x_{t-1} + delta_t B_t u_t``.
 
     Args:
@@ -117,6 +131,8 @@ def selective_scan_sequential(u: torch.Tensor, delta: torch.Tensor, A: torch.Ten
     if z is not None:
         y = y * F.silu(z)
     return y, x
+
+
 # --8<-- [end:selective-scan-ref]
 
 
@@ -125,8 +141,9 @@ import torch
 import torch.nn.functional as F
 
 
-def scan_chunk(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
-               x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def scan_chunk(
+    u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor, x: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
     """One chunk of c positions at once, from the state ``x [B, D, N]`` carried in; ``(y [B, D, c], x)``.
 
     With ``a_t = delta_t A`` and ``S_t = a_s + ... + a_t`` (a cumulative sum inside the chunk),
@@ -144,9 +161,16 @@ def scan_chunk(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.T
     return torch.einsum("bdtn,bnt->bdt", xs, C), xs[:, :, -1]  # y [B, D, c], the state leaving
 
 
-def selective_scan_chunks(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
-                          C: torch.Tensor, D: torch.Tensor | None = None, z: torch.Tensor | None = None,
-                          chunk_size: int = 16) -> tuple[torch.Tensor, torch.Tensor]:
+def selective_scan_chunks(
+    u: torch.Tensor,
+    delta: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    D: torch.Tensor | None = None,
+    z: torch.Tensor | None = None,
+    chunk_size: int = 16,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The selective scan a chunk at a time (:func:`scan_chunk`); arguments and result as :func:`selective_scan_sequential`."""
     x = u.new_zeros(u.shape[0], u.shape[1], A.shape[1])  # [B, D, N], carried between chunks
     ys = []
@@ -160,12 +184,24 @@ def selective_scan_chunks(u: torch.Tensor, delta: torch.Tensor, A: torch.Tensor,
     if z is not None:
         y = y * F.silu(z)
     return y, x
+
+
 # --8<-- [end:selective-scan-chunk]
 
 
-def selective_scan_ref(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None,
-                       z: Tensor | None = None, *, delta_bias: Tensor | None = None, delta_softplus: bool = False,
-                       return_last_state: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+def selective_scan_ref(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None = None,
+    z: Tensor | None = None,
+    *,
+    delta_bias: Tensor | None = None,
+    delta_softplus: bool = False,
+    return_last_state: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """The selective scan, one position at a time (:func:`selective_scan_sequential`).
 
     Mirrors mamba's ``selective_scan_ref`` (``mamba_ssm.ops.selective_scan_interface``): the same
@@ -192,10 +228,20 @@ def selective_scan_ref(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor
     return (out.to(u.dtype), x) if return_last_state else out.to(u.dtype)
 
 
-def selective_scan_chunked_ref(u: Tensor, delta: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None,
-                               z: Tensor | None = None, *, delta_bias: Tensor | None = None,
-                               delta_softplus: bool = False, chunk_size: int = 16,
-                               return_final_state: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+def selective_scan_chunked_ref(
+    u: Tensor,
+    delta: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None = None,
+    z: Tensor | None = None,
+    *,
+    delta_bias: Tensor | None = None,
+    delta_softplus: bool = False,
+    chunk_size: int = 16,
+    return_final_state: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """The selective scan a chunk at a time (:func:`selective_scan_chunks`): closed form inside a chunk.
 
     ``L`` need not be a multiple of ``chunk_size`` (the last chunk is shorter).

@@ -31,7 +31,15 @@ from torch import Tensor
 
 from longctx import checks
 
-__all__ = ["segment_sum", "segsum", "ssd_chunked", "ssd_chunks", "ssd_masked", "ssd_quadratic", "ssd_recurrent"]
+__all__ = [
+    "segment_sum",
+    "segsum",
+    "ssd_chunked",
+    "ssd_chunks",
+    "ssd_masked",
+    "ssd_quadratic",
+    "ssd_recurrent",
+]
 
 
 def _prepare(x, dt, A, B, C, D, initial_state=None):
@@ -51,7 +59,9 @@ def _prepare(x, dt, A, B, C, D, initial_state=None):
     checks.float_tensor("B", B, 4)
     checks.float_tensor("C", C, 4)
     if B.shape[:2] != (Bsz, L) or B.shape[2] == 0 or B.shape[3] == 0:
-        raise ValueError(f"B must have shape [B, L, G, N] with B = {Bsz}, L = {L}, G, N >= 1, got {tuple(B.shape)}")
+        raise ValueError(
+            f"B must have shape [B, L, G, N] with B = {Bsz}, L = {L}, G, N >= 1, got {tuple(B.shape)}"
+        )
     checks.shape("C", C, tuple(B.shape), "[B, L, G, N] like B")
     G, N = B.shape[2], B.shape[3]
     if H % G != 0:
@@ -79,9 +89,17 @@ def _skip(y, x, D, dtype):
     return y.to(dtype)
 
 
-def ssd_recurrent(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None, *,
-                  initial_state: Tensor | None = None,
-                  return_final_state: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+def ssd_recurrent(
+    x: Tensor,
+    dt: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None = None,
+    *,
+    initial_state: Tensor | None = None,
+    return_final_state: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """SSD as a recurrence: ``h_t = exp(dt_t A) h_{t-1} + dt_t x_t B_t^T``, ``y_t = h_t C_t + D x_t``.
 
     Args:
@@ -129,6 +147,8 @@ def segment_sum(a: torch.Tensor) -> torch.Tensor:
     diff = cs[..., :, None] - cs[..., None, :]  # [..., T(i), T(j)]: a_{j+1} + ... + a_i
     keep = torch.ones(T, T, dtype=torch.bool, device=a.device).tril()
     return diff.masked_fill(~keep, float("-inf"))
+
+
 # --8<-- [end:segsum]
 
 
@@ -151,8 +171,9 @@ def segsum(a: torch.Tensor) -> torch.Tensor:
 import torch
 
 
-def ssd_masked(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor,
-               C: torch.Tensor) -> torch.Tensor:
+def ssd_masked(
+    x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor
+) -> torch.Tensor:
     """SSD as one masked matrix: ``Y = (L o C B^T) X`` with ``X = dt x`` and ``L = exp(segment_sum(dt A))``.
 
     Costs ``O(L^2)`` like attention, with the decay mask ``L`` in place of softmax.
@@ -171,6 +192,8 @@ def ssd_masked(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tens
     scores = torch.einsum("bihn,bjhn->bhij", C, B)  # [B, H, L, L]: C_i . B_j
     X = dt[..., None] * x  # [B, L, H, P]
     return torch.einsum("bhij,bjhp->bihp", Lmask * scores, X)  # [B, L, H, P]
+
+
 # --8<-- [end:ssd-quadratic]
 
 
@@ -198,8 +221,15 @@ import torch
 import torch.nn.functional as F
 
 
-def ssd_chunks(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tensor, C: torch.Tensor,
-               h: torch.Tensor, chunk_size: int = 64) -> tuple[torch.Tensor, torch.Tensor]:
+def ssd_chunks(
+    x: torch.Tensor,
+    dt: torch.Tensor,
+    A: torch.Tensor,
+    B: torch.Tensor,
+    C: torch.Tensor,
+    h: torch.Tensor,
+    chunk_size: int = 64,
+) -> tuple[torch.Tensor, torch.Tensor]:
     """SSD a chunk at a time from the state ``h [B, H, P, N]``; arguments as :func:`ssd_masked`.
 
     The tail is padded with ``dt = 0`` and ``x = 0`` (decay 1, no input), which changes neither
@@ -236,12 +266,23 @@ def ssd_chunks(x: torch.Tensor, dt: torch.Tensor, A: torch.Tensor, B: torch.Tens
     # 4. what the carried-in state adds to each output of the chunk
     y_off = torch.einsum("bzihn,bzhpn,bhzi->bzihp", Cp, h_in, torch.exp(a_cs))  # [B, nc, c, H, P]
     return (y_diag + y_off).reshape(Bsz, nc * c, H, P)[:, :L], h  # [B, L, H, P]
+
+
 # --8<-- [end:ssd-chunked]
 
 
-def ssd_chunked(x: Tensor, dt: Tensor, A: Tensor, B: Tensor, C: Tensor, D: Tensor | None = None, *,
-                chunk_size: int = 64, initial_state: Tensor | None = None,
-                return_final_state: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+def ssd_chunked(
+    x: Tensor,
+    dt: Tensor,
+    A: Tensor,
+    B: Tensor,
+    C: Tensor,
+    D: Tensor | None = None,
+    *,
+    chunk_size: int = 64,
+    initial_state: Tensor | None = None,
+    return_final_state: bool = False,
+) -> Tensor | tuple[Tensor, Tensor]:
     """SSD a chunk at a time (:func:`ssd_chunks`): the quadratic form inside chunks, states passed between them.
 
     Four steps: (1) each chunk's own output with the masked matrix; (2) the state each chunk
