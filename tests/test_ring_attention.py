@@ -1,7 +1,7 @@
 """Ring Attention against attention_ref on the whole sequence, in float64.
 
 The one-process simulation is swept with hypothesis; the torch.distributed version runs in
-real processes (gloo on the CPU), spawned once: a ring of 3 ranks and two rings of 2 inside it.
+real processes (gloo on the CPU), forked once: a ring of 3 ranks and two rings of 2 inside it.
 """
 
 from __future__ import annotations
@@ -214,10 +214,15 @@ def _free_port() -> int:
 
 
 def test_ring_attention_across_processes(tmp_path):
-    """One spawn of 3 processes: the 3-rank world, then the 2-rank sub-groups [0, 1] and [1, 2]."""
+    """One fork of 3 processes: the 3-rank world, then the 2-rank sub-groups [0, 1] and [1, 2].
+
+    Forked, not spawned: a spawned process imports torch, this module and longctx afresh, 7 s of
+    CPU for the three, which a fork inherits. Tests run torch with one thread (conftest.py), so
+    no OpenMP pool is carried into a child, and the ranks never touch CUDA.
+    """
     world = 3
     mp.start_processes(
-        _worker, args=(world, _free_port(), str(tmp_path)), nprocs=world, join=True, start_method="spawn"
+        _worker, args=(world, _free_port(), str(tmp_path)), nprocs=world, join=True, start_method="fork"
     )
     for rank in range(world):
         report = json.loads((tmp_path / f"rank{rank}.json").read_text())
