@@ -8,13 +8,14 @@ Three modes, each in its own process (the tests start this script with ``subproc
     see ``scripts/hooks/page_code.py``).
 
 ``paste_run.py serve``
-    ``script`` for many files at the cost of one ``import torch`` (two seconds of CPU, nearly all
-    of a page file's run; ``tests/test_page_code.py`` runs a dozen). It refuses ``longctx``,
-    imports ``torch``, then reads one JSON request a line, ``{"path": FILE, "cwd": DIR}``, and
-    runs each FILE as ``script`` does in a child forked from that state (so every file starts
-    from the same fresh process and none sees what another did), answering one JSON line
-    ``{"returncode": ..., "stdout": ..., "stderr": ...}``. Where there is no ``fork``, each
-    file runs in a fresh ``script`` process instead.
+    ``script`` and ``blocks`` for many files or pages at the cost of one ``import torch`` (two
+    seconds of CPU, nearly all of a page file's run; ``tests/test_page_code.py`` runs a dozen
+    files, ``tests/test_paste.py`` nine pages). It imports ``torch``, then reads one JSON request a
+    line, ``{"argv": ["script", FILE] or ["blocks", JSON_FILE], "cwd": DIR}``, and runs each in a
+    child forked from that state, exactly as its own process would (so each starts from the same
+    fresh process and none sees what another did), answering one JSON line ``{"returncode": ...,
+    "stdout": ..., "stderr": ...}``. Where there is no ``fork``, each runs in a fresh process.
+    :class:`Server` is the client the tests use.
 
 ``paste_run.py blocks JSON_FILE``
     The copy-paste check of one page (``tests/test_paste.py``). ``JSON_FILE`` holds
@@ -39,6 +40,7 @@ import json
 import linecache
 import os
 import runpy
+import select
 import shutil
 import subprocess
 import symtable
@@ -111,10 +113,10 @@ def run_script(path: str) -> int:
     return 0
 
 
-def _exit_status(path: str) -> int:
-    """Run ``script`` mode on ``path`` in this process; the exit status ``python`` would give."""
+def _exit_status(argv: list[str]) -> int:
+    """Run ``main(argv)`` in this process; the exit status ``python`` would give."""
     try:
-        return run_script(path)
+        return main(argv)
     except SystemExit as exc:
         if exc.code is None or isinstance(exc.code, int):
             return exc.code or 0
@@ -125,8 +127,8 @@ def _exit_status(path: str) -> int:
         return 1
 
 
-def _run_forked(path: str, cwd: str) -> dict:
-    """One file in a child of this process: its exit status and output.
+def _run_forked(argv: list[str], cwd: str) -> dict:
+    """One request in a child of this process: its exit status and output.
 
     The child runs the exit handlers it inherited, as the fresh process that imported torch
     would; so the folder for its output is made without a finalizer (``mkdtemp``).
@@ -136,14 +138,14 @@ def _run_forked(path: str, cwd: str) -> dict:
     try:
         sys.stdout.flush()
         pid = os.fork()
-        if pid == 0:  # the child: a fresh process as far as the file can tell
+        if pid == 0:  # the child: a fresh process as far as the code it runs can tell
             code = 1
             try:
                 os.chdir(cwd)
                 for fd, name in ((1, out), (2, err)):
                     os.dup2(os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC), fd)
                 sys.stdin = open(os.devnull)  # the requests are the parent's
-                code = _exit_status(path)
+                code = _exit_status(argv)
                 atexit._run_exitfuncs()
             finally:
                 sys.stdout.flush()
@@ -160,17 +162,16 @@ def _run_forked(path: str, cwd: str) -> dict:
 
 
 def serve() -> int:
-    """``serve`` mode: see the module docstring."""
-    install()
-    import torch  # noqa: F401 - what every page file imports first: paid once, shared by every child
+    """``serve`` mode: see the module docstring. Each request's own mode refuses ``longctx``."""
+    import torch  # noqa: F401 - what every page imports first: paid once, shared by every child
 
     for line in sys.stdin:
         request = json.loads(line)
         if hasattr(os, "fork"):
-            answer = _run_forked(request["path"], request["cwd"])
+            answer = _run_forked(request["argv"], request["cwd"])
         else:  # pragma: no cover - Windows
             proc = subprocess.run(
-                [sys.executable, __file__, "script", request["path"]],
+                [sys.executable, __file__, *request["argv"]],
                 cwd=request["cwd"],
                 capture_output=True,
                 text=True,
@@ -178,6 +179,38 @@ def serve() -> int:
             answer = {"returncode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
         print(json.dumps(answer), flush=True)
     return 0
+
+
+class Server:
+    """A ``paste_run.py serve`` process (the tests' client): ``run(argv, cwd)`` as ``subprocess.run`` would."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def run(self, argv: list[str], cwd: str | Path, timeout: float = 300) -> subprocess.CompletedProcess:
+        """Run ``paste_run.py *argv`` in ``cwd``; its exit status and output."""
+        self.proc.stdin.write(json.dumps({"argv": [str(a) for a in argv], "cwd": str(cwd)}) + "\n")
+        self.proc.stdin.flush()
+        if not select.select([self.proc.stdout], [], [], timeout)[0]:
+            self.proc.kill()
+            raise TimeoutError(f"paste_run.py {' '.join(map(str, argv))} ran for more than {timeout} s")
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"paste_run.py serve stopped with exit status {self.proc.wait()}")
+        answer = json.loads(line)
+        return subprocess.CompletedProcess(argv, answer["returncode"], answer["stdout"], answer["stderr"])
+
+    def close(self) -> None:
+        self.proc.stdin.close()
+        self.proc.wait(timeout=60)
+
+    def __enter__(self) -> Server:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 # ---------------------------------------------------------------- the paste check

@@ -9,8 +9,6 @@ all of its run). The hook itself is tested on a small project of its own.
 
 from __future__ import annotations
 
-import json
-import select
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +22,7 @@ RUNNER = ROOT / "scripts" / "paste_run.py"
 
 
 page_code = load_module("page_code_hook", ROOT / "scripts" / "hooks" / "page_code.py")
+paste_run = load_module("paste_run", RUNNER)
 
 PAGES = sorted(
     p.relative_to(DOCS).as_posix()
@@ -32,38 +31,11 @@ PAGES = sorted(
 )
 
 
-class Runner:
-    """One ``paste_run.py serve`` process: runs each file as ``paste_run.py script FILE`` would."""
-
-    def __init__(self):
-        self.proc = subprocess.Popen(
-            [sys.executable, str(RUNNER), "serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
-        )
-
-    def run(self, path: Path, cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
-        self.proc.stdin.write(json.dumps({"path": str(path), "cwd": str(cwd)}) + "\n")
-        self.proc.stdin.flush()
-        if not select.select([self.proc.stdout], [], [], timeout)[0]:
-            self.proc.kill()
-            raise TimeoutError(f"{path.name} ran for more than {timeout} s")
-        line = self.proc.stdout.readline()
-        if not line:
-            raise RuntimeError(f"paste_run.py serve stopped with exit status {self.proc.wait()}")
-        answer = json.loads(line)
-        return subprocess.CompletedProcess(
-            [str(path)], answer["returncode"], answer["stdout"], answer["stderr"]
-        )
-
-    def close(self):
-        self.proc.stdin.close()
-        self.proc.wait(timeout=60)
-
-
 @pytest.fixture(scope="module")
-def runner():
-    r = Runner()
-    yield r
-    r.close()
+def server():
+    """Runs each file as ``paste_run.py script FILE`` would, in a child of one ``paste_run.py serve``."""
+    with paste_run.Server() as s:
+        yield s
 
 
 def test_the_pages_are_found():
@@ -71,13 +43,13 @@ def test_the_pages_are_found():
     assert not any(p.startswith("course/") for p in PAGES)
 
 
-def test_longctx_is_refused_in_the_script_process(tmp_path, runner):
+def test_longctx_is_refused_in_the_script_process(tmp_path, server):
     probe = tmp_path / "probe.py"
     probe.write_text(
         "import sys\ntry:\n    import longctx\nexcept ImportError as err:\n    print('refused:', err)\n"
         "    sys.exit(0)\nsys.exit(3)\n"
     )
-    proc = runner.run(probe, tmp_path)
+    proc = server.run(["script", probe], tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert (
         "raises ModuleNotFoundError here" in proc.stdout
@@ -88,7 +60,7 @@ def test_longctx_is_refused_in_the_script_process(tmp_path, runner):
     assert plain.returncode == 3
 
 
-def test_each_file_starts_from_a_fresh_process_and_a_failure_is_reported(tmp_path, runner):
+def test_each_file_starts_from_a_fresh_process_and_a_failure_is_reported(tmp_path, server):
     first, second = tmp_path / "first.py", tmp_path / "second.py"
     first.write_text(
         "import sys\nimport torch\ntorch.set_default_dtype(torch.float64)\nsys.modules['seen'] = sys\n"
@@ -97,20 +69,20 @@ def test_each_file_starts_from_a_fresh_process_and_a_failure_is_reported(tmp_pat
         "import sys\nimport torch\nassert torch.get_default_dtype() == torch.float32\n"
         "assert 'seen' not in sys.modules\nraise ValueError('second fails')\n"
     )
-    assert runner.run(first, tmp_path).returncode == 0
-    proc = runner.run(second, tmp_path)
+    assert server.run(["script", first], tmp_path).returncode == 0
+    proc = server.run(["script", second], tmp_path)
     assert proc.returncode == 1 and proc.stderr.rstrip().endswith("ValueError: second fails"), proc.stderr
 
 
 @pytest.mark.parametrize("page", PAGES)
-def test_page_code_runs_as_a_script_without_longctx(page, tmp_path, runner):
+def test_page_code_runs_as_a_script_without_longctx(page, tmp_path, server):
     code = page_code.assemble(page, (DOCS / page).read_text(encoding="utf-8"))
     assert code is not None, f"{page} shows no section"
     assert code.rstrip().splitlines()[-1].startswith("    "), "the file ends in the page's demo"
     assert 'if __name__ == "__main__":' in code
     path = tmp_path / page_code.code_name(page)
     path.write_text(code, encoding="utf-8")
-    proc = runner.run(path, tmp_path)
+    proc = server.run(["script", path], tmp_path)
     print(proc.stdout)
     assert proc.returncode == 0, (
         f"{page}: its code file {path.name} fails without longctx:\n{proc.stderr[-3000:]}"
@@ -189,7 +161,7 @@ def _tiny(tmp_path: Path) -> tuple[Path, Path]:
     return src, demos
 
 
-def test_assemble_hoists_imports_keeps_page_order_and_runs(tmp_path, runner):
+def test_assemble_hoists_imports_keeps_page_order_and_runs(tmp_path, server):
     src, demos = _tiny(tmp_path)
     code = page_code.assemble("lessons/01-page.md", PAGE, src_dir=src, demos=demos)
     assert code.startswith('"""A page title: the code this page shows, as one file.')
@@ -202,7 +174,7 @@ def test_assemble_hoists_imports_keeps_page_order_and_runs(tmp_path, runner):
     path = tmp_path / page_code.code_name("lessons/01-page.md")
     assert path.name == "page.py"
     path.write_text(code)
-    proc = runner.run(path, tmp_path)
+    proc = server.run(["script", path], tmp_path)
     assert proc.returncode == 0 and "demo ok" in proc.stdout, proc.stderr
 
 

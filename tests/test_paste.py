@@ -3,9 +3,10 @@
 For each page it takes every Python code block as Material's copy button copies it (the text of
 the ``<code>``, without line numbers or annotations), in page order, and hands them to
 ``scripts/paste_run.py blocks`` in a fresh Python that has the standard library, ``torch`` and
-``triton`` but refuses ``longctx`` (except in a block that imports it itself). It fails naming
-the page, the function and the missing name, or the block that does not paste or raises, and
-prints blocks and functions per page.
+``triton`` but refuses ``longctx`` (except in a block that imports it itself): a process of its
+own per page, forked by one ``paste_run.py serve`` that has imported torch once (two seconds of
+CPU a page otherwise). It fails naming the page, the function and the missing name, or the block
+that does not paste or raises, and prints blocks and functions per page.
 
 It reads the built site named by ``LONGCTX_SITE_DIR``; unset, it skips, saying so (the unit-test
 step runs before the build). ``scripts/check.sh`` runs it after the site build.
@@ -17,15 +18,16 @@ from __future__ import annotations
 import json
 import os
 import re
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+from _helpers import load_module
 
 ROOT = Path(__file__).resolve().parents[1]
 RUNNER = ROOT / "scripts" / "paste_run.py"
+paste_run = load_module("paste_run", RUNNER)
 PAGE_GLOBS = ("lessons/*/index.html", "topics/*/index.html", "course/drills/index.html")
 ANNOTATION = re.compile(r"[ \t]*#[ \t]*\(\d+\)!?[ \t]*$", re.M)  # a code annotation marker, "# (1)!"
 
@@ -59,18 +61,13 @@ def code_blocks(html: str) -> list[str]:
     return blocks
 
 
-def paste_check(name: str, blocks: list[str]) -> dict:
-    """Run ``paste_run.py blocks`` on one page's blocks; its JSON report."""
+def paste_check(name: str, blocks: list[str], server) -> dict:
+    """Run ``paste_run.py blocks`` on one page's blocks in a child of ``server`` (a
+    ``paste_run.Server``); its JSON report."""
     with tempfile.TemporaryDirectory(prefix="paste-") as tmp:
         data = Path(tmp) / "page.json"
         data.write_text(json.dumps({"page": name, "blocks": blocks}), encoding="utf-8")
-        proc = subprocess.run(
-            [sys.executable, str(RUNNER), "blocks", str(data)],
-            cwd=tmp,
-            capture_output=True,
-            text=True,
-            timeout=600,
-        )
+        proc = server.run(["blocks", data], tmp, timeout=600)
     if proc.returncode != 0 or not proc.stdout.strip():
         return {
             "page": name,
@@ -113,10 +110,11 @@ def failures(reports: list[dict]) -> list[str]:
 
 
 def check_site(site: Path) -> list[dict]:
-    return [
-        paste_check(page_name(site, index), code_blocks(index.read_text(encoding="utf-8")))
-        for index in pages(site)
-    ]
+    with paste_run.Server() as server:
+        return [
+            paste_check(page_name(site, index), code_blocks(index.read_text(encoding="utf-8")), server)
+            for index in pages(site)
+        ]
 
 
 # --- on the built site ---------------------------------------------------------------------------
@@ -155,12 +153,20 @@ def test_blocks_come_out_as_the_copy_button_copies_them():
     assert code_blocks(PAGE) == ['import math\ndef f(x):\n    return x < math.pi and "&"\n', "y = f(1)\n"]
 
 
-def _report(blocks: list[str]) -> dict:
-    return paste_check("lessons/x", blocks)
+@pytest.fixture(scope="module")
+def server():
+    with paste_run.Server() as s:
+        yield s
 
 
-def test_a_page_that_pastes():
-    r = _report(
+@pytest.fixture
+def report(server):
+    """The paste check of a page of the given blocks, run as the site's pages are."""
+    return lambda blocks: paste_check("lessons/x", blocks, server)
+
+
+def test_a_page_that_pastes(report):
+    r = report(
         [
             "import math\n\ndef f(x):\n    return g(x) + math.pi\n",
             "def g(x):\n    return 2 * x\n",
@@ -170,8 +176,8 @@ def test_a_page_that_pastes():
     assert (r["blocks"], r["functions"], r["missing"], r["errors"]) == (3, 2, [], [])
 
 
-def test_missing_name_cut_function_and_raising_block_are_named():
-    r = _report(
+def test_missing_name_cut_function_and_raising_block_are_named(report):
+    r = report(
         [
             "def f(x):\n    return _check(x) + helper(x)\n",  # two names the page never shows
             "    y = x + 1\n    return y\n",  # a section cut inside a function
@@ -181,12 +187,12 @@ def test_missing_name_cut_function_and_raising_block_are_named():
     assert sorted((m["function"], m["name"]) for m in r["missing"]) == [("f", "_check"), ("f", "helper")]
     assert any("block 2: does not paste: unexpected indent" in e for e in r["errors"])
     assert any("block 3: raised NameError" in e and "undefined_here" in e for e in r["errors"])
-    r = _report(["def f(x):\n    y = x\n", "return y\n"])
+    r = report(["def f(x):\n    y = x\n", "return y\n"])
     assert r["errors"] == ["block 2: does not paste: 'return' outside function (line 1: 'return y')"]
 
 
-def test_longctx_is_refused_unless_the_block_imports_it():
-    r = _report(
+def test_longctx_is_refused_unless_the_block_imports_it(report):
+    r = report(
         [
             "import importlib\nimport sys\nassert 'longctx' not in sys.modules\n"
             "try:\n    importlib.import_module('longctx')\nexcept ModuleNotFoundError:\n    refused = True\n",
@@ -195,17 +201,17 @@ def test_longctx_is_refused_unless_the_block_imports_it():
     )
     assert r["errors"] == []
     # a bare example of the package may import public names
-    r = _report(["from longctx.units import FORMATS\nassert FORMATS\n"])
+    r = report(["from longctx.units import FORMATS\nassert FORMATS\n"])
     assert r["errors"] == []
     # a block that does not import longctx cannot reach it, even after one that did
-    r = _report(
+    r = report(
         [
             "from longctx.units import FORMATS\n",
             "import importlib\nimportlib.import_module('longctx.costs')\n",
         ]
     )
     assert len(r["errors"]) == 1 and "block 2: raised ModuleNotFoundError" in r["errors"][0]
-    r = _report(["from longctx.linear.reference import _readout\n"])
+    r = report(["from longctx.linear.reference import _readout\n"])
     assert any("private longctx name longctx.linear.reference._readout" in e for e in r["errors"])
 
 
