@@ -12,6 +12,7 @@ import re
 from pathlib import Path
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
+from playwright.sync_api import expect
 
 ROOT = Path(__file__).resolve().parents[2]
 #: The built site; LONGCTX_SITE_DIR lets several builds coexist (one per developer preview), CI uses site/.
@@ -66,12 +67,32 @@ def axe_serious(page) -> str:
 
 
 def at(url: str) -> re.Pattern:
-    """A ``wait_for_url`` pattern for ``url`` with or without a #fragment.
+    """A ``wait_for_url`` pattern for ``url`` with or without a ?query and a #fragment.
 
     Material's ``navigation.tracking`` writes the heading in view into the address, and on a slow
-    machine it can do so just after an instant navigation, so a page's URL may end in any fragment.
+    machine it can do so just after an instant navigation, so a page's URL may end in any fragment;
+    a widget writes its inputs into the query (so that the address can be shared).
     """
-    return re.compile(re.escape(url) + r"(#[^/]*)?$")
+    return re.compile(re.escape(url) + r"(\?[^#/]*)?(#[^/]*)?$")
+
+
+def back_and_forward(page, back_url: str, forward_url: str, widget: str):
+    """Go back to ``back_url`` and forward again by Material's instant navigation; return the
+    widget ``widget`` (a selector) of the page come back to, once it is built.
+
+    Waiting for the address is not enough: it changes before the content is swapped, so the
+    widget of the page being left could still be found ready and be edited just before it is
+    replaced. Each step waits for its own page's content: the widget gone, then a new one built.
+    """
+    page.go_back()
+    page.wait_for_url(at(back_url))
+    expect(page.locator(widget)).to_have_count(0)
+    page.go_forward()
+    page.wait_for_url(at(forward_url))
+    found = page.locator(widget)
+    expect(found).to_have_count(1)
+    expect(found).to_have_attribute("data-lc-ready", "true")
+    return found
 
 
 def luminance(rgb: tuple[float, float, float]) -> float:

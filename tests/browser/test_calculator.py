@@ -12,7 +12,7 @@ import random
 import re
 
 import pytest
-from helpers import Widget, at
+from helpers import Widget, at, back_and_forward
 from playwright.sync_api import Page, expect
 
 from longctx import costs
@@ -262,11 +262,7 @@ def test_calculator_survives_instant_navigation_without_double_binding(page: Pag
     expect(calc).to_have_attribute("data-lc-ready", "true")
     assert page.evaluate("window.__noReload") is True, "expected Material's instant navigation"
 
-    page.go_back()
-    page.wait_for_url(at(base_url))
-    page.go_forward()
-    page.wait_for_url(at(base_url + LESSON))
-    expect(calc).to_have_attribute("data-lc-ready", "true")
+    calc = back_and_forward(page, base_url, base_url + LESSON, ".lc-calc")
     assert page.evaluate("window.__noReload") is True
     expect(calc.locator("form")).to_have_count(1)
     expect(calc.locator("table")).to_have_count(1)

@@ -11,7 +11,7 @@ import math
 import random
 
 import pytest
-from helpers import Widget, at
+from helpers import Widget, at, back_and_forward
 from playwright.sync_api import Page, expect
 
 from longctx import costs, summary
@@ -215,11 +215,7 @@ def test_widget_survives_instant_navigation(page: Page, base_url, net):
     widget = page.locator(".lc-cost")
     expect(widget).to_have_attribute("data-lc-ready", "true")
     assert page.evaluate("window.__noReload") is True, "expected Material's instant navigation"
-    page.go_back()
-    page.wait_for_url(at(base_url + DRILLS))
-    page.go_forward()
-    page.wait_for_url(at(base_url + PAGE))
-    expect(widget).to_have_attribute("data-lc-ready", "true")
+    widget = back_and_forward(page, base_url + DRILLS, base_url + PAGE, ".lc-cost")
     assert page.evaluate("window.__noReload") is True
     expect(widget.locator("form")).to_have_count(1)
     expect(widget.locator("table")).to_have_count(1)

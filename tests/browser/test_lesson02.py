@@ -14,6 +14,7 @@ import random
 
 import pytest
 import torch
+from helpers import back_and_forward
 from playwright.sync_api import Page, expect
 
 from longctx import sparse
@@ -213,10 +214,7 @@ def test_works_after_instant_navigation(page: Page, base_url, net):
     got = _read(widget)
     assert got["mask"] == _bits(sparse.strided_mask(30, 30, 5))
     # away and back: still one form, still right
-    page.go_back()
-    page.go_forward()
-    widget = page.locator(".lc-mask")
-    expect(widget).to_have_attribute("data-lc-ready", "true")
+    widget = back_and_forward(page, base_url, base_url + LESSON, ".lc-mask")
     expect(widget.locator("form")).to_have_count(1)
     assert page.evaluate("window.__noReload") is True
     assert _read(widget)["state"] == "ok"

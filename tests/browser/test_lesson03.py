@@ -11,7 +11,7 @@ import math
 import random
 
 import pytest
-from helpers import Widget, at
+from helpers import Widget, at, back_and_forward
 from playwright.sync_api import Page, expect
 
 from longctx import costs
@@ -189,11 +189,7 @@ def test_lab_survives_instant_navigation_without_double_binding(page: Page, base
     lab = page.locator(".lc-xover")
     expect(lab).to_have_attribute("data-lc-ready", "true")
     assert page.evaluate("window.__noReload") is True, "expected Material's instant navigation"
-    page.go_back()
-    page.wait_for_url(at(base_url))
-    page.go_forward()
-    page.wait_for_url(at(base_url + LESSON))
-    expect(lab).to_have_attribute("data-lc-ready", "true")
+    lab = back_and_forward(page, base_url, base_url + LESSON, ".lc-xover")
     assert page.evaluate("window.__noReload") is True
     expect(lab.locator("form")).to_have_count(1)
     expect(lab.locator("table")).to_have_count(1)

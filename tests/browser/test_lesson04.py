@@ -12,7 +12,7 @@ import math
 import random
 
 import pytest
-from helpers import Widget, at
+from helpers import Widget, at, back_and_forward
 from playwright.sync_api import Page, expect
 
 from longctx import costs, presets
@@ -403,15 +403,10 @@ def test_calculator_survives_instant_navigation_without_double_binding(page: Pag
     expect(calc).to_have_attribute("data-lc-ready", "true")
     assert page.evaluate("window.__noReload") is True, "expected Material's instant navigation"
 
-    page.go_back()
-    page.wait_for_url(at(base_url + "lessons/01-quadratic-wall/"))
-    page.go_forward()
-    page.wait_for_url(at(base_url + LESSON))
-    expect(calc).to_have_attribute("data-lc-ready", "true")
+    calc = back_and_forward(page, base_url + "lessons/01-quadratic-wall/", base_url + LESSON, ".lc-kv")
     assert page.evaluate("window.__noReload") is True
     expect(calc.locator("form")).to_have_count(1)
     expect(calc.locator("table")).to_have_count(1)
-    page.wait_for_load_state("networkidle")  # let the navigation settle before typing
     _fill(Widget(page, ".lc-kv"), preset="llama-2-70b")
     expect(calc.locator("td[data-key='bytes_per_token']")).to_have_attribute(
         "data-value", str(presets.kv_bytes_per_token("llama-2-70b"))
