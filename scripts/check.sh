@@ -62,9 +62,9 @@ step "lint (ruff check)" 5 \
   ruff check --no-cache .
 step "format (ruff format --check; pyproject.toml says what is left as written, and why)" 5 \
   ruff format --check --no-cache .
-step "compile gate: every Triton kernel configuration for sm_80 and sm_90a (table cached in docs/data/compiled)" 20 \
+step "compile gate: every Triton kernel configuration for sm_80 and sm_90a (table cached in docs/data/compiled)" 10 \
   python scripts/compile_gate.py
-step "GPU tests collect with only the GPU machine's packages (every other package hidden)" 45 \
+step "GPU tests collect with only the GPU machine's packages (every other package hidden)" 10 \
   env PYTHONPATH=scripts/gpu_env PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 \
   python -m pytest --collect-only -q -m gpu tests --ignore=tests/browser -p no:cacheprovider
 
@@ -82,13 +82,13 @@ step "unit tests (package, kernels under the interpreter, docs policy, quiz data
   pytest tests --ignore=tests/browser -p no:cacheprovider -q -n auto --cov --cov-report=
 step "coverage gate: every statement of every section a page shows was executed" 10 \
   python scripts/check_snippet_coverage.py
-step "code blocks in docs/ (pytest-codeblocks)" 20 \
+step "code blocks in docs/ (pytest-codeblocks)" 10 \
   pytest --codeblocks docs -p no:cacheprovider -q
-step "site build (mkdocs build --strict, notebooks executed)" 80 \
+step "site build (mkdocs build --strict, notebooks executed)" 70 \
   timeout 600 mkdocs build --strict
-step "links and anchors of the built site" 10 \
+step "links and anchors of the built site" 5 \
   python scripts/check_links.py site
-step "paste test: every Python block of the lessons, topics and drills runs when copied, without longctx" 40 \
+step "paste test: every Python block of the lessons, topics and drills runs when copied, without longctx" 20 \
   env LONGCTX_SITE_DIR=site pytest tests/test_paste.py -k every_page -p no:cacheprovider -q -s
-step "browser tests (headless Chromium, offline)" 80 \
+step "browser tests (headless Chromium, offline)" 100 \
   pytest tests/browser -p no:cacheprovider -n 2
