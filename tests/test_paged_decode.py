@@ -102,6 +102,8 @@ def awkward_lens(bs: int, B: int) -> list[int]:
     return [1, bs - 1, 3 * bs + 5] if B == 3 else [bs + 1, 2 * bs]
 
 
+# no_cover (pyproject.toml): a sweep over shapes whose statements the covered tests of this file run too
+@pytest.mark.no_cover
 @pytest.mark.parametrize(
     "D, H, H_kv, block_size, dtype, B",
     [
@@ -133,6 +135,8 @@ def test_block_boundaries_one_at_a_time():
     assert (out.double() - want).abs().max() < MAX_TOL[torch.float32]
 
 
+# no_cover (pyproject.toml): a sweep over shapes whose statements the covered tests of this file run too
+@pytest.mark.no_cover
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 def test_number_of_splits_does_not_change_the_result(dtype):
     case = Case([1, 17, 69], 4, 2, 40, 16, dtype, seed=11)  # 69 tokens: 5 blocks
@@ -344,6 +348,8 @@ def low_precision_reference(case, dtype):
     return out
 
 
+# no_cover (pyproject.toml): a sweep over shapes whose statements the covered tests of this file run too
+@pytest.mark.no_cover
 @pytest.mark.parametrize("D, H, H_kv", [(40, 4, 2), (192, 2, 1), (256, 3, 3), (100, 8, 1)])
 def test_bf16_within_twice_pytorchs_error_on_the_cpu(D, H, H_kv):
     # Triton's interpreter multiplies bf16 wrongly in tl.dot (values near 1e8 came back): the
