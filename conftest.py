@@ -1,7 +1,8 @@
 """Test-wide set-up shared by tests/ and by pytest-codeblocks on docs/.
 
 * Triton kernels run on the CPU through the interpreter when no GPU is present. The variable
-  must be set before ``triton`` is imported, which is why it is set here, first.
+  must be set before ``triton`` is imported, which is why it is set here, first. The
+  interpreter's int32 overflow checks are switched off (see ``_no_overflow_checks``).
 * A ``python`` fence in docs/ that only includes a section of src/ (``--8<-- "path:section"``)
   is not runnable as written: pytest-codeblocks skips it with a visible reason. Its code is
   tested by tests/ and the coverage gate (scripts/check_snippet_coverage.py).
@@ -34,6 +35,33 @@ if not _gpu:
     # OMP_NUM_THREADS wins; the GPU machine keeps its threads for its larger references.
     if os.environ.setdefault("OMP_NUM_THREADS", "1") == "1" and "torch" in sys.modules:
         torch.set_num_threads(1)
+
+
+def _no_overflow_checks() -> None:
+    """Switch off the Triton interpreter's check of every int32 add, sub and mul for overflow.
+
+    The interpreter redoes each integer operation of a kernel in int64 and asserts the result
+    fits (its option ``sanitize_overflow``): a fifth to a quarter of an interpreted kernel's CPU
+    under coverage (tests/test_linear_kernel.py 86 -> 66 s, tests/test_flash_kernel.py 32 ->
+    25 s). At the tests' sizes (offsets of a few thousand) no index comes near 2^31, so the
+    check cannot fire here; sizes where it could run only on the GPU (the gpu-marked tests).
+    Triton has no setting for it: the interpreter's builder holds the options, and a Triton
+    whose builder has no such option is left as it is.
+    """
+    import dataclasses
+
+    try:
+        from triton.runtime import interpreter
+    except ImportError:  # pragma: no cover - triton is always installed by the setup
+        return
+    builder = getattr(interpreter, "interpreter_builder", None)
+    options = getattr(builder, "options", None)
+    if dataclasses.is_dataclass(options) and hasattr(options, "sanitize_overflow"):
+        builder.options = dataclasses.replace(options, sanitize_overflow=False)
+
+
+if os.environ.get("TRITON_INTERPRET", "0") not in ("", "0"):
+    _no_overflow_checks()
 
 SNIPPET_LINE = re.compile(r'^\s*-{1,}8<-{1,}\s+"[^"]+"\s*$')
 
