@@ -5,8 +5,15 @@ The site must be built first (``mkdocs build --strict`` with ``SITE_URL`` naming
 controller) on the port named in ``site/sitemap.xml``: Material's instant navigation only
 intercepts links listed there.
 
-Every request to another host is aborted and recorded; the ``net`` fixture fails a test that
-saw a blocked or failed request, an HTTP error, a console error or a page error.
+Chromium resolves no host but localhost (``--host-resolver-rules``), so no request leaves the
+machine; each request to another host is recorded, and the ``net`` fixture fails a test that saw
+one, or a failed request, an HTTP error, a console error or a page error. (Blocking in the
+browser rather than through Playwright's request routing keeps Chromium's cache on and every
+request off the test process: routing cost about a sixth of each page load here.)
+
+Tests that only drive a page already open (a widget's sweeps, its messages) share one page per
+module and worker (``module_page``/``on_page``), each test starting from the widget's values as
+loaded (``Widget.reopen``); a test that needs a fresh load, storage or navigation takes ``page``.
 """
 
 from __future__ import annotations
@@ -119,6 +126,8 @@ def browser_type_launch_args(browser_type_launch_args):
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            # every host but this machine fails to resolve: the site must work offline
+            "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1 , EXCLUDE localhost",
         ],
     }
     exe = _chromium()
@@ -141,33 +150,72 @@ class NetLog:
         return {k: v for k, v in vars(self).items() if v}
 
 
-@pytest.fixture
-def net(page):
-    """Block every host but localhost; fail the test on any request, console or page error."""
+def _watch(page) -> NetLog:
+    """Record on ``page`` what a reader offline would notice (see :class:`NetLog`)."""
     log = NetLog()
 
-    def route(r):
-        if urlparse(r.request.url).hostname in LOCAL_HOSTS or r.request.url.startswith("data:"):
-            r.continue_()
-        else:
-            log.blocked.append(r.request.url)
-            r.abort()
-
-    page.context.route("**/*", route)
+    def request(req):
+        if urlparse(req.url).hostname not in LOCAL_HOSTS and not req.url.startswith(("data:", "blob:")):
+            log.blocked.append(req.url)
 
     def failed(req):
         # ERR_ABORTED on a local URL is the browser cancelling a load it no longer needs (the
         # favicon of a page being left, say), not a missing file: those show as HTTP errors.
         # Requests to other hosts are recorded as blocked above, whatever their failure.
-        if "ERR_ABORTED" in str(req.failure) and urlparse(req.url).hostname in LOCAL_HOSTS:
+        host = urlparse(req.url).hostname
+        if host not in LOCAL_HOSTS or "ERR_ABORTED" in str(req.failure):
             return
         log.failed.append(f"{req.url} ({req.failure})")
 
+    page.on("request", request)
     page.on("requestfailed", failed)
     page.on(
         "response", lambda resp: resp.status >= 400 and log.http_errors.append(f"{resp.status} {resp.url}")
     )
     page.on("console", lambda msg: msg.type == "error" and log.console_errors.append(msg.text))
     page.on("pageerror", lambda err: log.page_errors.append(str(err)))
+    return log
+
+
+@pytest.fixture
+def net(page):
+    """Fail the test on a request to another host, a failed request, or a console or page error."""
+    log = _watch(page)
     yield log
+    assert not log.problems(), f"the page misbehaved: {log.problems()}"
+
+
+@pytest.fixture(scope="module")
+def module_page(browser, browser_context_args):
+    """One page (in a context of its own) that a module's tests share, with its ``NetLog``."""
+    context = browser.new_context(**browser_context_args)
+    page = context.new_page()
+    log = _watch(page)
+    yield page, log
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def at_path(request, module_page, base_url):
+    """The module's shared page, loaded at the site path a test gives with
+    ``@pytest.mark.parametrize("at_path", [...], indirect=True)``: pytest runs the tests that share
+    a path one after another, so a module loads each path once (per xdist worker). Take ``on_page``
+    beside it for the per-test checks; the load itself is checked here."""
+    page, log = module_page
+    for found in vars(log).values():
+        found.clear()
+    page.emulate_media(color_scheme="light")
+    page.goto(base_url + request.param)
+    assert not log.problems(), f"/{request.param} misbehaved as it loaded: {log.problems()}"
+    return page
+
+
+@pytest.fixture
+def on_page(module_page):
+    """The module's shared page, for a test that drives what is already open on it; the test fails
+    on what ``net`` fails, seen during the test."""
+    page, log = module_page
+    for found in vars(log).values():
+        found.clear()
+    yield page
     assert not log.problems(), f"the page misbehaved: {log.problems()}"

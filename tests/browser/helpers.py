@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import re
+import weakref
 from pathlib import Path
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
@@ -61,7 +62,8 @@ _AXE_RUN = """async tags => {
 def axe_serious(page) -> str:
     """axe-core's serious and critical violations on the page as it is now, one line each ("" if none)."""
     assert AXE.is_file(), "node_modules/axe-core is missing: run `npm ci`"
-    page.add_script_tag(path=str(AXE))
+    if not page.evaluate("typeof window.axe === 'object'"):
+        page.add_script_tag(path=str(AXE))
     found = page.evaluate(_AXE_RUN, AXE_TAGS)
     return "\n".join(f"{v['id']} ({v['impact']}, {v['count']} elements): {v['nodes']}" for v in found)
 
@@ -130,6 +132,10 @@ COLOURS_JS = """e => {
 }"""
 
 
+#: The fields of each widget as its page was loaded, by page and selector (``Widget.reopen``).
+_LOADED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
 class Widget:
     """One in-browser widget on a page, as the tests drive it (the page object the widget tests share).
 
@@ -142,6 +148,39 @@ class Widget:
         self.page = page
         self.root = page.locator(selector).first
         page.wait_for_selector(f"{selector}[data-lc-ready='true']", timeout=timeout)
+
+    @classmethod
+    def reopen(cls, page, url: str, selector: str) -> Widget:
+        """The widget ``selector`` of the page at ``url`` as it was loaded: the first time on ``page``
+        the page is loaded; afterwards each field that differs is set back to its value at that load
+        (selects first, with the events a reader's edit fires: a preset or a GPU chosen again fills
+        its fields), which is what a fresh load shows, without loading again.
+
+        For the tests that share a page (conftest's ``on_page``). A test about what a fresh load
+        shows (start values, the address, storage), or that depends on what a widget remembers
+        beyond its fields (the KV calculator keeps a context the reader typed), loads the page itself.
+        """
+        loaded = _LOADED.setdefault(page, {})
+        here = re.split(r"[?#]", page.url)[0] == url
+        if here and selector in loaded and page.locator(f"{selector}[data-lc-ready='true']").count() == 1:
+            widget = cls(page, selector)
+            fields, state = loaded[selector]
+            for _ in range(3):  # a field set may change another (any edit makes the preset "custom")
+                widget.set(_changed_only=True, **fields)
+                now = widget.snapshot()
+                if now["fields"] == fields:
+                    break
+            assert (now["fields"], now["state"]) == (fields, state), (
+                f"{selector} not reset: {now} != {fields}"
+            )
+            return widget
+        if not here:
+            page.goto(url)
+            loaded.clear()
+        widget = cls(page, selector)
+        first = widget.snapshot()
+        loaded[selector] = first["fields"], first["state"]
+        return widget
 
     def field(self, name: str):
         return self.root.locator(f"[name='{name}']")
@@ -187,7 +226,7 @@ class Widget:
     def evaluate(self, script: str, arg=None):
         return self.root.evaluate(script, arg)
 
-    def set(self, **values) -> None:
+    def set(self, _changed_only: bool = False, **values) -> None:
         """Set several fields in one round trip, in a reader's order: selects first (a preset or a GPU
         may reset other fields), then checkboxes, then text fields; ``None`` leaves a field alone.
 
@@ -195,9 +234,10 @@ class Widget:
         field's as it loses focus), so the widget recomputes after every field as it would. How a
         reader types is tested through :meth:`fill`, the keyboard and the mouse; this is for the
         sweeps over many settings, where one Playwright call per field would be most of the time.
+        ``_changed_only`` leaves alone a field that already holds its value (``reopen``'s reset).
         """
         problems = self.root.evaluate(
-            """(root, values) => {
+            """(root, [values, changedOnly]) => {
             const fields = Object.keys(values).map(n => [n, root.querySelector(`[name='${n}']`)]);
             const missing = fields.filter(([, e]) => !e).map(([n]) => n);
             if (missing.length) return missing.map(n => `no field named ${n}`);
@@ -205,6 +245,7 @@ class Widget:
             for (const k of [0, 1, 2]) {
                 for (const [n, e] of fields) {
                     if (kind(e) !== k || values[n] === null) continue;
+                    if (changedOnly && (k === 1 ? e.checked === Boolean(values[n]) : e.value === values[n])) continue;
                     if (k === 0 && ![...e.options].some(o => o.value === values[n])) return [`${n} has no option ${values[n]}`];
                     if (k === 1) e.checked = Boolean(values[n]); else e.value = values[n];
                     e.dispatchEvent(new Event('input', {bubbles: true}));
@@ -213,7 +254,7 @@ class Widget:
             }
             return [];
         }""",
-            values,
+            [values, _changed_only],
         )
         assert not problems, f"could not set the fields: {problems}"
 

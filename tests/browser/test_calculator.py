@@ -26,6 +26,12 @@ MAX_N, MAX_HEADS, MAX_LAYERS, MAX_HEAD_DIM = 10**9, 1024, 1024, 16384
 BAD_WORDS = ("NaN", "Infinity", "undefined", "null")
 
 
+@pytest.fixture
+def calc(on_page, base_url) -> Widget:
+    """The calculator on the module's shared page, with the values it was loaded with."""
+    return Widget.reopen(on_page, base_url + LESSON, ".lc-calc")
+
+
 def _open(page: Page, base_url: str) -> Widget:
     page.goto(base_url + LESSON)
     expect(page.locator(".lc-calc")).to_have_count(1)
@@ -79,8 +85,7 @@ def _random_length(rng: random.Random) -> int:
     return rng.randint(1, MAX_N)
 
 
-def test_calculator_matches_longctx_costs_on_random_inputs(page: Page, base_url, net):
-    calc = _open(page, base_url)
+def test_calculator_matches_longctx_costs_on_random_inputs(calc):
     dtypes = calc.locator("select[name='dtype'] option").evaluate_all("os => os.map(o => o.value)")
     assert dtypes == list(costs.BYTES_PER_ELEMENT), "the dtype list must come from longctx.json"
 
@@ -157,8 +162,7 @@ def test_calculator_start_values_show_the_lesson_example(page: Page, base_url, n
     assert float(rows[131072]["bytes_head"]) == costs.score_matrix_bytes(131072, bytes_per_element="fp16")
 
 
-def test_switching_dtype_uses_the_exported_sizes(page: Page, base_url, net):
-    calc = _open(page, base_url)
+def test_switching_dtype_uses_the_exported_sizes(calc):
     for dtype, size in costs.BYTES_PER_ELEMENT.items():
         _fill(calc, n="100000", ref="100000", heads="1", layers="1", dtype=dtype)
         cells = _results(calc)["rows"][0]["cells"]
@@ -203,9 +207,8 @@ BAD_INPUT = [
 GOOD = {"n": "8K", "ref": "4K", "heads": "8", "layers": "4", "head_dim": "64"}
 
 
-def test_bad_input_gives_a_message_never_nan(page: Page, base_url, net):
+def test_bad_input_gives_a_message_never_nan(calc):
     """Each bad value in turn (one page load for all: they are many), then the good one back."""
-    calc = _open(page, base_url)
     _fill(calc, **GOOD)
     good = _results(calc)
     for field, value, message in BAD_INPUT:
@@ -230,8 +233,7 @@ def test_bad_input_gives_a_message_never_nan(page: Page, base_url, net):
         _assert_clean(shown["text"])
 
 
-def test_several_bad_fields_are_all_named(page: Page, base_url, net):
-    calc = _open(page, base_url)
+def test_several_bad_fields_are_all_named(calc):
     _fill(calc, n="-1", heads="", head_dim="x")
     message = _results(calc)["message"]
     for label in ("Sequence length", "Heads per layer", "Head dim"):
@@ -239,8 +241,8 @@ def test_several_bad_fields_are_all_named(page: Page, base_url, net):
     _assert_clean(calc.inner_text())
 
 
-def test_lesson_math_is_rendered(page: Page, base_url, net):
-    page.goto(base_url + LESSON)
+def test_lesson_math_is_rendered(calc):
+    page = calc.page
     expect(page.locator(".lc-calc[data-lc-ready='true']")).to_have_count(1)
     katex = page.locator(".md-content .katex")
     assert katex.count() > 20
@@ -273,7 +275,7 @@ def test_calculator_survives_instant_navigation_without_double_binding(page: Pag
     assert len(rows) == 1 and float(rows[0]["cells"]["multiplier"]) == costs.cost_multiplier(4096, 65536)
 
 
-def test_widgets_write_sizes_as_longctx_units_does(page: Page, base_url, net):
+def test_widgets_write_sizes_as_longctx_units_does(calc):
     """The widgets' fmtScaled and longctx.units agree, including values that round up to a prefix."""
     from longctx.units import format_value
 
@@ -281,7 +283,7 @@ def test_widgets_write_sizes_as_longctx_units_does(page: Page, base_url, net):
     values = [0, 1, 999, 12.5] + [10 ** rng.uniform(-1, 17) for _ in range(300)]
     for size in (1, 1e3, 1e6, 1e9, 1e12, 1e15):
         values += [size * (1000 - 0.001), size * (1000 - 0.01), size * rng.uniform(999.99, 1000)]
-    page.goto(base_url + LESSON)
+    page = calc.page
     shown = page.evaluate("vs => vs.map(v => window.longctxWidgets.fmtScaled(v, 'B'))", values)
     for value, text in zip(values, shown):
         assert text == format_value(value, "bytes"), value

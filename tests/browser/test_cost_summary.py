@@ -39,6 +39,12 @@ FIELDS = {
 }
 
 
+@pytest.fixture
+def widget(on_page, base_url) -> Widget:
+    """The widget on the module's shared page, with the values it was loaded with."""
+    return Widget.reopen(on_page, base_url + PAGE, ".lc-cost")
+
+
 def _open(page: Page, base_url: str) -> Widget:
     page.goto(base_url + PAGE)
     expect(page.locator(".lc-cost")).to_have_count(1)
@@ -106,8 +112,7 @@ def _random_settings(rng: random.Random) -> dict:
     }
 
 
-def test_widget_matches_longctx_summary_on_random_settings(page: Page, base_url, net):
-    widget = _open(page, base_url)
+def test_widget_matches_longctx_summary_on_random_settings(widget):
     dtypes = widget.locator("select[name='dtype'] option").evaluate_all("os => os.map(o => o.value)")
     assert dtypes == list(costs.BYTES_PER_ELEMENT), "the dtype list must come from longctx.json"
     rng = random.Random(20260601)
@@ -185,8 +190,7 @@ GOOD = {
 }
 
 
-def test_bad_input_gives_a_message_never_nan(page: Page, base_url, net):
-    widget = _open(page, base_url)
+def test_bad_input_gives_a_message_never_nan(widget):
     _fill(widget, GOOD)
     good = _results(widget)
     for field, value, message in BAD_INPUT:

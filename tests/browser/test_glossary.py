@@ -95,15 +95,16 @@ def _tooltip_text(page) -> str:
 
 
 @pytest.mark.parametrize(
-    "path,abbr",
+    "at_path,abbr",
     [
         ("lessons/04-kv-cache/", "GQA"),
         ("lessons/02-sparse-and-flash/", "SRAM"),
         ("lessons/03-linear-and-ssm/", "SSM"),
     ],
+    indirect=["at_path"],
 )
-def test_hover_shows_the_abbreviation_tooltip(page, base_url, net, path, abbr):
-    page.goto(f"{base_url}{path}")
+def test_hover_shows_the_abbreviation_tooltip(at_path, on_page, abbr):
+    page = on_page
     target = page.locator("article abbr", has_text=re.compile(rf"^{abbr}$")).first
     target.scroll_into_view_if_needed()
     target.hover()
@@ -124,14 +125,17 @@ def test_hover_shows_the_tooltip_after_instant_navigation(page, base_url, net):
     assert _tooltip_text(page).startswith(ABBREVIATIONS["MQA"][0])
 
 
-def test_focus_shows_the_tooltip(page, base_url, net):
-    page.goto(f"{base_url}lessons/04-kv-cache/")
+@pytest.mark.parametrize("at_path", ["lessons/04-kv-cache/"], indirect=True)
+def test_focus_shows_the_tooltip(at_path, on_page):
+    page = on_page
     target = page.locator("article abbr", has_text=re.compile(r"^MQA$")).first
     target.scroll_into_view_if_needed()
     page.keyboard.press("Tab")  # let the page take keyboard focus first
     target.focus()
     assert page.evaluate("() => document.activeElement.tagName") == "ABBR"
     assert _tooltip_text(page).startswith(ABBREVIATIONS["MQA"][0])
+    target.blur()  # the page is shared with the module's other tests
+    page.wait_for_selector(".md-tooltip2--active", state="detached", timeout=5000)
 
 
 def test_footnote_reference_links_reach_bibliography_entries(page, base_url, net):

@@ -14,7 +14,7 @@ import random
 
 import pytest
 import torch
-from helpers import back_and_forward
+from helpers import Widget, back_and_forward
 from playwright.sync_api import Page, expect
 
 from longctx import sparse
@@ -25,12 +25,10 @@ LESSON = "lessons/02-sparse-and-flash/"
 BAD_WORDS = ("NaN", "Infinity", "undefined", "null")
 
 
-def _open(page: Page, base_url: str):
-    page.goto(base_url + LESSON)
-    widget = page.locator(".lc-mask")
-    expect(widget).to_have_count(1)
-    expect(widget).to_have_attribute("data-lc-ready", "true")
-    return widget
+@pytest.fixture
+def mask(on_page, base_url) -> Widget:
+    """The visualiser on the module's shared page, with the values it was loaded with."""
+    return Widget.reopen(on_page, base_url + LESSON, ".lc-mask")
 
 
 def _set(widget, **values):
@@ -118,8 +116,8 @@ PATTERNS = ["sliding", "dilated", "global-local", "bigbird", "strided", "causal"
 
 
 @pytest.mark.parametrize("pattern", PATTERNS)
-def test_widget_agrees_with_longctx_sparse(page: Page, base_url, net, pattern):
-    widget = _open(page, base_url)
+def test_widget_agrees_with_longctx_sparse(mask, pattern):
+    widget = mask
     rng = random.Random(f"lesson02-{pattern}")
     for _ in range(4):
         s = _random_setting(rng, pattern)
@@ -141,9 +139,9 @@ def test_widget_agrees_with_longctx_sparse(page: Page, base_url, net, pattern):
             assert word not in got["text"], (word, s)
 
 
-def test_bigbird_seed_changes_the_draw_like_longctx(page: Page, base_url, net):
+def test_bigbird_seed_changes_the_draw_like_longctx(mask):
     """Two seeds, two different draws, each equal to longctx's (not just the deterministic part)."""
-    widget = _open(page, base_url)
+    widget = mask
     n, win, glob, r = 48, (3, 3), [0, 20], 4
     masks = []
     for seed in (7, 8):
@@ -184,8 +182,8 @@ def test_bigbird_seed_changes_the_draw_like_longctx(page: Page, base_url, net):
         ("seed", "1.5", "Seed: must be a whole number"),
     ],
 )
-def test_nonsense_input_gives_a_message(page: Page, base_url, net, field, value, needle):
-    widget = _open(page, base_url)
+def test_nonsense_input_gives_a_message(mask, field, value, needle):
+    widget = mask
     pattern = "bigbird" if field in ("globals", "seed") else "sliding"
     _set(widget, pattern=pattern)
     good = _read(widget)

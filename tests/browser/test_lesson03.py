@@ -25,6 +25,12 @@ BAD_WORDS = ("NaN", "Infinity", "undefined", "null")
 MAX_N, MAX_D, MAX_HEADS, MAX_F, MAX_C = 10**8, 4096, 1024, 65536, 4096
 
 
+@pytest.fixture
+def lab(on_page, base_url) -> Widget:
+    """The lab on the module's shared page, with the values it was loaded with."""
+    return Widget.reopen(on_page, base_url + LESSON, ".lc-xover")
+
+
 def _open(page: Page, base_url: str) -> Widget:
     page.goto(base_url + LESSON)
     expect(page.locator(".lc-xover")).to_have_count(1)
@@ -55,8 +61,7 @@ def _assert_clean(text: str):
         assert word not in text, f"{word!r} shown in the lab: {text!r}"
 
 
-def test_lab_matches_longctx_on_random_settings(page: Page, base_url, net):
-    lab = _open(page, base_url)
+def test_lab_matches_longctx_on_random_settings(lab):
     rng = random.Random(20260503)
     for case in range(30):
         d = rng.choice([rng.randint(1, 256), rng.randint(1, MAX_D), 64, 128])
@@ -139,8 +144,7 @@ BAD_INPUT = [
 GOOD = {"n": "8K", "head_dim": "64", "heads": "8", "features": "128", "chunk": "32"}
 
 
-def test_bad_input_gives_a_message_never_nan(page: Page, base_url, net):
-    lab = _open(page, base_url)
+def test_bad_input_gives_a_message_never_nan(lab):
     _fill(lab, feature_map="favor", causal=True, **GOOD)
     good = _results(lab)
     for field, value, message in BAD_INPUT:
@@ -161,9 +165,8 @@ def test_bad_input_gives_a_message_never_nan(page: Page, base_url, net):
         _assert_clean(shown["text"])
 
 
-def test_fields_that_do_not_apply_are_ignored(page: Page, base_url, net):
+def test_fields_that_do_not_apply_are_ignored(lab):
     """A bad chunk size does not matter without the causal mask, nor bad features with elu+1."""
-    lab = _open(page, base_url)
     _fill(
         lab, feature_map="favor", causal=True, n="4K", head_dim="64", heads="4", chunk="junk", features="junk"
     )
@@ -202,8 +205,8 @@ def test_lab_survives_instant_navigation_without_double_binding(page: Page, base
     ) / linear_attention_flops(65536, 128)
 
 
-def test_lesson_page_renders_math_figures_and_quiz(page: Page, base_url, net):
-    page.goto(base_url + LESSON)
+def test_lesson_page_renders_math_figures_and_quiz(lab):
+    page = lab.page
     expect(page.locator(".lc-xover[data-lc-ready='true']")).to_have_count(1)
     assert page.locator(".katex-error").count() == 0
     assert page.locator(".md-content .katex-display").count() >= 8

@@ -32,6 +32,12 @@ KEYS = (
 )
 
 
+@pytest.fixture
+def calc(on_page, base_url) -> Widget:
+    """The calculator on the module's shared page, with the values it was loaded with."""
+    return Widget.reopen(on_page, base_url + LESSON, ".lc-kv")
+
+
 def _open(page: Page, base_url: str) -> Widget:
     page.goto(base_url + LESSON)
     expect(page.locator(".lc-kv")).to_have_count(1)
@@ -126,8 +132,7 @@ def _amount(rng: random.Random, lo: float, hi: float) -> str:
     return str(int(v)) if rng.random() < 0.4 else f"{v:.{rng.randint(1, 3)}f}"
 
 
-def test_calculator_matches_longctx_on_random_inputs(page: Page, base_url, net):
-    calc = _open(page, base_url)
+def test_calculator_matches_longctx_on_random_inputs(calc):
     dtypes = calc.locator("select[name='dtype'] option").evaluate_all("os => os.map(o => o.value)")
     assert dtypes == [d for d in DTYPES if d in costs.BYTES_PER_ELEMENT]
 
@@ -183,6 +188,8 @@ def test_calculator_matches_longctx_on_random_inputs(page: Page, base_url, net):
 
 
 def test_every_preset_matches_longctx_presets(page: Page, base_url, net):
+    # a fresh load: once a reader has typed a context, a preset keeps it (test_widgets_lib), and
+    # here each preset must bring its own
     calc = _open(page, base_url)
     names = calc.locator("select[name='preset'] option").evaluate_all("os => os.map(o => o.value)")
     assert names == ["custom", *presets.PRESETS], "the preset list must come from longctx.json"
@@ -248,9 +255,8 @@ def test_gpus_and_start_values_come_from_longctx(page: Page, base_url, net):
     assert _results(calc)["fields"]["gpu"] == "custom"
 
 
-def test_lesson_drill_numbers(page: Page, base_url, net):
+def test_lesson_drill_numbers(calc):
     """D2 of the lesson: 32 layers, 32 heads of 128, 4K tokens, 24 GB after 13.5 GB of weights."""
-    calc = _open(page, base_url)
     _fill(
         calc,
         attention="kv",
@@ -357,8 +363,7 @@ def _bad_inputs(calc, cases):
         _assert_clean(shown["text"])
 
 
-def test_bad_input_gives_a_message_never_nan(page: Page, base_url, net):
-    calc = _open(page, base_url)
+def test_bad_input_gives_a_message_never_nan(calc):
     _fill(calc, attention="kv", **{k: v for k, v in GOOD.items() if k not in ("latent_dim", "rope_dim")})
     _bad_inputs(calc, KV_BAD)
     _fill(calc, attention="mla", latent_dim="512", rope_dim="64")
@@ -367,8 +372,7 @@ def test_bad_input_gives_a_message_never_nan(page: Page, base_url, net):
     assert _results(calc)["state"] == "ok"
 
 
-def test_fields_of_the_other_attention_kind_are_ignored(page: Page, base_url, net):
-    calc = _open(page, base_url)
+def test_fields_of_the_other_attention_kind_are_ignored(calc):
     _fill(calc, attention="kv", kv_heads="3", heads="abc")  # bad, but only for MHA/GQA/MQA
     assert _results(calc)["state"] == "error"
     _fill(calc, attention="mla", layers="60", latent_dim="512", rope_dim="64")
@@ -384,8 +388,7 @@ def test_fields_of_the_other_attention_kind_are_ignored(page: Page, base_url, ne
     _assert_clean(shown["text"])
 
 
-def test_weights_larger_than_memory_say_so(page: Page, base_url, net):
-    calc = _open(page, base_url)
+def test_weights_larger_than_memory_say_so(calc):
     _fill(calc, memory_gb="24", weights_gb="140")
     shown = _results(calc)
     assert shown["state"] == "ok" and float(shown["values"]["sequences_fit"]) == 0
@@ -413,8 +416,8 @@ def test_calculator_survives_instant_navigation_without_double_binding(page: Pag
     )
 
 
-def test_lesson_renders_figures_tables_and_math(page: Page, base_url, net):
-    page.goto(base_url + LESSON)
+def test_lesson_renders_figures_tables_and_math(calc):
+    page = calc.page
     expect(page.locator(".lc-kv[data-lc-ready='true']")).to_have_count(1)
     assert page.locator(".katex-error").count() == 0
     assert page.locator(".md-content .katex-display").count() >= 4

@@ -12,10 +12,14 @@ The pages are those of ``sitemap.xml`` plus the home page. On each one:
   build expression was left uncomputed;
 * the body text is set in the self-hosted Roboto (a Roboto font face loaded from the site);
 * every code block (``pre > code``) has Material's copy button;
-* axe-core finds no serious or critical WCAG A/AA violation in the light scheme (the dark one:
-  ``test_axe.py``);
+* axe-core (from npm, served from node_modules) finds no violation of impact "serious" or
+  "critical" among every WCAG 2.0/2.1 A and AA rule (tags ``wcag2a``, ``wcag2aa``, ``wcag21a``,
+  ``wcag21aa``; none disabled, no element excluded), after the widgets are built: in the light
+  scheme, and on the lessons, the home page and the module test also in the dark one (Material's
+  ``slate``), reached by the page's own toggle on the same load;
 * the light/dark toggle switches ``data-md-color-scheme`` and back;
-* search works offline: typing a word of the page's title lists results, this page among them.
+* search works offline: typing a word of the page's title lists results, this page among them
+  (``test_search_finds_every_page_offline``, all pages from one page).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from urllib.parse import urlsplit
 
 import pytest
 from helpers import SITE, axe_serious, open_settled
+from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
 
@@ -43,6 +48,8 @@ def _pages() -> list[str]:
 
 
 PAGES = _pages()
+#: The pages axe also checks in the dark scheme.
+DARK = [p for p in PAGES if p == "" or p.startswith("lessons/") or p == "course/module-test/"]
 
 # Text outside code and math: where a computed value would appear.
 _PROSE_TEXT = """() => {
@@ -118,36 +125,74 @@ def test_page(page, net, base_url, path):
     found = axe_serious(page)
     assert not found, f"/{path}, light scheme:\n{found}"
 
-    # Light and dark.
+    # Light and dark: axe again in the dark scheme, once the colours have stopped changing.
     scheme = "document.body.getAttribute('data-md-color-scheme')"
     first = page.evaluate(scheme)
     toggle = page.locator("form[data-md-component=palette] label:not([hidden])")
     toggle.first.click()
     second = page.evaluate(scheme)
     assert {first, second} == {"default", "slate"}, (first, second)
+    if path in DARK:
+        page.wait_for_function("() => !document.getAnimations().some(a => a instanceof CSSTransition)")
+        found = axe_serious(page)
+        assert not found, f"/{path}, dark scheme:\n{found}"
     page.locator("form[data-md-component=palette] label:not([hidden])").first.click()
     assert page.evaluate(scheme) == first
 
-    # Search, offline: a word of this page's title finds this page.
-    # the longest word of the title: short ones may be search stop words ("how", "the")
-    words = sorted(re.findall(r"[A-Za-z]{3,}", title.inner_text()), key=len, reverse=True)
-    assert words, f"no searchable word in the title {title.inner_text()!r}"
+
+def _title_word(path: str) -> str:
+    """The longest word of the page's <h1> in the built HTML (short ones may be search stop words,
+    "how", "the")."""
+    html = (SITE / path / "index.html").read_text(encoding="utf-8")
+    h1 = re.search(r"<article\b.*?<h1\b[^>]*>(.*?)</h1>", html, re.S)
+    assert h1, f"/{path} has no <h1> in its article"
+    words = sorted(re.findall(r"[A-Za-z]{3,}", re.sub(r"<[^>]+>", " ", h1.group(1))), key=len, reverse=True)
+    assert words, f"no searchable word in the title of /{path}"
+    return words[0]
+
+
+def test_search_finds_every_page_offline(page, net, base_url):
+    """Search works offline: for every page, typing the longest word of its title lists it (one
+    search index for all, as a reader searching from one page has)."""
+    open_settled(page, base_url)
     box = page.locator("input[data-md-component=search-query]")
-    box.click()
-    box.press_sequentially(words[0], delay=20)  # as written in the title; Material searches on key events
     results = page.locator(".md-search-result__item")
-    results.first.wait_for(state="attached", timeout=10_000)
     # one top-level result per page; lessons rank first (search boost), so scroll until every
     # matching page has been rendered, as a reader scrolling the results would
     pages_found = ".md-search-result__item > .md-search-result__link"
-    seen = -1
-    while seen != (seen := page.locator(pages_found).count()):
-        page.evaluate(
-            "() => { const w = document.querySelector('.md-search__scrollwrap'); w.scrollTop = w.scrollHeight; }"
+    for path in PAGES:
+        word = _title_word(path)
+        box.click()
+        box.fill("")
+        expect(results).to_have_count(0)  # the last query's results are gone
+        box.press_sequentially(word, delay=20)  # Material searches on key events
+        results.first.wait_for(state="attached", timeout=10_000)
+        seen = -1
+        while seen != (seen := page.locator(pages_found).count()):
+            page.evaluate(
+                "() => { const w = document.querySelector('.md-search__scrollwrap'); w.scrollTop = w.scrollHeight; }"
+            )
+            page.wait_for_timeout(250)
+        hrefs = page.eval_on_selector_all(pages_found, "els => els.map(e => e.getAttribute('href'))")
+        here = (base_url + path).split("#")[0]
+        assert any(re.split(r"[?#]", h)[0] == here for h in hrefs), (
+            f"searching {word!r} did not list /{path}: {hrefs[:8]}"
         )
-        page.wait_for_timeout(250)
-    hrefs = page.eval_on_selector_all(pages_found, "els => els.map(e => e.getAttribute('href'))")
-    here = (base_url + path).split("#")[0]
-    assert any(re.split(r"[?#]", h)[0] == here for h in hrefs), (
-        f"searching {words[0]!r} did not list /{path}: {hrefs[:8]}"
+
+
+def test_checked_pages_are_the_navigation(page, net, base_url):
+    """The pages checked above (sitemap.xml and the home page) are those the navigation links to;
+    a reader whose system prefers dark gets the dark scheme."""
+    page.emulate_media(color_scheme="dark")
+    page.goto(base_url, wait_until="load")
+    assert page.evaluate("document.body.getAttribute('data-md-color-scheme')") == "slate"
+    hrefs = page.eval_on_selector_all(
+        "nav.md-nav--primary a.md-nav__link[href]", "els => els.map(e => e.href)"
     )
+    nav = {re.split(r"[?#]", h)[0][len(base_url) :] for h in hrefs if h.startswith(base_url)}
+    assert len(nav) >= 20, f"the navigation lists only {len(nav)} pages: {sorted(nav)}"
+    assert nav == set(PAGES), (
+        f"in the navigation but not checked: {sorted(nav - set(PAGES))}; "
+        f"checked but not in the navigation: {sorted(set(PAGES) - nav)}"
+    )
+    assert {"", "course/module-test/"} <= set(DARK) and sum(p.startswith("lessons/") for p in DARK) == 4

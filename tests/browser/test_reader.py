@@ -126,10 +126,9 @@ _FIGS = """() => [...document.querySelectorAll('article img.lc-fig')].map(i => (
   shown: i.offsetParent !== null && i.getBoundingClientRect().width > 0, width: i.getBoundingClientRect().width}))"""
 
 
-@pytest.mark.parametrize("path", LESSONS)
-def test_figures_follow_the_scheme_when_toggled(page, base_url, net, path):
-    page.emulate_media(color_scheme="light")
-    page.goto(base_url + path)
+@pytest.mark.parametrize("at_path", LESSONS, indirect=True)
+def test_figures_follow_the_scheme_when_toggled(at_path, on_page):
+    page = on_page
     figs = page.evaluate(_FIGS)
     assert figs and len([f for f in figs if f["dark"]]) == len([f for f in figs if not f["dark"]])
     assert all(f["shown"] != f["dark"] for f in figs), "light scheme: only the light figures show"
@@ -140,6 +139,7 @@ def test_figures_follow_the_scheme_when_toggled(page, base_url, net, path):
     for f in figs:
         if f["dark"]:
             assert page.request.get(f["src"]).ok, f["src"]
+    page.locator("form[data-md-component=palette] label:not([hidden])").first.click()  # back to light
 
 
 @pytest.mark.parametrize("path", LESSONS + ["topics/positions/", "topics/evaluation/"])
@@ -168,10 +168,12 @@ def test_figure_text_is_legible_on_a_phone(page, base_url, net, path):
 
 
 @pytest.mark.parametrize(
-    "path", ["", "lessons/02-sparse-and-flash/", "examples/01_quadratic_wall/", "reference/api/kv/"]
+    "at_path",
+    ["", "lessons/02-sparse-and-flash/", "examples/01_quadratic_wall/", "reference/api/kv/"],
+    indirect=True,
 )
-def test_source_links_point_at_files_of_this_repository(page, base_url, net, path):
-    page.goto(base_url + path)
+def test_source_links_point_at_files_of_this_repository(at_path, on_page):
+    page = on_page
     links = {
         a.get_attribute("data-lc-source"): a.get_attribute("href")
         for a in page.locator("nav.lc-source a").all()
@@ -185,8 +187,9 @@ def test_source_links_point_at_files_of_this_repository(page, base_url, net, pat
     assert links["issue"].startswith(repo + "/issues/new?title=")
 
 
-def test_home_page_says_how_to_install_the_package(page, base_url, net):
-    page.goto(base_url)
+@pytest.mark.parametrize("at_path", [""], indirect=True)
+def test_home_page_says_how_to_install_the_package(at_path, on_page):
+    page = on_page
     text = page.locator("article").inner_text()
     repo = page.locator("nav.lc-source a[data-lc-source=repository]").get_attribute("href")
     assert f'pip install "longctx[figures] @ git+{repo}"' in text
@@ -195,9 +198,9 @@ def test_home_page_says_how_to_install_the_package(page, base_url, net):
 # ---------------------------------------------------------------------------- reading time, Tab stops
 
 
-@pytest.mark.parametrize("path", LESSONS)
-def test_each_lesson_shows_its_reading_time(page, base_url, net, path):
-    page.goto(base_url + path)
+@pytest.mark.parametrize("at_path", LESSONS, indirect=True)
+def test_each_lesson_shows_its_reading_time(at_path, on_page):
+    page = on_page
     note = page.locator("article .lc-reading-time")
     assert note.count() == 1 and re.match(r"About \d+ minutes of reading", note.inner_text())
     assert (
@@ -206,8 +209,9 @@ def test_each_lesson_shows_its_reading_time(page, base_url, net, path):
     )
 
 
-def test_glossary_terms_take_one_tab_stop_each(page, base_url, net):
-    page.goto(base_url + "lessons/04-kv-cache/")
+@pytest.mark.parametrize("at_path", ["lessons/04-kv-cache/"], indirect=True)
+def test_glossary_terms_take_one_tab_stop_each(at_path, on_page):
+    page = on_page
     terms = page.evaluate("""() => {
       const all = [...document.querySelectorAll('article abbr')];
       return {terms: new Set(all.map(a => a.textContent.trim())).size,

@@ -32,6 +32,12 @@ def _lib(page, base_url):
     return Widget(page, ".lc-kv")
 
 
+@pytest.fixture
+def kv(on_page, base_url) -> Widget:
+    """The KV-cache calculator on the module's shared page, with the values it was loaded with."""
+    return Widget.reopen(on_page, base_url + LESSON4, ".lc-kv")
+
+
 # ---------------------------------------------------------------------------- parsing
 
 WHOLE = [  # text, value (None: refused)
@@ -76,9 +82,8 @@ AMOUNT = [
 ]
 
 
-def test_one_parser_for_every_one_number_field(page, base_url, net):
-    _lib(page, base_url)
-    got = page.evaluate(
+def test_one_parser_for_every_one_number_field(kv):
+    got = kv.page.evaluate(
         """cases => cases.map(([t, opts]) => window.longctxWidgets.parseNumber(t, 'Context', opts))""",
         [[t, {"max": 1e9}] for t, _ in WHOLE]
         + [[t, {"max": 1e6, "min": 0, "integer": False, "positive": True}] for t, _ in AMOUNT],
@@ -95,16 +100,14 @@ def test_one_parser_for_every_one_number_field(page, base_url, net):
 @pytest.mark.parametrize(
     "text,forms", [("4,096 tokens", 4096), ("4 096", 4096), ("4k", 4096), ("1e4", 10000)]
 )
-def test_each_widget_reads_the_same_forms(page, base_url, net, text, forms):
+def test_each_widget_reads_the_same_forms(kv, text, forms):
     """The forms reach the widgets: the same context written four ways gives the same cache."""
-    kv = _lib(page, base_url)
     kv.fill("context", text)
     assert kv.state == "ok", kv.errors()
     assert kv.value("bytes_per_sequence") == presets.model_kv_cache_bytes("llama-2-7b", forms)
 
 
-def test_a_message_names_the_field_and_the_forms(page, base_url, net):
-    kv = _lib(page, base_url)
+def test_a_message_names_the_field_and_the_forms(kv):
     kv.fill("batch", "a few")
     assert kv.state == "error"
     (message,) = kv.errors()
@@ -127,10 +130,9 @@ def _values(seed: int, count: int = 400) -> list[float]:
     return out
 
 
-def test_one_formatter_equal_to_longctx_units(page, base_url, net):
-    _lib(page, base_url)
+def test_one_formatter_equal_to_longctx_units(kv):
     values = _values(random.randrange(1 << 30))
-    got = page.evaluate(
+    got = kv.page.evaluate(
         """([vs, fmts]) => fmts.map(f => vs.map(v => window.longctxWidgets.format(v, f)))""",
         [values, FORMATS],
     )
@@ -140,8 +142,7 @@ def test_one_formatter_equal_to_longctx_units(page, base_url, net):
             assert not re.search(r"\de[+-]?\d", text), (fmt, v, text)
 
 
-def test_widget_outputs_have_no_exponent_and_no_large_kib(page, base_url, net):
-    kv = _lib(page, base_url)
+def test_widget_outputs_have_no_exponent_and_no_large_kib(kv):
     kv.fill("context", "1e9")
     kv.fill("batch", "1e6")
     text = kv.out.inner_text()
@@ -152,36 +153,34 @@ def test_widget_outputs_have_no_exponent_and_no_large_kib(page, base_url, net):
 # ---------------------------------------------------------------------------- the KV-cache calculator
 
 
-@pytest.mark.parametrize("key", list(presets.PRESETS))
-def test_fits_on_one_card_matches_longctx_for_every_preset(page, base_url, net, key):
+def test_fits_on_one_card_matches_longctx_for_every_preset(page, base_url, net):
+    # a fresh load: each preset brings its own context only until the reader types one
     kv = _lib(page, base_url)
     kv.choose("gpu", GPU)
-    kv.choose("preset", key)
-    p = presets.PRESETS[key]
-    weights = costs.parameter_bytes(p.params, bytes_per_element="fp16")
-    assert float(kv.input_value("weights_gb")) * 1e9 == pytest.approx(weights, rel=1e-12)
-    assert kv.input_value("context") in {str(p.context_length), f"{p.context_length // 1024}K"}
-    want = costs.sequences_that_fit(
-        memory_bytes=costs.GPU_MEMORY_BYTES[GPU][0],
-        bytes_per_sequence=presets.model_kv_cache_bytes(key, p.context_length),
-        reserved_bytes=weights,
-    )
-    assert kv.value("sequences_fit") == want, key
-    note = kv.text("fit_note")
-    if weights >= costs.GPU_MEMORY_BYTES[GPU][0]:
-        assert want == 0 and note.startswith("The weights alone fill the GPU memory"), note
+    for key, p in presets.PRESETS.items():
+        kv.choose("preset", key)
+        weights = costs.parameter_bytes(p.params, bytes_per_element="fp16")
+        assert float(kv.input_value("weights_gb")) * 1e9 == pytest.approx(weights, rel=1e-12), key
+        assert kv.input_value("context") in {str(p.context_length), f"{p.context_length // 1024}K"}, key
+        want = costs.sequences_that_fit(
+            memory_bytes=costs.GPU_MEMORY_BYTES[GPU][0],
+            bytes_per_sequence=presets.model_kv_cache_bytes(key, p.context_length),
+            reserved_bytes=weights,
+        )
+        assert kv.value("sequences_fit") == want, key
+        note = kv.text("fit_note")
+        if weights >= costs.GPU_MEMORY_BYTES[GPU][0]:
+            assert want == 0 and note.startswith("The weights alone fill the GPU memory"), (key, note)
 
 
-def test_weights_follow_the_weights_dtype(page, base_url, net):
-    kv = _lib(page, base_url)
+def test_weights_follow_the_weights_dtype(kv):
     kv.choose("preset", "llama-3-70b")
     kv.choose("weights_dtype", "int4")
     want = costs.parameter_bytes(presets.PRESETS["llama-3-70b"].params, bytes_per_element="int4")
     assert float(kv.input_value("weights_gb")) * 1e9 == pytest.approx(want)
 
 
-def test_a_typed_context_survives_a_preset_change(page, base_url, net):
-    kv = _lib(page, base_url)
+def test_a_typed_context_survives_a_preset_change(kv):
     kv.fill("context", "128K")
     kv.choose("preset", "llama-3-8b")
     assert kv.input_value("context") == "128K"
