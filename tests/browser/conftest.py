@@ -26,13 +26,9 @@ import shutil
 import sys
 import threading
 import urllib.request
-from dataclasses import dataclass, field
-from urllib.parse import urlparse
 
 import pytest
-from helpers import SITE
-
-LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+from helpers import SITE, watch
 
 
 def _site_port() -> int:
@@ -136,51 +132,10 @@ def browser_type_launch_args(browser_type_launch_args):
     return args
 
 
-@dataclass
-class NetLog:
-    """What a page did that a reader offline would notice."""
-
-    blocked: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
-    http_errors: list[str] = field(default_factory=list)
-    console_errors: list[str] = field(default_factory=list)
-    page_errors: list[str] = field(default_factory=list)
-
-    def problems(self) -> dict[str, list[str]]:
-        return {k: v for k, v in vars(self).items() if v}
-
-
-def _watch(page) -> NetLog:
-    """Record on ``page`` what a reader offline would notice (see :class:`NetLog`)."""
-    log = NetLog()
-
-    def request(req):
-        if urlparse(req.url).hostname not in LOCAL_HOSTS and not req.url.startswith(("data:", "blob:")):
-            log.blocked.append(req.url)
-
-    def failed(req):
-        # ERR_ABORTED on a local URL is the browser cancelling a load it no longer needs (the
-        # favicon of a page being left, say), not a missing file: those show as HTTP errors.
-        # Requests to other hosts are recorded as blocked above, whatever their failure.
-        host = urlparse(req.url).hostname
-        if host not in LOCAL_HOSTS or "ERR_ABORTED" in str(req.failure):
-            return
-        log.failed.append(f"{req.url} ({req.failure})")
-
-    page.on("request", request)
-    page.on("requestfailed", failed)
-    page.on(
-        "response", lambda resp: resp.status >= 400 and log.http_errors.append(f"{resp.status} {resp.url}")
-    )
-    page.on("console", lambda msg: msg.type == "error" and log.console_errors.append(msg.text))
-    page.on("pageerror", lambda err: log.page_errors.append(str(err)))
-    return log
-
-
 @pytest.fixture
 def net(page):
     """Fail the test on a request to another host, a failed request, or a console or page error."""
-    log = _watch(page)
+    log = watch(page)
     yield log
     assert not log.problems(), f"the page misbehaved: {log.problems()}"
 
@@ -190,7 +145,7 @@ def module_page(browser, browser_context_args):
     """One page (in a context of its own) that a module's tests share, with its ``NetLog``."""
     context = browser.new_context(**browser_context_args)
     page = context.new_page()
-    log = _watch(page)
+    log = watch(page)
     yield page, log
     context.close()
 

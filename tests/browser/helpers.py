@@ -1,4 +1,5 @@
-"""Helpers shared by the browser tests: the quiz hook as a module, and WCAG colour contrast.
+"""Helpers shared by the browser tests: what a page did wrong (``watch``), settling and axe, the
+widget page object, the quiz hook as a module, and WCAG colour contrast.
 
 Imported as ``from helpers import ...``: pytest puts this folder (it has no __init__.py) on
 sys.path for the test modules in it.
@@ -10,7 +11,9 @@ import importlib.util
 import os
 import re
 import weakref
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlparse
 
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from playwright.sync_api import expect
@@ -18,6 +21,50 @@ from playwright.sync_api import expect
 ROOT = Path(__file__).resolve().parents[2]
 #: The built site; LONGCTX_SITE_DIR lets several builds coexist (one per developer preview), CI uses site/.
 SITE = Path(os.environ.get("LONGCTX_SITE_DIR") or ROOT / "site")
+
+
+LOCAL_HOSTS = {"127.0.0.1", "localhost"}
+
+
+@dataclass
+class NetLog:
+    """What a page did that a reader offline would notice."""
+
+    blocked: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    http_errors: list[str] = field(default_factory=list)
+    console_errors: list[str] = field(default_factory=list)
+    page_errors: list[str] = field(default_factory=list)
+
+    def problems(self) -> dict[str, list[str]]:
+        return {k: v for k, v in vars(self).items() if v}
+
+
+def watch(page) -> NetLog:
+    """Record on ``page`` what a reader offline would notice (see :class:`NetLog`)."""
+    log = NetLog()
+
+    def request(req):
+        if urlparse(req.url).hostname not in LOCAL_HOSTS and not req.url.startswith(("data:", "blob:")):
+            log.blocked.append(req.url)
+
+    def failed(req):
+        # ERR_ABORTED on a local URL is the browser cancelling a load it no longer needs (the
+        # favicon of a page being left, say), not a missing file: those show as HTTP errors.
+        # Requests to other hosts are recorded as blocked above, whatever their failure.
+        host = urlparse(req.url).hostname
+        if host not in LOCAL_HOSTS or "ERR_ABORTED" in str(req.failure):
+            return
+        log.failed.append(f"{req.url} ({req.failure})")
+
+    page.on("request", request)
+    page.on("requestfailed", failed)
+    page.on(
+        "response", lambda resp: resp.status >= 400 and log.http_errors.append(f"{resp.status} {resp.url}")
+    )
+    page.on("console", lambda msg: msg.type == "error" and log.console_errors.append(msg.text))
+    page.on("pageerror", lambda err: log.page_errors.append(str(err)))
+    return log
 
 
 def load_quiz_hook(name: str):
