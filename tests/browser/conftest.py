@@ -9,7 +9,7 @@ Chromium resolves no host but localhost (``--host-resolver-rules``), so no reque
 machine; each request to another host is recorded, and the ``net`` fixture fails a test that saw
 one, or a failed request, an HTTP error, a console error or a page error. (Blocking in the
 browser rather than through Playwright's request routing keeps Chromium's cache on and every
-request off the test process: routing cost about a sixth of each page load here.)
+request off the test process: routing cost about an eighth of each page load here.)
 
 Tests that only drive a page already open (a widget's sweeps, its messages) share one page per
 module and worker (``module_page``/``on_page``), each test starting from the widget's values as
@@ -157,8 +157,7 @@ def at_path(request, module_page, base_url):
     a path one after another, so a module loads each path once (per xdist worker). Take ``on_page``
     beside it for the per-test checks; the load itself is checked here."""
     page, log = module_page
-    for found in vars(log).values():
-        found.clear()
+    log.clear()
     page.emulate_media(color_scheme="light")
     page.goto(base_url + request.param)
     assert not log.problems(), f"/{request.param} misbehaved as it loaded: {log.problems()}"
@@ -170,7 +169,6 @@ def on_page(module_page):
     """The module's shared page, for a test that drives what is already open on it; the test fails
     on what ``net`` fails, seen during the test."""
     page, log = module_page
-    for found in vars(log).values():
-        found.clear()
+    log.clear()
     yield page
     assert not log.problems(), f"the page misbehaved: {log.problems()}"

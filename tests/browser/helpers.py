@@ -39,6 +39,11 @@ class NetLog:
     def problems(self) -> dict[str, list[str]]:
         return {k: v for k, v in vars(self).items() if v}
 
+    def clear(self) -> None:
+        """Forget what was seen (a shared page, between tests)."""
+        for found in vars(self).values():
+            found.clear()
+
 
 def watch(page) -> NetLog:
     """Record on ``page`` what a reader offline would notice (see :class:`NetLog`)."""
