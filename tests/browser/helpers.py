@@ -202,6 +202,13 @@ class Widget:
         page.wait_for_selector(f"{selector}[data-lc-ready='true']", timeout=timeout)
 
     @classmethod
+    def load(cls, page, url: str, selector: str) -> Widget:
+        """Load ``url`` afresh and return its widget ``selector`` (the page's only one) once built."""
+        page.goto(url)
+        expect(page.locator(selector)).to_have_count(1)
+        return cls(page, selector)
+
+    @classmethod
     def reopen(cls, page, url: str, selector: str) -> Widget:
         """The widget ``selector`` of the page at ``url`` as it was loaded: the first time on ``page``
         the page is loaded; afterwards each field that differs is set back to its value at that load
@@ -226,10 +233,11 @@ class Widget:
                 f"{selector} not reset: {now} != {fields}"
             )
             return widget
-        if not here:
-            page.goto(url)
+        if here:
+            widget = cls(page, selector)
+        else:
             loaded.clear()
-        widget = cls(page, selector)
+            widget = cls.load(page, url, selector)
         first = widget.snapshot()
         loaded[selector] = first["fields"], first["state"]
         return widget

@@ -32,12 +32,6 @@ def calc(on_page, base_url) -> Widget:
     return Widget.reopen(on_page, base_url + LESSON, ".lc-calc")
 
 
-def _open(page: Page, base_url: str) -> Widget:
-    page.goto(base_url + LESSON)
-    expect(page.locator(".lc-calc")).to_have_count(1)
-    return Widget(page, ".lc-calc")  # the widget page object the browser tests share (helpers.py)
-
-
 def _fill(calc: Widget, **values):
     calc.set(**values)
 
@@ -151,7 +145,7 @@ def test_calculator_matches_longctx_costs_on_random_inputs(calc):
 
 
 def test_calculator_start_values_show_the_lesson_example(page: Page, base_url, net):
-    calc = _open(page, base_url)
+    calc = Widget.load(page, base_url + LESSON, ".lc-calc")
     shown = _results(calc)
     assert shown["state"] == "ok"
     _assert_clean(shown["text"])

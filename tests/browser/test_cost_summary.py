@@ -45,12 +45,6 @@ def widget(on_page, base_url) -> Widget:
     return Widget.reopen(on_page, base_url + PAGE, ".lc-cost")
 
 
-def _open(page: Page, base_url: str) -> Widget:
-    page.goto(base_url + PAGE)
-    expect(page.locator(".lc-cost")).to_have_count(1)
-    return Widget(page, ".lc-cost")  # the widget page object the browser tests share (helpers.py)
-
-
 def _fill(widget: Widget, values: dict, dtype=None, state_dtype=None):
     widget.set(**{k: str(v) for k, v in values.items()}, dtype=dtype, state_dtype=state_dtype)
 
@@ -135,7 +129,7 @@ def test_widget_matches_longctx_summary_on_random_settings(widget):
 
 
 def test_start_values_are_the_build_table(page: Page, base_url, net):
-    widget = _open(page, base_url)
+    widget = Widget.load(page, base_url + PAGE, ".lc-cost")
     checked = _compare(_results(widget), summary.cost_summary_rows(), "start values")
     assert checked == len(summary.VARIANTS) * 4
     for name in FIELDS:

@@ -31,12 +31,6 @@ def lab(on_page, base_url) -> Widget:
     return Widget.reopen(on_page, base_url + LESSON, ".lc-xover")
 
 
-def _open(page: Page, base_url: str) -> Widget:
-    page.goto(base_url + LESSON)
-    expect(page.locator(".lc-xover")).to_have_count(1)
-    return Widget(page, ".lc-xover")  # the widget page object the browser tests share (helpers.py)
-
-
 def _fill(lab: Widget, **values):
     lab.set(**values)
 
@@ -107,7 +101,7 @@ def test_lab_matches_longctx_on_random_settings(lab):
 
 
 def test_start_values_show_the_lesson_example(page: Page, base_url, net):
-    lab = _open(page, base_url)
+    lab = Widget.load(page, base_url + LESSON, ".lc-xover")
     shown = _results(lab)
     assert shown["state"] == "ok"
     assert int(shown["crossover"]) == crossover_seq_len(128, causal=True, chunk_size=64)

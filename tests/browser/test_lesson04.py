@@ -38,12 +38,6 @@ def calc(on_page, base_url) -> Widget:
     return Widget.reopen(on_page, base_url + LESSON, ".lc-kv")
 
 
-def _open(page: Page, base_url: str) -> Widget:
-    page.goto(base_url + LESSON)
-    expect(page.locator(".lc-kv")).to_have_count(1)
-    return Widget(page, ".lc-kv")
-
-
 def _fill(calc: Widget, **values):
     calc.set(**values)
 
@@ -190,7 +184,7 @@ def test_calculator_matches_longctx_on_random_inputs(calc):
 def test_every_preset_matches_longctx_presets(page: Page, base_url, net):
     # a fresh load: once a reader has typed a context, a preset keeps it (test_widgets_lib), and
     # here each preset must bring its own
-    calc = _open(page, base_url)
+    calc = Widget.load(page, base_url + LESSON, ".lc-kv")
     names = calc.locator("select[name='preset'] option").evaluate_all("os => os.map(o => o.value)")
     assert names == ["custom", *presets.PRESETS], "the preset list must come from longctx.json"
     rng = random.Random(7)
@@ -235,7 +229,7 @@ def test_every_preset_matches_longctx_presets(page: Page, base_url, net):
 
 
 def test_gpus_and_start_values_come_from_longctx(page: Page, base_url, net):
-    calc = _open(page, base_url)
+    calc = Widget.load(page, base_url + LESSON, ".lc-kv")
     shown = _results(calc)
     assert shown["fields"]["preset"] == "llama-2-7b" and shown["state"] == "ok"
     assert float(shown["values"]["bytes_per_sequence"]) == presets.model_kv_cache_bytes("llama-2-7b", 4096)

@@ -198,18 +198,13 @@ def test_checked_pages_are_the_navigation(page, net, base_url):
     assert {"", "course/module-test/"} <= set(DARK) and sum(p.startswith("lessons/") for p in DARK) == 4
 
 
-def test_a_request_to_another_host_goes_nowhere_and_is_caught(browser, base_url):
+def test_a_request_to_another_host_goes_nowhere_and_is_caught(page, base_url):
     """What the ``net`` fixture relies on: Chromium reaches no other host, and the request shows."""
-    context = browser.new_context()
-    try:
-        page = context.new_page()
-        log = watch(page)
-        page.goto(base_url + "reference/bibliography/")
-        # no-cors: a host that answered would resolve the fetch (opaque, status 0); none does
-        got = page.evaluate(
-            "() => fetch('https://example.com/x.js', {mode: 'no-cors'}).then(r => r.status, e => e.name)"
-        )
-        assert got == "TypeError", got
-        assert log.blocked == ["https://example.com/x.js"] and not log.failed, log
-    finally:
-        context.close()
+    log = watch(page)
+    page.goto(base_url + "reference/bibliography/")
+    # no-cors: a host that answered would resolve the fetch (opaque, status 0); none does
+    got = page.evaluate(
+        "() => fetch('https://example.com/x.js', {mode: 'no-cors'}).then(r => r.status, e => e.name)"
+    )
+    assert got == "TypeError", got
+    assert log.blocked == ["https://example.com/x.js"] and not log.failed, log

@@ -27,11 +27,6 @@ LESSON4 = "lessons/04-kv-cache/"
 GPU = "A100 80GB"
 
 
-def _lib(page, base_url):
-    page.goto(base_url + LESSON4)
-    return Widget(page, ".lc-kv")
-
-
 @pytest.fixture
 def kv(on_page, base_url) -> Widget:
     """The KV-cache calculator on the module's shared page, with the values it was loaded with."""
@@ -155,7 +150,7 @@ def test_widget_outputs_have_no_exponent_and_no_large_kib(kv):
 
 def test_fits_on_one_card_matches_longctx_for_every_preset(page, base_url, net):
     # a fresh load: each preset brings its own context only until the reader types one
-    kv = _lib(page, base_url)
+    kv = Widget.load(page, base_url + LESSON4, ".lc-kv")
     kv.choose("gpu", GPU)
     for key, p in presets.PRESETS.items():
         kv.choose("preset", key)
@@ -191,7 +186,7 @@ def test_a_typed_context_survives_a_preset_change(kv):
 
 
 def test_inputs_survive_a_reload_and_travel_in_the_address(page, base_url, net, browser):
-    kv = _lib(page, base_url)
+    kv = Widget.load(page, base_url + LESSON4, ".lc-kv")
     kv.choose("preset", "mistral-7b-v0.1")
     kv.fill("context", "32K")
     kv.fill("batch", "8")
