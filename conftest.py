@@ -83,6 +83,9 @@ def pytest_collection_modifyitems(config, items):
             )
         if "gpu" in item.keywords and not _gpu:
             item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU (none here)"))
+        # interpreted modules run without coverage, but for their covered tests (pyproject.toml)
+        if item.get_closest_marker("interpreted") and not item.get_closest_marker("covered"):
+            item.add_marker(pytest.mark.no_cover)
 
 
 _MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")

@@ -26,6 +26,9 @@ from longctx.linear.kernel import (
     linear_configs,
 )
 
+# Triton's interpreter: these tests run without coverage but those marked covered (conftest.py)
+pytestmark = pytest.mark.interpreted
+
 # Relative-RMS bounds against float64. The kernel computes in float32 throughout, so fp32 is
 # exact up to rounding; fp16/bf16 outputs carry the final rounding to 11/8 significant bits.
 RMS_TOL = {torch.float32: 2e-6, torch.float16: 1e-3, torch.bfloat16: 8e-3}
@@ -267,6 +270,7 @@ def test_zero_denominators_give_zeros_like_the_reference():
         assert rel_rms(out, exact(q, k, v, causal=causal, feature_map="relu")) < RMS_TOL[torch.float32]
 
 
+@pytest.mark.covered  # the only test that runs the kernel's eps branch
 def test_eps_zeroes_small_denominators_as_the_reference_does():
     q, k, v = make_qkv(T=40, D=16, Dv=16, seed=15)
     dens = linear_attention_ref(

@@ -29,6 +29,9 @@ from longctx.kv.paged_kernel import (
 )
 from longctx.kv.quant import dequantize, quantize
 
+# Triton's interpreter: these tests run without coverage but those marked covered (conftest.py)
+pytestmark = pytest.mark.interpreted
+
 # fp32: exact up to float32 rounding of sums of a few dozen terms. fp16: K/V are used as stored
 # (the reference sees the same fp16 values), but the probabilities are rounded to fp16 before the
 # P @ V product and the output is rounded to fp16: about 2^-11 relative, twice for safety.
@@ -102,8 +105,6 @@ def awkward_lens(bs: int, B: int) -> list[int]:
     return [1, bs - 1, 3 * bs + 5] if B == 3 else [bs + 1, 2 * bs]
 
 
-# no_cover (pyproject.toml): a sweep over shapes whose statements the covered tests of this file run too
-@pytest.mark.no_cover
 @pytest.mark.parametrize(
     "D, H, H_kv, block_size, dtype, B",
     [
@@ -135,8 +136,6 @@ def test_block_boundaries_one_at_a_time():
     assert (out.double() - want).abs().max() < MAX_TOL[torch.float32]
 
 
-# no_cover (pyproject.toml): a sweep over shapes whose statements the covered tests of this file run too
-@pytest.mark.no_cover
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16])
 def test_number_of_splits_does_not_change_the_result(dtype):
     case = Case([1, 17, 69], 4, 2, 40, 16, dtype, seed=11)  # 69 tokens: 5 blocks
@@ -295,6 +294,7 @@ def dequantized_sequences(case, pool, axis):
     return seqs
 
 
+@pytest.mark.covered  # the only tests that run the int8 cache's per-channel scales
 @pytest.mark.parametrize("k_axis, v_axis", [("token", "token"), ("channel", "token"), ("channel", "channel")])
 def test_int8_cache_matches_dequantized_reference(k_axis, v_axis):
     case, kc, ks, vc, vs = int8_case(k_axis, v_axis, seed=37)
@@ -348,8 +348,6 @@ def low_precision_reference(case, dtype):
     return out
 
 
-# no_cover (pyproject.toml): a sweep over shapes whose statements the covered tests of this file run too
-@pytest.mark.no_cover
 @pytest.mark.parametrize("D, H, H_kv", [(40, 4, 2), (192, 2, 1), (256, 3, 3), (100, 8, 1)])
 def test_bf16_within_twice_pytorchs_error_on_the_cpu(D, H, H_kv):
     # Triton's interpreter multiplies bf16 wrongly in tl.dot (values near 1e8 came back): the
@@ -669,6 +667,7 @@ def test_gpu_int8_cache(k_axis):
     assert ours <= 2 * theirs + 1e-6, f"kernel error {ours:.3g} vs PyTorch's {theirs:.3g}"
 
 
+@pytest.mark.covered  # the only test that asks the reference for its lse
 def test_reference_returns_the_lse_when_asked():
     torch.manual_seed(3)
     bs, H, H_kv, D = 4, 4, 2, 19
