@@ -103,20 +103,24 @@ def open_settled(page, url: str, timeout: float = 15_000) -> None:
 AXE = Path(os.environ.get("LONGCTX_AXE") or ROOT / "node_modules" / "axe-core" / "axe.min.js")
 #: Every WCAG 2.0/2.1 A and AA rule.
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
-_AXE_RUN = """async tags => {
-  const r = await axe.run(document, {runOnly: {type: 'tag', values: tags}, resultTypes: ['violations']});
+#: The rules of those whose outcome depends on the colours (what the palette toggle changes).
+AXE_COLOUR_RULES = ["color-contrast", "link-in-text-block"]
+_AXE_RUN = """async runOnly => {
+  const r = await axe.run(document, {runOnly, resultTypes: ['violations']});
   return r.violations.filter(v => v.impact === 'serious' || v.impact === 'critical').map(v => ({
     id: v.id, impact: v.impact, count: v.nodes.length,
     nodes: v.nodes.slice(0, 4).map(n => n.target.join(' ') + ': ' + (n.failureSummary || '').split('\\n').slice(1, 2).join(''))}));
 }"""
 
 
-def axe_serious(page) -> str:
-    """axe-core's serious and critical violations on the page as it is now, one line each ("" if none)."""
+def axe_serious(page, rules: list[str] | None = None) -> str:
+    """axe-core's serious and critical violations on the page as it is now, one line each ("" if
+    none): every rule of ``AXE_TAGS``, or only ``rules``."""
     assert AXE.is_file(), "node_modules/axe-core is missing: run `npm ci`"
     if not page.evaluate("typeof window.axe === 'object'"):
         page.add_script_tag(path=str(AXE))
-    found = page.evaluate(_AXE_RUN, AXE_TAGS)
+    run_only = {"type": "rule", "values": rules} if rules else {"type": "tag", "values": AXE_TAGS}
+    found = page.evaluate(_AXE_RUN, run_only)
     return "\n".join(f"{v['id']} ({v['impact']}, {v['count']} elements): {v['nodes']}" for v in found)
 
 
