@@ -163,7 +163,6 @@ def page(_shared_context, base_url):
         },
     )
     cdp.detach()
-    _shared_context.clear_cookies()
     yield page
     page.close()
 
