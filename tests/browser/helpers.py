@@ -99,6 +99,13 @@ def open_settled(page, url: str, timeout: float = 15_000) -> None:
         pass
 
 
+def toggle_scheme(page) -> str:
+    """Click the header's light/dark toggle, as a reader would; return the scheme now shown
+    (``data-md-color-scheme``: "default" or "slate")."""
+    page.locator("form[data-md-component=palette] label:not([hidden])").first.click()
+    return page.evaluate("document.body.getAttribute('data-md-color-scheme')")
+
+
 # axe-core from npm (package-lock.json), like KaTeX; LONGCTX_AXE may name another copy of axe.min.js
 AXE = Path(os.environ.get("LONGCTX_AXE") or ROOT / "node_modules" / "axe-core" / "axe.min.js")
 #: Every WCAG 2.0/2.1 A and AA rule.

@@ -30,7 +30,7 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-from helpers import AXE_COLOUR_RULES, SITE, axe_serious, open_settled, watch
+from helpers import AXE_COLOUR_RULES, SITE, axe_serious, open_settled, toggle_scheme, watch
 from playwright.sync_api import expect
 
 pytestmark = pytest.mark.browser
@@ -52,7 +52,6 @@ def _pages() -> list[str]:
 PAGES = _pages()
 #: The pages axe also checks in the dark scheme.
 DARK = [p for p in PAGES if p == "" or p.startswith("lessons/") or p == "course/module-test/"]
-PALETTE = "form[data-md-component=palette]"
 
 # Text outside code and math: where a computed value would appear.
 _PROSE_TEXT = """() => {
@@ -129,10 +128,8 @@ def test_page(page, net, base_url, path):
     assert not found, f"/{path}, light scheme:\n{found}"
 
     # Light and dark: axe again in the dark scheme, once the colours have stopped changing.
-    scheme = "document.body.getAttribute('data-md-color-scheme')"
-    first = page.evaluate(scheme)
-    page.locator(f"{PALETTE} label:not([hidden])").first.click()
-    second = page.evaluate(scheme)
+    first = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
+    second = toggle_scheme(page)
     assert {first, second} == {"default", "slate"}, (first, second)
     if path in DARK:
         # The toggle changes the colours, and which of the palette's two labels shows (the same
@@ -140,8 +137,7 @@ def test_page(page, net, base_url, path):
         page.wait_for_function("() => !document.getAnimations().some(a => a instanceof CSSTransition)")
         found = axe_serious(page, rules=AXE_COLOUR_RULES if path else None)
         assert not found, f"/{path}, dark scheme:\n{found}"
-    page.locator(f"{PALETTE} label:not([hidden])").first.click()
-    assert page.evaluate(scheme) == first
+    assert toggle_scheme(page) == first
 
 
 def _title_word(path: str) -> str:
@@ -178,16 +174,15 @@ def test_search_finds_every_page_offline(page, net, base_url):
         seen = -1
         while True:
             hrefs = page.eval_on_selector_all(pages_found, "els => els.map(e => e.getAttribute('href'))")
-            if any(re.split(r"[?#]", h)[0] == here for h in hrefs) or len(hrefs) == seen:
+            listed = any(re.split(r"[?#]", h)[0] == here for h in hrefs)
+            if listed or len(hrefs) == seen:
                 break
             seen = len(hrefs)
             page.evaluate(
                 "() => { const w = document.querySelector('.md-search__scrollwrap'); w.scrollTop = w.scrollHeight; }"
             )
             page.wait_for_timeout(250)
-        assert any(re.split(r"[?#]", h)[0] == here for h in hrefs), (
-            f"searching {word!r} did not list /{path}: {hrefs[:8]}"
-        )
+        assert listed, f"searching {word!r} did not list /{path}: {hrefs[:8]}"
 
 
 def test_checked_pages_are_the_navigation(page, net, base_url):

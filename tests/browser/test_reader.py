@@ -17,7 +17,7 @@ import re
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from helpers import ROOT, SITE, at
+from helpers import ROOT, SITE, at, toggle_scheme
 from test_pages import PAGES
 
 pytestmark = pytest.mark.browser
@@ -132,14 +132,13 @@ def test_figures_follow_the_scheme_when_toggled(at_path, on_page):
     figs = page.evaluate(_FIGS)
     assert figs and len([f for f in figs if f["dark"]]) == len([f for f in figs if not f["dark"]])
     assert all(f["shown"] != f["dark"] for f in figs), "light scheme: only the light figures show"
-    page.locator("form[data-md-component=palette] label:not([hidden])").first.click()
-    assert page.evaluate("document.body.getAttribute('data-md-color-scheme')") == "slate"
+    assert toggle_scheme(page) == "slate"
     figs = page.evaluate(_FIGS)
     assert all(f["shown"] == f["dark"] for f in figs), "dark scheme: only the dark figures show"
     for f in figs:
         if f["dark"]:
             assert page.request.get(f["src"]).ok, f["src"]
-    page.locator("form[data-md-component=palette] label:not([hidden])").first.click()  # back to light
+    assert toggle_scheme(page) == "default"  # back to light, for the module's next test
 
 
 @pytest.mark.parametrize("path", LESSONS + ["topics/positions/", "topics/evaluation/"])
