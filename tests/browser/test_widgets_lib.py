@@ -223,7 +223,12 @@ def test_inputs_survive_a_reload_and_travel_in_the_address(page, base_url, net, 
 def test_an_invalid_input_keeps_the_last_result_greyed_in_place(page, base_url, net, path, selector, name):
     page.goto(base_url + path)
     w = Widget(page, selector)
-    where = "e => { const r = e.getBoundingClientRect(); return [r.top + window.scrollY, r.height]; }"
+    # where the result sits in its widget: the page above may still settle after the load (a
+    # figure or table taking its height), which moves the widget but is not what this checks
+    where = (
+        f"e => {{ const r = e.getBoundingClientRect(), w = e.closest({selector!r}).getBoundingClientRect();"
+        " return [r.top - w.top, r.height]; }"
+    )
     before = w.out.evaluate(where)
     html = w.out.inner_html()
     w.fill(name, "oops")
