@@ -88,6 +88,32 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(pytest.mark.no_cover)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_sessionstart(session):
+    """In an xdist worker, stop the coverage pytest-cov started for a controller process.
+
+    pytest-cov 7.1 reads the worker's options before xdist resets ``-n`` in them, so it starts a
+    ``DistMaster`` in the worker too, and then the worker's own ``DistWorker``. Coverage keeps the
+    first instance's tracer under the second and resumes it whenever the second pauses: a test
+    marked ``no_cover`` was traced all the same (the interpreted kernel tests ran at half speed,
+    and the unit step took twice as long as without ``--cov``). Stopped here, before pytest-cov
+    starts the worker's own, it never traces; the next hook checks that no test it pauses is
+    traced.
+    """
+    plugin = session.config.pluginmanager.getplugin("_cov")
+    controller = getattr(plugin, "cov_controller", None)
+    if hasattr(session.config, "workerinput") and type(controller).__name__ == "DistMaster":
+        controller.cov.stop()
+
+
+@pytest.hookimpl(hookwrapper=True, trylast=True)
+def pytest_runtest_call(item):
+    """A test pytest-cov runs without coverage (``no_cover``) is not traced, under xdist too."""
+    if item.get_closest_marker("no_cover") and item.config.pluginmanager.getplugin("_cov"):
+        assert sys.gettrace() is None, f"coverage still traces {item.nodeid}, marked no_cover"
+    yield
+
+
 _MISSING_MODULE = re.compile(r"ModuleNotFoundError: No module named '([\w.]+)'")
 
 
