@@ -359,6 +359,13 @@
     root.replaceChildren(el("p", { class: "lc-widget__msg " + prefix + "__msg" }, [text]));
   }
 
+  // A root is ready once its results are built and, if they are wider than the page, the loader
+  // has put its scroll cue above them: a cue added later would move the results down a line.
+  function ready(root) {
+    if (window.longctxLoader) window.longctxLoader.markScrollBoxes();
+    root.setAttribute("data-lc-ready", "true");
+  }
+
   // Builds every root of the page not built yet: build(root). data-lc-ready is "loading" while it
   // runs (so a second init leaves the root alone), then "true". With failText(err), a build that
   // throws leaves "failed" and that message; without, the error propagates.
@@ -368,12 +375,12 @@
         root.setAttribute("data-lc-ready", "loading");
         if (!failText) {
           build(root);
-          root.setAttribute("data-lc-ready", "true");
+          ready(root);
           return;
         }
         try {
           build(root);
-          root.setAttribute("data-lc-ready", "true");
+          ready(root);
         } catch (err) {
           failed(root, prefix, failText(err));
         }
@@ -395,8 +402,8 @@
         Array.prototype.forEach.call(roots, function (root) {
           if (!root.isConnected) return;  // the reader navigated away meanwhile
           build(root, data);
-          root.setAttribute("data-lc-ready", "true");
           root.removeAttribute("aria-busy");
+          ready(root);
         });
       }, function (err) {
         Array.prototype.forEach.call(roots, function (root) {

@@ -8,7 +8,8 @@
   "sequences that fit" on one card equals ``longctx.costs.sequences_that_fit``; a typed context
   survives a change of preset;
 * inputs survive a reload and travel in the address; an invalid input keeps the last good
-  result in place, greyed, without moving it.
+  result in place, greyed, without moving it; a result wider than the page has its scroll cue
+  above it by the time the widget is ready (a cue added later moves the result).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import random
 import re
 
 import pytest
-from helpers import Widget
+from helpers import Widget, open_settled
 
 from longctx import costs, presets, units
 
@@ -221,10 +222,11 @@ def test_inputs_survive_a_reload_and_travel_in_the_address(page, base_url, net, 
     ],
 )
 def test_an_invalid_input_keeps_the_last_result_greyed_in_place(page, base_url, net, path, selector, name):
-    page.goto(base_url + path)
+    # settled: with the fonts in, the text no longer reflows (under load Roboto came in after the
+    # first measurement and moved the result by a line)
+    open_settled(page, base_url + path)
     w = Widget(page, selector)
-    # where the result sits in its widget: the page above may still settle after the load (a
-    # figure or table taking its height), which moves the widget but is not what this checks
+    # where the result sits in its widget (the page above the widget is not what this checks)
     where = (
         f"e => {{ const r = e.getBoundingClientRect(), w = e.closest({selector!r}).getBoundingClientRect();"
         " return [r.top - w.top, r.height]; }"
@@ -242,3 +244,28 @@ def test_an_invalid_input_keeps_the_last_result_greyed_in_place(page, base_url, 
     assert w.out.inner_html() == html, "the last good result changed"
     assert w.out.evaluate(where) == before, "the result moved"
     assert float(w.out.evaluate("e => getComputedStyle(e).opacity")) < 1
+
+
+# Records, at the moment each widget root turns ready, whether its results have the loader's
+# scroll cue above them and whether they are wider than their box.
+_CUE_AT_READY = """
+new MutationObserver(records => {
+  for (const r of records) {
+    const root = r.target;
+    if (root.getAttribute('data-lc-ready') !== 'true' || !root.querySelector('.lc-widget__out')) continue;
+    const out = root.querySelector('.lc-widget__out');
+    (window.__cueAtReady = window.__cueAtReady || []).push({
+      wide: out.scrollWidth > out.clientWidth + 1,
+      cue: !!(out.previousElementSibling && out.previousElementSibling.classList.contains('lc-scroll-cue')),
+    });
+  }
+}).observe(document, {subtree: true, attributes: true, attributeFilter: ['data-lc-ready']});
+"""
+
+
+def test_wide_results_have_their_scroll_cue_when_the_widget_is_ready(page, base_url, net):
+    """The cue ("Scroll sideways for more columns") is in place before the widget says it is ready,
+    not added a moment later, which would move the results down a line as the reader looks."""
+    with page.add_init_script(_CUE_AT_READY):
+        open_settled(page, base_url + "course/cost-summary/")
+    assert page.evaluate("window.__cueAtReady") == [{"wide": True, "cue": True}]
