@@ -11,8 +11,9 @@ one, or a failed request, an HTTP error, a console error or a page error. (Block
 browser rather than through Playwright's request routing keeps Chromium's cache on and every
 request off the test process: routing cost about an eighth of each page load here.)
 
-Each test's ``page`` is a new page in its worker's one context, with nothing stored for the
-site (a reader's first visit) but Chromium's cache kept warm. Tests that only drive a page
+Each test's ``page`` is its worker's one page, on about:blank, with nothing stored for the site
+(a reader's first visit) but Chromium's caches kept warm; what a test adds to it is taken off
+when the test ends. Tests that only drive a page
 already open (a widget's sweeps, its messages) share one page per module and worker
 (``module_page``/``on_page``, in a context of its own), each test starting from the widget's
 values as loaded (``Widget.reopen``); a test that needs a fresh load, storage or navigation
@@ -137,24 +138,27 @@ def browser_type_launch_args(browser_type_launch_args):
 
 @pytest.fixture(scope="session")
 def _shared_context(browser, browser_context_args):
-    """The context the ``page`` fixture opens its pages in: one per xdist worker."""
+    """The context of the ``page`` fixture's page: one per xdist worker."""
     context = browser.new_context(**browser_context_args)
     yield context
     context.close()
 
 
-@pytest.fixture
-def page(_shared_context, base_url):
-    """A new page with nothing stored for the site, as on a reader's first visit.
-
-    Instead of pytest-playwright's new context per test, each test opens a page in its worker's
-    one context, from which everything the site may store was cleared (local storage, IndexedDB,
-    cookies, caches a page script opens; session storage is the page's own). The HTTP cache
-    stays, and with it V8's cache of compiled scripts: a page loads about a quarter faster here
-    (14 loads of 7 pages: 18.5 s in a context each, 14.5 s in one).
-    """
+@pytest.fixture(scope="session")
+def _worker_page(_shared_context):
+    """The one page of the worker's tests that take ``page`` (see ``page``)."""
     page = _shared_context.new_page()
-    cdp = _shared_context.new_cdp_session(page)
+    yield page
+    page.close()
+
+
+def _forget_site(page, base_url: str) -> None:
+    """Leave the site for about:blank and clear what the site stored: its session storage (this
+    tab's, cleared while on the site), then local storage, IndexedDB, cookies and caches."""
+    if page.url.startswith(base_url):
+        page.evaluate("sessionStorage.clear()")
+    page.goto("about:blank")
+    cdp = page.context.new_cdp_session(page)
     cdp.send(
         "Storage.clearDataForOrigin",
         {
@@ -163,8 +167,42 @@ def page(_shared_context, base_url):
         },
     )
     cdp.detach()
+
+
+@pytest.fixture
+def page(_worker_page, base_url):
+    """The worker's page, on about:blank, with nothing stored for the site: a reader's first visit.
+
+    Tests share one page instead of pytest-playwright's new context, or even a new page, each: a
+    load in a page that already showed the site reuses its renderer process, with the styles,
+    scripts and fonts it has parsed, and costs half the CPU of a load in a new page (18 loads of
+    6 pages: 27 to 34 s in a new page each, 14 s in one). What a test changes on the page is
+    undone when it ends: the listeners it added (``page.on``) and the init scripts
+    (``add_init_script``) are removed, the emulated media and the viewport set back, the mouse
+    moved to the corner; navigating away ends everything else (scripts, focus, scroll).
+    """
+    page = _worker_page
+    _forget_site(page, base_url)
+    viewport = page.viewport_size
+    undo = []
+
+    def on(event, handler, _on=page.on):
+        undo.append(lambda: page.remove_listener(event, handler))
+        return _on(event, handler)
+
+    def add_init_script(script=None, *, path=None, _add=page.add_init_script):
+        added = _add(script, path=path)
+        undo.append(added.close)
+        return added
+
+    page.on, page.add_init_script = on, add_init_script
     yield page
-    page.close()
+    del page.on, page.add_init_script
+    for step in reversed(undo):
+        step()
+    page.emulate_media(media="null", color_scheme="null", reduced_motion="null")
+    page.set_viewport_size(viewport)
+    page.mouse.move(0, 0)
 
 
 @pytest.fixture

@@ -244,14 +244,17 @@ def test_progress_survives_reload(page: Page, base_url, net):
 
 
 def test_saved_state_for_another_version_is_ignored(page: Page, base_url, net):
-    page.add_init_script(
+    # the saved state is written before the page's scripts run on this load only (an init
+    # script left in place would write it again before the reload below, over the broken one)
+    with page.add_init_script(
         f"localStorage.setItem({json.dumps(KEY)}, "
         f"JSON.stringify({{version: 'old', answers: {{'{CHOICE}': {{choice: 0}}}}}}))"
-    )
-    open_lesson(page, base_url)
+    ):
+        open_lesson(page, base_url)
     assert score(page) == (0, 0)
     page.evaluate(f"localStorage.setItem({json.dumps(KEY)}, '{{not json')")
     page.reload()
+    assert page.evaluate(f"localStorage.getItem({json.dumps(KEY)})") in ("{not json", None)
     expect(page.locator(".quiz .quiz-live")).to_have_count(1)
     assert score(page) == (0, 0)
 
