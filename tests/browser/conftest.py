@@ -13,11 +13,10 @@ request off the test process: routing cost about an eighth of each page load her
 
 Each test's ``page`` is its worker's one page, on about:blank, with nothing stored for the site
 (a reader's first visit) but Chromium's caches kept warm; what a test adds to it is taken off
-when the test ends. Tests that only drive a page
-already open (a widget's sweeps, its messages) share one page per module and worker
-(``module_page``/``on_page``, in a context of its own), each test starting from the widget's
-values as loaded (``Widget.reopen``); a test that needs a fresh load, storage or navigation
-takes ``page``.
+when the test ends. Tests that only drive a page already open (a widget's sweeps, its messages)
+share one page per module and worker (``module_page``/``on_page``: the worker's page in a second
+context), each test starting from the widget's values as loaded (``Widget.reopen``); a test that
+needs a fresh load, storage or navigation takes ``page``.
 """
 
 from __future__ import annotations
@@ -213,14 +212,30 @@ def net(page):
     assert not log.problems(), f"the page misbehaved: {log.problems()}"
 
 
-@pytest.fixture(scope="module")
-def module_page(browser, browser_context_args):
-    """One page (in a context of its own) that a module's tests share, with its ``NetLog``."""
+@pytest.fixture(scope="session")
+def _worker_tab(browser, browser_context_args):
+    """The page, in a context of its own, that the tests of one module at a time share
+    (``module_page``), with its ``NetLog``. Its own context, not the ``page`` fixture's: a second
+    page there would put the first in the background, where Chromium throttles its timers."""
     context = browser.new_context(**browser_context_args)
     page = context.new_page()
-    log = watch(page)
-    yield page, log
+    yield page, watch(page)
     context.close()
+
+
+@pytest.fixture(scope="module")
+def module_page(_worker_tab, base_url):
+    """One page that a module's tests share, with its ``NetLog``: on about:blank with nothing
+    stored for the site when the module starts, as ``page`` is for a test; its emulated media
+    and viewport set back when the module ends. It keeps its renderer process and its context's
+    caches from one module to the next."""
+    page, log = _worker_tab
+    _forget_site(page, base_url)
+    viewport = page.viewport_size
+    log.clear()
+    yield page, log
+    page.emulate_media(media="null", color_scheme="null", reduced_motion="null")
+    page.set_viewport_size(viewport)
 
 
 @pytest.fixture(scope="module")
