@@ -56,15 +56,15 @@ summary() {
 }
 trap summary EXIT
 
-step "GitHub workflows audit (zizmor, offline: pinned actions, no persisted credentials)" 5 \
+step "GitHub workflows audit (zizmor, offline: pinned actions, no persisted credentials)" 2 \
   zizmor --offline --no-progress .github
-step "lint (ruff check)" 5 \
+step "lint (ruff check)" 2 \
   ruff check --no-cache .
-step "format (ruff format --check; pyproject.toml says what is left as written, and why)" 5 \
+step "format (ruff format --check; pyproject.toml says what is left as written, and why)" 2 \
   ruff format --check --no-cache .
-step "compile gate: every Triton kernel configuration for sm_80 and sm_90a (table cached in docs/data/compiled)" 10 \
+step "compile gate: every Triton kernel configuration for sm_80 and sm_90a (table cached in docs/data/compiled)" 5 \
   python scripts/compile_gate.py
-step "GPU tests collect with only the GPU machine's packages (every other package hidden)" 10 \
+step "GPU tests collect with only the GPU machine's packages (every other package hidden)" 5 \
   env PYTHONPATH=scripts/gpu_env PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 \
   python -m pytest --collect-only -q -m gpu tests --ignore=tests/browser -p no:cacheprovider
 
@@ -78,17 +78,17 @@ fi
 # Unit tests on every core (pytest-xdist), each worker under coverage; pytest-cov combines the
 # workers' data (and that of the processes they spawn) into .coverage for the gate.
 rm -f .coverage .coverage.*
-step "unit tests (package, kernels under the interpreter, docs policy, quiz data), with coverage" 110 \
+step "unit tests (package, kernels under the interpreter, docs policy, quiz data), with coverage" 90 \
   pytest tests --ignore=tests/browser -p no:cacheprovider -q -n auto --cov --cov-report=
-step "coverage gate: every statement of every section a page shows was executed" 10 \
+step "coverage gate: every statement of every section a page shows was executed" 5 \
   python scripts/check_snippet_coverage.py
-step "code blocks in docs/ (pytest-codeblocks)" 10 \
+step "code blocks in docs/ (pytest-codeblocks)" 5 \
   pytest --codeblocks docs -p no:cacheprovider -q
-step "site build (mkdocs build --strict, notebooks executed)" 70 \
+step "site build (mkdocs build --strict, notebooks executed)" 60 \
   timeout 600 mkdocs build --strict
 step "links and anchors of the built site" 5 \
   python scripts/check_links.py site
-step "paste test: every Python block of the lessons, topics and drills runs when copied, without longctx" 20 \
+step "paste test: every Python block of the lessons, topics and drills runs when copied, without longctx" 15 \
   env LONGCTX_SITE_DIR=site pytest tests/test_paste.py -k every_page -p no:cacheprovider -q -s
-step "browser tests (headless Chromium, offline)" 100 \
+step "browser tests (headless Chromium, offline)" 164 \
   pytest tests/browser -p no:cacheprovider -n 2
