@@ -168,6 +168,12 @@ def _forget_site(page, base_url: str) -> None:
     cdp.detach()
 
 
+def _set_back(page, viewport) -> None:
+    """Undo the emulated media and viewport size a test may have set."""
+    page.emulate_media(media="null", color_scheme="null", reduced_motion="null")
+    page.set_viewport_size(viewport)
+
+
 @pytest.fixture
 def page(_worker_page, base_url):
     """The worker's page, on about:blank, with nothing stored for the site: a reader's first visit.
@@ -199,8 +205,7 @@ def page(_worker_page, base_url):
     del page.on, page.add_init_script
     for step in reversed(undo):
         step()
-    page.emulate_media(media="null", color_scheme="null", reduced_motion="null")
-    page.set_viewport_size(viewport)
+    _set_back(page, viewport)
     page.mouse.move(0, 0)
 
 
@@ -213,7 +218,7 @@ def net(page):
 
 
 @pytest.fixture(scope="session")
-def _worker_tab(browser, browser_context_args):
+def _module_tab(browser, browser_context_args):
     """The page, in a context of its own, that the tests of one module at a time share
     (``module_page``), with its ``NetLog``. Its own context, not the ``page`` fixture's: a second
     page there would put the first in the background, where Chromium throttles its timers."""
@@ -224,18 +229,17 @@ def _worker_tab(browser, browser_context_args):
 
 
 @pytest.fixture(scope="module")
-def module_page(_worker_tab, base_url):
+def module_page(_module_tab, base_url):
     """One page that a module's tests share, with its ``NetLog``: on about:blank with nothing
     stored for the site when the module starts, as ``page`` is for a test; its emulated media
     and viewport set back when the module ends. It keeps its renderer process and its context's
     caches from one module to the next."""
-    page, log = _worker_tab
+    page, log = _module_tab
     _forget_site(page, base_url)
     viewport = page.viewport_size
     log.clear()
     yield page, log
-    page.emulate_media(media="null", color_scheme="null", reduced_motion="null")
-    page.set_viewport_size(viewport)
+    _set_back(page, viewport)
 
 
 @pytest.fixture(scope="module")
