@@ -26,8 +26,18 @@ if not torch.cuda.is_available():
     os.environ.setdefault("TRITON_INTERPRET", "1")
 
 import triton  # noqa: E402  (must follow the environment set-up above)
+import triton.language as tl  # noqa: E402
 
-__all__ = ["DTYPE_NAMES", "KernelConfig", "Tuner", "check_device", "interpreting", "last_configs", "triton"]
+__all__ = [
+    "DTYPE_NAMES",
+    "KernelConfig",
+    "Tuner",
+    "check_device",
+    "interpreting",
+    "last_configs",
+    "tl",
+    "triton",
+]
 
 #: The dtypes the kernels take, by the names the configuration lists use.
 DTYPE_NAMES = {torch.float16: "float16", torch.bfloat16: "bfloat16", torch.float32: "float32"}

@@ -11,9 +11,8 @@ of roughly five times that.
 from __future__ import annotations
 
 import torch
-import triton.language as tl
 
-from longctx._triton import KernelConfig, check_device, interpreting, triton
+from longctx._triton import KernelConfig, check_device, interpreting, tl, triton
 
 __all__ = ["CONFIGS", "MAX_COLS", "softmax", "softmax_config"]
 

@@ -50,7 +50,6 @@ Choices, each explained where it stands:
 from __future__ import annotations
 
 import torch
-import triton.language as tl  # noqa: E402  (after longctx._triton chose where kernels run)
 
 from longctx import checks
 from longctx._triton import (
@@ -59,6 +58,7 @@ from longctx._triton import (
     check_device,
     interpreting,
     length_bucket,
+    tl,
     triton,
 )
 

@@ -35,10 +35,9 @@ import math
 from dataclasses import dataclass
 
 import torch
-import triton.language as tl
 
 from longctx import checks
-from longctx._triton import KernelConfig, check_device, interpreting, triton
+from longctx._triton import KernelConfig, check_device, interpreting, tl, triton
 from longctx.kv.quant import QuantizedTensor, dequantize, quantize
 
 __all__ = ["CONFIGS", "HEAD_BLOCKS", "MAX_AUTO_SPLITS", "MAX_GROUP", "MAX_HEAD_DIM", "MAX_SPLITS", "MIN_HEAD_DIM",

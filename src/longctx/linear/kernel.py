@@ -63,10 +63,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import torch
-import triton.language as tl
 
 from longctx import checks
-from longctx._triton import KernelConfig, check_device, interpreting, triton
+from longctx._triton import KernelConfig, check_device, interpreting, tl, triton
 from longctx.linear.feature_maps import resolve_feature_map
 from longctx.linear.reference import _check_options
 

@@ -34,9 +34,8 @@ so the compiled variants differ only in the state tile ``BLOCK_D x BLOCK_N`` (``
 from __future__ import annotations
 
 import torch
-import triton.language as tl
 
-from longctx._triton import KernelConfig, check_device, interpreting, triton
+from longctx._triton import KernelConfig, check_device, interpreting, tl, triton
 from longctx.ssm.selective_scan import _check_args
 
 __all__ = ["CONFIGS", "MAX_STATE", "scan_configs", "selective_scan_fn"]
