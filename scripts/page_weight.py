@@ -67,7 +67,9 @@ def measure(site: Path, port: int = 8799) -> list[dict]:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     base = f"http://127.0.0.1:{port}/"
     rows = []
-    exe = os.environ.get("LONGCTX_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    exe = os.environ.get("LONGCTX_CHROMIUM") or next(
+        filter(None, map(shutil.which, ("chromium-headless-shell", "chromium", "chromium-browser"))), None
+    )
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=exe, args=["--no-sandbox", "--disable-gpu"])

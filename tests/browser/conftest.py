@@ -109,7 +109,10 @@ def base_url(pytestconfig):
 
 
 def _chromium() -> str | None:
-    return os.environ.get("LONGCTX_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+    """The system's Chromium, its headless build first (what scripts/setup.sh installs)."""
+    return os.environ.get("LONGCTX_CHROMIUM") or next(
+        filter(None, map(shutil.which, ("chromium-headless-shell", "chromium", "chromium-browser"))), None
+    )
 
 
 @pytest.fixture(scope="session")
