@@ -111,8 +111,17 @@
     });
   }
 
+  // At most one pass per frame, however many edits (or loads) asked for one in it: each pass
+  // reads every box's size, so a widget form's several events in a frame would each lay it out.
+  var marking = false;
+  function markSoon() {
+    if (marking) return;
+    marking = true;
+    requestAnimationFrame(function () { marking = false; markScrollBoxes(); });
+  }
+
   document.addEventListener("input", function (e) {
-    if (e.target && e.target.closest && e.target.closest(".lc-widget__form")) requestAnimationFrame(markScrollBoxes);
+    if (e.target && e.target.closest && e.target.closest(".lc-widget__form")) markSoon();
   });
 
   var resizeTimer = null;
@@ -135,7 +144,7 @@
     markScrollBoxes();
     Promise.all(jobs).then(function () {
       // math and widgets are laid out once their scripts have run, and again once the fonts are in
-      requestAnimationFrame(markScrollBoxes);
+      markSoon();
       if (document.fonts && document.fonts.ready) document.fonts.ready.then(markScrollBoxes);
       setTimeout(markScrollBoxes, 1000);
     }, function (err) {

@@ -307,6 +307,7 @@
       quiz.storageSet("longctx-widget:" + name, values);
       var url = new URL(window.location.href);
       Object.keys(values).forEach(function (k) { url.searchParams.set(name + "." + k, String(values[k])); });
+      if (url.href === window.location.href) return;  // a field's change event after its input event
       try { window.history.replaceState(window.history.state, "", url.href); } catch (e) { /* file:// */ }
     }
     form.addEventListener("input", save);
