@@ -17,11 +17,12 @@ export NO_MKDOCS_2_WARNING=1
 export SITE_URL=http://127.0.0.1:8765/   # the browser tests serve the built site on this port
 export PYTHONHASHSEED=0
 # One compute thread per process: every step runs a process per core already (xdist workers, two
-# labs at a time beside the build), and the tensors are too small for a second thread to pay.
+# labs at a time in the build beside them), and the tensors are too small for a second thread to pay.
 export OMP_NUM_THREADS=1
 
 start_all=$SECONDS
 names=() budgets=() took=() current=""
+build_pid="" build_log=""  # the site build, run in the background (start_build below)
 
 # step NAME [BUDGET_SECONDS] COMMAND...   (a step without a budget shows "-" in the table)
 step() {
@@ -39,6 +40,11 @@ step() {
 # The table, also when a step fails (then that step is the last line, marked FAILED).
 summary() {
   local rc=$? i over total_budget=0
+  if [ -n "$build_pid" ]; then  # a step failed while the site build ran: stop it
+    pkill -TERM -P "$build_pid" 2>/dev/null || true
+    kill "$build_pid" 2>/dev/null || true
+  fi
+  [ -z "$build_log" ] || rm -f "$build_log"
   printf '\n%-72s %7s %7s\n' "step" "budget" "took"
   for i in "${!names[@]}"; do
     over=""
@@ -75,17 +81,36 @@ if $quick; then
   exit 0
 fi
 
+# The site build starts first and runs beside the unit tests: for part of its time it only waits
+# for its labs' processes, so the two keep both cores busier together than one after the other.
+# Its output is shown when it is waited for, after the unit tests.
+start_build() {
+  build_log=$(mktemp)
+  printf '\n\033[1m==> site build (mkdocs build --strict, notebooks executed), beside the unit tests\033[0m\n'
+  ( t0=$SECONDS; rc=0; timeout 600 mkdocs build --strict >"$build_log" 2>&1 || rc=$?
+    echo "site build: exit status $rc, $((SECONDS - t0))s in all" >>"$build_log"; exit "$rc" ) &
+  build_pid=$!
+}
+wait_build() {
+  local rc=0
+  wait "$build_pid" || rc=$?
+  build_pid=""
+  cat "$build_log"
+  return "$rc"
+}
+start_build
+
 # Unit tests on every core (pytest-xdist), each worker under coverage; pytest-cov combines the
 # workers' data (and that of the processes they spawn) into .coverage for the gate.
 rm -f .coverage .coverage.*
-step "unit tests (package, kernels under the interpreter, docs policy, quiz data), with coverage" 90 \
+step "unit tests (package, kernels under the interpreter, docs policy, quiz data), with coverage" 110 \
   pytest tests --ignore=tests/browser -p no:cacheprovider -q -n auto --cov --cov-report=
+step "site build: what is left of it after the unit tests (its whole time is in its output)" 15 \
+  wait_build
 step "coverage gate: every statement of every section a page shows was executed" 5 \
   python scripts/check_snippet_coverage.py
 step "code blocks in docs/ (pytest-codeblocks)" 5 \
   pytest --codeblocks docs -p no:cacheprovider -q
-step "site build (mkdocs build --strict, notebooks executed)" 60 \
-  timeout 600 mkdocs build --strict
 step "links and anchors of the built site" 5 \
   python scripts/check_links.py site
 step "paste test: every Python block of the lessons, topics and drills runs when copied, without longctx" 15 \

@@ -6,7 +6,9 @@
   mkdocs-jupyter to execute and render. Each is also offered for download, as its jupytext
   ``.py`` source (copied next to the page by mkdocs-jupyter's ``include_source``) and as an
   unexecuted ``.ipynb`` converted here; ``on_page_content`` puts both links under the page title.
-* The figures of ``longctx.figures`` are drawn at build time into ``assets/figures/``.
+* The figures of ``longctx.figures`` are drawn at build time into ``assets/figures/``, once the
+  labs run (``on_nav``, after preview.py's ``on_files`` has started them): drawing takes a core
+  for a quarter of the build, which the labs' processes would otherwise wait for.
 * ``assets/data/longctx.json`` carries the tables the browser widgets read (dtype sizes, GPU
   memory and bandwidth, model presets), exported from ``longctx.costs`` and ``longctx.presets``
   so that the JavaScript never restates them.
@@ -165,9 +167,13 @@ def on_files(files: Files, config) -> Files:
     _vendor(files, config)
     _examples(files, config)
     _downloads(files, config)
-    _figures(files, config)
     _data(files, config)
     return files
+
+
+def on_nav(nav, config, files: Files):
+    _figures(files, config)  # before preview.py's on_nav, which keys the pages on every file
+    return nav
 
 
 def on_page_content(html: str, page, config, files) -> str:
