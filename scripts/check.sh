@@ -22,7 +22,7 @@ export OMP_NUM_THREADS=1
 
 start_all=$SECONDS
 names=() budgets=() took=() current=""
-build_pid="" build_log=""  # the site build, run in the background (start_build below)
+declare -A bg_pid=() bg_log=()  # steps started with `beside`, by name
 
 # step NAME [BUDGET_SECONDS] COMMAND...   (a step without a budget shows "-" in the table)
 step() {
@@ -37,14 +37,36 @@ step() {
   printf '\033[1m<== %s: ok in %ss (budget %s)\033[0m\n' "$name" "$dt" "$budget"
 }
 
+# beside NAME COMMAND...   start a step in the background, where it shares the cores with the steps
+# that follow (each of those uses one core for part of its time); its output is kept and shown by
+# `joined NAME`, a step of its own whose time is what was left of it after those steps.
+beside() {
+  local name=$1; shift
+  bg_log[$name]=$(mktemp)
+  printf '\n\033[1m==> %s: started, beside the steps that follow\033[0m\n$ %s\n' "$name" "$*"
+  ( t0=$SECONDS; rc=0; "$@" >"${bg_log[$name]}" 2>&1 || rc=$?
+    echo "$name: exit status $rc, $((SECONDS - t0))s in all" >>"${bg_log[$name]}"; exit "$rc" ) &
+  bg_pid[$name]=$!
+}
+joined() {
+  local name=$1 rc=0
+  wait "${bg_pid[$name]}" || rc=$?
+  unset "bg_pid[$name]"
+  cat "${bg_log[$name]}"
+  return "$rc"
+}
+
+stop_tree() {  # a process and every process it started
+  local child
+  for child in $(pgrep -P "$1"); do stop_tree "$child"; done
+  kill "$1" 2>/dev/null || true
+}
+
 # The table, also when a step fails (then that step is the last line, marked FAILED).
 summary() {
   local rc=$? i over total_budget=0
-  if [ -n "$build_pid" ]; then  # a step failed while the site build ran: stop it
-    pkill -TERM -P "$build_pid" 2>/dev/null || true
-    kill "$build_pid" 2>/dev/null || true
-  fi
-  [ -z "$build_log" ] || rm -f "$build_log"
+  for i in "${bg_pid[@]}"; do stop_tree "$i"; done  # a step failed while these ran
+  for i in "${bg_log[@]}"; do rm -f "$i"; done
   printf '\n%-72s %7s %7s\n' "step" "budget" "took"
   for i in "${!names[@]}"; do
     over=""
@@ -62,6 +84,10 @@ summary() {
 }
 trap summary EXIT
 
+# The site build, from the start: it waits on its labs' processes for part of its time, and the
+# first steps and the unit tests use the cores it leaves.
+$quick || beside "site build (mkdocs build --strict, notebooks executed)" timeout 600 mkdocs build --strict
+
 step "GitHub workflows audit (zizmor, offline: pinned actions, no persisted credentials)" 2 \
   zizmor --offline --no-progress .github
 step "lint (ruff check)" 2 \
@@ -70,7 +96,7 @@ step "format (ruff format --check; pyproject.toml says what is left as written, 
   ruff format --check --no-cache .
 step "compile gate: every Triton kernel configuration for sm_80 and sm_90a (table cached in docs/data/compiled)" 5 \
   python scripts/compile_gate.py
-step "GPU tests collect with only the GPU machine's packages (every other package hidden)" 5 \
+step "GPU tests collect with only the GPU machine's packages (every other package hidden)" 15 \
   env PYTHONPATH=scripts/gpu_env PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 \
   python -m pytest --collect-only -q -m gpu tests --ignore=tests/browser -p no:cacheprovider
 
@@ -81,39 +107,22 @@ if $quick; then
   exit 0
 fi
 
-# The site build starts first and runs beside the unit tests: for part of its time it only waits
-# for its labs' processes, so the two keep both cores busier together than one after the other.
-# Its output is shown when it is waited for, after the unit tests.
-start_build() {
-  build_log=$(mktemp)
-  printf '\n\033[1m==> site build (mkdocs build --strict, notebooks executed), beside the unit tests\033[0m\n'
-  ( t0=$SECONDS; rc=0; timeout 600 mkdocs build --strict >"$build_log" 2>&1 || rc=$?
-    echo "site build: exit status $rc, $((SECONDS - t0))s in all" >>"$build_log"; exit "$rc" ) &
-  build_pid=$!
-}
-wait_build() {
-  local rc=0
-  wait "$build_pid" || rc=$?
-  build_pid=""
-  cat "$build_log"
-  return "$rc"
-}
-start_build
-
 # Unit tests on every core (pytest-xdist), each worker under coverage; pytest-cov combines the
 # workers' data (and that of the processes they spawn) into .coverage for the gate.
 rm -f .coverage .coverage.*
-step "unit tests (package, kernels under the interpreter, docs policy, quiz data), with coverage" 110 \
+step "unit tests (package, kernels under the interpreter, docs policy, quiz data), with coverage" 115 \
   pytest tests --ignore=tests/browser -p no:cacheprovider -q -n auto --cov --cov-report=
-step "site build: what is left of it after the unit tests (its whole time is in its output)" 15 \
-  wait_build
+step "site build: what is left of it after the unit tests (its own time ends its output)" 10 \
+  joined "site build (mkdocs build --strict, notebooks executed)"
+beside "paste test: every Python block of the lessons, topics and drills runs when copied, without longctx" \
+  env LONGCTX_SITE_DIR=site pytest tests/test_paste.py -k every_page -p no:cacheprovider -q -s
 step "coverage gate: every statement of every section a page shows was executed" 5 \
   python scripts/check_snippet_coverage.py
 step "code blocks in docs/ (pytest-codeblocks)" 5 \
   pytest --codeblocks docs -p no:cacheprovider -q
 step "links and anchors of the built site" 5 \
   python scripts/check_links.py site
-step "paste test: every Python block of the lessons, topics and drills runs when copied, without longctx" 15 \
-  env LONGCTX_SITE_DIR=site pytest tests/test_paste.py -k every_page -p no:cacheprovider -q -s
-step "browser tests (headless Chromium, offline)" 164 \
+step "paste test: what is left of it after the three steps above" 10 \
+  joined "paste test: every Python block of the lessons, topics and drills runs when copied, without longctx"
+step "browser tests (headless Chromium, offline)" 180 \
   pytest tests/browser -p no:cacheprovider -n 2
