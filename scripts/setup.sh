@@ -48,8 +48,9 @@ fi
 #    full chromium), installed from Debian's packages when running as root; else the system's
 #    chromium; otherwise Playwright's own headless build, where it can be downloaded.
 debian() {  # install Debian packages; read the package lists again only if the first try fails
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null 2>&1 \
-    || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null; }
+  local apt=(apt-get -qq -o Acquire::Retries=1 -o Acquire::http::Timeout=30)  # no long hang offline
+  DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y "$@" >/dev/null 2>&1 \
+    || { "${apt[@]}" update && DEBIAN_FRONTEND=noninteractive "${apt[@]}" install -y "$@" >/dev/null; }
 }
 if [ "${1:-}" = "--browser" ]; then
   if command -v chromium-headless-shell >/dev/null 2>&1; then
