@@ -14,8 +14,8 @@ request off the test process: routing cost about an eighth of each page load her
 Each test's ``page`` is its worker's one page, on about:blank, with nothing stored for the site
 (a reader's first visit) but Chromium's caches kept warm; what a test adds to it is taken off
 when the test ends. Tests that only drive a page already open (a widget's sweeps, its messages)
-share one page per module and worker (``module_page``/``on_page``: the worker's page in a second
-context), each test starting from the widget's values as loaded (``Widget.reopen``); a test that
+share one page per module and worker (``module_page``/``on_page``: a second page, in a context
+of its own), each test starting from the widget's values as loaded (``Widget.reopen``); a test that
 needs a fresh load, storage or navigation takes ``page``.
 """
 
@@ -139,19 +139,11 @@ def browser_type_launch_args(browser_type_launch_args):
 
 
 @pytest.fixture(scope="session")
-def _shared_context(browser, browser_context_args):
-    """The context of the ``page`` fixture's page: one per xdist worker."""
+def _worker_page(browser, browser_context_args):
+    """The one page, in a context of its own, of the worker's tests that take ``page`` (see ``page``)."""
     context = browser.new_context(**browser_context_args)
-    yield context
+    yield context.new_page()
     context.close()
-
-
-@pytest.fixture(scope="session")
-def _worker_page(_shared_context):
-    """The one page of the worker's tests that take ``page`` (see ``page``)."""
-    page = _shared_context.new_page()
-    yield page
-    page.close()
 
 
 def _forget_site(page, base_url: str) -> None:
