@@ -18,7 +18,25 @@ from pathlib import Path
 import pytest
 import torch
 
+from longctx._triton import interpreting, tl, triton
+
 SRC = Path(__file__).resolve().parents[1] / "src" / "longctx"
+
+
+@triton.jit
+def _twice(x):
+    return x * 2
+
+
+@triton.jit
+def _kernel(x_ptr, out_ptr, N: tl.constexpr, STEPS: tl.constexpr, FAIL: tl.constexpr):
+    offs = tl.arange(0, N)
+    acc = tl.zeros([N], dtype=tl.float32)
+    for _ in range(STEPS):  # a helper of ours and one of the standard library, at every step
+        x = tl.load(x_ptr + offs)
+        acc += _twice(x) - tl.max(x, axis=0)
+    tl.static_assert(not FAIL, "asked to fail")
+    tl.store(out_ptr + offs, acc)
 
 
 def test_no_module_imports_triton_before_longctx_triton():
@@ -55,3 +73,35 @@ def test_a_kernel_runs_on_the_cpu_without_triton_interpret_set():
     run = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-2000:]
     assert float(run.stdout) < 1e-5
+
+
+def test_the_interpreter_swaps_triton_language_once_per_launch_and_puts_it_back(monkeypatch):
+    """``longctx._triton`` spares the interpreter its walk over ``triton.language`` at each helper call
+    (``_patch_language_once_per_launch``): a launch whose loop calls helpers walks the module twice
+    (``tl``, then ``tl.core`` for the standard library's ``tl.max``), puts every function back when
+    the grid is done, also after a kernel that failed, and computes what it did before."""
+    if not interpreting():
+        pytest.skip("the interpreter runs only where no CUDA GPU is")
+    from triton.runtime import interpreter
+
+    assert getattr(interpreter._patch_lang, "once_per_launch", False)
+
+    walks = []
+    walk = interpreter._patch_builtin
+    monkeypatch.setattr(interpreter, "_patch_builtin", lambda *a: (walks.append(a[0]), walk(*a))[1])
+    builtins = {name: getattr(tl, name) for name in ("load", "store", "max", "zeros", "arange")}
+    x = torch.randn(16, dtype=torch.float32)
+    out = torch.empty_like(x)
+    with pytest.raises(Exception, match="asked to fail"):
+        _kernel[(1,)](x, out, N=16, STEPS=2, FAIL=True)
+    assert {name: getattr(tl, name) for name in builtins} == builtins
+    per_launch = []
+    for steps in (1, 6):
+        walks.clear()
+        _kernel[(1,)](x, out, N=16, STEPS=steps, FAIL=False)
+        per_launch.append(len(walks))
+        assert {name: getattr(tl, name) for name in builtins} == builtins
+    # each walk is 3 or 4 calls of _patch_builtin (a module, its tensor class, ...); at every helper
+    # call, 12 more helper calls would add dozens
+    assert per_launch[0] == per_launch[1] <= 12, f"walks over triton.language for 1 and 6 steps: {per_launch}"
+    torch.testing.assert_close(out, 6 * (2 * x - x.max()), rtol=0, atol=1e-5)

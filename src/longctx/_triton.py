@@ -50,6 +50,52 @@ def interpreting() -> bool:
     return os.environ.get("TRITON_INTERPRET", "0") not in ("", "0")
 
 
+def _patch_language_once_per_launch() -> None:
+    """Make Triton's interpreter swap in its ``triton.language`` once per launch, not at every helper call.
+
+    A launch swaps the module's functions for the interpreter's own and puts them back when the grid
+    is done; every call of a ``@triton.jit`` helper inside the kernel (``InterpretedFunction.__call__``)
+    swaps them again, walking the whole module each time (about a millisecond), although the launch
+    has done it already. Inside a launch, a helper whose modules are swapped already now skips that
+    walk; a launch, and a helper that sees another module (``triton.language.standard``'s see
+    ``tl.core``), go through Triton's own code. The kernel tests under the interpreter: 96 core-seconds
+    before, 70 after. Left as it is where the interpreter has no ``_patch_lang`` (another version).
+    """
+    from triton.runtime import interpreter
+
+    patch = getattr(interpreter, "_patch_lang", None)
+    if patch is None or getattr(patch, "once_per_launch", False):
+        return
+    swapped: list[set[int]] = []  # ids of the modules the running launch swapped
+
+    def modules(fn) -> set[int]:
+        return {id(v) for v in fn.__globals__.values() if v is tl or v is tl.core}
+
+    def patch_once(fn):
+        if swapped:  # a helper called inside the running launch (Triton drops what it returns)
+            if not modules(fn) <= swapped[0]:  # triton.language.standard's helpers see tl.core
+                patch(fn)
+                swapped[0] |= modules(fn)
+            return None
+        scope = patch(fn)  # a launch: the scope it restores when the grid is done
+        swapped.append(modules(fn))
+        restore = scope.restore
+
+        def restore_and_forget() -> None:
+            swapped.clear()
+            restore()
+
+        scope.restore = restore_and_forget
+        return scope
+
+    patch_once.once_per_launch = True
+    interpreter._patch_lang = patch_once
+
+
+if interpreting():
+    _patch_language_once_per_launch()
+
+
 def check_device(name: str, t: torch.Tensor) -> None:
     """Raise unless ``t`` lives where a kernel can read it (CUDA, or CPU under the interpreter)."""
     if t.is_cuda or (t.device.type == "cpu" and interpreting()):
