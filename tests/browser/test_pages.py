@@ -14,12 +14,13 @@ The pages are those of ``sitemap.xml`` plus the home page. On each one:
 * every code block (``pre > code``) has Material's copy button;
 * axe-core (from npm, served from node_modules) finds no violation of impact "serious" or
   "critical" among every WCAG 2.0/2.1 A and AA rule (tags ``wcag2a``, ``wcag2aa``, ``wcag21a``,
-  ``wcag21aa``; none disabled, no element excluded), after the widgets are built: in the light
-  scheme, and on the lessons, the home page and the module test also in the dark one (Material's
-  ``slate``), reached by the page's own toggle on the same load (every rule on the home page;
-  on the others the rules whose outcome depends on colour, ``AXE_COLOUR_RULES``, since the
-  toggle changes only the colours and the header's palette button);
-* the light/dark toggle switches ``data-md-color-scheme`` and back;
+  ``wcag21aa``; none disabled, no element excluded), after the widgets are built, in the light
+  scheme;
+* on the lessons, the home page and the module test (``DARK``), the page's own toggle switches
+  ``data-md-color-scheme`` to Material's ``slate`` and back on the same load; in the dark scheme
+  each figure shows its dark twin instead of its light drawing, and axe runs again (every rule on
+  the home page; on the others the rules whose outcome depends on colour, ``AXE_COLOUR_RULES``,
+  since the toggle changes only the colours and the header's palette button);
 * search works offline: typing a word of the page's title lists results, this page among them
   (``test_search_finds_every_page_offline``, all pages from one page).
 """
@@ -64,6 +65,11 @@ _PROSE_TEXT = """() => {
   while ((n = walker.nextNode())) out.push(n.textContent);
   return out.join(' ');
 }"""
+
+# The figures of the article, each drawn twice (light, and dark with the class lc-fig--dark).
+_FIGURES = """() => [...document.querySelectorAll('article img.lc-fig')].map(i => ({
+  src: i.src, dark: i.classList.contains('lc-fig--dark'),
+  shown: i.offsetParent !== null && i.getBoundingClientRect().width > 0}))"""
 
 _FACES = (
     """() => [...document.fonts].filter(f => f.status === 'loaded').map(f => f.family.replace(/["']/g, ''))"""
@@ -127,17 +133,25 @@ def test_page(page, net, base_url, path):
     found = axe_serious(page)
     assert not found, f"/{path}, light scheme:\n{found}"
 
-    # Light and dark: axe again in the dark scheme, once the colours have stopped changing.
-    first = page.evaluate("document.body.getAttribute('data-md-color-scheme')")
-    second = toggle_scheme(page)
-    assert {first, second} == {"default", "slate"}, (first, second)
-    if path in DARK:
-        # The toggle changes the colours, and which of the palette's two labels shows (the same
-        # header on every page): every rule on the home page, elsewhere those that depend on colour.
-        page.wait_for_function("() => !document.getAnimations().some(a => a instanceof CSSTransition)")
-        found = axe_serious(page, rules=AXE_COLOUR_RULES if path else None)
-        assert not found, f"/{path}, dark scheme:\n{found}"
-    assert toggle_scheme(page) == first
+    if path not in DARK:  # the toggle is the same header on every page: tried where axe needs it
+        return
+    # Dark, by the page's own toggle: the figures swap to their dark twins, and axe runs again once
+    # the colours have stopped changing. The toggle changes the colours and which of the palette's
+    # two labels shows: every rule on the home page, elsewhere those that depend on colour.
+    figures = page.evaluate(_FIGURES)
+    assert figures or not path.startswith("lessons/"), f"/{path} shows no figure"
+    assert len([f for f in figures if f["dark"]]) * 2 == len(figures), f"/{path}: a figure without its twin"
+    assert all(f["shown"] != f["dark"] for f in figures), "light scheme: only the light figures show"
+    assert toggle_scheme(page) == "slate"
+    figures = page.evaluate(_FIGURES)
+    assert all(f["shown"] == f["dark"] for f in figures), "dark scheme: only the dark figures show"
+    for f in figures:
+        if f["dark"]:
+            assert page.request.get(f["src"]).ok, f["src"]
+    page.wait_for_function("() => !document.getAnimations().some(a => a instanceof CSSTransition)")
+    found = axe_serious(page, rules=AXE_COLOUR_RULES if path else None)
+    assert not found, f"/{path}, dark scheme:\n{found}"
+    assert toggle_scheme(page) == "default"
 
 
 def _title_word(path: str) -> str:

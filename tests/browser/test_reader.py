@@ -3,8 +3,9 @@
 * Light pages: a page loads KaTeX only when it has math and a widget's script only when the
   widget is on it (docs/javascripts/loader.js), also after Material's instant navigation, which
   swaps the content without a reload; the search index is small.
-* Figures follow the colour scheme when the reader toggles it, and their smallest text is at
-  least 11 px on a 390 px wide phone (font size x shown width / viewBox width).
+* Figures' smallest text is at least 11 px on a 390 px wide phone (font size x shown width /
+  viewBox width); that they follow the colour scheme is tested with the dark scheme's axe run
+  (test_pages.py).
 * The way to the source: repository, "edit this page" and "report a problem" on every page,
   pointing at files that exist; nothing is requested from another host (the net fixture).
 * Lessons show their reading time and rank above the API pages in search.
@@ -17,7 +18,7 @@ import re
 from urllib.parse import unquote, urlsplit
 
 import pytest
-from helpers import ROOT, SITE, at, toggle_scheme
+from helpers import ROOT, SITE, at
 from test_pages import PAGES
 
 pytestmark = pytest.mark.browser
@@ -120,25 +121,6 @@ def test_lessons_rank_above_api_pages_in_search(page, base_url, net):
 
 
 # ---------------------------------------------------------------------------- figures
-
-_FIGS = """() => [...document.querySelectorAll('article img.lc-fig')].map(i => ({
-  src: i.src, dark: i.classList.contains('lc-fig--dark'),
-  shown: i.offsetParent !== null && i.getBoundingClientRect().width > 0, width: i.getBoundingClientRect().width}))"""
-
-
-@pytest.mark.parametrize("at_path", LESSONS, indirect=True)
-def test_figures_follow_the_scheme_when_toggled(at_path, on_page):
-    page = on_page
-    figs = page.evaluate(_FIGS)
-    assert figs and len([f for f in figs if f["dark"]]) == len([f for f in figs if not f["dark"]])
-    assert all(f["shown"] != f["dark"] for f in figs), "light scheme: only the light figures show"
-    assert toggle_scheme(page) == "slate"
-    figs = page.evaluate(_FIGS)
-    assert all(f["shown"] == f["dark"] for f in figs), "dark scheme: only the dark figures show"
-    for f in figs:
-        if f["dark"]:
-            assert page.request.get(f["src"]).ok, f["src"]
-    assert toggle_scheme(page) == "default"  # back to light, for the module's next test
 
 
 @pytest.mark.parametrize("path", LESSONS + ["topics/positions/", "topics/evaluation/"])
