@@ -93,13 +93,18 @@
   }
 
   // Gives each overflowing scroll box a Tab stop, and takes it back from one that no longer overflows.
+  // Every size is read before anything is written: a write between two reads would make the browser
+  // lay the whole page out again for the second read.
   function markScrollBoxes() {
-    Array.prototype.forEach.call(document.querySelectorAll(CUED), function (box) {
-      cue(box, box.scrollWidth > box.clientWidth + 1);
+    var wide = Array.prototype.map.call(document.querySelectorAll(CUED), function (box) {
+      return [box, box.scrollWidth > box.clientWidth + 1];
     });
-    var boxes = document.querySelectorAll(SCROLL_BOXES);
-    Array.prototype.forEach.call(boxes, function (box) {
-      var scrolls = box.scrollWidth > box.clientWidth + 1 || box.scrollHeight > box.clientHeight + 1;
+    var boxes = Array.prototype.map.call(document.querySelectorAll(SCROLL_BOXES), function (box) {
+      return [box, box.scrollWidth > box.clientWidth + 1 || box.scrollHeight > box.clientHeight + 1];
+    });
+    wide.forEach(function (w) { cue(w[0], w[1]); });
+    boxes.forEach(function (b) {
+      var box = b[0], scrolls = b[1];
       var ours = box.hasAttribute("data-lc-scroll");
       if (scrolls && !box.hasAttribute("tabindex")) {
         box.setAttribute("tabindex", "0");
