@@ -96,7 +96,7 @@ step "format (ruff format --check; pyproject.toml says what is left as written, 
   ruff format --check --no-cache .
 step "compile gate: every Triton kernel configuration for sm_80 and sm_90a (table cached in docs/data/compiled)" 5 \
   python scripts/compile_gate.py
-step "GPU tests collect with only the GPU machine's packages (every other package hidden)" 15 \
+step "GPU tests collect with only the GPU machine's packages (every other package hidden)" 20 \
   env PYTHONPATH=scripts/gpu_env PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 \
   python -m pytest --collect-only -q -m gpu tests --ignore=tests/browser -p no:cacheprovider
 
@@ -110,7 +110,7 @@ fi
 # Unit tests on every core (pytest-xdist), each worker under coverage; pytest-cov combines the
 # workers' data (and that of the processes they spawn) into .coverage for the gate.
 rm -f .coverage .coverage.*
-step "unit tests (package, kernels under the interpreter, docs policy, quiz data), with coverage" 115 \
+step "unit tests (package, kernels under the interpreter, docs policy, quiz data), with coverage" 105 \
   pytest tests --ignore=tests/browser -p no:cacheprovider -q -n auto --cov --cov-report=
 step "site build: what is left of it after the unit tests (its own time ends its output)" 10 \
   joined "site build (mkdocs build --strict, notebooks executed)"
