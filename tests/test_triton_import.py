@@ -77,9 +77,10 @@ def test_a_kernel_runs_on_the_cpu_without_triton_interpret_set():
 
 def test_the_interpreter_swaps_triton_language_once_per_launch_and_puts_it_back(monkeypatch):
     """``longctx._triton`` spares the interpreter its walk over ``triton.language`` at each helper call
-    (``_patch_language_once_per_launch``): a launch whose loop calls helpers walks the module twice
-    (``tl``, then ``tl.core`` for the standard library's ``tl.max``), puts every function back when
-    the grid is done, also after a kernel that failed, and computes what it did before."""
+    (``_patch_language_once_per_launch``): a launch whose loop calls helpers walks the modules a few
+    times (``tl`` at the launch, then those the standard library's ``tl.max`` sees), as often for 1 loop
+    step as for 6, puts every function back when the grid is done, also after a kernel that failed,
+    and computes what it did before."""
     if not interpreting():
         pytest.skip("the interpreter runs only where no CUDA GPU is")
     from triton.runtime import interpreter
@@ -101,7 +102,7 @@ def test_the_interpreter_swaps_triton_language_once_per_launch_and_puts_it_back(
         _kernel[(1,)](x, out, N=16, STEPS=steps, FAIL=False)
         per_launch.append(len(walks))
         assert {name: getattr(tl, name) for name in builtins} == builtins
-    # each walk is 3 or 4 calls of _patch_builtin (a module, its tensor class, ...); at every helper
-    # call, 12 more helper calls would add dozens
+    # a walk is 3 or 4 calls of _patch_builtin (a module, its tensor class, ...); walking again at each
+    # helper call, as Triton alone does, the 10 more helper calls of 6 steps would add dozens
     assert per_launch[0] == per_launch[1] <= 12, f"walks over triton.language for 1 and 6 steps: {per_launch}"
     torch.testing.assert_close(out, 6 * (2 * x - x.max()), rtol=0, atol=1e-5)

@@ -66,19 +66,20 @@ def _patch_language_once_per_launch() -> None:
     patch = getattr(interpreter, "_patch_lang", None)
     if patch is None or getattr(patch, "once_per_launch", False):
         return
-    swapped: list[set[int]] = []  # ids of the modules the running launch swapped
+    swapped: set[int] = set()  # ids of the modules swapped in the running launch; empty between launches
 
     def modules(fn) -> set[int]:
         return {id(v) for v in fn.__globals__.values() if v is tl or v is tl.core}
 
     def patch_once(fn):
+        mine = modules(fn)
         if swapped:  # a helper called inside the running launch (Triton drops what it returns)
-            if not modules(fn) <= swapped[0]:  # triton.language.standard's helpers see tl.core
+            if not mine <= swapped:  # triton.language.standard's helpers see tl.core
                 patch(fn)
-                swapped[0] |= modules(fn)
+                swapped.update(mine)
             return None
-        scope = patch(fn)  # a launch: the scope it restores when the grid is done
-        swapped.append(modules(fn))
+        scope = patch(fn)  # a launch (it sees tl or tl.core, Triton asserts): restored when the grid is done
+        swapped.update(mine)
         restore = scope.restore
 
         def restore_and_forget() -> None:
