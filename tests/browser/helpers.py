@@ -195,6 +195,51 @@ COLOURS_JS = """e => {
 }"""
 
 
+#: Words a computed value that went wrong would show.
+BAD_WORDS = ("NaN", "Infinity", "undefined", "null")
+
+#: Page script ``(root, values, changedOnly) => problems``: ``Widget.set``.
+_SET_JS = """(root, values, changedOnly) => {
+    const fields = Object.keys(values).map(n => [n, root.querySelector(`[name='${n}']`)]);
+    const missing = fields.filter(([, e]) => !e).map(([n]) => n);
+    if (missing.length) return missing.map(n => `no field named ${n}`);
+    const kind = e => e.tagName === 'SELECT' ? 0 : e.type === 'checkbox' ? 1 : 2;
+    for (const k of [0, 1, 2]) {
+        for (const [n, e] of fields) {
+            if (kind(e) !== k || values[n] === null) continue;
+            if (changedOnly && (k === 1 ? e.checked === Boolean(values[n]) : e.value === values[n])) continue;
+            if (k === 0 && ![...e.options].some(o => o.value === values[n])) return [`${n} has no option ${values[n]}`];
+            if (k === 1) e.checked = Boolean(values[n]); else e.value = values[n];
+            e.dispatchEvent(new Event('input', {bubbles: true}));
+            e.dispatchEvent(new Event('change', {bubbles: true}));
+        }
+    }
+    return [];
+}"""
+
+#: Page script ``root => {...}``: ``Widget.snapshot``.
+_SNAPSHOT_JS = """root => {
+    const msg = root.querySelector('.lc-widget__msg');
+    return {
+        state: root.dataset.state,
+        text: root.innerText,
+        message: msg ? msg.innerText : '',
+        message_shown: !!msg && msg.getClientRects().length > 0 && getComputedStyle(msg).visibility !== 'hidden',
+        fields: Object.fromEntries([...root.querySelectorAll('input[name], select[name]')].map(
+            i => [i.name, i.type === 'checkbox' ? i.checked : i.value])),
+        invalid: [...root.querySelectorAll('[name][aria-invalid=true]')].map(e => e.name),
+        results: [...root.querySelectorAll('.lc-widget__out')].map(o => o.innerText),
+        values: Object.fromEntries([...root.querySelectorAll('[data-key][data-value]')]
+            .filter(e => !e.closest('tr[data-n], tr[data-variant]'))
+            .map(e => [e.dataset.key, e.dataset.value])),
+        rows: [...root.querySelectorAll('tr[data-n], tr[data-variant]')].map(tr => ({
+            n: tr.dataset.n, variant: tr.dataset.variant,
+            cells: Object.fromEntries([...tr.querySelectorAll('td[data-key]')].map(
+                td => [td.dataset.key, td.dataset.value])),
+        })),
+    };
+}"""
+
 #: The fields of each widget as its page was loaded, by page and selector (``Widget.reopen``).
 _LOADED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -308,42 +353,59 @@ class Widget:
         ``_changed_only`` leaves alone a field that already holds its value (``reopen``'s reset).
         """
         problems = self.root.evaluate(
-            """(root, [values, changedOnly]) => {
-            const fields = Object.keys(values).map(n => [n, root.querySelector(`[name='${n}']`)]);
-            const missing = fields.filter(([, e]) => !e).map(([n]) => n);
-            if (missing.length) return missing.map(n => `no field named ${n}`);
-            const kind = e => e.tagName === 'SELECT' ? 0 : e.type === 'checkbox' ? 1 : 2;
-            for (const k of [0, 1, 2]) {
-                for (const [n, e] of fields) {
-                    if (kind(e) !== k || values[n] === null) continue;
-                    if (changedOnly && (k === 1 ? e.checked === Boolean(values[n]) : e.value === values[n])) continue;
-                    if (k === 0 && ![...e.options].some(o => o.value === values[n])) return [`${n} has no option ${values[n]}`];
-                    if (k === 1) e.checked = Boolean(values[n]); else e.value = values[n];
-                    e.dispatchEvent(new Event('input', {bubbles: true}));
-                    e.dispatchEvent(new Event('change', {bubbles: true}));
-                }
-            }
-            return [];
-        }""",
+            f"(root, [values, changedOnly]) => ({_SET_JS})(root, values, changedOnly)",
             [values, _changed_only],
         )
         assert not problems, f"could not set the fields: {problems}"
 
     def snapshot(self) -> dict:
-        """Everything the widget shows, in one round trip: state, text, message, the fields' values,
-        each result's raw value by data-key, and the rows (tr[data-n] / tr[data-variant]) of its table."""
-        return self.root.evaluate("""root => ({
-            state: root.dataset.state,
-            text: root.innerText,
-            message: (root.querySelector('.lc-widget__msg') || {}).innerText || '',
-            fields: Object.fromEntries([...root.querySelectorAll('input[name], select[name]')].map(
-                i => [i.name, i.type === 'checkbox' ? i.checked : i.value])),
-            values: Object.fromEntries([...root.querySelectorAll('[data-key][data-value]')]
-                .filter(e => !e.closest('tr[data-n], tr[data-variant]'))
-                .map(e => [e.dataset.key, e.dataset.value])),
-            rows: [...root.querySelectorAll('tr[data-n], tr[data-variant]')].map(tr => ({
-                n: tr.dataset.n, variant: tr.dataset.variant,
-                cells: Object.fromEntries([...tr.querySelectorAll('td[data-key]')].map(
-                    td => [td.dataset.key, td.dataset.value])),
-            })),
-        })""")
+        """Everything the widget shows, in one round trip: state, text, message (and whether it is
+        shown), the fields' values and those marked ``aria-invalid``, the results' text, each
+        result's raw value by data-key, and the rows (tr[data-n] / tr[data-variant]) of its table."""
+        return self.root.evaluate(_SNAPSHOT_JS)
+
+    def sweep(self, cases: list[tuple[str, str]], back: dict[str, str]) -> list[tuple[dict, dict]]:
+        """For each ``(field, text)`` of ``cases`` in turn: set the field to ``text`` and take a
+        snapshot, then set it to ``back[field]`` and take another; the pairs of snapshots, in order.
+        One round trip for all (the widgets recompute as an input event is handled): a sweep over
+        many inputs spent most of its time in two Playwright calls per step."""
+        found = self.root.evaluate(
+            f"""(root, [cases, back]) => {{
+            const set = {_SET_JS}, snapshot = {_SNAPSHOT_JS};
+            return cases.map(([name, text]) => {{
+                const problems = set(root, {{[name]: text}}, false), bad = snapshot(root);
+                problems.push(...set(root, {{[name]: back[name]}}, false));
+                return [problems, bad, snapshot(root)];
+            }});
+        }}""",
+            [cases, back],
+        )
+        problems = [p for p, _, _ in found if p]
+        assert not problems, f"could not set the fields: {problems}"
+        return [(bad, good) for _, bad, good in found]
+
+    def check_bad_inputs(self, cases: list[tuple[str, str, str]], good: dict[str, str]) -> None:
+        """Each bad ``(field, text, message)`` of ``cases`` in turn, from the widget showing the
+        results of the values ``good`` (set already): the widget is in error, says ``message`` (case
+        aside) in a message that shows, marks the field ``aria-invalid`` and keeps the last good
+        results as they were (greyed); putting the good text back clears all that and shows the
+        same results. It never shows NaN, Infinity, undefined or null."""
+        before = self.snapshot()
+        assert before["state"] == "ok" and not before["invalid"], before["message"]
+        for (name, text, message), (bad, back) in zip(
+            cases, self.sweep([(f, t) for f, t, _ in cases], good), strict=True
+        ):
+            where = f"{name}={text!r}"
+            assert bad["state"] == "error", where
+            assert message.lower() in bad["message"].lower(), (where, bad["message"])
+            assert bad["message_shown"], f"{where}: the message is not shown"
+            assert name in bad["invalid"], f"{where}: the field is not marked aria-invalid"
+            for shown in (bad, back):
+                assert (shown["results"], shown["values"], shown["rows"]) == (
+                    before["results"],
+                    before["values"],
+                    before["rows"],
+                ), f"{where}: the results changed ({'bad' if shown is bad else 'good again'})"
+                found = [w for w in BAD_WORDS if w in shown["text"]]
+                assert not found, f"{where}: {found} shown in the widget: {shown['text']!r}"
+            assert (back["state"], back["message"], back["invalid"]) == ("ok", "", []), (where, back)

@@ -12,7 +12,7 @@ import random
 import re
 
 import pytest
-from helpers import Widget, at, back_and_forward
+from helpers import BAD_WORDS, Widget, at, back_and_forward
 from playwright.sync_api import Page, expect
 
 from longctx import costs
@@ -23,7 +23,6 @@ LESSON = "lessons/01-quadratic-wall/"
 FIELDS = ("n", "ref", "heads", "layers", "head_dim")
 # The calculator's own bounds (see LIMITS in docs/javascripts/calculator.js).
 MAX_N, MAX_HEADS, MAX_LAYERS, MAX_HEAD_DIM = 10**9, 1024, 1024, 16384
-BAD_WORDS = ("NaN", "Infinity", "undefined", "null")
 
 
 @pytest.fixture
@@ -204,27 +203,7 @@ GOOD = {"n": "8K", "ref": "4K", "heads": "8", "layers": "4", "head_dim": "64"}
 def test_bad_input_gives_a_message_never_nan(calc):
     """Each bad value in turn (one page load for all: they are many), then the good one back."""
     _fill(calc, **GOOD)
-    good = _results(calc)
-    for field, value, message in BAD_INPUT:
-        where = f"{field}={value!r}"
-        _fill(calc, **{field: value})
-        shown = _results(calc)
-        assert shown["state"] == "error", where
-        assert message in shown["message"].lower() or message in shown["message"], (where, shown["message"])
-        # the last good results stay in place, greyed (widgets.css), until the input parses again
-        assert (shown["rows"], shown["gpus"]) == (good["rows"], good["gpus"]), (
-            f"{where}: the last good results changed"
-        )
-        _assert_clean(shown["text"])
-        expect(calc.locator(f"input[name='{field}']")).to_have_attribute("aria-invalid", "true")
-        expect(calc.locator(".lc-calc__msg")).to_be_visible()
-
-        _fill(calc, **{field: GOOD[field]})  # putting a good value back brings the results back
-        shown = _results(calc)
-        assert shown["state"] == "ok" and len(shown["rows"]) == 1, where
-        assert shown["message"] == "", where
-        expect(calc.locator(f"input[name='{field}']")).to_have_attribute("aria-invalid", "false")
-        _assert_clean(shown["text"])
+    calc.check_bad_inputs(BAD_INPUT, GOOD)
 
 
 def test_several_bad_fields_are_all_named(calc):

@@ -11,7 +11,7 @@ import math
 import random
 
 import pytest
-from helpers import Widget, at, back_and_forward
+from helpers import BAD_WORDS, Widget, at, back_and_forward
 from playwright.sync_api import Page, expect
 
 from longctx import costs, summary
@@ -20,7 +20,6 @@ pytestmark = pytest.mark.browser
 
 PAGE = "course/cost-summary/"
 DRILLS = "course/drills/"
-BAD_WORDS = ("NaN", "Infinity", "undefined", "null")
 NUMERIC = ("flops", "score_bytes", "cache_per_token_bytes", "cache_bytes")
 # the widget's input names, and the keyword of cost_summary_rows each one sets
 FIELDS = {
@@ -186,23 +185,7 @@ GOOD = {
 
 def test_bad_input_gives_a_message_never_nan(widget):
     _fill(widget, GOOD)
-    good = _results(widget)
-    for field, value, message in BAD_INPUT:
-        where = f"{field}={value!r}"
-        _fill(widget, {field: value})
-        shown = _results(widget)
-        assert shown["state"] == "error", where
-        assert message in shown["message"], (where, shown["message"])
-        # the last good results stay in place, greyed, until the input parses again
-        assert shown["rows"] == good["rows"], f"{where}: the last good results changed"
-        _assert_clean(shown["text"])
-        expect(widget.locator(f"input[name='{field}']")).to_have_attribute("aria-invalid", "true")
-        expect(widget.locator(".lc-cost__msg")).to_be_visible()
-
-        _fill(widget, {field: GOOD[field]})
-        shown = _results(widget)
-        assert shown["state"] == "ok" and len(shown["rows"]) == len(summary.VARIANTS), where
-        _assert_clean(shown["text"])
+    widget.check_bad_inputs(BAD_INPUT, GOOD)
 
 
 def test_widget_survives_instant_navigation(page: Page, base_url, net):

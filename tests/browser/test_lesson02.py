@@ -14,7 +14,7 @@ import random
 
 import pytest
 import torch
-from helpers import Widget, back_and_forward
+from helpers import BAD_WORDS, Widget, back_and_forward
 from playwright.sync_api import Page, expect
 
 from longctx import sparse
@@ -22,7 +22,6 @@ from longctx import sparse
 pytestmark = pytest.mark.browser
 
 LESSON = "lessons/02-sparse-and-flash/"
-BAD_WORDS = ("NaN", "Infinity", "undefined", "null")
 
 
 @pytest.fixture

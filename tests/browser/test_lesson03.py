@@ -11,7 +11,7 @@ import math
 import random
 
 import pytest
-from helpers import Widget, at, back_and_forward
+from helpers import BAD_WORDS, Widget, at, back_and_forward
 from playwright.sync_api import Page, expect
 
 from longctx import costs
@@ -20,7 +20,6 @@ from longctx.linear.costs import crossover_seq_len, linear_attention_flops
 pytestmark = pytest.mark.browser
 
 LESSON = "lessons/03-linear-and-ssm/"
-BAD_WORDS = ("NaN", "Infinity", "undefined", "null")
 # The lab's own bounds (LIMITS in docs/javascripts/crossover.js).
 MAX_N, MAX_D, MAX_HEADS, MAX_F, MAX_C = 10**8, 4096, 1024, 65536, 4096
 
@@ -140,23 +139,7 @@ GOOD = {"n": "8K", "head_dim": "64", "heads": "8", "features": "128", "chunk": "
 
 def test_bad_input_gives_a_message_never_nan(lab):
     _fill(lab, feature_map="favor", causal=True, **GOOD)
-    good = _results(lab)
-    for field, value, message in BAD_INPUT:
-        where = f"{field}={value!r}"
-        _fill(lab, **{field: value})
-        shown = _results(lab)
-        assert shown["state"] == "error", where
-        assert message in shown["message"].lower(), (where, shown["message"])
-        # the last good results stay in place, greyed, until the input parses again
-        assert (shown["rows"], shown["crossover"]) == (good["rows"], good["crossover"]), (
-            f"{where}: results changed"
-        )
-        _assert_clean(shown["text"])
-        expect(lab.locator(f"input[name='{field}']")).to_have_attribute("aria-invalid", "true")
-        _fill(lab, **{field: GOOD[field]})
-        shown = _results(lab)
-        assert shown["state"] == "ok" and len(shown["rows"]) == 1, where
-        _assert_clean(shown["text"])
+    lab.check_bad_inputs(BAD_INPUT, GOOD)
 
 
 def test_fields_that_do_not_apply_are_ignored(lab):
