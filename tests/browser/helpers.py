@@ -228,7 +228,7 @@ _SNAPSHOT_JS = """root => {
         fields: Object.fromEntries([...root.querySelectorAll('input[name], select[name]')].map(
             i => [i.name, i.type === 'checkbox' ? i.checked : i.value])),
         invalid: [...root.querySelectorAll('[name][aria-invalid=true]')].map(e => e.name),
-        results: [...root.querySelectorAll('.lc-widget__out')].map(o => o.innerText),
+        results: [...root.querySelectorAll('.lc-widget__out')].map(o => [o.innerText, {...o.dataset}]),
         values: Object.fromEntries([...root.querySelectorAll('[data-key][data-value]')]
             .filter(e => !e.closest('tr[data-n], tr[data-variant]'))
             .map(e => [e.dataset.key, e.dataset.value])),
@@ -360,7 +360,7 @@ class Widget:
 
     def snapshot(self) -> dict:
         """Everything the widget shows, in one round trip: state, text, message (and whether it is
-        shown), the fields' values and those marked ``aria-invalid``, the results' text, each
+        shown), the fields' values and those marked ``aria-invalid``, the results' text and data, each
         result's raw value by data-key, and the rows (tr[data-n] / tr[data-variant]) of its table."""
         return self.root.evaluate(_SNAPSHOT_JS)
 
@@ -384,16 +384,16 @@ class Widget:
         assert not problems, f"could not set the fields: {problems}"
         return [(bad, good) for _, bad, good in found]
 
-    def check_bad_inputs(self, cases: list[tuple[str, str, str]], good: dict[str, str]) -> None:
-        """Each bad ``(field, text, message)`` of ``cases`` in turn, from the widget showing the
-        results of the values ``good`` (set already): the widget is in error, says ``message`` (case
-        aside) in a message that shows, marks the field ``aria-invalid`` and keeps the last good
-        results as they were (greyed); putting the good text back clears all that and shows the
-        same results. It never shows NaN, Infinity, undefined or null."""
+    def check_bad_inputs(self, cases: list[tuple[str, str, str]]) -> None:
+        """Each bad ``(field, text, message)`` of ``cases`` in turn, from the results the widget
+        shows now: the widget is in error, says ``message`` (case aside) in a message that shows,
+        marks the field ``aria-invalid`` and keeps the last good results as they were (greyed);
+        putting the field's text back clears all that and shows the same results. It never shows
+        NaN, Infinity, undefined or null."""
         before = self.snapshot()
         assert before["state"] == "ok" and not before["invalid"], before["message"]
         for (name, text, message), (bad, back) in zip(
-            cases, self.sweep([(f, t) for f, t, _ in cases], good), strict=True
+            cases, self.sweep([(f, t) for f, t, _ in cases], before["fields"]), strict=True
         ):
             where = f"{name}={text!r}"
             assert bad["state"] == "error", where
