@@ -101,9 +101,6 @@ step "format (ruff format --check; pyproject.toml says what is left as written, 
   ruff format --check --no-cache .
 step "compile gate: every Triton kernel configuration for sm_80 and sm_90a (table cached in docs/data/compiled)" 5 \
   python scripts/compile_gate.py
-step "GPU tests collect with only the GPU machine's packages (every other package hidden)" 20 \
-  env PYTHONPATH=scripts/gpu_env PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 \
-  python -m pytest --collect-only -q -m gpu tests --ignore=tests/browser -p no:cacheprovider
 
 if $quick; then
   # the tests below on every core, without coverage and without the end-to-end runs marked slow
@@ -111,6 +108,11 @@ if $quick; then
     pytest tests --ignore=tests/browser -p no:cacheprovider -q -n auto -m "not slow"
   exit 0
 fi
+
+# (the GPU tests change seldom: left to make test, out of the inner loop)
+step "GPU tests collect with only the GPU machine's packages (every other package hidden)" 20 \
+  env PYTHONPATH=scripts/gpu_env PYTEST_DISABLE_PLUGIN_AUTOLOAD=1 \
+  python -m pytest --collect-only -q -m gpu tests --ignore=tests/browser -p no:cacheprovider
 
 # Unit tests on every core (pytest-xdist), each worker under coverage; pytest-cov combines the
 # workers' data (and that of the processes they spawn) into .coverage for the gate.
