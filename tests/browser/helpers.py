@@ -224,7 +224,9 @@ _SNAPSHOT_JS = """root => {
         state: root.dataset.state,
         text: root.innerText,
         message: msg ? msg.innerText : '',
-        message_shown: !!msg && msg.getClientRects().length > 0 && getComputedStyle(msg).visibility !== 'hidden',
+        // shown as Playwright's to_be_visible has it: a box of some size, and not visibility: hidden
+        message_shown: !!msg && ((r) => r.width > 0 && r.height > 0)(msg.getBoundingClientRect())
+            && getComputedStyle(msg).visibility !== 'hidden',
         fields: Object.fromEntries([...root.querySelectorAll('input[name], select[name]')].map(
             i => [i.name, i.type === 'checkbox' ? i.checked : i.value])),
         invalid: [...root.querySelectorAll('[name][aria-invalid=true]')].map(e => e.name),
