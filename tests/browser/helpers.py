@@ -198,6 +198,13 @@ COLOURS_JS = """e => {
 #: Words a computed value that went wrong would show.
 BAD_WORDS = ("NaN", "Infinity", "undefined", "null")
 
+
+def assert_clean(text: str, where: object = "") -> None:
+    """No ``BAD_WORDS`` in what a widget shows (``where`` says which input led to it)."""
+    found = [w for w in BAD_WORDS if w in text]
+    assert not found, f"{where}: {found} shown in the widget: {text!r}"
+
+
 #: Page script ``(root, values, changedOnly) => problems``: ``Widget.set``.
 _SET_JS = """(root, values, changedOnly) => {
     const fields = Object.keys(values).map(n => [n, root.querySelector(`[name='${n}']`)]);
@@ -408,6 +415,5 @@ class Widget:
                     before["values"],
                     before["rows"],
                 ), f"{where}: the results changed ({'bad' if shown is bad else 'good again'})"
-                found = [w for w in BAD_WORDS if w in shown["text"]]
-                assert not found, f"{where}: {found} shown in the widget: {shown['text']!r}"
+                assert_clean(shown["text"], where)
             assert (back["state"], back["message"], back["invalid"]) == ("ok", "", []), (where, back)

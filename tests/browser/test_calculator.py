@@ -12,7 +12,7 @@ import random
 import re
 
 import pytest
-from helpers import BAD_WORDS, Widget, at, back_and_forward
+from helpers import Widget, assert_clean, at, back_and_forward
 from playwright.sync_api import Page, expect
 
 from longctx import costs
@@ -49,11 +49,6 @@ def _results(calc) -> dict:
         gpus: Object.fromEntries([...root.querySelectorAll('li[data-gpu]')].map(
             li => [li.dataset.gpu, li.querySelector('[data-key=gpu_fraction]').dataset.value])),
     })""")
-
-
-def _assert_clean(text: str):
-    for word in BAD_WORDS:
-        assert word not in text, f"{word!r} shown in the calculator: {text!r}"
 
 
 def _write_length(rng: random.Random, n: int) -> str:
@@ -111,7 +106,7 @@ def test_calculator_matches_longctx_costs_on_random_inputs(calc):
             f"case {case}: n={lengths} ref={ref} h={heads} L={layers} d={head_dim} {dtype} causal={causal}"
         )
         assert shown["state"] == "ok", f"{where}: {shown['message']}"
-        _assert_clean(shown["text"])
+        assert_clean(shown["text"])
         assert [int(r["n"]) for r in shown["rows"]] == lengths, where
         for n, row in zip(lengths, shown["rows"]):
             want = costs.attention_cost_summary(
@@ -147,7 +142,7 @@ def test_calculator_start_values_show_the_lesson_example(page: Page, base_url, n
     calc = Widget.load(page, base_url + LESSON, ".lc-calc")
     shown = _results(calc)
     assert shown["state"] == "ok"
-    _assert_clean(shown["text"])
+    assert_clean(shown["text"])
     rows = {int(r["n"]): r["cells"] for r in shown["rows"]}
     assert sorted(rows) == [4096, 32768, 131072]
     assert float(rows[4096]["multiplier"]) == 1.0
@@ -211,7 +206,7 @@ def test_several_bad_fields_are_all_named(calc):
     message = _results(calc)["message"]
     for label in ("Sequence length", "Heads per layer", "Head dim"):
         assert label in message, message
-    _assert_clean(calc.inner_text())
+    assert_clean(calc.inner_text())
 
 
 def test_lesson_math_is_rendered(calc):

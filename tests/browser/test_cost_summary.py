@@ -11,7 +11,7 @@ import math
 import random
 
 import pytest
-from helpers import BAD_WORDS, Widget, at, back_and_forward
+from helpers import Widget, assert_clean, at, back_and_forward
 from playwright.sync_api import Page, expect
 
 from longctx import costs, summary
@@ -61,14 +61,9 @@ def _results(widget) -> dict:
     })""")
 
 
-def _assert_clean(text: str):
-    for word in BAD_WORDS:
-        assert word not in text, f"{word!r} shown in the widget: {text!r}"
-
-
 def _compare(shown: dict, want: list[dict], where: str) -> int:
     assert shown["state"] == "ok", f"{where}: {shown['message']}"
-    _assert_clean(shown["text"])
+    assert_clean(shown["text"])
     assert [r["key"] for r in shown["rows"]] == [r["key"] for r in want], where
     checked = 0
     for got_row, want_row in zip(shown["rows"], want):
@@ -221,5 +216,5 @@ def test_drill_book_has_folded_solutions_with_code(page: Page, base_url, net):
     expect(solutions.first.locator(".highlight").first).to_be_visible()
     text = content.inner_text()
     assert "{{" not in text
-    _assert_clean(text)
+    assert_clean(text)
     assert page.locator(".katex-error").count() == 0

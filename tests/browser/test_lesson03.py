@@ -11,7 +11,7 @@ import math
 import random
 
 import pytest
-from helpers import BAD_WORDS, Widget, at, back_and_forward
+from helpers import Widget, assert_clean, at, back_and_forward
 from playwright.sync_api import Page, expect
 
 from longctx import costs
@@ -49,11 +49,6 @@ def _results(lab) -> dict:
     })""")
 
 
-def _assert_clean(text: str):
-    for word in BAD_WORDS:
-        assert word not in text, f"{word!r} shown in the lab: {text!r}"
-
-
 def test_lab_matches_longctx_on_random_settings(lab):
     rng = random.Random(20260503)
     for case in range(30):
@@ -82,7 +77,7 @@ def test_lab_matches_longctx_on_random_settings(lab):
         where = f"case {case}: n={lengths} d={d} h={heads} favor={favor} m={m} causal={causal} C={chunk}"
         shown = _results(lab)
         assert shown["state"] == "ok", f"{where}: {shown['message']}"
-        _assert_clean(shown["text"])
+        assert_clean(shown["text"])
         want_cross = crossover_seq_len(d, feature_dim=f, causal=causal, chunk_size=c, projection=favor)
         assert int(shown["crossover"]) == want_cross, where
         assert [int(r["n"]) for r in shown["rows"]] == lengths, where

@@ -12,7 +12,7 @@ import math
 import random
 
 import pytest
-from helpers import BAD_WORDS, Widget, at, back_and_forward
+from helpers import Widget, assert_clean, at, back_and_forward
 from playwright.sync_api import Page, expect
 
 from longctx import costs, presets
@@ -47,11 +47,6 @@ def _results(calc: Widget) -> dict:
         "root => (root.querySelector('[data-key=source]') || {}).textContent || ''"
     )
     return shown
-
-
-def _assert_clean(text: str):
-    for word in BAD_WORDS:
-        assert word not in text, f"{word!r} shown in the calculator: {text!r}"
 
 
 def _expected(
@@ -98,7 +93,7 @@ def _expected(
 
 def _compare(shown: dict, want: dict, where: str) -> None:
     assert shown["state"] == "ok", f"{where}: {shown['message']}"
-    _assert_clean(shown["text"])
+    assert_clean(shown["text"])
     assert set(shown["values"]) == set(KEYS), where
     for key in KEYS:
         got = float(shown["values"][key])
@@ -194,7 +189,7 @@ def test_every_preset_matches_longctx_presets(page: Page, base_url, net):
         shown = _results(calc)
         where = f"preset {key}, {dtype}"
         assert shown["state"] == "ok", f"{where}: {shown['message']}"
-        _assert_clean(shown["text"])
+        assert_clean(shown["text"])
         assert float(shown["values"]["bytes_per_token"]) == presets.kv_bytes_per_token(key, dtype), where
         assert float(shown["values"]["bytes_per_sequence"]) == presets.model_kv_cache_bytes(
             key, p.context_length, bytes_per_element=dtype
@@ -359,7 +354,7 @@ def test_fields_of_the_other_attention_kind_are_ignored(calc):
     _fill(calc, attention="kv")
     shown = _results(calc)
     assert shown["state"] == "error" and "Query heads" in shown["message"]
-    _assert_clean(shown["text"])
+    assert_clean(shown["text"])
 
 
 def test_weights_larger_than_memory_say_so(calc):
