@@ -29,9 +29,10 @@ import shutil
 import sys
 import threading
 import urllib.request
+from urllib.parse import urlsplit
 
 import pytest
-from helpers import SITE, watch
+from helpers import AXE, AXE_ROUTE, SITE, watch
 
 
 def _site_port() -> int:
@@ -53,6 +54,10 @@ def _site_port() -> int:
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):  # keep pytest's output readable
         pass
+
+    def translate_path(self, path):
+        """The site's files, and axe-core at ``AXE_ROUTE`` (a path no page of the site links to)."""
+        return str(AXE) if urlsplit(path).path == AXE_ROUTE else super().translate_path(path)
 
 
 class _Server(http.server.ThreadingHTTPServer):

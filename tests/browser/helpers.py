@@ -108,6 +108,10 @@ def toggle_scheme(page) -> str:
 
 # axe-core from npm (package-lock.json), like KaTeX; LONGCTX_AXE may name another copy of axe.min.js
 AXE = Path(os.environ.get("LONGCTX_AXE") or ROOT / "node_modules" / "axe-core" / "axe.min.js")
+#: Where the test server (conftest.py) serves ``AXE`` beside the site. A script loaded by URL is
+#: cached compiled by Chromium after its first loads; one inlined by path was compiled again on
+#: every page (0.17 s of the page's CPU against 0.04 s).
+AXE_ROUTE = "/__tests__/axe.min.js"
 #: Every WCAG 2.0/2.1 A and AA rule.
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
 #: The rules of those whose outcome depends on the colours (what the palette toggle changes).
@@ -125,7 +129,8 @@ def axe_serious(page, rules: list[str] | None = None) -> str:
     none): every rule of ``AXE_TAGS``, or only ``rules``."""
     assert AXE.is_file(), "node_modules/axe-core is missing: run `npm ci`"
     if not page.evaluate("typeof window.axe === 'object'"):
-        page.add_script_tag(path=str(AXE))
+        site = urlparse(page.url)
+        page.add_script_tag(url=f"{site.scheme}://{site.netloc}{AXE_ROUTE}")
     run_only = {"type": "rule", "values": rules} if rules else {"type": "tag", "values": AXE_TAGS}
     found = page.evaluate(_AXE_RUN, run_only)
     return "\n".join(f"{v['id']} ({v['impact']}, {v['count']} elements): {v['nodes']}" for v in found)

@@ -450,7 +450,3 @@ def test_result_readable_in_both_palettes(page: Page, base_url, net, scheme, rig
         colour, back = target.evaluate(COLOURS_JS)
         ratio = contrast(rgb(colour), rgb(back, under=bg))
         assert ratio >= 4.5, f"{scheme}: {selector} has contrast {ratio:.2f} ({colour} on {back})"
-    page.set_viewport_size({"width": 1100, "height": 900})
-    box = page.locator(".quiz-result")
-    box.scroll_into_view_if_needed()
-    page.screenshot(path=f"/tmp/module-test-{scheme}-{'passed' if right_count == TOTAL else 'failed'}.png")

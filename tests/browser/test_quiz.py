@@ -442,13 +442,3 @@ def test_readable_in_both_palettes(page: Page, base_url, net, scheme):
         )
         ratio = contrast(rgb(colour), rgb(back, under=bg))
         assert ratio >= 4.5, f"{scheme}: hovered {selector} has contrast {ratio:.2f} ({colour} on {back})"
-    page.mouse.move(0, 0)
-    # the whole quiz, in a viewport tall enough that the sticky header does not cover it
-    box = quiz.bounding_box()
-    page.set_viewport_size({"width": 1280, "height": int(box["height"]) + 200})
-    page.evaluate("el => el.scrollIntoView({block: 'center'})", quiz.element_handle())
-    box = quiz.bounding_box()
-    page.screenshot(
-        path=f"/tmp/quiz-{scheme}.png",
-        clip={"x": box["x"] - 8, "y": box["y"] - 8, "width": box["width"] + 16, "height": box["height"] + 16},
-    )
