@@ -243,6 +243,13 @@ _SNAPSHOT_JS = """root => {
             i => [i.name, i.type === 'checkbox' ? i.checked : i.value])),
         invalid: [...root.querySelectorAll('[name][aria-invalid=true]')].map(e => e.name),
         results: [...root.querySelectorAll('.lc-widget__out')].map(o => [o.innerText, {...o.dataset}]),
+        // each result's place in the widget (top, height) and its opacity
+        placed: [...root.querySelectorAll('.lc-widget__out')].map(o => {
+            const r = o.getBoundingClientRect();
+            return [r.top - root.getBoundingClientRect().top, r.height, +getComputedStyle(o).opacity]; }),
+        errors: msg ? [...msg.querySelectorAll('li')].map(li => li.innerText.trim()) : [],
+        labels: Object.fromEntries([...root.querySelectorAll('input[name], select[name]')].map(
+            i => [i.name, i.labels && i.labels.length ? i.labels[0].innerText.trim() : ''])),
         values: Object.fromEntries([...root.querySelectorAll('[data-key][data-value]')]
             .filter(e => !e.closest('tr[data-n], tr[data-variant]'))
             .map(e => [e.dataset.key, e.dataset.value])),
@@ -401,9 +408,10 @@ class Widget:
     def check_bad_inputs(self, cases: list[tuple[str, str, str]]) -> None:
         """Each bad ``(field, text, message)`` of ``cases`` in turn, from the results the widget
         shows now: the widget is in error, says ``message`` (case aside) in a message that shows,
-        marks the field ``aria-invalid`` and keeps the last good results as they were (greyed);
-        putting the field's text back clears all that and shows the same results. It never shows
-        NaN, Infinity, undefined or null."""
+        one error that starts with the field's label, marks the field ``aria-invalid`` and keeps the
+        last good results as they were, greyed in place (same place and height in the widget, opacity
+        below 1); putting the field's text back clears all that and shows the same results at full
+        opacity. It never shows NaN, Infinity, undefined or null."""
         before = self.snapshot()
         assert before["state"] == "ok" and not before["invalid"], before["message"]
         for (name, text, message), (bad, back) in zip(
@@ -413,7 +421,19 @@ class Widget:
             assert bad["state"] == "error", where
             assert message.lower() in bad["message"].lower(), (where, bad["message"])
             assert bad["message_shown"], f"{where}: the message is not shown"
+            label = before["labels"][name].split()[0]
+            one = len(bad["errors"]) == 1 and bad["errors"][0].startswith(label)
+            assert one, f"{where}: not one error starting with {label!r}: {bad['errors']}"
             assert name in bad["invalid"], f"{where}: the field is not marked aria-invalid"
+            # placed in the same round trip as the bad snapshot (the sweep's), so that a font loaded
+            # in between cannot move them
+            assert [p[:2] for p in bad["placed"]] == [p[:2] for p in back["placed"]], (
+                f"{where}: the results moved"
+            )
+            assert all(o < 1 for *_, o in bad["placed"]), f"{where}: the last results are not greyed"
+            assert all(o == 1 for *_, o in back["placed"]), (
+                f"{where}: good again, the results are still greyed"
+            )
             for shown in (bad, back):
                 assert (shown["results"], shown["values"], shown["rows"]) == (
                     before["results"],

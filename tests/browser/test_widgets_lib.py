@@ -7,9 +7,10 @@
 * the KV-cache calculator: for every preset, the weights come from the preset's parameters and
   "sequences that fit" on one card equals ``longctx.costs.sequences_that_fit``; a typed context
   survives a change of preset;
-* inputs survive a reload and travel in the address; an invalid input keeps the last good
-  result in place, greyed, without moving it; a result wider than the page has its scroll cue
-  above it by the time the widget is ready (a cue added later moves the result).
+* inputs survive a reload and travel in the address; a result wider than the page has its scroll
+  cue above it by the time the widget is ready (a cue added later moves the result). That an
+  invalid input keeps the last good result in place, greyed, is checked for every bad input of
+  every widget by ``Widget.check_bad_inputs`` (helpers.py), in each widget's own tests.
 """
 
 from __future__ import annotations
@@ -183,7 +184,7 @@ def test_a_typed_context_survives_a_preset_change(kv):
     assert kv.value("bytes_per_sequence") == presets.model_kv_cache_bytes("llama-3-8b", 131072)
 
 
-# ---------------------------------------------------------------------------- kept inputs, greyed results
+# ---------------------------------------------------------------------------- kept inputs, the scroll cue
 
 
 def test_inputs_survive_a_reload_and_travel_in_the_address(page, base_url, net, browser):
@@ -209,41 +210,6 @@ def test_inputs_survive_a_reload_and_travel_in_the_address(page, base_url, net, 
         assert kv2.value("bytes_total") == presets.model_kv_cache_bytes("mistral-7b-v0.1", 32 * 1024, batch=8)
     finally:
         other.close()
-
-
-@pytest.mark.parametrize(
-    "path,selector,name",
-    [
-        (LESSON4, ".lc-kv", "context"),
-        ("lessons/01-quadratic-wall/", ".lc-calc", "heads"),
-        ("lessons/02-sparse-and-flash/", ".lc-mask", "n"),
-        ("lessons/03-linear-and-ssm/", ".lc-xover", "head_dim"),
-        ("course/cost-summary/", ".lc-cost", "seq_len"),
-    ],
-)
-def test_an_invalid_input_keeps_the_last_result_greyed_in_place(page, base_url, net, path, selector, name):
-    # settled: with the fonts in, the text no longer reflows (under load Roboto came in after the
-    # first measurement and moved the result by a line)
-    open_settled(page, base_url + path)
-    w = Widget(page, selector)
-    # where the result sits in its widget (the page above the widget is not what this checks)
-    where = (
-        f"e => {{ const r = e.getBoundingClientRect(), w = e.closest({selector!r}).getBoundingClientRect();"
-        " return [r.top - w.top, r.height]; }"
-    )
-    before = w.out.evaluate(where)
-    html = w.out.inner_html()
-    w.fill(name, "oops")
-    assert (
-        w.state == "error"
-        and len(w.errors()) == 1
-        and w.errors()[0].startswith(
-            w.root.locator(f"label[for='{w.field(name).get_attribute('id')}']").inner_text().split()[0]
-        )
-    )
-    assert w.out.inner_html() == html, "the last good result changed"
-    assert w.out.evaluate(where) == before, "the result moved"
-    assert float(w.out.evaluate("e => getComputedStyle(e).opacity")) < 1
 
 
 # Records, at the moment each widget root turns ready, whether its results have the loader's
