@@ -3,8 +3,9 @@
 #   scripts/check.sh          everything (what `make test` and CI run)
 #   scripts/check.sh --quick  the inner loop: lint, package tests and docs policy; no site build
 # Each step has a time budget in seconds; together they are the 6 minutes (360 s) the checks
-# may take on the project's 2-core machine. The table at the end shows each budget beside the
-# time taken and marks a step over it.
+# may take on the project's 2-core machine (90 s for --quick). The site build runs beside the
+# steps up to the unit tests, on the same two cores, so the unit tests' budget includes it. The
+# table at the end shows each budget beside the time taken and marks a step over it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 quick=false
@@ -99,12 +100,12 @@ step "lint (ruff check)" 2 \
   ruff check --no-cache .
 step "format (ruff format --check; pyproject.toml says what is left as written, and why)" 2 \
   ruff format --check --no-cache .
-step "compile gate: every Triton kernel configuration for sm_80 and sm_90a (table cached in docs/data/compiled)" 5 \
+step "compile gate: every Triton kernel configuration for sm_80 and sm_90a (table cached in docs/data/compiled)" 4 \
   python scripts/compile_gate.py
 
 if $quick; then
   # the tests below on every core, without coverage and without the end-to-end runs marked slow
-  step "unit tests but the slow ones (package, kernels under the interpreter, docs policy, quiz data)" 90 \
+  step "unit tests but the slow ones (package, kernels under the interpreter, docs policy, quiz data)" 80 \
     pytest tests --ignore=tests/browser -p no:cacheprovider -q -n auto -m "not slow"
   exit 0
 fi
@@ -117,9 +118,9 @@ step "GPU tests collect with only the GPU machine's packages (every other packag
 # Unit tests on every core (pytest-xdist), each worker under coverage; pytest-cov combines the
 # workers' data (and that of the processes they spawn) into .coverage for the gate.
 rm -f .coverage .coverage.*
-step "unit tests (package, kernels under the interpreter, docs policy, quiz data), with coverage" 105 \
+step "unit tests (package, kernels under the interpreter, docs policy, quiz data), with coverage" 140 \
   pytest tests --ignore=tests/browser -p no:cacheprovider -q -n auto --cov --cov-report=
-step "site build: what is left of it after the unit tests (its own time ends its output)" 10 \
+step "site build: what is left of it after the unit tests (its own time ends its output)" 5 \
   joined "site build (mkdocs build --strict, notebooks executed)"
 beside "paste test: every Python block of the lessons, topics and drills runs when copied, without longctx" \
   env LONGCTX_SITE_DIR=site pytest tests/test_paste.py -k every_page -p no:cacheprovider -q -s
@@ -127,9 +128,9 @@ step "coverage gate: every statement of every section a page shows was executed"
   python scripts/check_snippet_coverage.py
 step "code blocks in docs/ (pytest-codeblocks)" 5 \
   pytest --codeblocks docs -p no:cacheprovider -q
-step "links and anchors of the built site" 5 \
+step "links and anchors of the built site" 3 \
   python scripts/check_links.py site
-step "paste test: what is left of it after the three steps above" 10 \
+step "paste test: what is left of it after the three steps above" 2 \
   joined "paste test: every Python block of the lessons, topics and drills runs when copied, without longctx"
-step "browser tests (headless Chromium, offline)" 180 \
+step "browser tests (headless Chromium, offline)" 170 \
   pytest tests/browser -p no:cacheprovider -n 2
