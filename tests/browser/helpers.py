@@ -414,6 +414,7 @@ class Widget:
         opacity. It never shows NaN, Infinity, undefined or null."""
         before = self.snapshot()
         assert before["state"] == "ok" and not before["invalid"], before["message"]
+        assert before["placed"], "the widget shows no results (.lc-widget__out) to keep"
         for (name, text, message), (bad, back) in zip(
             cases, self.sweep([(f, t) for f, t, _ in cases], before["fields"]), strict=True
         ):
