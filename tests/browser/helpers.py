@@ -232,6 +232,8 @@ _SET_JS = """(root, values, changedOnly) => {
 #: Page script ``root => {...}``: ``Widget.snapshot``.
 _SNAPSHOT_JS = """root => {
     const msg = root.querySelector('.lc-widget__msg');
+    const inputs = [...root.querySelectorAll('input[name], select[name]')];
+    const outs = [...root.querySelectorAll('.lc-widget__out')], top = root.getBoundingClientRect().top;
     return {
         state: root.dataset.state,
         text: root.innerText,
@@ -239,17 +241,15 @@ _SNAPSHOT_JS = """root => {
         // shown as Playwright's to_be_visible has it: a box of some size, and not visibility: hidden
         message_shown: !!msg && ((r) => r.width > 0 && r.height > 0)(msg.getBoundingClientRect())
             && getComputedStyle(msg).visibility !== 'hidden',
-        fields: Object.fromEntries([...root.querySelectorAll('input[name], select[name]')].map(
-            i => [i.name, i.type === 'checkbox' ? i.checked : i.value])),
-        invalid: [...root.querySelectorAll('[name][aria-invalid=true]')].map(e => e.name),
-        results: [...root.querySelectorAll('.lc-widget__out')].map(o => [o.innerText, {...o.dataset}]),
-        // each result's place in the widget (top, height) and its opacity
-        placed: [...root.querySelectorAll('.lc-widget__out')].map(o => {
-            const r = o.getBoundingClientRect();
-            return [r.top - root.getBoundingClientRect().top, r.height, +getComputedStyle(o).opacity]; }),
         errors: msg ? [...msg.querySelectorAll('li')].map(li => li.innerText.trim()) : [],
-        labels: Object.fromEntries([...root.querySelectorAll('input[name], select[name]')].map(
-            i => [i.name, i.labels && i.labels.length ? i.labels[0].innerText.trim() : ''])),
+        fields: Object.fromEntries(inputs.map(i => [i.name, i.type === 'checkbox' ? i.checked : i.value])),
+        labels: Object.fromEntries(inputs.map(
+            i => [i.name, i.labels.length ? i.labels[0].innerText.trim() : ''])),
+        invalid: [...root.querySelectorAll('[name][aria-invalid=true]')].map(e => e.name),
+        results: outs.map(o => [o.innerText, {...o.dataset}]),
+        // each result's place in the widget (top, height) and its opacity
+        placed: outs.map(o => ((r) => [r.top - top, r.height, +getComputedStyle(o).opacity])(
+            o.getBoundingClientRect())),
         values: Object.fromEntries([...root.querySelectorAll('[data-key][data-value]')]
             .filter(e => !e.closest('tr[data-n], tr[data-variant]'))
             .map(e => [e.dataset.key, e.dataset.value])),
@@ -380,9 +380,10 @@ class Widget:
         assert not problems, f"could not set the fields: {problems}"
 
     def snapshot(self) -> dict:
-        """Everything the widget shows, in one round trip: state, text, message (and whether it is
-        shown), the fields' values and those marked ``aria-invalid``, the results' text and data, each
-        result's raw value by data-key, and the rows (tr[data-n] / tr[data-variant]) of its table."""
+        """Everything the widget shows, in one round trip: state, text, message (whether it is
+        shown, and its errors), the fields' values and labels and those marked ``aria-invalid``, the
+        results' text and data and their place and opacity, each result's raw value by data-key, and
+        the rows (tr[data-n] / tr[data-variant]) of its table."""
         return self.root.evaluate(_SNAPSHOT_JS)
 
     def sweep(self, cases: list[tuple[str, str]], back: dict[str, str]) -> list[tuple[dict, dict]]:
